@@ -1,0 +1,77 @@
+//! The Rust side of the microkernels: one module per op, one file per ISA, plus the safe
+//! wrappers around the assembly in `/kernels`. [`KernelSet`] gathers one ISA's entries as
+//! plain function pointers, like XNNPACK's hardware config.
+
+pub mod clamp;
+pub mod peak;
+
+use crate::activation::Clamp;
+use crate::isa::Isa;
+use crate::Result;
+
+/// One ISA's kernels. Obtained only through [`kernel_set`] / [`selected_kernel_set`], which
+/// check that the CPU runs the ISA: that check is what makes calling the ISA-specific
+/// entries sound.
+#[derive(Debug)]
+pub struct KernelSet {
+    pub isa: Isa,
+    /// In-place clamp of a buffer (the activation epilogue on its own).
+    pub clamp: fn(&mut [f32], Clamp),
+    /// Which implementation `clamp` is, for `sepconv info`.
+    pub clamp_impl: &'static str,
+    /// Forbids construction outside this module: the sets below are the only ones.
+    _sealed: (),
+}
+
+static SCALAR: KernelSet = KernelSet {
+    isa: Isa::Scalar,
+    clamp: clamp::scalar::clamp,
+    clamp_impl: "rust",
+    _sealed: (),
+};
+
+#[cfg(target_arch = "x86_64")]
+static AVX2: KernelSet = KernelSet {
+    isa: Isa::Avx2,
+    clamp: clamp::x86::clamp_avx,
+    clamp_impl: clamp::x86::IMPL,
+    _sealed: (),
+};
+
+#[cfg(target_arch = "x86_64")]
+static AVX512: KernelSet = KernelSet {
+    isa: Isa::Avx512,
+    clamp: clamp::x86::clamp_avx,
+    clamp_impl: clamp::x86::IMPL,
+    _sealed: (),
+};
+
+#[cfg(target_arch = "aarch64")]
+static NEON: KernelSet = KernelSet {
+    isa: Isa::Neon,
+    clamp: clamp::neon::clamp_neon,
+    clamp_impl: clamp::neon::IMPL,
+    _sealed: (),
+};
+
+/// The kernel set of `isa`, or an error naming why this CPU cannot run it.
+pub fn kernel_set(isa: Isa) -> Result<&'static KernelSet> {
+    isa.check()?;
+    Ok(match isa {
+        Isa::Scalar => &SCALAR,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => &AVX2,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => &AVX512,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => &NEON,
+        // `check` refused ISAs of other architectures above.
+        #[allow(unreachable_patterns)]
+        _ => &SCALAR,
+    })
+}
+
+/// The kernel set of [`Isa::selected`] (detected, or forced by `SEPCONV_ISA`).
+pub fn selected_kernel_set() -> Result<&'static KernelSet> {
+    kernel_set(Isa::selected()?)
+}

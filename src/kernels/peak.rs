@@ -1,0 +1,139 @@
+//! The machine's FMA peak, measured: a loop of independent vector FMAs per ISA. Benches and
+//! `sepconv bench` divide by it to report % of peak, so it is measured in the same process
+//! as the kernels it is compared with, never hard-coded.
+
+use crate::isa::Isa;
+use crate::Result;
+use std::time::Instant;
+
+/// Independent FMA chains per iteration: enough to cover latency x pipes on current cores
+/// (Zen 5: 4 cycles x 2 pipes = 8; Cortex-A76: 4 x 2), and few enough to stay in
+/// registers (AVX2 has 16 ymm, two of which hold the operands).
+const CHAINS: usize = 16;
+const CHAINS_AVX2: usize = 12;
+
+/// Single-thread FMA peak of `isa` in GFLOP/s (2 flops per lane per FMA), best of a few
+/// ~20 ms trials.
+pub fn fma_peak_gflops(isa: Isa) -> Result<f64> {
+    isa.check()?;
+    let flops_per_iter = 2 * match isa {
+        Isa::Scalar => CHAINS,
+        Isa::Avx2 => 8 * CHAINS_AVX2,
+        Isa::Avx512 => 16 * CHAINS,
+        Isa::Neon => 4 * CHAINS,
+    };
+    // Calibrate the iteration count to ~20 ms, then keep the best of 5 trials.
+    let mut iters = 1 << 14;
+    loop {
+        let t = time_iters(isa, iters);
+        if t > 0.02 || iters > 1 << 30 {
+            break;
+        }
+        iters *= 2;
+    }
+    let best = (0..5)
+        .map(|_| time_iters(isa, iters))
+        .fold(f64::INFINITY, f64::min);
+    Ok((iters * flops_per_iter) as f64 / best / 1e9)
+}
+
+fn time_iters(isa: Isa, iters: usize) -> f64 {
+    let t = Instant::now();
+    let sink = run(isa, iters);
+    let elapsed = t.elapsed().as_secs_f64();
+    std::hint::black_box(sink);
+    elapsed
+}
+
+fn run(isa: Isa, iters: usize) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `fma_peak_gflops` checked that the CPU has AVX-512F.
+        Isa::Avx512 => unsafe { x86::avx512(iters) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `fma_peak_gflops` checked that the CPU has AVX2 and FMA.
+        Isa::Avx2 => unsafe { x86::avx2(iters) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => neon::neon(iters),
+        _ => scalar(iters),
+    }
+}
+
+fn scalar(iters: usize) -> f32 {
+    let mut acc = [0.0f32; CHAINS];
+    let (a, b) = std::hint::black_box((0.999f32, 0.001f32));
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            // Multiply then add: the baseline target may lack FMA, and `mul_add` would
+            // call a slow libm routine instead of counting what scalar code can do.
+            *v = *v * a + b;
+        }
+    }
+    acc.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{CHAINS, CHAINS_AVX2};
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f")]
+    pub fn avx512(iters: usize) -> f32 {
+        let a = _mm512_set1_ps(std::hint::black_box(0.999));
+        let b = _mm512_set1_ps(std::hint::black_box(0.001));
+        let mut acc = [_mm512_setzero_ps(); CHAINS];
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = _mm512_fmadd_ps(*v, a, b);
+            }
+        }
+        let mut sum = _mm512_setzero_ps();
+        for v in acc {
+            sum = _mm512_add_ps(sum, v);
+        }
+        _mm512_reduce_add_ps(sum)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn avx2(iters: usize) -> f32 {
+        let a = _mm256_set1_ps(std::hint::black_box(0.999));
+        let b = _mm256_set1_ps(std::hint::black_box(0.001));
+        let mut acc = [_mm256_setzero_ps(); CHAINS_AVX2];
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = _mm256_fmadd_ps(*v, a, b);
+            }
+        }
+        let mut sum = _mm256_setzero_ps();
+        for v in acc {
+            sum = _mm256_add_ps(sum, v);
+        }
+        let mut out = [0.0f32; 8];
+        // SAFETY: `out` holds 8 floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+        out.iter().sum()
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::CHAINS;
+    use std::arch::aarch64::*;
+
+    pub fn neon(iters: usize) -> f32 {
+        // NEON is baseline on AArch64, so these intrinsics need no runtime check.
+        let a = vdupq_n_f32(std::hint::black_box(0.999));
+        let b = vdupq_n_f32(std::hint::black_box(0.001));
+        let mut acc = [vdupq_n_f32(0.0); CHAINS];
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = vfmaq_f32(b, *v, a);
+            }
+        }
+        let mut sum = vdupq_n_f32(0.0);
+        for v in acc {
+            sum = vaddq_f32(sum, v);
+        }
+        vaddvq_f32(sum)
+    }
+}

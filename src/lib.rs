@@ -1,0 +1,22 @@
+//! sepconv: hand-optimized SIMD kernels for MobileNet V1 (depthwise-separable convolution)
+//! on ARM NEON and x86 AVX2 / AVX-512, with runtime CPU dispatch.
+//!
+//! Activations are f32 NHWC. `reference` holds the naive oracle every kernel is tested
+//! against; `kernels` the per-ISA kernels gathered in a [`KernelSet`]; `net` MobileNet V1.
+
+pub mod activation;
+pub mod error;
+pub mod geometry;
+pub mod isa;
+pub mod kernels;
+pub mod net;
+pub mod reference;
+pub mod tensor;
+
+pub use activation::{Activation, Clamp};
+pub use error::{Error, Result};
+pub use geometry::Padding;
+pub use isa::{CpuFeatures, Isa};
+pub use kernels::{kernel_set, selected_kernel_set, KernelSet};
+pub use net::{MobileNetConfig, MobileNetWeights, PaddingStyle};
+pub use tensor::{Shape, Tensor};

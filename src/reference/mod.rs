@@ -1,0 +1,10 @@
+//! Naive, obviously-correct f32 NHWC operators: the oracle every kernel and the runner are
+//! tested against. Written for reading, not speed.
+
+mod conv;
+mod mobilenet;
+mod ops;
+
+pub use conv::{conv2d, Conv2d};
+pub use mobilenet::mobilenet_v1_forward;
+pub use ops::{batch_norm, clamp, fully_connected, global_avg_pool, softmax};

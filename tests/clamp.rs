@@ -1,0 +1,48 @@
+//! The clamp kernel (the assembly path's first routine) on every ISA vs the reference.
+
+mod common;
+
+use proptest::prelude::*;
+use sepconv::{kernel_set, reference, Activation, Clamp, Shape, Tensor};
+
+fn check(data: &[f32], c: Clamp) {
+    let want = reference::clamp(
+        &Tensor::from_vec(Shape::new(1, 1, 1, data.len()), data.to_vec()).unwrap(),
+        c,
+    );
+    for isa in common::isas_under_test() {
+        let mut got = data.to_vec();
+        // Guard bytes after the slice must stay untouched.
+        got.extend_from_slice(&[f32::MAX; 5]);
+        let n = data.len();
+        (kernel_set(isa).unwrap().clamp)(&mut got[..n], c);
+        assert_eq!(&got[..n], &want.data[..], "{isa} n={n}");
+        assert!(
+            got[n..].iter().all(|&v| v == f32::MAX),
+            "{isa} wrote past the end"
+        );
+    }
+}
+
+#[test]
+fn every_length_up_to_70_and_every_activation() {
+    for n in 0..=70 {
+        let data: Vec<f32> = (0..n).map(|i| (i as f32 - 20.0) * 0.37).collect();
+        for act in [Activation::None, Activation::Relu, Activation::Relu6] {
+            check(&data, act.clamp());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(128)))]
+
+    #[test]
+    fn matches_reference(
+        data in prop::collection::vec(-100.0f32..100.0, 0..300),
+        a in -10.0f32..10.0,
+        b in -10.0f32..10.0,
+    ) {
+        check(&data, Clamp::new(a.min(b), a.max(b)).unwrap());
+    }
+}
