@@ -9,25 +9,23 @@ use crate::activation::Clamp;
 use crate::isa::Isa;
 use crate::Result;
 
-/// One ISA's kernels. Obtained only through [`kernel_set`] / [`selected_kernel_set`], which
+/// One ISA's kernels (not constructible outside the crate). Obtained only through [`kernel_set`] / [`selected_kernel_set`], which
 /// check that the CPU runs the ISA: that check is what makes calling the ISA-specific
 /// entries sound.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct KernelSet {
     pub isa: Isa,
     /// In-place clamp of a buffer (the activation epilogue on its own).
     pub clamp: fn(&mut [f32], Clamp),
     /// Which implementation `clamp` is, for `sepconv info`.
     pub clamp_impl: &'static str,
-    /// Forbids construction outside this module: the sets below are the only ones.
-    _sealed: (),
 }
 
 static SCALAR: KernelSet = KernelSet {
     isa: Isa::Scalar,
     clamp: clamp::scalar::clamp,
     clamp_impl: "rust",
-    _sealed: (),
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -35,7 +33,6 @@ static AVX2: KernelSet = KernelSet {
     isa: Isa::Avx2,
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
-    _sealed: (),
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -43,7 +40,6 @@ static AVX512: KernelSet = KernelSet {
     isa: Isa::Avx512,
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
-    _sealed: (),
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -51,7 +47,6 @@ static NEON: KernelSet = KernelSet {
     isa: Isa::Neon,
     clamp: clamp::neon::clamp_neon,
     clamp_impl: clamp::neon::IMPL,
-    _sealed: (),
 };
 
 /// The kernel set of `isa`, or an error naming why this CPU cannot run it.

@@ -22,7 +22,10 @@ pub struct Conv2d {
 impl Conv2d {
     /// Output shape for `input`, checking that channels split into the groups.
     pub fn output_shape(&self, input: Shape) -> Result<Shape> {
-        if self.groups == 0 || input.c % self.groups != 0 || self.out_channels % self.groups != 0 {
+        if self.groups == 0
+            || !input.c.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
             return Err(Error::Shape(format!(
                 "{} input and {} output channels do not split into {} groups",
                 input.c, self.out_channels, self.groups
