@@ -10,6 +10,7 @@ pub mod geometry;
 pub mod isa;
 pub mod kernels;
 pub mod net;
+pub mod ops;
 pub mod reference;
 pub mod tensor;
 
