@@ -71,7 +71,7 @@ fn forcing_through_the_environment_is_refused_when_unavailable() {
         .into_iter()
         .find(|i| !Isa::available().contains(i))
         .expect("no CPU runs both NEON and AVX");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sepconv"))
+    let out = common::bin_command(env!("CARGO_BIN_EXE_sepconv"))
         .arg("info")
         .env("SEPCONV_ISA", unavailable.name())
         .output()
@@ -79,7 +79,7 @@ fn forcing_through_the_environment_is_refused_when_unavailable() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is not available"), "{stderr}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sepconv"))
+    let out = common::bin_command(env!("CARGO_BIN_EXE_sepconv"))
         .arg("info")
         .env("SEPCONV_ISA", "bogus")
         .output()

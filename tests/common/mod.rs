@@ -23,3 +23,17 @@ pub fn cases(default: u32) -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// A command running one of this crate's binaries, through `SEPCONV_TEST_RUNNER` when set
+/// (CI sets it to the qemu command line when the tests themselves run under qemu).
+pub fn bin_command(path: &str) -> std::process::Command {
+    match std::env::var("SEPCONV_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut cmd = std::process::Command::new(words.next().unwrap());
+            cmd.args(words).arg(path);
+            cmd
+        }
+        _ => std::process::Command::new(path),
+    }
+}
