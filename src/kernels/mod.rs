@@ -49,6 +49,13 @@ static NEON: KernelSet = KernelSet {
     clamp_impl: clamp::neon::IMPL,
 };
 
+impl KernelSet {
+    /// Rows of the GEMM microkernel's tile (the runner splits GEMM rows in multiples).
+    pub fn gemm_mr(&self) -> usize {
+        1 // STAND-IN: replaced by the gemm branch's MR at merge.
+    }
+}
+
 /// The kernel set of `isa`, or an error naming why this CPU cannot run it.
 pub fn kernel_set(isa: Isa) -> Result<&'static KernelSet> {
     isa.check()?;

@@ -2,7 +2,11 @@
 //! layer plan, and weights.
 
 mod config;
+mod fold;
+mod model;
 mod weights;
 
 pub use config::{LayerKind, LayerSpec, MobileNetConfig, PaddingStyle, BLOCKS};
+pub use fold::fold_batch_norm;
+pub use model::{Model, Options, Step, StepKind, Workspace};
 pub use weights::{BatchNormParams, BlockWeights, ConvWeights, MobileNetWeights};

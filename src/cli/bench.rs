@@ -1,0 +1,170 @@
+//! `sepconv bench`: latency of the built-in MobileNet V1 with seeded weights, GFLOP/s and
+//! % of the FMA peak measured in the same process, optionally per layer and as JSON.
+
+use crate::BenchArgs;
+use sepconv::kernels::peak::fma_peak_gflops;
+use sepconv::net::{Model, Options, StepKind};
+use sepconv::{MobileNetConfig, MobileNetWeights};
+use std::time::Instant;
+
+/// Seed of the built-in weights.
+const SEED: u64 = 42;
+
+pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
+    let config = MobileNetConfig {
+        alpha: args.alpha,
+        resolution: args.res,
+        ..MobileNetConfig::default()
+    };
+    let weights = MobileNetWeights::random(&config, SEED, false)?;
+    let t = Instant::now();
+    let model = Model::build(
+        &config,
+        &weights,
+        Options {
+            threads: args.threads,
+            isa: args.isa,
+        },
+    )?;
+    let build_ms = t.elapsed().as_secs_f64() * 1e3;
+    let batch = args.batch;
+    let mut ws = model.workspace(batch)?;
+    let input: Vec<f32> = (0..model.input_len() * batch)
+        .map(|i| ((i * 7919 % 255) as f32) / 127.5 - 1.0)
+        .collect();
+    let mut output = vec![0.0; model.output_len() * batch];
+    let steps = model.steps();
+    let mut step_ms = vec![0.0; steps.len()];
+
+    // Warm up (caches, page faults, thread start-up), then size the run count.
+    let t = Instant::now();
+    for _ in 0..3 {
+        model.run(&mut ws, &input, batch, &mut output)?;
+    }
+    let per_run = t.elapsed().as_secs_f64() / 3.0;
+    let runs = args
+        .runs
+        .unwrap_or_else(|| ((2.0 / per_run) as usize).clamp(20, 5000))
+        .max(1);
+
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        model.run(&mut ws, &input, batch, &mut output)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let min = times[0];
+
+    // Per-layer: median of each step over profiled runs.
+    let mut per_step: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
+    if args.layers {
+        let profiled = runs.clamp(5, 200);
+        for _ in 0..profiled {
+            model.run_profiled(&mut ws, &input, batch, &mut output, &mut step_ms)?;
+            for (v, ms) in per_step.iter_mut().zip(&step_ms) {
+                v.push(*ms);
+            }
+        }
+    }
+    let step_median: Vec<f64> = per_step
+        .iter_mut()
+        .map(|v| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        })
+        .collect();
+
+    let peak_1 = fma_peak_gflops(model.isa())?;
+    let peak = peak_1 * args.threads as f64;
+    let flops = 2.0 * config.macs()? as f64 * batch as f64;
+    let gflops = flops / (median * 1e6);
+    let layer_gflops =
+        |i: usize| 2.0 * steps[i].macs as f64 * batch as f64 / (step_median[i] * 1e6).max(1e-12);
+
+    if args.json {
+        let layers: Vec<serde_json::Value> = if args.layers {
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    serde_json::json!({
+                        "name": s.name,
+                        "kind": s.kind.name(),
+                        "ms": step_median[i],
+                        "gflops": layer_gflops(i),
+                        "peak_pct": 100.0 * layer_gflops(i) / peak,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let report = serde_json::json!({
+            "model": { "alpha": config.alpha, "resolution": config.resolution,
+                       "classes": config.classes, "mult_adds": config.macs()? },
+            "isa": model.isa().name(),
+            "threads": args.threads,
+            "batch": batch,
+            "runs": runs,
+            "build_ms": build_ms,
+            "latency_ms": { "median": median, "min": min },
+            "gflops": gflops,
+            "peak_gflops": peak,
+            "peak_pct": 100.0 * gflops / peak,
+            "layers": layers,
+        });
+        println!("{report}");
+        return Ok(());
+    }
+
+    println!(
+        "MobileNet V1 {}-{}: {:.1} M mult-adds/image, batch {batch}, isa {}, {} thread(s)",
+        config.alpha,
+        config.resolution,
+        config.macs()? as f64 / 1e6,
+        model.isa(),
+        args.threads
+    );
+    println!("build (fold BN + pack weights): {build_ms:.2} ms");
+    println!(
+        "latency: median {median:.3} ms, min {min:.3} ms over {runs} runs; {gflops:.1} GFLOP/s = \
+         {:.1}% of the {peak:.1} GFLOP/s FMA peak ({peak_1:.1} per thread, measured now)",
+        100.0 * gflops / peak
+    );
+    if args.layers {
+        println!();
+        println!(
+            "{:<6} {:<5} {:>9} {:>9} {:>7}",
+            "layer", "kind", "ms", "GFLOP/s", "%peak"
+        );
+        let mut by_kind = [0.0f64; 5];
+        for (i, s) in steps.iter().enumerate() {
+            println!(
+                "{:<6} {:<5} {:>9.4} {:>9.1} {:>6.1}%",
+                s.name,
+                s.kind.name(),
+                step_median[i],
+                layer_gflops(i),
+                100.0 * layer_gflops(i) / peak
+            );
+            by_kind[s.kind as usize] += step_median[i];
+        }
+        println!();
+        for kind in [
+            StepKind::Conv0,
+            StepKind::Depthwise,
+            StepKind::Pointwise,
+            StepKind::Pool,
+            StepKind::Fc,
+        ] {
+            println!(
+                "total {:<5} {:>9.4} ms",
+                kind.name(),
+                by_kind[kind as usize]
+            );
+        }
+    }
+    Ok(())
+}

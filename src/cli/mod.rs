@@ -1,0 +1,3 @@
+//! The subcommands of the `sepconv` binary that need more than a few lines.
+
+pub mod bench;

@@ -1,0 +1,72 @@
+//! `Model::run` allocates nothing: a counting global allocator watches a run.
+
+use sepconv::net::{Model, Options};
+use sepconv::{MobileNetConfig, MobileNetWeights};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn run_allocates_nothing() {
+    check(1);
+    check(2);
+}
+
+fn check(threads: usize) {
+    let config = MobileNetConfig {
+        alpha: 0.25,
+        resolution: 64,
+        classes: 10,
+        ..MobileNetConfig::default()
+    };
+    let weights = MobileNetWeights::random(&config, 3, true).unwrap();
+    let model = Model::build(&config, &weights, Options { threads, isa: None }).unwrap();
+    let mut ws = model.workspace(2).unwrap();
+    let input = vec![0.5f32; model.input_len() * 2];
+    let mut out = vec![0.0; 20];
+    let mut steps = vec![0.0; model.steps().len()];
+    model.run(&mut ws, &input, 2, &mut out).unwrap(); // warm-up
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        model.run(&mut ws, &input, 2, &mut out).unwrap();
+        model
+            .run(&mut ws, &input[..model.input_len()], 1, &mut out[..10])
+            .unwrap();
+        model.run_nchw(&mut ws, &input, 2, &mut out).unwrap();
+        model
+            .run_profiled(&mut ws, &input, 2, &mut out, &mut steps)
+            .unwrap();
+    }
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst) - before,
+        0,
+        "{threads} threads"
+    );
+    // The counter works: a fresh workspace does allocate.
+    let _ws2 = model.workspace(1).unwrap();
+    assert!(ALLOCATIONS.load(Ordering::SeqCst) > before);
+}

@@ -1,0 +1,76 @@
+//! The `sepconv` command line: `info` and `bench` (text and JSON schema).
+
+mod common;
+
+fn sepconv(args: &[&str]) -> (bool, String, String) {
+    let out = common::bin_command(env!("CARGO_BIN_EXE_sepconv"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn info_names_features_isa_and_kernels() {
+    let (ok, out, err) = sepconv(&["info"]);
+    assert!(ok, "{err}");
+    for key in ["cpu features:", "isa in use:", "kernels:", "fma peak:"] {
+        assert!(out.contains(key), "{key} missing in\n{out}");
+    }
+}
+
+#[test]
+fn bench_json_has_the_documented_schema() {
+    let (ok, out, err) = sepconv(&[
+        "bench", "--alpha", "0.25", "--res", "32", "--runs", "2", "--json", "--layers",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["latency_ms"]["median"].as_f64().unwrap() > 0.0);
+    assert!(
+        v["latency_ms"]["min"].as_f64().unwrap() <= v["latency_ms"]["median"].as_f64().unwrap()
+    );
+    assert!(v["gflops"].as_f64().unwrap() > 0.0);
+    assert!(v["peak_gflops"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["threads"], 1);
+    assert!(v["isa"].is_string());
+    let layers = v["layers"].as_array().unwrap();
+    // conv0 + 13 x (dw, pw) + pool + fc
+    assert_eq!(layers.len(), 29);
+    assert_eq!(layers[0]["kind"], "conv0");
+    assert_eq!(layers[1]["name"], "dw1");
+    assert_eq!(layers[2]["kind"], "pw");
+    for l in layers {
+        assert!(l["ms"].as_f64().unwrap() >= 0.0);
+        assert!(l["gflops"].is_number());
+    }
+}
+
+#[test]
+fn bench_text_with_layers_and_bad_arguments() {
+    let (ok, out, err) = sepconv(&[
+        "bench",
+        "--alpha",
+        "0.25",
+        "--res",
+        "32",
+        "--runs",
+        "2",
+        "--layers",
+        "--threads",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("latency: median"), "{out}");
+    assert!(out.contains("pw13"), "{out}");
+    let (ok, _, err) = sepconv(&["bench", "--alpha", "-1"]);
+    assert!(!ok);
+    assert!(err.contains("alpha"), "{err}");
+    let (ok, _, err) = sepconv(&["bench", "--threads", "0", "--res", "32"]);
+    assert!(!ok);
+    assert!(err.contains("threads"), "{err}");
+}

@@ -1,0 +1,235 @@
+//! The MobileNet V1 runner against the reference forward pass, on every ISA.
+
+mod common;
+
+use sepconv::net::{Model, Options};
+use sepconv::{
+    reference, Activation, Error, MobileNetConfig, MobileNetWeights, PaddingStyle, Shape, Tensor,
+};
+
+fn input(batch: usize, res: usize, seed: usize) -> Tensor {
+    let shape = Shape::new(batch, res, res, 3);
+    let data = (0..shape.len())
+        .map(|i| (((i * 7919 + seed * 104729) % 1000) as f32 / 500.0) - 1.0)
+        .collect();
+    Tensor::from_vec(shape, data).unwrap()
+}
+
+/// Max |a - b| relative to the largest |b|: outputs are logits or probabilities after 28
+/// layers of f32 sums in different orders.
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        err <= 2e-4 * scale,
+        "{what}: max error {err} at scale {scale}"
+    );
+}
+
+fn check(config: MobileNetConfig, batch_norm: bool, batch: usize) {
+    let weights = MobileNetWeights::random(&config, 11, batch_norm).unwrap();
+    let x = input(batch, config.resolution, 3);
+    let want = reference::mobilenet_v1_forward(&config, &weights, &x).unwrap();
+    for isa in common::isas_under_test() {
+        for threads in [1, 2] {
+            let model = Model::build(
+                &config,
+                &weights,
+                Options {
+                    threads,
+                    isa: Some(isa),
+                },
+            )
+            .unwrap();
+            let mut ws = model.workspace(batch).unwrap();
+            let mut out = vec![0.0; batch * config.classes];
+            model.run(&mut ws, &x.data, batch, &mut out).unwrap();
+            assert_close(
+                &out,
+                &want.data,
+                &format!("{config:?} bn={batch_norm} {isa} threads={threads}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn equals_reference_alpha_0_25_res_64_tf_same_relu_logits() {
+    check(
+        MobileNetConfig {
+            alpha: 0.25,
+            resolution: 64,
+            classes: 17,
+            softmax: false,
+            ..MobileNetConfig::default()
+        },
+        false,
+        1,
+    );
+}
+
+#[test]
+fn equals_reference_alpha_0_5_res_45_symmetric_relu6_bn_batch_2() {
+    check(
+        MobileNetConfig {
+            alpha: 0.5,
+            resolution: 45,
+            classes: 10,
+            activation: Activation::Relu6,
+            padding: PaddingStyle::Symmetric,
+            softmax: true,
+        },
+        true,
+        2,
+    );
+}
+
+#[test]
+fn equals_reference_alpha_0_75_res_32_batch_3() {
+    check(
+        MobileNetConfig {
+            alpha: 0.75,
+            resolution: 32,
+            classes: 5,
+            softmax: false,
+            ..MobileNetConfig::default()
+        },
+        true,
+        3,
+    );
+}
+
+#[test]
+fn nchw_entry_equals_nhwc() {
+    let config = MobileNetConfig {
+        alpha: 0.25,
+        resolution: 33,
+        classes: 7,
+        ..MobileNetConfig::default()
+    };
+    let weights = MobileNetWeights::random(&config, 5, false).unwrap();
+    let model = Model::build(&config, &weights, Options::default()).unwrap();
+    let x = input(2, 33, 9);
+    let r = 33;
+    let mut nchw = vec![0.0; x.data.len()];
+    for b in 0..2 {
+        for y in 0..r {
+            for xx in 0..r {
+                for c in 0..3 {
+                    nchw[((b * 3 + c) * r + y) * r + xx] = x.at(b, y, xx, c);
+                }
+            }
+        }
+    }
+    let mut ws = model.workspace(2).unwrap();
+    let (mut a, mut b) = (vec![0.0; 14], vec![0.0; 14]);
+    model.run(&mut ws, &x.data, 2, &mut a).unwrap();
+    model.run_nchw(&mut ws, &nchw, 2, &mut b).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn many_threads_share_one_model_bit_identically() {
+    let config = MobileNetConfig {
+        alpha: 0.25,
+        resolution: 40,
+        classes: 10,
+        ..MobileNetConfig::default()
+    };
+    let weights = MobileNetWeights::random(&config, 1, true).unwrap();
+    let model = Model::build(&config, &weights, Options::default()).unwrap();
+    let inputs: Vec<Tensor> = (0..4).map(|s| input(1, 40, s)).collect();
+    let expected: Vec<Vec<f32>> = inputs
+        .iter()
+        .map(|x| {
+            let mut ws = model.workspace(1).unwrap();
+            let mut out = vec![0.0; 10];
+            model.run(&mut ws, &x.data, 1, &mut out).unwrap();
+            out
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (model, inputs, expected) = (&model, &inputs, &expected);
+            s.spawn(move || {
+                let mut ws = model.workspace(1).unwrap();
+                let mut out = vec![0.0; 10];
+                for i in 0..50 {
+                    let k = (t + i) % inputs.len();
+                    model.run(&mut ws, &inputs[k].data, 1, &mut out).unwrap();
+                    assert_eq!(out, expected[k], "thread {t} run {i}");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn bad_calls_are_errors_naming_the_problem() {
+    let config = MobileNetConfig {
+        alpha: 0.25,
+        resolution: 32,
+        classes: 3,
+        ..MobileNetConfig::default()
+    };
+    let weights = MobileNetWeights::random(&config, 1, false).unwrap();
+    let model = Model::build(&config, &weights, Options::default()).unwrap();
+    let mut ws = model.workspace(1).unwrap();
+    let x = input(1, 32, 0);
+    let mut out = vec![0.0; 3];
+    let e = model.run(&mut ws, &x.data[1..], 1, &mut out).unwrap_err();
+    assert!(e.to_string().contains("input must hold"), "{e}");
+    let e = model.run(&mut ws, &x.data, 1, &mut out[1..]).unwrap_err();
+    assert!(e.to_string().contains("output must hold"), "{e}");
+    let e = model.run(&mut ws, &x.data, 2, &mut out).unwrap_err();
+    assert!(e.to_string().contains("batch 2"), "{e}");
+    let e = Model::build(
+        &config,
+        &weights,
+        Options {
+            threads: 0,
+            isa: None,
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, Error::Config(_)), "{e}");
+    // Weights of another config are refused at build time, naming the tensor.
+    let other = MobileNetWeights::random(
+        &MobileNetConfig {
+            alpha: 0.5,
+            ..config
+        },
+        1,
+        false,
+    )
+    .unwrap();
+    let e = Model::build(&config, &other, Options::default())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("conv0 weights"), "{e}");
+    // A workspace of a smaller model is refused.
+    let small = MobileNetConfig {
+        resolution: 16,
+        ..config
+    };
+    let small_model = Model::build(
+        &small,
+        &MobileNetWeights::random(&small, 1, false).unwrap(),
+        Options::default(),
+    )
+    .unwrap();
+    let mut small_ws = small_model.workspace(1).unwrap();
+    let e = model.run(&mut small_ws, &x.data, 1, &mut out).unwrap_err();
+    assert!(e.to_string().contains("workspace"), "{e}");
+}
+
+#[test]
+fn model_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Model>();
+}
