@@ -67,7 +67,7 @@ fn bench_text_with_layers_and_bad_arguments() {
     assert!(ok, "{err}");
     assert!(out.contains("latency: median"), "{out}");
     assert!(out.contains("pw13"), "{out}");
-    let (ok, _, err) = sepconv(&["bench", "--alpha", "-1"]);
+    let (ok, _, err) = sepconv(&["bench", "--alpha=-1"]);
     assert!(!ok);
     assert!(err.contains("alpha"), "{err}");
     let (ok, _, err) = sepconv(&["bench", "--threads", "0", "--res", "32"]);
