@@ -68,8 +68,7 @@ pub fn read_npy(bytes: &[u8]) -> Result<NpyArray> {
     if fortran.trim() != "False" {
         return Err(bad(header_start, "Fortran-order arrays are not supported"));
     }
-    let shape_text =
-        dict_value(header, "shape").ok_or_else(|| bad(header_start, "no 'shape'"))?;
+    let shape_text = dict_value(header, "shape").ok_or_else(|| bad(header_start, "no 'shape'"))?;
     let inner = shape_text
         .trim()
         .strip_prefix('(')
@@ -109,7 +108,9 @@ pub fn read_npy(bytes: &[u8]) -> Result<NpyArray> {
 /// The text of `key`'s value in a header like `{'descr': '<f4', 'shape': (1, 3), }`.
 fn dict_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
     let quoted = [format!("'{key}'"), format!("\"{key}\"")];
-    let at = quoted.iter().find_map(|q| header.find(q.as_str()).map(|i| i + q.len()))?;
+    let at = quoted
+        .iter()
+        .find_map(|q| header.find(q.as_str()).map(|i| i + q.len()))?;
     let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
     // A tuple runs to its ')'; any other value to the next ','.
     let end = if rest.starts_with('(') {
@@ -198,7 +199,10 @@ mod tests {
 
     #[test]
     fn writes_what_numpy_writes() {
-        assert_eq!(write_npy(&[1, 3], &[1.5, -2.0, 0.25]).unwrap(), numpy_bytes());
+        assert_eq!(
+            write_npy(&[1, 3], &[1.5, -2.0, 0.25]).unwrap(),
+            numpy_bytes()
+        );
         let one_d = write_npy(&[2], &[1.0, 2.0]).unwrap();
         assert_eq!(read_npy(&one_d).unwrap().shape, vec![2]);
         let scalar = write_npy(&[], &[7.0]).unwrap();

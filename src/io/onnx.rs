@@ -73,8 +73,12 @@ pub fn load_onnx_file(path: impl AsRef<Path>) -> Result<(MobileNetConfig, Mobile
 
 /// Like [`load_onnx`], also telling the input layout and tensor names.
 pub fn import_onnx(bytes: &[u8]) -> Result<OnnxModel> {
-    let model = pb::ModelProto::decode(bytes)
-        .map_err(|e| err(format!("not a valid ONNX protobuf ({} bytes): {e}", bytes.len())))?;
+    let model = pb::ModelProto::decode(bytes).map_err(|e| {
+        err(format!(
+            "not a valid ONNX protobuf ({} bytes): {e}",
+            bytes.len()
+        ))
+    })?;
     let opset = model
         .opset_import
         .iter()
@@ -150,7 +154,8 @@ fn f32s(c: Const) -> Vec<f32> {
 fn usize_list(node: &pb::NodeProto, what: &str, v: &[i64]) -> Result<Vec<usize>> {
     v.iter()
         .map(|&x| {
-            usize::try_from(x).map_err(|_| err(format!("{}: {what} {v:?} is negative", label(node))))
+            usize::try_from(x)
+                .map_err(|_| err(format!("{}: {what} {v:?} is negative", label(node))))
         })
         .collect()
 }
@@ -169,7 +174,11 @@ impl<'a> Importer<'a> {
                 return Err(err(format!(
                     "expected one data input, found {} ({})",
                     other.len(),
-                    other.iter().map(|i| i.name()).collect::<Vec<_>>().join(", ")
+                    other
+                        .iter()
+                        .map(|i| i.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )))
             }
         };
@@ -183,7 +192,13 @@ impl<'a> Importer<'a> {
             .filter(|n| !matches!(n.op_type(), "Identity" | "Dropout"))
             .peekable();
         // Pass-through nodes still must not carry surprises.
-        for n in self.g.graph.node.iter().filter(|n| n.op_type() == "Dropout") {
+        for n in self
+            .g
+            .graph
+            .node
+            .iter()
+            .filter(|n| n.op_type() == "Dropout")
+        {
             Attrs::new(n, &["ratio", "seed", "is_test"])?;
             if let Some(training) = self.g.input_i64(n, 2).ok().flatten() {
                 if training.iter().any(|&t| t != 0) {
@@ -240,7 +255,10 @@ impl<'a> Importer<'a> {
         let mut softmax = false;
         for node in nodes {
             if softmax {
-                return Err(err(format!("{}: nothing may follow the Softmax", label(node))));
+                return Err(err(format!(
+                    "{}: nothing may follow the Softmax",
+                    label(node)
+                )));
             }
             match node.op_type() {
                 "Transpose" if !pooled && !nhwc_head => {
@@ -266,7 +284,11 @@ impl<'a> Importer<'a> {
                 "Gemm" | "MatMul" | "Conv" if pooled && classifier.is_none() => {
                     classifier = Some(self.classifier(node)?);
                 }
-                "Add" if classifier.as_ref().is_some_and(|c| c.node.op_type() == "MatMul") => {
+                "Add"
+                    if classifier
+                        .as_ref()
+                        .is_some_and(|c| c.node.op_type() == "MatMul") =>
+                {
                     let c = classifier.as_mut().expect("checked");
                     if !c.bias.iter().all(|&b| b == 0.0) {
                         return Err(err(format!("{}: a second bias after MatMul", label(node))));
@@ -305,9 +327,8 @@ impl<'a> Importer<'a> {
                 "no global average pool (GlobalAveragePool or ReduceMean) after the last Conv",
             ));
         }
-        let classifier = classifier.ok_or_else(|| {
-            err("no classifier (Gemm, MatMul + Add or 1x1 Conv) after the pool")
-        })?;
+        let classifier = classifier
+            .ok_or_else(|| err("no classifier (Gemm, MatMul + Add or 1x1 Conv) after the pool"))?;
 
         let config = self.infer_config(&convs, &classifier, resolution, softmax)?;
         let weights = self.weights(&config, convs, classifier)?;
@@ -324,7 +345,14 @@ impl<'a> Importer<'a> {
     fn conv(&self, node: &'a pb::NodeProto) -> Result<FoundConv<'a>> {
         let attrs = Attrs::new(
             node,
-            &["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
+            &[
+                "auto_pad",
+                "dilations",
+                "group",
+                "kernel_shape",
+                "pads",
+                "strides",
+            ],
         )?;
         let weight = self
             .g
@@ -364,8 +392,7 @@ impl<'a> Importer<'a> {
             }
         }
         if let Some(k) = attrs.ints("kernel_shape")? {
-            if k.len() != 2 || k[0] as usize != weight.dims[2] || k[1] as usize != weight.dims[3]
-            {
+            if k.len() != 2 || k[0] as usize != weight.dims[2] || k[1] as usize != weight.dims[3] {
                 return Err(err(format!(
                     "{}: kernel_shape {k:?} does not match the weight dims {:?}",
                     label(node),
@@ -427,10 +454,20 @@ impl<'a> Importer<'a> {
     fn batch_norm(&self, node: &pb::NodeProto) -> Result<BatchNormParams> {
         let attrs = Attrs::new(
             node,
-            &["epsilon", "momentum", "spatial", "training_mode", "is_test", "consumed_inputs"],
+            &[
+                "epsilon",
+                "momentum",
+                "spatial",
+                "training_mode",
+                "is_test",
+                "consumed_inputs",
+            ],
         )?;
         if attrs.int("spatial", 1)? != 1 {
-            return Err(err(format!("{}: spatial = 0 is not supported", label(node))));
+            return Err(err(format!(
+                "{}: spatial = 0 is not supported",
+                label(node)
+            )));
         }
         if attrs.int("training_mode", 0)? != 0 {
             return Err(err(format!("{}: training_mode is set", label(node))));
@@ -524,7 +561,10 @@ impl<'a> Importer<'a> {
             "Flatten" => {
                 let axis = Attrs::new(node, &["axis"])?.int("axis", 1)?;
                 if axis != 1 {
-                    return Err(err(format!("{}: Flatten axis {axis}, expected 1", label(node))));
+                    return Err(err(format!(
+                        "{}: Flatten axis {axis}, expected 1",
+                        label(node)
+                    )));
                 }
             }
             "Reshape" => {
@@ -565,7 +605,11 @@ impl<'a> Importer<'a> {
     }
 
     fn bias_input(&self, node: &pb::NodeProto, classes: usize) -> Result<Vec<f32>> {
-        let idx = if self.g.is_const(&node.input[0]) { 0 } else { 1 };
+        let idx = if self.g.is_const(&node.input[0]) {
+            0
+        } else {
+            1
+        };
         let b = self
             .g
             .input_f32(node, idx)?
@@ -732,7 +776,11 @@ impl<'a> Importer<'a> {
                 .find(|&&(b, c, _)| cfg.channels(b) != c)
                 .map(|&(b, c, conv)| (b, c, conv))
         };
-        config.alpha = match candidates.iter().map(|&a| a as f32).find(|&a| fits(a).is_none()) {
+        config.alpha = match candidates
+            .iter()
+            .map(|&a| a as f32)
+            .find(|&a| fits(a).is_none())
+        {
             Some(a) => a,
             None => {
                 let (b, c, conv) = fits(conv0_alpha as f32).expect("did not fit");
@@ -749,7 +797,9 @@ impl<'a> Importer<'a> {
                 )));
             }
         };
-        config.validate().map_err(|e| err(format!("inferred {e}")))?;
+        config
+            .validate()
+            .map_err(|e| err(format!("inferred {e}")))?;
 
         // Padding style: every 3x3 convolution's pads must match one style's plan.
         let padded = |style| -> Result<Vec<LayerSpec>> {
@@ -760,11 +810,18 @@ impl<'a> Importer<'a> {
             .layers()
             .map_err(|e| err(format!("resolution {resolution}: {e}")))
         };
-        let (sym, tf) = (padded(PaddingStyle::Symmetric)?, padded(PaddingStyle::TfSame)?);
+        let (sym, tf) = (
+            padded(PaddingStyle::Symmetric)?,
+            padded(PaddingStyle::TfSame)?,
+        );
         // Index of the first convolution whose pads differ from `plan`'s.
         let mismatch = |plan: &[LayerSpec]| -> Option<usize> {
             convs.iter().zip(plan).position(|(c, spec)| {
-                let k = if spec.kind == LayerKind::Pointwise { 1 } else { 3 };
+                let k = if spec.kind == LayerKind::Pointwise {
+                    1
+                } else {
+                    3
+                };
                 c.pads.resolve(spec.in_h, spec.in_w, k, spec.stride) != spec.padding
             })
         };
@@ -868,7 +925,8 @@ impl<'a> Importer<'a> {
                 for ic in 0..i {
                     for y in 0..k {
                         for x in 0..k {
-                            ohwi[((oc * k + y) * k + x) * i + ic] = w[((oc * i + ic) * k + y) * k + x];
+                            ohwi[((oc * k + y) * k + x) * i + ic] =
+                                w[((oc * i + ic) * k + y) * k + x];
                         }
                     }
                 }

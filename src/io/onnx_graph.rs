@@ -229,13 +229,18 @@ impl<'a> Attrs<'a> {
 fn constant_node_value(node: &pb::NodeProto) -> Result<Const> {
     let attrs = Attrs::new(
         node,
-        &["value", "value_float", "value_floats", "value_int", "value_ints"],
+        &[
+            "value",
+            "value_float",
+            "value_floats",
+            "value_int",
+            "value_ints",
+        ],
     )?;
     if let Some(a) = attrs.get("value", ATTR_TENSOR)? {
-        let t = a
-            .t
-            .as_ref()
-            .ok_or_else(|| err(format!("{}: 'value' holds no tensor", label(node))))?;
+        let t =
+            a.t.as_ref()
+                .ok_or_else(|| err(format!("{}: 'value' holds no tensor", label(node))))?;
         return decode_tensor(t).map_err(|e| err(format!("{}: {e}", label(node))));
     }
     if let Some(v) = attrs.opt_float("value_float")? {
@@ -279,16 +284,11 @@ pub(crate) struct Graph<'a> {
 
 impl<'a> Graph<'a> {
     pub fn new(graph: &'a pb::GraphProto) -> Result<Self> {
-        let initializers: HashMap<&str, &pb::TensorProto> = graph
-            .initializer
-            .iter()
-            .map(|t| (t.name(), t))
-            .collect();
+        let initializers: HashMap<&str, &pb::TensorProto> =
+            graph.initializer.iter().map(|t| (t.name(), t)).collect();
         if let Some(s) = graph.sparse_initializer.first() {
             let name = s.values.as_ref().map_or("", |v| v.name());
-            return Err(err(format!(
-                "sparse initializer '{name}' is not supported"
-            )));
+            return Err(err(format!("sparse initializer '{name}' is not supported")));
         }
         let mut constant_nodes = HashMap::new();
         let mut consumers: HashMap<&str, Vec<&pb::NodeProto>> = HashMap::new();
@@ -417,7 +417,8 @@ impl<'a> Graph<'a> {
                 return Err(err(format!("{}: has no output", label(node))));
             };
             for extra in node.output.iter().skip(1).filter(|o| !o.is_empty()) {
-                if self.consumers.contains_key(extra.as_str()) || self.outputs.contains(extra.as_str())
+                if self.consumers.contains_key(extra.as_str())
+                    || self.outputs.contains(extra.as_str())
                 {
                     return Err(err(format!(
                         "{}: its extra output '{extra}' is used (training outputs are not \
@@ -439,7 +440,10 @@ impl<'a> Graph<'a> {
             }
             let softmax_of_output = node.op_type() == "Softmax"
                 && node.input.first().map(String::as_str) == Some(output)
-                && node.output.iter().all(|o| !self.consumers.contains_key(o.as_str()));
+                && node
+                    .output
+                    .iter()
+                    .all(|o| !self.consumers.contains_key(o.as_str()));
             if !softmax_of_output {
                 return Err(err(format!(
                     "{} is not on the data path from '{input}' to '{output}'",

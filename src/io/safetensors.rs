@@ -76,13 +76,20 @@ pub fn save_safetensors(config: &MobileNetConfig, weights: &MobileNetWeights) ->
         ("alpha".into(), config.alpha.to_string()),
         ("resolution".into(), config.resolution.to_string()),
         ("classes".into(), config.classes.to_string()),
-        ("activation".into(), activation_name(config.activation).into()),
+        (
+            "activation".into(),
+            activation_name(config.activation).into(),
+        ),
         ("padding".into(), padding_name(config.padding).into()),
         ("softmax".into(), config.softmax.to_string()),
     ]);
     let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     for ((prefix, spec), conv) in conv_prefixes().iter().zip(&layers).zip(weights.convs()) {
-        let k = if spec.kind == LayerKind::Pointwise { 1 } else { 3 };
+        let k = if spec.kind == LayerKind::Pointwise {
+            1
+        } else {
+            3
+        };
         let i = if spec.kind == LayerKind::Depthwise {
             1
         } else {
@@ -93,7 +100,11 @@ pub fn save_safetensors(config: &MobileNetConfig, weights: &MobileNetWeights) ->
             vec![spec.out_c, k, k, i],
             bytes(&conv.weights),
         ));
-        tensors.push((format!("{prefix}.bias"), vec![spec.out_c], bytes(&conv.bias)));
+        tensors.push((
+            format!("{prefix}.bias"),
+            vec![spec.out_c],
+            bytes(&conv.bias),
+        ));
         if let Some(bn) = &conv.bn {
             for (what, v) in [
                 ("gamma", &bn.gamma),
@@ -111,7 +122,11 @@ pub fn save_safetensors(config: &MobileNetConfig, weights: &MobileNetWeights) ->
         vec![config.classes, config.feature_channels()],
         bytes(&weights.fc_weights),
     ));
-    tensors.push(("fc.bias".into(), vec![config.classes], bytes(&weights.fc_bias)));
+    tensors.push((
+        "fc.bias".into(),
+        vec![config.classes],
+        bytes(&weights.fc_bias),
+    ));
     let views = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -189,7 +204,9 @@ pub fn load_safetensors(bytes: &[u8]) -> Result<(MobileNetConfig, MobileNetWeigh
             v => return Err(parse_err("softmax", v)),
         },
     };
-    config.validate().map_err(|e| err(format!("__metadata__: {e}")))?;
+    config
+        .validate()
+        .map_err(|e| err(format!("__metadata__: {e}")))?;
     let layers = config.layers()?;
 
     let mut used: HashSet<String> = HashSet::new();
@@ -227,7 +244,11 @@ pub fn load_safetensors(bytes: &[u8]) -> Result<(MobileNetConfig, MobileNetWeigh
     };
     let mut convs = Vec::with_capacity(27);
     for (prefix, spec) in conv_prefixes().iter().zip(&layers) {
-        let k = if spec.kind == LayerKind::Pointwise { 1 } else { 3 };
+        let k = if spec.kind == LayerKind::Pointwise {
+            1
+        } else {
+            3
+        };
         let i = if spec.kind == LayerKind::Depthwise {
             1
         } else {
