@@ -145,8 +145,8 @@ def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
         if act == "relu":
             return b.node("Relu", [x], name=prefix + "/Relu")
         mode = act.split("_", 1)[1]
-        # Mix Constant nodes and initializers in the "constants" fixture.
-        if mode == "constants" and prefix.endswith(("1", "3", "5", "7", "9")):
+        # Mix Constant nodes (even layers) and initializers (odd) in the "constants" fixture.
+        if mode == "constants" and int(prefix.split(".")[1]) % 2 == 1:
             mode = "inits"
         return b.relu6(x, prefix, mode)
 

@@ -175,19 +175,28 @@ pub fn write_npy_file(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> 
 mod tests {
     use super::*;
 
-    // Bytes numpy 2 writes for np.save(f, np.array([[1.5, -2.0, 0.25]], dtype='<f4')).
-    fn numpy_bytes() -> Vec<u8> {
-        let mut b = b"\x93NUMPY\x01\x00v\x00".to_vec();
-        let mut h = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }".to_string();
-        while (10 + h.len() + 1) % 64 != 0 {
+    /// A version 1.0 file with header `dict`, padded as numpy pads it, and `values`.
+    fn npy_bytes(dict: &str, values: &[f32]) -> Vec<u8> {
+        let mut h = dict.to_string();
+        while !(10 + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
         b.extend_from_slice(h.as_bytes());
-        for v in [1.5f32, -2.0, 0.25] {
+        for v in values {
             b.extend_from_slice(&v.to_le_bytes());
         }
         b
+    }
+
+    // The bytes numpy writes for np.save(f, np.array([[1.5, -2.0, 0.25]], dtype='<f4')).
+    fn numpy_bytes() -> Vec<u8> {
+        npy_bytes(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }",
+            &[1.5, -2.0, 0.25],
+        )
     }
 
     #[test]
@@ -218,13 +227,31 @@ mod tests {
         assert!(e.contains("offset 10"), "{e}");
         let e = read_npy(b"PK\x03\x04 not npy").unwrap_err().to_string();
         assert!(e.contains("magic"), "{e}");
-        let f8 = String::from_utf8_lossy(&good).replace("<f4", "<f8");
-        let e = read_npy(f8.as_bytes()).unwrap_err().to_string();
+        let f8 = npy_bytes(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
+            &[0.0, 0.0],
+        );
+        let e = read_npy(&f8).unwrap_err().to_string();
         assert!(e.contains("<f8"), "{e}");
+        let fortran = npy_bytes(
+            "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }",
+            &[0.0],
+        );
+        let e = read_npy(&fortran).unwrap_err().to_string();
+        assert!(e.contains("Fortran"), "{e}");
         // A shape that claims far more values than the file holds is refused, not allocated.
-        let huge = String::from_utf8_lossy(&good).replace("(1, 3)", "(9999999999, 99)");
-        let e = read_npy(huge.as_bytes()).unwrap_err().to_string();
+        let huge = npy_bytes(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (9999999999, 99), }",
+            &[1.0],
+        );
+        let e = read_npy(&huge).unwrap_err().to_string();
         assert!(e.contains("9999999999"), "{e}");
+        let overflow = npy_bytes(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551615, 2), }",
+            &[],
+        );
+        let e = read_npy(&overflow).unwrap_err().to_string();
+        assert!(e.contains("overflows"), "{e}");
         assert!(write_npy(&[2, 2], &[1.0]).is_err());
     }
 }

@@ -522,7 +522,7 @@ impl<'a> Importer<'a> {
         };
         match (min, max) {
             (Some(lo), Some(hi)) if lo == 0.0 && hi == 6.0 => Ok(Activation::Relu6),
-            (Some(lo), None) if lo == 0.0 => Ok(Activation::Relu),
+            (Some(0.0), None) => Ok(Activation::Relu),
             (Some(lo), Some(hi)) if lo == 0.0 && hi == f32::INFINITY => Ok(Activation::Relu),
             _ => Err(err(format!(
                 "{}: Clip bounds ({min:?}, {max:?}) are neither ReLU (0, none) nor ReLU6 (0, 6)",
@@ -1021,3 +1021,7 @@ fn input_resolution(input: &pb::ValueInfoProto, layout: InputLayout) -> Result<u
         ))),
     }
 }
+
+#[cfg(test)]
+#[path = "onnx_tests.rs"]
+mod tests;

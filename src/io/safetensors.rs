@@ -309,3 +309,147 @@ pub fn load_safetensors_file(
 ) -> Result<(MobileNetConfig, MobileNetWeights)> {
     load_safetensors(&read_path(path.as_ref())?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safetensors::tensor::TensorView;
+    use std::collections::HashMap;
+
+    fn sample() -> (MobileNetConfig, MobileNetWeights, Vec<u8>) {
+        let config = MobileNetConfig {
+            alpha: 0.25,
+            resolution: 32,
+            classes: 5,
+            ..MobileNetConfig::default()
+        };
+        let weights = MobileNetWeights::random(&config, 3, true).unwrap();
+        let bytes = save_safetensors(&config, &weights).unwrap();
+        (config, weights, bytes)
+    }
+
+    type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
+
+    /// Re-encodes `bytes` after `edit` changed its tensors and metadata.
+    fn rewrite(
+        bytes: &[u8],
+        edit: impl FnOnce(&mut Vec<Entry>, &mut HashMap<String, String>),
+    ) -> Vec<u8> {
+        let (_, meta) = SafeTensors::read_metadata(bytes).unwrap();
+        let mut map: HashMap<String, String> = meta
+            .metadata()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let st = SafeTensors::deserialize(bytes).unwrap();
+        let mut entries: Vec<Entry> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+            .collect();
+        edit(&mut entries, &mut map);
+        let views: Vec<(String, TensorView)> = entries
+            .iter()
+            .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+            .collect();
+        safetensors::serialize(views, Some(map.into_iter().collect())).unwrap()
+    }
+
+    fn error(bytes: &[u8]) -> String {
+        load_safetensors(bytes).unwrap_err().to_string()
+    }
+
+    fn assert_names(msg: &str, parts: &[&str]) {
+        for p in parts {
+            assert!(msg.contains(p), "{msg:?} does not name {p:?}");
+        }
+    }
+
+    #[test]
+    fn round_trip_is_exact() {
+        let (config, weights, bytes) = sample();
+        assert_eq!(load_safetensors(&bytes).unwrap(), (config, weights));
+    }
+
+    #[test]
+    fn bad_header_and_truncation() {
+        let (_, _, bytes) = sample();
+        let mut lying = bytes.clone();
+        lying[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_names(&error(&lying), &["header"]);
+        let mut not_json = bytes.clone();
+        not_json[8] = b'[';
+        assert_names(&error(&not_json), &["header"]);
+        for cut in [0, 7, 20, bytes.len() - 1] {
+            assert!(load_safetensors(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn missing_extra_and_misshapen_tensors() {
+        let (_, _, bytes) = sample();
+        let missing = rewrite(&bytes, |t, _| t.retain(|e| e.0 != "blocks.4.pw.weight"));
+        assert_names(&error(&missing), &["blocks.4.pw.weight", "missing"]);
+        let half_bn = rewrite(&bytes, |t, _| t.retain(|e| e.0 != "blocks.2.dw.bn.var"));
+        assert_names(&error(&half_bn), &["blocks.2.dw.bn.var", "missing"]);
+        let extra = rewrite(&bytes, |t, _| {
+            t.push(("head.weight".into(), Dtype::F32, vec![1], vec![0; 4]))
+        });
+        assert_names(&error(&extra), &["head.weight", "not part"]);
+        let shape = rewrite(&bytes, |t, _| {
+            let e = t.iter_mut().find(|e| e.0 == "fc.weight").unwrap();
+            e.2 = vec![e.2[1], e.2[0]];
+        });
+        assert_names(&error(&shape), &["fc.weight", "shape"]);
+        let dtype = rewrite(&bytes, |t, _| {
+            let e = t.iter_mut().find(|e| e.0 == "fc.bias").unwrap();
+            e.1 = Dtype::I32;
+        });
+        assert_names(&error(&dtype), &["fc.bias", "I32"]);
+    }
+
+    #[test]
+    fn non_finite_value_names_tensor_and_byte_offset() {
+        let (_, _, bytes) = sample();
+        let nan = rewrite(&bytes, |t, _| {
+            let e = t.iter_mut().find(|e| e.0 == "conv0.bias").unwrap();
+            e.3[4..8].copy_from_slice(&f32::INFINITY.to_le_bytes());
+        });
+        let msg = error(&nan);
+        assert_names(&msg, &["conv0.bias", "value 1", "byte offset"]);
+        // The named offset holds the bad value.
+        let offset: usize = msg
+            .split("byte offset ")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(nan[offset..offset + 4], f32::INFINITY.to_le_bytes());
+    }
+
+    #[test]
+    fn bad_metadata() {
+        let (_, _, bytes) = sample();
+        let alpha = rewrite(&bytes, |_, m| {
+            m.insert("alpha".into(), "wide".into());
+        });
+        assert_names(&error(&alpha), &["alpha", "wide"]);
+        let format = rewrite(&bytes, |_, m| {
+            m.remove("format");
+        });
+        assert_names(&error(&format), &["format"]);
+        let act = rewrite(&bytes, |_, m| {
+            m.insert("activation".into(), "gelu".into());
+        });
+        assert_names(&error(&act), &["activation", "gelu"]);
+        let classes = rewrite(&bytes, |_, m| {
+            m.insert("classes".into(), "6".into());
+        });
+        assert_names(&error(&classes), &["fc.weight", "shape"]);
+    }
+}
