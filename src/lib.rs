@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod error;
 pub mod geometry;
+pub mod io;
 pub mod isa;
 pub mod kernels;
 pub mod net;

@@ -1,0 +1,86 @@
+//! Model import and export: ONNX ([`onnx`]) and safetensors ([`safetensors`]) files into
+//! [`MobileNetConfig`] + [`MobileNetWeights`], and f32 `.npy` arrays ([`npy`]).
+//!
+//! Every malformed file gives a [`crate::Error`] naming the node, tensor or byte offset at
+//! fault; nothing here panics on bad input or allocates more than the file's size suggests.
+
+pub mod npy;
+pub mod onnx;
+mod onnx_graph;
+#[allow(clippy::all, missing_docs, rustdoc::all)]
+mod onnx_proto;
+pub mod safetensors;
+
+use crate::net::{MobileNetConfig, MobileNetWeights};
+use crate::{Error, Result};
+use std::path::Path;
+
+pub use self::npy::{read_npy, read_npy_file, write_npy, write_npy_file, NpyArray};
+pub use self::onnx::{import_onnx, load_onnx, load_onnx_file, InputLayout, OnnxModel};
+pub use self::safetensors::{
+    load_safetensors, load_safetensors_file, save_safetensors, save_safetensors_file,
+};
+
+/// Model file formats sepconv reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelFormat {
+    Onnx,
+    Safetensors,
+}
+
+pub(crate) fn read_path(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Loads a model file, choosing the format by extension (`.onnx` or `.safetensors`).
+pub fn load_model(path: impl AsRef<Path>) -> Result<(MobileNetConfig, MobileNetWeights)> {
+    let path = path.as_ref();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let format = match ext.as_deref() {
+        Some("onnx") => ModelFormat::Onnx,
+        Some("safetensors") => ModelFormat::Safetensors,
+        _ => {
+            return Err(Error::Model(format!(
+                "{}: unknown model extension (expected .onnx or .safetensors)",
+                path.display()
+            )))
+        }
+    };
+    let bytes = read_path(path)?;
+    let loaded = match format {
+        ModelFormat::Onnx => load_onnx(&bytes),
+        ModelFormat::Safetensors => load_safetensors(&bytes),
+    };
+    loaded.map_err(|e| match e {
+        Error::Model(m) => Error::Model(format!("{}: {m}", path.display())),
+        e => e,
+    })
+}
+
+/// Guesses the format of a model file from its first bytes: safetensors starts with a
+/// little-endian u64 header length followed by `{`; anything else is tried as ONNX.
+pub fn sniff_format(bytes: &[u8]) -> Result<ModelFormat> {
+    if bytes.starts_with(b"\x93NUMPY") {
+        return Err(Error::Model(
+            "this is a .npy array, not a model file".to_string(),
+        ));
+    }
+    match bytes.get(8) {
+        Some(b'{') => Ok(ModelFormat::Safetensors),
+        _ => Ok(ModelFormat::Onnx),
+    }
+}
+
+/// Loads a model from bytes, sniffing the format with [`sniff_format`].
+pub fn load_model_bytes(bytes: &[u8]) -> Result<(MobileNetConfig, MobileNetWeights)> {
+    match sniff_format(bytes)? {
+        ModelFormat::Onnx => load_onnx(bytes),
+        ModelFormat::Safetensors => load_safetensors(bytes),
+    }
+}

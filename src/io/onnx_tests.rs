@@ -1,0 +1,294 @@
+//! Every kind of malformed ONNX file gives an error naming what is at fault. Each test
+//! starts from a fixture of scripts/gen_fixtures.py, breaks one thing, and checks the message.
+
+use super::*;
+use pb::{AttributeProto, NodeProto, TensorProto};
+
+fn fixture(name: &str) -> pb::ModelProto {
+    let path = format!("{}/tests/fixtures/{name}.onnx", env!("CARGO_MANIFEST_DIR"));
+    pb::ModelProto::decode(std::fs::read(path).unwrap().as_slice()).unwrap()
+}
+
+fn pytorch() -> pb::ModelProto {
+    fixture("pytorch_a025_r128")
+}
+
+/// The error message of loading `m`; panics if it loads.
+fn error(m: &pb::ModelProto) -> String {
+    match load_onnx(&m.encode_to_vec()) {
+        Ok(_) => panic!("a broken model loaded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_names(msg: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(msg.contains(p), "{msg:?} does not name {p:?}");
+    }
+}
+
+fn node<'m>(m: &'m mut pb::ModelProto, name: &str) -> &'m mut NodeProto {
+    let g = m.graph.as_mut().unwrap();
+    g.node.iter_mut().find(|n| n.name() == name).unwrap()
+}
+
+fn init<'m>(m: &'m mut pb::ModelProto, name: &str) -> &'m mut TensorProto {
+    let g = m.graph.as_mut().unwrap();
+    g.initializer.iter_mut().find(|t| t.name() == name).unwrap()
+}
+
+fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(7),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn fixture_loads_unchanged() {
+    // The baseline every test below breaks.
+    let (config, _) = load_onnx(&pytorch().encode_to_vec()).unwrap();
+    assert_eq!((config.resolution, config.classes), (128, 100));
+}
+
+#[test]
+fn truncated_file() {
+    let bytes = pytorch().encode_to_vec();
+    for cut in [1, 100, bytes.len() / 2, bytes.len() - 1] {
+        let e = load_onnx(&bytes[..cut]).unwrap_err().to_string();
+        assert!(e.contains("ONNX"), "{e}");
+    }
+    assert!(load_onnx(b"").is_err());
+}
+
+#[test]
+fn raw_data_shorter_than_dims() {
+    let mut m = pytorch();
+    init(&mut m, "features.3.dw.weight")
+        .raw_data
+        .as_mut()
+        .unwrap()
+        .truncate(12);
+    assert_names(
+        &error(&m),
+        &["features.3.dw.weight", "raw_data holds 12 bytes"],
+    );
+}
+
+#[test]
+fn lying_dims_are_refused_before_allocating() {
+    let mut m = pytorch();
+    init(&mut m, "features.3.dw.weight").dims = vec![1 << 40, 1 << 20];
+    assert_names(&error(&m), &["features.3.dw.weight", "too large"]);
+    let mut m = pytorch();
+    init(&mut m, "features.3.dw.weight").dims = vec![-4, 1, 3, 3];
+    assert_names(&error(&m), &["features.3.dw.weight", "-4"]);
+}
+
+#[test]
+fn wrong_weight_dims_between_layers() {
+    // pw2 gets one more input channel than dw2 gives.
+    let mut m = pytorch();
+    let t = init(&mut m, "features.2.pw.weight");
+    let (o, i) = (t.dims[0] as usize, t.dims[1] as usize);
+    t.dims[1] += 1;
+    t.raw_data = Some(vec![0; o * (i + 1) * 4]);
+    assert_names(
+        &error(&m),
+        &[
+            "features.2.pw/Conv",
+            "pw2",
+            "features.2.pw.weight",
+            "expected",
+        ],
+    );
+}
+
+#[test]
+fn channel_counts_no_alpha_explains() {
+    // dw7 and pw7 keep their own channel count but pw7 (base 512) has 100 outputs.
+    let mut m = pytorch();
+    let t = init(&mut m, "features.7.pw.weight");
+    t.dims[0] = 100;
+    let len = t.dims.iter().product::<i64>() as usize * 4;
+    t.raw_data = Some(vec![0; len]);
+    init(&mut m, "features.7.pw.bias").raw_data = Some(vec![0; 400]);
+    init(&mut m, "features.7.pw.bias").dims = vec![100];
+    assert_names(&error(&m), &["features.7.pw/Conv", "100 output channels"]);
+}
+
+#[test]
+fn missing_initializer() {
+    let mut m = pytorch();
+    m.graph
+        .as_mut()
+        .unwrap()
+        .initializer
+        .retain(|t| t.name() != "features.5.pw.weight");
+    assert_names(&error(&m), &["features.5.pw/Conv", "features.5.pw.weight"]);
+}
+
+#[test]
+fn unsupported_op() {
+    let mut m = pytorch();
+    node(&mut m, "features.4.dw/Relu").op_type = Some("LeakyRelu".into());
+    assert_names(&error(&m), &["features.4.dw/Relu", "LeakyRelu"]);
+    let mut m = pytorch();
+    node(&mut m, "pool").op_type = Some("GlobalMaxPool".into());
+    assert_names(&error(&m), &["'pool'", "GlobalMaxPool"]);
+}
+
+#[test]
+fn unsupported_attribute_and_values() {
+    let mut m = pytorch();
+    node(&mut m, "features.6.dw/Conv")
+        .attribute
+        .push(ints_attr("frobnicate", &[1]));
+    assert_names(&error(&m), &["features.6.dw/Conv", "frobnicate"]);
+
+    let mut m = pytorch();
+    let n = node(&mut m, "features.6.dw/Conv");
+    n.attribute.retain(|a| a.name() != "dilations");
+    n.attribute.push(ints_attr("dilations", &[2, 2]));
+    assert_names(&error(&m), &["features.6.dw/Conv", "dilations"]);
+
+    let mut m = pytorch();
+    let gemm = node(&mut m, "fc");
+    gemm.attribute.push(AttributeProto {
+        name: Some("transA".into()),
+        r#type: Some(2),
+        i: Some(1),
+        ..Default::default()
+    });
+    assert_names(&error(&m), &["'fc'", "transA"]);
+}
+
+#[test]
+fn pads_that_fit_no_style() {
+    let mut m = pytorch();
+    let n = node(&mut m, "features.8.dw/Conv");
+    n.attribute.retain(|a| a.name() != "pads");
+    n.attribute.push(ints_attr("pads", &[0, 0, 2, 2]));
+    assert_names(
+        &error(&m),
+        &["features.8.dw/Conv", "dw8", "pads [0, 0, 2, 2]"],
+    );
+}
+
+#[test]
+fn non_finite_weight() {
+    let mut m = pytorch();
+    let raw = init(&mut m, "features.9.pw.bias")
+        .raw_data
+        .as_mut()
+        .unwrap();
+    raw[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert_names(&error(&m), &["features.9.pw.bias", "value 2 is not finite"]);
+}
+
+#[test]
+fn branching_graph() {
+    let mut m = pytorch();
+    let g = m.graph.as_mut().unwrap();
+    let relu = g
+        .node
+        .iter()
+        .find(|n| n.name() == "features.2.dw/Relu")
+        .unwrap();
+    let mut extra = relu.clone();
+    extra.name = Some("side_branch".into());
+    extra.output = vec!["side".into()];
+    g.node.push(extra);
+    assert_names(&error(&m), &["feeds 2 nodes", "side_branch"]);
+}
+
+#[test]
+fn clip_bounds_other_than_relu6() {
+    let mut m = fixture("relu6_a035_r96");
+    let t = init(&mut m, "features.1.dw.max");
+    t.raw_data = Some(5.0f32.to_le_bytes().to_vec());
+    assert_names(&error(&m), &["features.1.dw/Clip", "Clip bounds"]);
+}
+
+#[test]
+fn mixed_activations() {
+    let mut m = pytorch();
+    node(&mut m, "features.10.pw/Relu").op_type = Some("Identity".into());
+    assert_names(&error(&m), &["features.10.pw/Conv", "activation None"]);
+}
+
+#[test]
+fn external_data_and_unknown_dtype() {
+    let mut m = pytorch();
+    init(&mut m, "fc.bias").data_location = Some(1);
+    assert_names(&error(&m), &["fc.bias", "external"]);
+    let mut m = pytorch();
+    init(&mut m, "fc.bias").data_type = Some(10);
+    assert_names(&error(&m), &["fc.bias", "data type 10"]);
+}
+
+#[test]
+fn input_shape_problems() {
+    use pb::tensor_shape_proto::dimension::Value;
+    fn dims(m: &mut pb::ModelProto) -> &mut Vec<pb::tensor_shape_proto::Dimension> {
+        let input = &mut m.graph.as_mut().unwrap().input[0];
+        let Some(pb::type_proto::Value::TensorType(t)) =
+            input.r#type.as_mut().unwrap().value.as_mut()
+        else {
+            unreachable!()
+        };
+        &mut t.shape.as_mut().unwrap().dim
+    }
+    let mut m = pytorch();
+    dims(&mut m)[3].value = Some(Value::DimValue(96));
+    assert_names(&error(&m), &["'input'", "128x96"]);
+    let mut m = pytorch();
+    dims(&mut m)[2].value = Some(Value::DimParam("h".into()));
+    assert_names(&error(&m), &["'input'", "symbolic"]);
+    // Another resolution than the weights' own is fine for the weights, but conv0's pads
+    // (symmetric) still fit; check a resolution too small for 5 stride-2 layers is refused.
+    let mut m = pytorch();
+    dims(&mut m)[2].value = Some(Value::DimValue(0));
+    dims(&mut m)[3].value = Some(Value::DimValue(0));
+    assert_names(&error(&m), &["'input'"]);
+}
+
+#[test]
+fn graph_that_stops_early_or_lacks_a_classifier() {
+    let mut m = pytorch();
+    let g = m.graph.as_mut().unwrap();
+    let pos = g.node.iter().position(|n| n.name() == "pool").unwrap();
+    g.node.truncate(pos);
+    g.node.last_mut().unwrap().output[0] = "output".into();
+    assert_names(&error(&m), &["no global average pool"]);
+
+    let mut m = pytorch();
+    let g = m.graph.as_mut().unwrap();
+    let pos = g.node.iter().position(|n| n.name() == "fc").unwrap();
+    g.node.truncate(pos);
+    g.node.last_mut().unwrap().output[0] = "output".into();
+    assert_names(&error(&m), &["no classifier"]);
+
+    let mut m = pytorch();
+    let g = m.graph.as_mut().unwrap();
+    let pos = g
+        .node
+        .iter()
+        .position(|n| n.name() == "features.5.dw/Conv")
+        .unwrap();
+    g.node.truncate(pos);
+    g.node.last_mut().unwrap().output[0] = "output".into();
+    assert_names(&error(&m), &["after 9 convolutions"]);
+}
+
+#[test]
+fn no_graph_or_opset() {
+    let mut m = pytorch();
+    m.graph = None;
+    assert_names(&error(&m), &["no graph"]);
+    let mut m = pytorch();
+    m.opset_import.clear();
+    assert_names(&error(&m), &["opset"]);
+}
