@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod error;
+pub mod ffi;
 pub mod geometry;
 pub mod io;
 pub mod isa;

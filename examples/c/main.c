@@ -1,0 +1,214 @@
+/* sepconv C ABI example and test: loads a model, runs it on an input, compares with the
+ * expected output, exercises every error path, frees everything.
+ *
+ *   usage: sepconv_c MODEL.onnx|.safetensors INPUT.npy EXPECTED.npy nchw|nhwc
+ *
+ * Build (static):  cc -std=c11 -Iinclude examples/c/main.c target/release/libsepconv.a -lpthread -ldl -lm
+ * Build (shared):  cc -std=c11 -Iinclude examples/c/main.c -Ltarget/release -lsepconv
+ * Exit status 0 when every check passes. */
+#include "sepconv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    if (!(cond)) {                                         \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                        \
+      fprintf(stderr, "\n");                               \
+      failures++;                                          \
+    }                                                      \
+  } while (0)
+
+/* Expects `call` to return `status` with a non-empty last error. */
+#define EXPECT_ERROR(call, status)                                                    \
+  do {                                                                                \
+    SepconvStatus s_ = (call);                                                        \
+    CHECK(s_ == (status), "%s returned %d, expected %d (%s)", #call, (int)s_,        \
+          (int)(status), sepconv_last_error());                                       \
+    CHECK(strlen(sepconv_last_error()) > 0, "%s left no error message", #call);      \
+  } while (0)
+
+/* Reads a little-endian f32 .npy file (format 1.0/2.0); returns the element count. */
+static float *read_npy(const char *path, size_t *count) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  unsigned char magic[10];
+  float *data = NULL;
+  if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "\x93NUMPY", 6) != 0) goto done;
+  size_t header_len;
+  if (magic[6] == 1) {
+    unsigned char b[2];
+    if (fread(b, 1, 2, f) != 2) goto done;
+    header_len = b[0] | (b[1] << 8);
+  } else {
+    unsigned char b[4];
+    if (fread(b, 1, 4, f) != 4) goto done;
+    header_len = b[0] | (b[1] << 8) | ((size_t)b[2] << 16) | ((size_t)b[3] << 24);
+  }
+  char *header = malloc(header_len + 1);
+  if (!header || fread(header, 1, header_len, f) != header_len) {
+    free(header);
+    goto done;
+  }
+  header[header_len] = 0;
+  int ok = strstr(header, "'<f4'") != NULL && strstr(header, "'fortran_order': False") != NULL;
+  free(header);
+  if (!ok) goto done;
+  long start = ftell(f);
+  fseek(f, 0, SEEK_END);
+  size_t bytes = (size_t)(ftell(f) - start);
+  fseek(f, start, SEEK_SET);
+  *count = bytes / 4;
+  data = malloc(bytes ? bytes : 4);
+  if (data && fread(data, 4, *count, f) != *count) {
+    free(data);
+    data = NULL;
+  }
+done:
+  fclose(f);
+  return data;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: %s MODEL INPUT.npy EXPECTED.npy nchw|nhwc\n", argv[0]);
+    return 2;
+  }
+  int32_t layout = strcmp(argv[4], "nchw") == 0 ? SEPCONV_LAYOUT_NCHW : SEPCONV_LAYOUT_NHWC;
+  size_t in_len = 0, want_len = 0;
+  float *input = read_npy(argv[2], &in_len);
+  float *want = read_npy(argv[3], &want_len);
+  if (!input || !want) {
+    fprintf(stderr, "cannot read %s or %s\n", argv[2], argv[3]);
+    return 2;
+  }
+  printf("sepconv %s\n", sepconv_version());
+
+  /* Load from the file path and from memory; both must work. */
+  struct SepconvOptions opts = sepconv_options_default();
+  opts.threads = 2;
+  struct SepconvModel *model = NULL;
+  SepconvStatus s = sepconv_model_load_file(argv[1], &opts, &model);
+  CHECK(s == SEPCONV_STATUS_OK && model, "load_file: %s", sepconv_last_error());
+  if (!model) return 1;
+
+  FILE *f = fopen(argv[1], "rb");
+  fseek(f, 0, SEEK_END);
+  size_t file_len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *bytes = malloc(file_len);
+  CHECK(fread(bytes, 1, file_len, f) == file_len, "read model bytes");
+  fclose(f);
+  struct SepconvModel *model2 = NULL;
+  s = sepconv_model_load_memory(bytes, file_len, NULL, &model2);
+  CHECK(s == SEPCONV_STATUS_OK && model2, "load_memory: %s", sepconv_last_error());
+
+  struct SepconvModelInfo info;
+  CHECK(sepconv_model_info(model, &info) == SEPCONV_STATUS_OK, "info");
+  printf("model: resolution %u, classes %u, alpha %.3f, isa %s, threads %u\n", info.resolution,
+         info.classes, info.alpha, sepconv_isa_name(info.isa), info.threads);
+  CHECK(in_len == (size_t)info.resolution * info.resolution * 3, "input length %zu", in_len);
+  CHECK(want_len == info.classes, "expected length %zu", want_len);
+
+  struct SepconvWorkspace *ws = NULL;
+  CHECK(sepconv_workspace_create(model, 1, &ws) == SEPCONV_STATUS_OK, "workspace");
+  float *out = calloc(info.classes, sizeof(float));
+  s = sepconv_run(model, ws, input, in_len, 1, layout, out, info.classes);
+  CHECK(s == SEPCONV_STATUS_OK, "run: %s", sepconv_last_error());
+  float scale = 1e-3f, err = 0.0f;
+  for (size_t i = 0; i < want_len; i++) scale = fmaxf(scale, fabsf(want[i]));
+  for (size_t i = 0; i < want_len; i++) err = fmaxf(err, fabsf(out[i] - want[i]));
+  printf("max |sepconv - expected| = %g (scale %g)\n", err, scale);
+  CHECK(err <= 1e-3f * scale, "output differs from expected: %g", err);
+
+  /* The model loaded from memory gives the same result. */
+  struct SepconvWorkspace *ws2 = NULL;
+  float *out2 = calloc(info.classes, sizeof(float));
+  CHECK(sepconv_workspace_create(model2, 1, &ws2) == SEPCONV_STATUS_OK, "workspace 2");
+  CHECK(sepconv_run(model2, ws2, input, in_len, 1, layout, out2, info.classes) == SEPCONV_STATUS_OK,
+        "run 2");
+  CHECK(memcmp(out, out2, info.classes * sizeof(float)) == 0, "memory model differs");
+
+  /* Error paths: each returns its status and a message, never crashes. */
+  EXPECT_ERROR(sepconv_run(NULL, ws, input, in_len, 1, layout, out, info.classes),
+               SEPCONV_STATUS_NULL_POINTER);
+  EXPECT_ERROR(sepconv_run(model, ws, NULL, in_len, 1, layout, out, info.classes),
+               SEPCONV_STATUS_NULL_POINTER);
+  EXPECT_ERROR(sepconv_run(model, ws, input, in_len - 1, 1, layout, out, info.classes),
+               SEPCONV_STATUS_SHAPE);
+  EXPECT_ERROR(sepconv_run(model, ws, input, in_len, 1, layout, out, info.classes + 1),
+               SEPCONV_STATUS_SHAPE);
+  EXPECT_ERROR(sepconv_run(model, ws, input, in_len, 2, layout, out, info.classes),
+               SEPCONV_STATUS_SHAPE);
+  EXPECT_ERROR(sepconv_run(model, ws, input, in_len, 1, 7, out, info.classes),
+               SEPCONV_STATUS_INVALID_ARGUMENT);
+  /* A workspace passed as a model, and a pointer sepconv never made. */
+  EXPECT_ERROR(sepconv_model_info((const struct SepconvModel *)ws, &info),
+               SEPCONV_STATUS_INVALID_HANDLE);
+  EXPECT_ERROR(sepconv_model_info((const struct SepconvModel *)input, &info),
+               SEPCONV_STATUS_INVALID_HANDLE);
+  EXPECT_ERROR(sepconv_model_info(model, NULL), SEPCONV_STATUS_NULL_POINTER);
+  struct SepconvModel *bad = NULL;
+  EXPECT_ERROR(sepconv_model_load_file("/nonexistent/model.onnx", NULL, &bad), SEPCONV_STATUS_IO);
+  CHECK(bad == NULL, "failed load left a handle");
+  EXPECT_ERROR(sepconv_model_load_file(NULL, NULL, &bad), SEPCONV_STATUS_NULL_POINTER);
+  EXPECT_ERROR(sepconv_model_load_file(argv[1], NULL, NULL), SEPCONV_STATUS_NULL_POINTER);
+  EXPECT_ERROR(sepconv_model_load_memory(bytes, file_len / 2, NULL, &bad), SEPCONV_STATUS_MODEL);
+  EXPECT_ERROR(sepconv_model_load_memory((const uint8_t *)"garbage!", 8, NULL, &bad),
+               SEPCONV_STATUS_MODEL);
+  struct SepconvOptions bad_opts = sepconv_options_default();
+  bad_opts.isa = 42;
+  EXPECT_ERROR(sepconv_model_load_file(argv[1], &bad_opts, &bad), SEPCONV_STATUS_INVALID_ARGUMENT);
+  bad_opts = sepconv_options_default();
+  bad_opts.threads = 0;
+  EXPECT_ERROR(sepconv_model_load_file(argv[1], &bad_opts, &bad), SEPCONV_STATUS_INVALID_ARGUMENT);
+  for (int32_t isa = SEPCONV_ISA_SCALAR; isa <= SEPCONV_ISA_NEON; isa++) {
+    if (sepconv_isa_available(isa)) continue;
+    bad_opts = sepconv_options_default();
+    bad_opts.isa = isa;
+    EXPECT_ERROR(sepconv_model_load_file(argv[1], &bad_opts, &bad), SEPCONV_STATUS_ISA_UNAVAILABLE);
+  }
+  struct SepconvConfig cfg = sepconv_config_default();
+  cfg.alpha = -1.0f;
+  EXPECT_ERROR(sepconv_model_builtin(&cfg, 1, NULL, &bad), SEPCONV_STATUS_INVALID_ARGUMENT);
+  struct SepconvWorkspace *bad_ws = NULL;
+  EXPECT_ERROR(sepconv_workspace_create(model, 0, &bad_ws), SEPCONV_STATUS_SHAPE);
+  CHECK(bad == NULL && bad_ws == NULL, "failed calls left a handle");
+
+  /* A built-in model, from a config. */
+  cfg = sepconv_config_default();
+  cfg.alpha = 0.25f;
+  cfg.resolution = 64;
+  cfg.classes = 10;
+  struct SepconvModel *builtin = NULL;
+  CHECK(sepconv_model_builtin(&cfg, 42, NULL, &builtin) == SEPCONV_STATUS_OK, "builtin: %s",
+        sepconv_last_error());
+  CHECK(sepconv_model_free(builtin) == SEPCONV_STATUS_OK, "free builtin");
+
+  /* Use after free is detected, double free too. */
+  CHECK(sepconv_workspace_free(ws2) == SEPCONV_STATUS_OK, "free ws2");
+  CHECK(sepconv_model_free(model2) == SEPCONV_STATUS_OK, "free model2");
+  EXPECT_ERROR(sepconv_model_free(model2), SEPCONV_STATUS_INVALID_HANDLE);
+  EXPECT_ERROR(sepconv_run(model2, ws, input, in_len, 1, layout, out, info.classes),
+               SEPCONV_STATUS_INVALID_HANDLE);
+  EXPECT_ERROR(sepconv_run(model, ws2, input, in_len, 1, layout, out, info.classes),
+               SEPCONV_STATUS_INVALID_HANDLE);
+  CHECK(sepconv_model_free(NULL) == SEPCONV_STATUS_OK, "free(NULL)");
+
+  CHECK(sepconv_workspace_free(ws) == SEPCONV_STATUS_OK, "free ws");
+  CHECK(sepconv_model_free(model) == SEPCONV_STATUS_OK, "free model");
+  free(out);
+  free(out2);
+  free(bytes);
+  free(input);
+  free(want);
+  printf(failures ? "c abi example: %d check(s) failed\n" : "c abi example: all checks passed\n",
+         failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,110 @@
+//! The C ABI from C: examples/c/main.c is compiled against the static and the shared
+//! library, run on a fixture model, and (where valgrind exists) checked for leaks and
+//! invalid accesses.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn target_dir() -> PathBuf {
+    // The sepconv binary sits beside libsepconv.a / libsepconv.so.
+    Path::new(env!("CARGO_BIN_EXE_sepconv"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The C compiler: `SEPCONV_TEST_CC` (CI sets the cross compiler under qemu), else `cc`.
+fn compiler() -> String {
+    std::env::var("SEPCONV_TEST_CC").unwrap_or_else(|_| "cc".into())
+}
+
+fn compile(out: &Path, link: &[String]) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let status = Command::new(compiler())
+        .args(["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-g"])
+        .arg(format!("-I{root}/include"))
+        .arg(format!("{root}/examples/c/main.c"))
+        .arg("-o")
+        .arg(out)
+        .args(link)
+        .status()
+        .expect("a C compiler (cc) is installed");
+    assert!(status.success(), "compiling examples/c/main.c failed");
+}
+
+fn fixture_args() -> Vec<String> {
+    let f = format!(
+        "{}/tests/fixtures/pytorch_a025_r128",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    vec![
+        format!("{f}.onnx"),
+        format!("{f}_input.npy"),
+        format!("{f}_output.npy"),
+        "nchw".into(),
+    ]
+}
+
+fn run(exe: &Path, valgrind: bool) {
+    let mut cmd = if valgrind {
+        let mut c = Command::new("valgrind");
+        c.args([
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "-q",
+        ])
+        .arg(exe);
+        c
+    } else {
+        common::bin_command(exe.to_str().unwrap())
+    };
+    let out = cmd.args(fixture_args()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{} failed ({:?}):\n{stdout}\n{stderr}",
+        exe.display(),
+        out.status
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
+fn valgrind_usable() -> bool {
+    // Not under an emulator (the binary may be for another architecture).
+    std::env::var("SEPCONV_TEST_RUNNER").is_err()
+        && Command::new("valgrind").arg("--version").output().is_ok()
+}
+
+#[test]
+fn c_program_against_the_static_library() {
+    let dir = target_dir();
+    let exe = dir.join("sepconv_c_static");
+    let libs = "-lm -lrt -lpthread -lgcc_s -lutil -ldl -lc";
+    let mut link = vec![dir.join("libsepconv.a").display().to_string()];
+    link.extend(libs.split(' ').map(String::from));
+    compile(&exe, &link);
+    run(&exe, false);
+    if valgrind_usable() {
+        run(&exe, true);
+    }
+}
+
+#[test]
+fn c_program_against_the_shared_library() {
+    let dir = target_dir();
+    let exe = dir.join("sepconv_c_shared");
+    compile(
+        &exe,
+        &[
+            format!("-L{}", dir.display()),
+            "-lsepconv".into(),
+            format!("-Wl,-rpath,{}", dir.display()),
+            "-lm".into(),
+        ],
+    );
+    run(&exe, false);
+}

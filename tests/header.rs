@@ -1,0 +1,24 @@
+//! include/sepconv.h is what cbindgen generates from src/ffi.rs today.
+//! `SEPCONV_BLESS=1 cargo test --test header` rewrites it.
+
+#[test]
+fn header_is_current() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = cbindgen::Config::from_file(format!("{root}/cbindgen.toml")).unwrap();
+    let mut generated = Vec::new();
+    cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(format!("{root}/src/ffi.rs"))
+        .generate()
+        .expect("cbindgen parses src/ffi.rs")
+        .write(&mut generated);
+    let path = format!("{root}/include/sepconv.h");
+    if std::env::var_os("SEPCONV_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "include/sepconv.h is stale: run SEPCONV_BLESS=1 cargo test --test header"
+    );
+}
