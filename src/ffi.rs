@@ -8,10 +8,16 @@
 //! Enums cross the boundary as `int32_t` (the `SepconvIsa`, ... constants), so an
 //! out-of-range value from C is an error, not an invalid Rust enum.
 //!
+//! Safety contract (why the entry points are `unsafe`): pointers that are not null must
+//! point to what the header says (readable/writable buffers of the stated lengths,
+//! NUL-terminated strings). Null pointers and stale handles are checked and refused.
+//!
 //! Thread safety: models are immutable, so every function taking only a model may be
 //! called from any number of threads at once. A workspace is used by one thread at a time
 //! (`sepconv_run` on a workspace already running returns `SEPCONV_STATUS_BUSY`); give each
 //! thread its own.
+
+#![allow(clippy::missing_safety_doc)] // one contract for all, stated above
 
 use crate::activation::Activation;
 use crate::isa::Isa;
@@ -324,7 +330,7 @@ fn isa_to_c(isa: Isa) -> SepconvIsa {
 
 /// The ISA `SEPCONV_ISA_AUTO` resolves to on this CPU (environment override included).
 #[no_mangle]
-pub extern "C" fn sepconv_selected_isa(out: *mut SepconvIsa) -> SepconvStatus {
+pub unsafe extern "C" fn sepconv_selected_isa(out: *mut SepconvIsa) -> SepconvStatus {
     guard(|| {
         if out.is_null() {
             return fail(SepconvStatus::NullPointer, "out is null");
@@ -374,7 +380,7 @@ pub extern "C" fn sepconv_config_default() -> SepconvConfig {
 /// Builds the built-in MobileNet V1 with seeded random weights (for benchmarks and
 /// tests). `options` may be null (defaults). On success `*out` is a new model.
 #[no_mangle]
-pub extern "C" fn sepconv_model_builtin(
+pub unsafe extern "C" fn sepconv_model_builtin(
     config: *const SepconvConfig,
     seed: u64,
     options: *const SepconvOptions,
@@ -424,7 +430,7 @@ pub extern "C" fn sepconv_model_builtin(
 /// Loads a model file (`.onnx` or `.safetensors`, by extension). `path` is a
 /// NUL-terminated UTF-8 path; `options` may be null. On success `*out` is a new model.
 #[no_mangle]
-pub extern "C" fn sepconv_model_load_file(
+pub unsafe extern "C" fn sepconv_model_load_file(
     path: *const c_char,
     options: *const SepconvOptions,
     out: *mut *mut SepconvModel,
@@ -447,7 +453,7 @@ pub extern "C" fn sepconv_model_load_file(
 /// Loads a model from `len` bytes of an ONNX or safetensors file in memory (the format is
 /// recognised from the bytes; they are not kept). On success `*out` is a new model.
 #[no_mangle]
-pub extern "C" fn sepconv_model_load_memory(
+pub unsafe extern "C" fn sepconv_model_load_memory(
     data: *const u8,
     len: usize,
     options: *const SepconvOptions,
@@ -467,7 +473,7 @@ pub extern "C" fn sepconv_model_load_memory(
 
 /// Fills `*info` with what `model` expects and produces.
 #[no_mangle]
-pub extern "C" fn sepconv_model_info(
+pub unsafe extern "C" fn sepconv_model_info(
     model: *const SepconvModel,
     info: *mut SepconvModelInfo,
 ) -> SepconvStatus {
@@ -494,7 +500,7 @@ pub extern "C" fn sepconv_model_info(
 /// Frees a model (null is a no-op). Free its workspaces too; they are not usable with
 /// another model.
 #[no_mangle]
-pub extern "C" fn sepconv_model_free(model: *mut SepconvModel) -> SepconvStatus {
+pub unsafe extern "C" fn sepconv_model_free(model: *mut SepconvModel) -> SepconvStatus {
     guard(|| {
         if model.is_null() {
             return Ok(());
@@ -509,7 +515,7 @@ pub extern "C" fn sepconv_model_free(model: *mut SepconvModel) -> SepconvStatus 
 
 /// Creates scratch for runs of `model` with up to `batch` images. One per thread.
 #[no_mangle]
-pub extern "C" fn sepconv_workspace_create(
+pub unsafe extern "C" fn sepconv_workspace_create(
     model: *const SepconvModel,
     batch: usize,
     out: *mut *mut SepconvWorkspace,
@@ -530,7 +536,7 @@ pub extern "C" fn sepconv_workspace_create(
 
 /// Frees a workspace (null is a no-op).
 #[no_mangle]
-pub extern "C" fn sepconv_workspace_free(ws: *mut SepconvWorkspace) -> SepconvStatus {
+pub unsafe extern "C" fn sepconv_workspace_free(ws: *mut SepconvWorkspace) -> SepconvStatus {
     guard(|| {
         if ws.is_null() {
             return Ok(());
@@ -548,7 +554,7 @@ pub extern "C" fn sepconv_workspace_free(ws: *mut SepconvWorkspace) -> SepconvSt
 /// workspace serves one call at a time.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "C" fn sepconv_run(
+pub unsafe extern "C" fn sepconv_run(
     model: *const SepconvModel,
     ws: *mut SepconvWorkspace,
     input: *const f32,
