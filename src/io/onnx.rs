@@ -200,7 +200,7 @@ impl<'a> Importer<'a> {
             .filter(|n| n.op_type() == "Dropout")
         {
             Attrs::new(n, &["ratio", "seed", "is_test"])?;
-            if let Some(training) = self.g.input_i64(n, 2).ok().flatten() {
+            if let Some(training) = self.g.input_i64(n, 2)? {
                 if training.iter().any(|&t| t != 0) {
                     return Err(err(format!("{}: training_mode is true", label(n))));
                 }

@@ -43,6 +43,7 @@ pub(crate) struct Const {
 const FLOAT: i32 = 1;
 const INT32: i32 = 6;
 const INT64: i32 = 7;
+const BOOL: i32 = 9;
 const DOUBLE: i32 = 11;
 
 fn dims_of(t: &pb::TensorProto) -> Result<(Vec<usize>, usize)> {
@@ -136,10 +137,15 @@ pub(crate) fn decode_tensor(t: &pb::TensorProto) -> Result<Const> {
             field_len_check(t, "int32_data", t.int32_data.len(), count)?;
             Data::I64(t.int32_data.iter().map(|&v| v as i64).collect())
         }
+        BOOL if has_raw => Data::I64(raw_values(t, count, 1, |b| b[0] as i64)?),
+        BOOL => {
+            field_len_check(t, "int32_data", t.int32_data.len(), count)?;
+            Data::I64(t.int32_data.iter().map(|&v| v as i64).collect())
+        }
         other => {
             return Err(err(format!(
                 "tensor '{name}': data type {other} is not supported (float32, float64, \
-                 int32 or int64)"
+                 int32, int64 or bool)"
             )))
         }
     };
@@ -194,7 +200,8 @@ impl<'a> Attrs<'a> {
             return Ok(None);
         };
         match a.r#type {
-            Some(t) if t != kind => Err(err(format!(
+            // 0 is UNDEFINED, written by some old exporters: trust the field then.
+            Some(t) if t != 0 && t != kind => Err(err(format!(
                 "{}: attribute '{name}' has type {t}, expected {kind}",
                 label(self.node)
             ))),

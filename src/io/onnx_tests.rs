@@ -292,3 +292,49 @@ fn no_graph_or_opset() {
     m.opset_import.clear();
     assert_names(&error(&m), &["opset"]);
 }
+
+#[test]
+fn softmax_feeding_a_second_output_is_ignored_other_outputs_are_refused() {
+    let mut m = pytorch();
+    let g = m.graph.as_mut().unwrap();
+    g.node.push(NodeProto {
+        name: Some("probs_softmax".into()),
+        op_type: Some("Softmax".into()),
+        input: vec!["output".into()],
+        output: vec!["probs".into()],
+        ..Default::default()
+    });
+    let mut probs = g.output[0].clone();
+    probs.name = Some("probs".into());
+    g.output.push(probs);
+    let model = import_onnx(&m.encode_to_vec()).unwrap();
+    assert_eq!(model.output_name, "output");
+    assert!(!model.config.softmax);
+
+    // Extra outputs on the data path (features for a probe) are ignored too.
+    let g = m.graph.as_mut().unwrap();
+    g.output[1].name = Some("features.3.pw/Relu_out".into());
+    g.node.pop();
+    assert_eq!(
+        load_onnx(&m.encode_to_vec()).unwrap(),
+        (model.config, model.weights)
+    );
+    // An output nothing on the path produces is refused.
+    m.graph.as_mut().unwrap().output[1].name = Some("ghost".into());
+    assert_names(&error(&m), &["graph output 'ghost'"]);
+}
+
+#[test]
+fn dropout_in_training_mode() {
+    let mut m = fixture("batchnorm_a025_r64");
+    let g = m.graph.as_mut().unwrap();
+    g.initializer.push(TensorProto {
+        name: Some("train".into()),
+        data_type: Some(9),
+        raw_data: Some(vec![1]),
+        ..Default::default()
+    });
+    let d = g.node.iter_mut().find(|n| n.name() == "dropout").unwrap();
+    d.input = vec![d.input[0].clone(), String::new(), "train".into()];
+    assert_names(&error(&m), &["'dropout'", "training_mode"]);
+}
