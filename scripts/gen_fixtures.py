@@ -120,14 +120,16 @@ class Builder:
 
 def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
               bn=None, act="relu", nhwc=False, head="gemm", softmax=False, batch=1,
-              auto_pad_layers=(), dropout=False, keep_inits_as_inputs=False):
+              auto_pad_layers=(), dropout=False, keep_inits_as_inputs=False, keras_pad=False):
     """Builds one MobileNet V1 graph.
 
     padding: "symmetric" (PyTorch) or "tf_same" (TensorFlow: stride 2 on even sizes pads
     only bottom/right); bn: None (folded into conv bias) or an epsilon (unfolded
     BatchNormalization, conv without bias); act: "relu", "clip_attrs", "clip_inits",
-    "clip_constants"; head: "gemm" (GlobalAveragePool, Flatten, Gemm transB=1), "gemm_reshape"
-    (GlobalAveragePool, Reshape, Gemm transB=0), "tf" (Transpose to NHWC, ReduceMean over
+    "clip_constants"; keras_pad: stride-2 depthwise convs as Pad + VALID Conv (Keras'
+    ZeroPadding2D); head: "gemm" (GlobalAveragePool, Flatten, Gemm transB=1), "gemm_reshape"
+    (GlobalAveragePool, Reshape, Gemm transB=0), "keras" (GlobalAveragePool, 1x1 Conv,
+    Transpose, Reshape), "tf" (Transpose to NHWC, ReduceMean over
     [1, 2], MatMul + Add), "conv" (GlobalAveragePool, 1x1 Conv, Squeeze).
     """
     b = Builder(seed, opset)
@@ -159,6 +161,12 @@ def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
             before, after = tf_same(size, stride)
             pads = (before, before, after, after)
         auto = "SAME_UPPER" if (prefix in auto_pad_layers and k == 3) else None
+        if keras_pad and k == 3 and stride == 2 and prefix != "features.0":
+            # Keras: ZeroPadding2D(((0, 1), (0, 1))) then a VALID depthwise convolution.
+            zero_pads = b.init(prefix + ".pads", np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64))
+            x = b.node("Pad", [x, zero_pads], name=prefix + "/Pad", mode="constant")
+            size += 1
+            pads = (0, 0, 0, 0)
         x = b.conv(x, prefix, cin, cout, k, stride, group, pads, bias=bn is None,
                    auto_pad=auto)
         if bn is not None:
@@ -199,6 +207,14 @@ def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
     elif head == "tf":
         x = b.node("MatMul", [x, b.init("fc.kernel", w.T.copy())], name="fc/MatMul")
         x = b.node("Add", [x, b.init("fc.bias", bias)], name="fc/BiasAdd")
+    elif head == "keras":
+        # Keras' conv_preds: 1x1 Conv, then tf2onnx's Transpose to NHWC and a Reshape.
+        x = b.node("Conv", [x, b.init("conv_preds.kernel", w.reshape(classes, c, 1, 1)),
+                            b.init("conv_preds.bias", bias)], name="conv_preds",
+                   kernel_shape=[1, 1], pads=[0, 0, 0, 0])
+        x = b.node("Transpose", [x], name="conv_preds/to_nhwc", perm=[0, 2, 3, 1])
+        shape = b.init("reshape_shape", np.array([-1, classes], np.int64))
+        x = b.node("Reshape", [x, shape], name="reshape_2")
     elif head == "conv":
         x = b.node("Conv", [x, b.init("fc.weight", w.reshape(classes, c, 1, 1)),
                             b.init("fc.bias", bias)], name="classifier", kernel_shape=[1, 1])
@@ -245,6 +261,12 @@ def main():
     mobilenet("tf_same_a025_r100", alpha=0.25, res=100, classes=50, seed=4,
               padding="tf_same", act="clip_inits", nhwc=True, head="tf", softmax=True,
               auto_pad_layers=("features.0", "features.4.dw"))
+    # (d2) Keras MobileNet through tf2onnx: NHWC input, TF-SAME conv0, Pad + VALID stride-2
+    # depthwise convs, unfolded BN (eps 1e-3), ReLU6, Dropout, conv_preds 1x1 Conv classifier,
+    # Transpose, Reshape, Softmax.
+    mobilenet("keras_pad_a0125_r64", alpha=0.125, res=64, classes=10, seed=7,
+              padding="tf_same", bn=1e-3, act="clip_inits", nhwc=True, head="keras",
+              dropout=True, softmax=True, keras_pad=True)
     # (e) Old exporter: opset 9, Clip bounds as attributes, initializers listed as graph
     # inputs, 1x1 Conv classifier + Squeeze.
     mobilenet("opset9_a0125_r32", alpha=0.125, res=32, classes=16, seed=5, opset=9,

@@ -165,6 +165,21 @@ fn tensorflow_style_nhwc_tf_same_reduce_mean_matmul() {
 }
 
 #[test]
+fn keras_zero_padding_and_conv_preds_head() {
+    let m = check_fixture("keras_pad_a0125_r64", &reference_forward);
+    expect_config(
+        &m,
+        0.125,
+        64,
+        10,
+        Activation::Relu6,
+        PaddingStyle::TfSame,
+        true,
+    );
+    assert_eq!(m.input_layout, InputLayout::Nhwc);
+}
+
+#[test]
 fn opset9_clip_attributes_and_conv_classifier() {
     let m = check_fixture("opset9_a0125_r32", &reference_forward);
     expect_config(
@@ -223,6 +238,20 @@ fn peer_model_alpha_025_res_128() {
         &dir.join("mbv1_a0.25_r128_ort_logits.npy"),
         &reference_forward,
     );
+    // The larger peer model has no reference output: check that it maps onto the plan.
+    let big = dir.join("mbv1_a0.5_r160.onnx");
+    if big.exists() {
+        let m = import(&big);
+        expect_config(
+            &m,
+            0.5,
+            160,
+            1000,
+            Activation::Relu,
+            PaddingStyle::TfSame,
+            false,
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //!
 //! - optionally `Transpose(perm = [0, 3, 1, 2])` first: the model then takes NHWC input;
 //! - 27 `Conv` (3x3 s2 from 3 channels, then 13 x depthwise 3x3 with `group` = channels and
-//!   pointwise 1x1), each with an optional bias, optionally followed by an unfolded
+//!   pointwise 1x1), each with an optional bias, optionally after a zero `Pad` of H and W
+//!   (Keras' ZeroPadding2D before a VALID stride-2 convolution, folded into the pads), optionally followed by an unfolded
 //!   `BatchNormalization` (kept with its epsilon) and by `Relu` or `Clip(0, 6)` (bounds as
 //!   attributes before opset 11, as initializer or Constant inputs after). Pads come from
 //!   `pads` ([top, left, bottom, right]) or `auto_pad` (SAME_UPPER, SAME_LOWER, VALID,
@@ -13,7 +14,8 @@
 //! - a global average pool: `GlobalAveragePool`, or `ReduceMean` over H and W (axes as an
 //!   attribute or, from opset 18, an input), optionally after `Transpose(perm = [0, 2, 3, 1])`
 //!   back to NHWC;
-//! - `Flatten`, `Reshape` (constant shape) and `Squeeze` anywhere in the head;
+//! - `Flatten`, `Reshape` (constant shape), `Squeeze` and batch-first `Transpose` anywhere
+//!   after the pool;
 //! - a classifier: `Gemm` (`transB` 0 or 1, `alpha`/`beta` folded), `MatMul` + `Add`, or a
 //!   1x1 `Conv`;
 //! - optionally `Softmax`, which sets `config.softmax`.
@@ -223,6 +225,12 @@ impl<'a> Importer<'a> {
 
         let mut convs: Vec<FoundConv> = Vec::with_capacity(27);
         while convs.len() < 27 {
+            // Keras pads stride-2 depthwise inputs with ZeroPadding2D (a Pad node) and then
+            // runs a VALID convolution: fold the Pad into the Conv's pads.
+            let pad = match nodes.next_if(|n| n.op_type() == "Pad") {
+                Some(p) => Some((p, self.pad(p)?)),
+                None => None,
+            };
             let Some(node) = nodes.next() else {
                 return Err(err(format!(
                     "the graph ends after {} convolutions; MobileNet V1 has 27",
@@ -238,6 +246,21 @@ impl<'a> Importer<'a> {
                 )));
             }
             let mut conv = self.conv(node)?;
+            if let Some((pad_node, extra)) = pad {
+                let Pads::Explicit(p) = conv.pads else {
+                    return Err(err(format!(
+                        "{}: a Pad ({}) before a Conv with auto_pad SAME is not supported",
+                        label(node),
+                        label(pad_node)
+                    )));
+                };
+                conv.pads = Pads::Explicit(Padding::new(
+                    p.top + extra.top,
+                    p.left + extra.left,
+                    p.bottom + extra.bottom,
+                    p.right + extra.right,
+                ));
+            }
             if let Some(bn) = nodes.next_if(|n| n.op_type() == "BatchNormalization") {
                 conv.bn = Some(self.batch_norm(bn)?);
             }
@@ -271,6 +294,18 @@ impl<'a> Importer<'a> {
                         )));
                     }
                     nhwc_head = true;
+                }
+                // After the pool only one dim per image is not 1: any transpose that keeps
+                // the batch first leaves the data as it is (tf2onnx's layout changes).
+                "Transpose" if pooled => {
+                    let perm = Attrs::new(node, &["perm"])?.ints("perm")?;
+                    if perm.as_ref().and_then(|p| p.first()) != Some(&0) {
+                        return Err(err(format!(
+                            "{}: a Transpose after the pool must keep the batch axis first, got \
+                             perm {perm:?}",
+                            label(node)
+                        )));
+                    }
                 }
                 "GlobalAveragePool" if !pooled && !nhwc_head => {
                     Attrs::new(node, &[])?;
@@ -449,6 +484,45 @@ impl<'a> Importer<'a> {
             activation: Activation::None,
             act_node: None,
         })
+    }
+
+    /// A zero Pad of H and W (NCHW) as [top, left, bottom, right].
+    fn pad(&self, node: &pb::NodeProto) -> Result<Padding> {
+        let attrs = Attrs::new(node, &["mode", "pads", "value"])?;
+        let mode = attrs.string("mode")?.unwrap_or_else(|| "constant".into());
+        if mode != "constant" {
+            return Err(err(format!(
+                "{}: Pad mode {mode:?} is not supported",
+                label(node)
+            )));
+        }
+        let (pads, value) = if self.opset < 11 {
+            (attrs.ints("pads")?, attrs.float("value", 0.0)?)
+        } else {
+            if node.input.get(3).is_some_and(|a| !a.is_empty()) {
+                return Err(err(format!("{}: Pad axes are not supported", label(node))));
+            }
+            let value = match self.g.input_f32(node, 2)? {
+                None => 0.0,
+                Some(c) => f32s(c).first().copied().unwrap_or(0.0),
+            };
+            (self.g.input_i64(node, 1)?, value)
+        };
+        let pads = pads.ok_or_else(|| err(format!("{}: no pads", label(node))))?;
+        if value != 0.0 {
+            return Err(err(format!(
+                "{}: padding with {value}, not zero",
+                label(node)
+            )));
+        }
+        // [n_begin, c_begin, h_begin, w_begin, n_end, c_end, h_end, w_end]
+        match usize_list(node, "pads", &pads)?.as_slice() {
+            &[0, 0, t, l, 0, 0, b, r] => Ok(Padding::new(t, l, b, r)),
+            _ => Err(err(format!(
+                "{}: pads {pads:?}: only H and W of NCHW may be padded",
+                label(node)
+            ))),
+        }
     }
 
     fn batch_norm(&self, node: &pb::NodeProto) -> Result<BatchNormParams> {

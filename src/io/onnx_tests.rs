@@ -338,3 +338,25 @@ fn dropout_in_training_mode() {
     d.input = vec![d.input[0].clone(), String::new(), "train".into()];
     assert_names(&error(&m), &["'dropout'", "training_mode"]);
 }
+
+#[test]
+fn pads_other_than_zero_h_w_padding() {
+    let mut m = fixture("keras_pad_a0125_r64");
+    let pads: Vec<u8> = [0i64, 1, 0, 0, 0, 0, 1, 1]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    init(&mut m, "features.2.dw.pads").raw_data = Some(pads);
+    assert_names(&error(&m), &["features.2.dw/Pad", "only H and W"]);
+
+    let mut m = fixture("keras_pad_a0125_r64");
+    let pad = node(&mut m, "features.2.dw/Pad");
+    pad.attribute.retain(|a| a.name() != "mode");
+    pad.attribute.push(AttributeProto {
+        name: Some("mode".into()),
+        r#type: Some(3),
+        s: Some(b"reflect".to_vec()),
+        ..Default::default()
+    });
+    assert_names(&error(&m), &["features.2.dw/Pad", "reflect"]);
+}
