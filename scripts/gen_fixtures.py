@@ -128,7 +128,7 @@ def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
     BatchNormalization, conv without bias); act: "relu", "clip_attrs", "clip_inits",
     "clip_constants"; keras_pad: stride-2 depthwise convs as Pad + VALID Conv (Keras'
     ZeroPadding2D); head: "gemm" (GlobalAveragePool, Flatten, Gemm transB=1), "gemm_reshape"
-    (GlobalAveragePool, Reshape, Gemm transB=0), "keras" (GlobalAveragePool, 1x1 Conv,
+    (GlobalAveragePool, Reshape by a computed shape, Gemm transB=0), "keras" (GlobalAveragePool, 1x1 Conv,
     Transpose, Reshape), "tf" (Transpose to NHWC, ReduceMean over
     [1, 2], MatMul + Add), "conv" (GlobalAveragePool, 1x1 Conv, Squeeze).
     """
@@ -200,7 +200,14 @@ def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
         x = b.node("Gemm", [x, b.init("fc.weight", w), b.init("fc.bias", bias)],
                    name="fc", alpha=1.0, beta=1.0, transB=1)
     elif head == "gemm_reshape":
-        shape = b.init("flat_shape", np.array([-1, c], np.int64))
+        # PyTorch's x.view(x.size(0), -1) with a dynamic batch: the shape is computed.
+        dims = b.node("Shape", [x], name="view/Shape")
+        zero = b.const_node("view/zero", np.array(0, np.int64))
+        n = b.node("Gather", [dims, zero], name="view/Gather", axis=0)
+        n = b.node("Unsqueeze", [n, b.init("view/axes", np.array([0], np.int64))],
+                   name="view/Unsqueeze")
+        rest = b.const_node("view/minus_one", np.array([-1], np.int64))
+        shape = b.node("Concat", [n, rest], name="view/Concat", axis=0)
         x = b.node("Reshape", [x, shape], name="reshape")
         x = b.node("Gemm", [x, b.init("fc.weight", w.T.copy()), b.init("fc.bias", bias)],
                    name="fc")
@@ -247,8 +254,9 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     # (a) PyTorch style: symmetric pads, BN folded, ReLU, Flatten + Gemm(transB=1).
     mobilenet("pytorch_a025_r128", alpha=0.25, res=128, classes=100, seed=1)
-    # (b) Unfolded BatchNormalization, batch 2 with a symbolic batch dim, Reshape + Gemm
-    # (transB=0), Dropout, Softmax.
+    # (b) Unfolded BatchNormalization, batch 2 with a symbolic batch dim, Dropout,
+    # x.view(x.size(0), -1) (Shape, Gather, Unsqueeze, Concat, Reshape), Gemm (transB=0),
+    # Softmax.
     mobilenet("batchnorm_a025_r64", alpha=0.25, res=64, classes=10, seed=2, bn=1e-5,
               head="gemm_reshape", dropout=True, softmax=True, batch=2)
     # (c) ReLU6 as Clip with min/max inputs (initializers and Constant nodes), unfolded BN,

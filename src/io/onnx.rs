@@ -14,8 +14,9 @@
 //! - a global average pool: `GlobalAveragePool`, or `ReduceMean` over H and W (axes as an
 //!   attribute or, from opset 18, an input), optionally after `Transpose(perm = [0, 2, 3, 1])`
 //!   back to NHWC;
-//! - `Flatten`, `Reshape` (constant shape), `Squeeze` and batch-first `Transpose` anywhere
-//!   after the pool;
+//! - `Flatten`, `Reshape`, `Squeeze` and batch-first `Transpose` anywhere after the pool. The
+//!   Reshape's shape is a constant, or computed from `Shape` of the activations by
+//!   Gather/Unsqueeze/Concat/... (PyTorch's `x.view(x.size(0), -1)` with a dynamic batch);
 //! - a classifier: `Gemm` (`transB` 0 or 1, `alpha`/`beta` folded), `MatMul` + `Add`, or a
 //!   1x1 `Conv`;
 //! - optionally `Softmax`, which sets `config.softmax`.
@@ -23,7 +24,7 @@
 //! `Identity` and `Dropout` pass through anywhere. A `Softmax` of the output that feeds a
 //! second graph output (logits first, probabilities second) is allowed and ignored: the
 //! first graph output is the model's output. Anything else (other ops, branches, shapes
-//! computed at run time, dilations, attributes the importer does not know) is refused with
+//! computed at run time other than a Reshape's, dilations, attributes the importer does not know) is refused with
 //! an error naming the node and why.
 //!
 //! Alpha is inferred from the channel counts (so that [`MobileNetConfig::channels`]
@@ -643,6 +644,15 @@ impl<'a> Importer<'a> {
             }
             "Reshape" => {
                 Attrs::new(node, &["allowzero"])?;
+                if node
+                    .input
+                    .get(1)
+                    .is_some_and(|s| self.g.is_computed_shape(s))
+                {
+                    // x.view(x.size(0), -1): after the pool only [batch, channels] fits the
+                    // classifier, whose input width is checked against the channels.
+                    return Ok(());
+                }
                 let shape = self.g.input_i64(node, 1)?.ok_or_else(|| {
                     err(format!("{}: Reshape needs a constant shape", label(node)))
                 })?;

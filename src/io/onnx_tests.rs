@@ -360,3 +360,34 @@ fn pads_other_than_zero_h_w_padding() {
     });
     assert_names(&error(&m), &["features.2.dw/Pad", "reflect"]);
 }
+
+#[test]
+fn computed_shapes_only_feed_a_reshape() {
+    // A Shape-derived value used as a Clip bound is not a constant.
+    let mut m = fixture("relu6_a035_r96");
+    let g = m.graph.as_mut().unwrap();
+    g.node.insert(
+        0,
+        NodeProto {
+            name: Some("probe".into()),
+            op_type: Some("Shape".into()),
+            input: vec!["input".into()],
+            output: vec!["probe_out".into()],
+            ..Default::default()
+        },
+    );
+    let clip = g
+        .node
+        .iter_mut()
+        .find(|n| n.name() == "features.1.dw/Clip")
+        .unwrap();
+    clip.input[2] = "probe_out".into();
+    assert_names(
+        &error(&m),
+        &[
+            "features.1.dw/Clip",
+            "'probe_out'",
+            "neither the data path nor a constant",
+        ],
+    );
+}
