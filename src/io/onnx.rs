@@ -840,8 +840,8 @@ impl<'a> Importer<'a> {
             padding: PaddingStyle::Symmetric,
             softmax,
         };
-        // conv0 / 32 is exact for the usual multipliers; pw13 / 1024 and the middle of the
-        // interval every layer allows cover the others (0.35: 11, 22, ..., 358).
+        // Every layer allows alpha in [channels / base, (channels + 1) / base): try short
+        // decimals inside the intersection, then conv0 / 32, pw13 / 1024 and its middle.
         let lo = out_channels
             .iter()
             .map(|&(b, c, _)| c as f64 / b as f64)
@@ -852,7 +852,17 @@ impl<'a> Importer<'a> {
             .fold(f64::INFINITY, f64::min);
         let conv0_alpha = convs[0].weight.dims[0] as f64 / 32.0;
         let last_alpha = convs[26].weight.dims[0] as f64 / 1024.0;
-        let candidates = [conv0_alpha, last_alpha, (lo + hi) / 2.0];
+        // The shortest decimal that fits is what the model's author wrote (0.35, 0.3).
+        let mid = (lo + hi) / 2.0;
+        let rounded = |digits: i32| (mid * 10f64.powi(digits)).round() / 10f64.powi(digits);
+        let candidates = [
+            rounded(1),
+            rounded(2),
+            rounded(3),
+            conv0_alpha,
+            last_alpha,
+            mid,
+        ];
         let fits = |alpha: f32| {
             let cfg = MobileNetConfig { alpha, ..config };
             out_channels
