@@ -273,6 +273,11 @@ fn load_model_dispatches_on_extension_and_bytes() {
     std::fs::remove_file(&tmp).unwrap();
     assert_eq!(loaded.unwrap(), (config, weights));
 
+    let missing = fixtures().join("no_such_model.onnx");
+    match io::load_model(&missing) {
+        Err(sepconv::Error::Io { path, .. }) => assert!(path.contains("no_such_model"), "{path}"),
+        other => panic!("expected an I/O error naming the path, got {other:?}"),
+    }
     let e = io::load_model(fixtures().join("opset9_a0125_r32_input.npy")).unwrap_err();
     assert!(e.to_string().contains("extension"), "{e}");
     let npy = std::fs::read(fixtures().join("opset9_a0125_r32_input.npy")).unwrap();
