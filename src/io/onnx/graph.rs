@@ -2,7 +2,7 @@
 //! Constant nodes), node attributes, and the single data path from the input to the output.
 //! Every error names the node or tensor at fault.
 
-use super::onnx_proto as pb;
+use super::proto as pb;
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 
