@@ -41,4 +41,6 @@ CARGO_TARGET_DIR="$tmp/target" cargo run --quiet --release --manifest-path "$tmp
     echo "// onnx/onnx.proto of the onnx Python package $onnx_version. Do not edit: rerun the script."
     cat "$tmp/out/onnx.rs"
 } > "$root/src/io/onnx/proto.rs"
+# As cargo fmt would leave it, so that `cargo fmt --check` passes on the committed file.
+rustfmt --edition 2021 "$root/src/io/onnx/proto.rs"
 echo "wrote $root/src/io/onnx/proto.rs"
