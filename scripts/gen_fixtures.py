@@ -120,13 +120,15 @@ class Builder:
 
 def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
               bn=None, act="relu", nhwc=False, head="gemm", softmax=False, batch=1,
-              auto_pad_layers=(), dropout=False, keep_inits_as_inputs=False, keras_pad=False):
+              auto_pad_layers=(), dropout=False, keep_inits_as_inputs=False, keras_pad=False,
+              avg_pool=False):
     """Builds one MobileNet V1 graph.
 
     padding: "symmetric" (PyTorch) or "tf_same" (TensorFlow: stride 2 on even sizes pads
     only bottom/right); bn: None (folded into conv bias) or an epsilon (unfolded
     BatchNormalization, conv without bias); act: "relu", "clip_attrs", "clip_inits",
-    "clip_constants"; keras_pad: stride-2 depthwise convs as Pad + VALID Conv (Keras'
+    "clip_constants"; avg_pool: AveragePool over the whole last feature map instead of
+    GlobalAveragePool; keras_pad: stride-2 depthwise convs as Pad + VALID Conv (Keras'
     ZeroPadding2D); head: "gemm" (GlobalAveragePool, Flatten, Gemm transB=1), "gemm_reshape"
     (GlobalAveragePool, Reshape by a computed shape, Gemm transB=0), "keras" (GlobalAveragePool, 1x1 Conv,
     Transpose, Reshape), "tf" (Transpose to NHWC, ReduceMean over
@@ -189,6 +191,10 @@ def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
             x = b.node("ReduceMean", [x, axes], name="pool", keepdims=0)
         else:
             x = b.node("ReduceMean", [x], name="pool", axes=[1, 2], keepdims=0)
+    elif avg_pool:
+        # TF-slim: AvgPool with the last feature map's size as kernel, VALID.
+        x = b.node("AveragePool", [x], name="pool", kernel_shape=[size, size],
+                   strides=[2, 2], pads=[0, 0, 0, 0])
     else:
         x = b.node("GlobalAveragePool", [x], name="pool")
     if dropout:
@@ -275,6 +281,11 @@ def main():
     mobilenet("keras_pad_a0125_r64", alpha=0.125, res=64, classes=10, seed=7,
               padding="tf_same", bn=1e-3, act="clip_inits", nhwc=True, head="keras",
               dropout=True, softmax=True, keras_pad=True)
+    # (d3) TF-slim's MobileNet V1 (the original release): NHWC input, TF-SAME pads, unfolded
+    # BN, ReLU6, AvgPool over the last 2x2 map, 1x1 Conv logits, Squeeze, Softmax.
+    mobilenet("slim_avgpool_a0125_r64", alpha=0.125, res=64, classes=10, seed=8,
+              padding="tf_same", bn=1e-3, act="clip_inits", nhwc=True, avg_pool=True,
+              head="conv", dropout=True, softmax=True)
     # (e) Old exporter: opset 9, Clip bounds as attributes, initializers listed as graph
     # inputs, 1x1 Conv classifier + Squeeze.
     mobilenet("opset9_a0125_r32", alpha=0.125, res=32, classes=16, seed=5, opset=9,

@@ -175,6 +175,20 @@ fn keras_zero_padding_and_conv_preds_head() {
 }
 
 #[test]
+fn tf_slim_average_pool_and_conv_logits() {
+    let m = check_fixture("slim_avgpool_a0125_r64", &reference_forward);
+    expect_config(
+        &m,
+        0.125,
+        64,
+        10,
+        Activation::Relu6,
+        PaddingStyle::TfSame,
+        true,
+    );
+}
+
+#[test]
 fn opset9_clip_attributes_and_conv_classifier() {
     let m = check_fixture("opset9_a0125_r32", &reference_forward);
     expect_config(

@@ -4,7 +4,7 @@
 use super::graph::{err, label, Attrs};
 use super::proto as pb;
 use super::Const;
-use super::{f32s, Classifier, Importer, Pads};
+use super::{f32s, usize_list, Classifier, Importer, Pads};
 use crate::geometry::Padding;
 use crate::Result;
 
@@ -31,6 +31,43 @@ impl<'a> Importer<'a> {
             )));
         }
         Ok(())
+    }
+
+    /// An AveragePool's kernel (height, width), refusing padding, dilation and ceil mode.
+    pub(super) fn average_pool(&self, node: &pb::NodeProto) -> Result<(usize, usize)> {
+        let attrs = Attrs::new(
+            node,
+            &[
+                "auto_pad",
+                "ceil_mode",
+                "count_include_pad",
+                "dilations",
+                "kernel_shape",
+                "pads",
+                "strides",
+            ],
+        )?;
+        let kernel = attrs
+            .ints("kernel_shape")?
+            .ok_or_else(|| err(format!("{}: no kernel_shape", label(node))))?;
+        let unpadded = attrs
+            .ints("pads")?
+            .is_none_or(|p| p.iter().all(|&x| x == 0))
+            && matches!(
+                attrs.string("auto_pad")?.as_deref(),
+                None | Some("NOTSET" | "VALID")
+            );
+        let plain = attrs.int("ceil_mode", 0)? == 0
+            && attrs
+                .ints("dilations")?
+                .is_none_or(|d| d.iter().all(|&x| x == 1));
+        match usize_list(node, "kernel_shape", &kernel)?.as_slice() {
+            &[h, w] if unpadded && plain => Ok((h, w)),
+            _ => Err(err(format!(
+                "{}: only an unpadded 2-D AveragePool over the whole feature map is supported",
+                label(node)
+            ))),
+        }
     }
 
     /// Flatten / Reshape / Squeeze in the head: only dropping the 1x1 spatial dims.

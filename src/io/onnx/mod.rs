@@ -11,7 +11,8 @@
 //!   attributes before opset 11, as initializer or Constant inputs after). Pads come from
 //!   `pads` ([top, left, bottom, right]) or `auto_pad` (SAME_UPPER, SAME_LOWER, VALID,
 //!   NOTSET); all must be symmetric (PyTorch) or all TensorFlow SAME;
-//! - a global average pool: `GlobalAveragePool`, or `ReduceMean` over H and W (axes as an
+//! - a global average pool: `GlobalAveragePool`, an unpadded `AveragePool` whose kernel is
+//!   the whole last feature map (TF-slim), or `ReduceMean` over H and W (axes as an
 //!   attribute or, from opset 18, an input), optionally after `Transpose(perm = [0, 2, 3, 1])`
 //!   back to NHWC;
 //! - `Flatten`, `Reshape`, `Squeeze` and batch-first `Transpose` anywhere after the pool. The
@@ -285,6 +286,8 @@ impl<'a> Importer<'a> {
         let mut nhwc_head = false;
         let mut classifier: Option<Classifier> = None;
         let mut softmax = false;
+        // TF-slim's AvgPool over the whole last feature map: checked once its size is known.
+        let mut avg_pool: Option<(&pb::NodeProto, (usize, usize))> = None;
         for node in nodes {
             if softmax {
                 return Err(err(format!(
@@ -318,6 +321,10 @@ impl<'a> Importer<'a> {
                 }
                 "GlobalAveragePool" if !pooled && !nhwc_head => {
                     Attrs::new(node, &[])?;
+                    pooled = true;
+                }
+                "AveragePool" if !pooled && !nhwc_head => {
+                    avg_pool = Some((node, self.average_pool(node)?));
                     pooled = true;
                 }
                 "ReduceMean" if !pooled => {
@@ -375,6 +382,18 @@ impl<'a> Importer<'a> {
             .ok_or_else(|| err("no classifier (Gemm, MatMul + Add or 1x1 Conv) after the pool"))?;
 
         let config = self.infer_config(&convs, &classifier, resolution, softmax)?;
+        if let Some((node, kernel)) = avg_pool {
+            let last = config.layers()?.pop().expect("27 layers");
+            if kernel != (last.out_h, last.out_w) {
+                return Err(err(format!(
+                    "{}: kernel {kernel:?} does not cover the last feature map ({}x{}): only a \
+                     global average pool is supported",
+                    label(node),
+                    last.out_h,
+                    last.out_w
+                )));
+            }
+        }
         let weights = self.weights(&config, convs, classifier)?;
         weights.validate(&config)?;
         Ok(OnnxModel {

@@ -391,3 +391,20 @@ fn computed_shapes_only_feed_a_reshape() {
         ],
     );
 }
+
+#[test]
+fn average_pool_that_is_not_global() {
+    let mut m = fixture("slim_avgpool_a0125_r64");
+    let pool = node(&mut m, "pool");
+    pool.attribute.retain(|a| a.name() != "kernel_shape");
+    pool.attribute.push(ints_attr("kernel_shape", &[1, 1]));
+    assert_names(
+        &error(&m),
+        &["'pool'", "does not cover the last feature map (2x2)"],
+    );
+    let mut m = fixture("slim_avgpool_a0125_r64");
+    let pool = node(&mut m, "pool");
+    pool.attribute.retain(|a| a.name() != "pads");
+    pool.attribute.push(ints_attr("pads", &[1, 1, 1, 1]));
+    assert_names(&error(&m), &["'pool'", "unpadded"]);
+}
