@@ -120,14 +120,18 @@ class Builder:
 
 def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
               bn=None, act="relu", nhwc=False, head="gemm", softmax=False, batch=1,
-              auto_pad_layers=(), dropout=False, keep_inits_as_inputs=False):
+              auto_pad_layers=(), dropout=False, keep_inits_as_inputs=False, keras_pad=False,
+              avg_pool=False):
     """Builds one MobileNet V1 graph.
 
     padding: "symmetric" (PyTorch) or "tf_same" (TensorFlow: stride 2 on even sizes pads
     only bottom/right); bn: None (folded into conv bias) or an epsilon (unfolded
     BatchNormalization, conv without bias); act: "relu", "clip_attrs", "clip_inits",
-    "clip_constants"; head: "gemm" (GlobalAveragePool, Flatten, Gemm transB=1), "gemm_reshape"
-    (GlobalAveragePool, Reshape, Gemm transB=0), "tf" (Transpose to NHWC, ReduceMean over
+    "clip_constants"; avg_pool: AveragePool over the whole last feature map instead of
+    GlobalAveragePool; keras_pad: stride-2 depthwise convs as Pad + VALID Conv (Keras'
+    ZeroPadding2D); head: "gemm" (GlobalAveragePool, Flatten, Gemm transB=1), "gemm_reshape"
+    (GlobalAveragePool, Reshape by a computed shape, Gemm transB=0), "keras" (GlobalAveragePool, 1x1 Conv,
+    Transpose, Reshape), "tf" (Transpose to NHWC, ReduceMean over
     [1, 2], MatMul + Add), "conv" (GlobalAveragePool, 1x1 Conv, Squeeze).
     """
     b = Builder(seed, opset)
@@ -159,6 +163,12 @@ def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
             before, after = tf_same(size, stride)
             pads = (before, before, after, after)
         auto = "SAME_UPPER" if (prefix in auto_pad_layers and k == 3) else None
+        if keras_pad and k == 3 and stride == 2 and prefix != "features.0":
+            # Keras: ZeroPadding2D(((0, 1), (0, 1))) then a VALID depthwise convolution.
+            zero_pads = b.init(prefix + ".pads", np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64))
+            x = b.node("Pad", [x, zero_pads], name=prefix + "/Pad", mode="constant")
+            size += 1
+            pads = (0, 0, 0, 0)
         x = b.conv(x, prefix, cin, cout, k, stride, group, pads, bias=bn is None,
                    auto_pad=auto)
         if bn is not None:
@@ -181,6 +191,10 @@ def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
             x = b.node("ReduceMean", [x, axes], name="pool", keepdims=0)
         else:
             x = b.node("ReduceMean", [x], name="pool", axes=[1, 2], keepdims=0)
+    elif avg_pool:
+        # TF-slim: AvgPool with the last feature map's size as kernel, VALID.
+        x = b.node("AveragePool", [x], name="pool", kernel_shape=[size, size],
+                   strides=[2, 2], pads=[0, 0, 0, 0])
     else:
         x = b.node("GlobalAveragePool", [x], name="pool")
     if dropout:
@@ -192,13 +206,28 @@ def mobilenet(name, *, alpha, res, classes, seed, opset=13, padding="symmetric",
         x = b.node("Gemm", [x, b.init("fc.weight", w), b.init("fc.bias", bias)],
                    name="fc", alpha=1.0, beta=1.0, transB=1)
     elif head == "gemm_reshape":
-        shape = b.init("flat_shape", np.array([-1, c], np.int64))
+        # PyTorch's x.view(x.size(0), -1) with a dynamic batch: the shape is computed.
+        dims = b.node("Shape", [x], name="view/Shape")
+        zero = b.const_node("view/zero", np.array(0, np.int64))
+        n = b.node("Gather", [dims, zero], name="view/Gather", axis=0)
+        n = b.node("Unsqueeze", [n, b.init("view/axes", np.array([0], np.int64))],
+                   name="view/Unsqueeze")
+        rest = b.const_node("view/minus_one", np.array([-1], np.int64))
+        shape = b.node("Concat", [n, rest], name="view/Concat", axis=0)
         x = b.node("Reshape", [x, shape], name="reshape")
         x = b.node("Gemm", [x, b.init("fc.weight", w.T.copy()), b.init("fc.bias", bias)],
                    name="fc")
     elif head == "tf":
         x = b.node("MatMul", [x, b.init("fc.kernel", w.T.copy())], name="fc/MatMul")
         x = b.node("Add", [x, b.init("fc.bias", bias)], name="fc/BiasAdd")
+    elif head == "keras":
+        # Keras' conv_preds: 1x1 Conv, then tf2onnx's Transpose to NHWC and a Reshape.
+        x = b.node("Conv", [x, b.init("conv_preds.kernel", w.reshape(classes, c, 1, 1)),
+                            b.init("conv_preds.bias", bias)], name="conv_preds",
+                   kernel_shape=[1, 1], pads=[0, 0, 0, 0])
+        x = b.node("Transpose", [x], name="conv_preds/to_nhwc", perm=[0, 2, 3, 1])
+        shape = b.init("reshape_shape", np.array([-1, classes], np.int64))
+        x = b.node("Reshape", [x, shape], name="reshape_2")
     elif head == "conv":
         x = b.node("Conv", [x, b.init("fc.weight", w.reshape(classes, c, 1, 1)),
                             b.init("fc.bias", bias)], name="classifier", kernel_shape=[1, 1])
@@ -231,8 +260,9 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     # (a) PyTorch style: symmetric pads, BN folded, ReLU, Flatten + Gemm(transB=1).
     mobilenet("pytorch_a025_r128", alpha=0.25, res=128, classes=100, seed=1)
-    # (b) Unfolded BatchNormalization, batch 2 with a symbolic batch dim, Reshape + Gemm
-    # (transB=0), Dropout, Softmax.
+    # (b) Unfolded BatchNormalization, batch 2 with a symbolic batch dim, Dropout,
+    # x.view(x.size(0), -1) (Shape, Gather, Unsqueeze, Concat, Reshape), Gemm (transB=0),
+    # Softmax.
     mobilenet("batchnorm_a025_r64", alpha=0.25, res=64, classes=10, seed=2, bn=1e-5,
               head="gemm_reshape", dropout=True, softmax=True, batch=2)
     # (c) ReLU6 as Clip with min/max inputs (initializers and Constant nodes), unfolded BN,
@@ -245,6 +275,17 @@ def main():
     mobilenet("tf_same_a025_r100", alpha=0.25, res=100, classes=50, seed=4,
               padding="tf_same", act="clip_inits", nhwc=True, head="tf", softmax=True,
               auto_pad_layers=("features.0", "features.4.dw"))
+    # (d2) Keras MobileNet through tf2onnx: NHWC input, TF-SAME conv0, Pad + VALID stride-2
+    # depthwise convs, unfolded BN (eps 1e-3), ReLU6, Dropout, conv_preds 1x1 Conv classifier,
+    # Transpose, Reshape, Softmax.
+    mobilenet("keras_pad_a0125_r64", alpha=0.125, res=64, classes=10, seed=7,
+              padding="tf_same", bn=1e-3, act="clip_inits", nhwc=True, head="keras",
+              dropout=True, softmax=True, keras_pad=True)
+    # (d3) TF-slim's MobileNet V1 (the original release): NHWC input, TF-SAME pads, unfolded
+    # BN, ReLU6, AvgPool over the last 2x2 map, 1x1 Conv logits, Squeeze, Softmax.
+    mobilenet("slim_avgpool_a0125_r64", alpha=0.125, res=64, classes=10, seed=8,
+              padding="tf_same", bn=1e-3, act="clip_inits", nhwc=True, avg_pool=True,
+              head="conv", dropout=True, softmax=True)
     # (e) Old exporter: opset 9, Clip bounds as attributes, initializers listed as graph
     # inputs, 1x1 Conv classifier + Squeeze.
     mobilenet("opset9_a0125_r32", alpha=0.125, res=32, classes=16, seed=5, opset=9,

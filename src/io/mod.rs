@@ -6,9 +6,6 @@
 
 pub mod npy;
 pub mod onnx;
-mod onnx_graph;
-#[allow(clippy::all, missing_docs, rustdoc::all)]
-mod onnx_proto;
 pub mod safetensors;
 
 use crate::net::{MobileNetConfig, MobileNetWeights};

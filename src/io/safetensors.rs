@@ -5,17 +5,17 @@
 //!
 //! | tensor | shape |
 //! | --- | --- |
-//! | `conv0.weight` | [C0, 3, 3, 3] (out, kh, kw, in) |
-//! | `conv0.bias` | [C0] |
-//! | `blocks.N.dw.weight` | [C, 3, 3, 1] (depthwise: channel, kh, kw, 1) |
-//! | `blocks.N.dw.bias` | [C] |
-//! | `blocks.N.pw.weight` | [C_out, 1, 1, C_in] |
-//! | `blocks.N.pw.bias` | [C_out] |
-//! | `fc.weight` | [classes, features] |
-//! | `fc.bias` | [classes] |
+//! | `conv0.weight` | `[C0, 3, 3, 3]` (out, kh, kw, in) |
+//! | `conv0.bias` | `[C0]` |
+//! | `blocks.N.dw.weight` | `[C, 3, 3, 1]` (depthwise: channel, kh, kw, 1) |
+//! | `blocks.N.dw.bias` | `[C]` |
+//! | `blocks.N.pw.weight` | `[C_out, 1, 1, C_in]` |
+//! | `blocks.N.pw.bias` | `[C_out]` |
+//! | `fc.weight` | `[classes, features]` |
+//! | `fc.bias` | `[classes]` |
 //!
 //! A layer with an unfolded BatchNorm also has `<layer>.bn.gamma`, `.bn.beta`, `.bn.mean`
-//! and `.bn.var` (each [channels]), e.g. `blocks.3.pw.bn.var`, and its epsilon in the
+//! and `.bn.var` (each `[channels]`), e.g. `blocks.3.pw.bn.var`, and its epsilon in the
 //! metadata as `<layer>.bn.eps`.
 //!
 //! The configuration is in the `__metadata__` header (all values are strings):

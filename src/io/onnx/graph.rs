@@ -2,7 +2,7 @@
 //! Constant nodes), node attributes, and the single data path from the input to the output.
 //! Every error names the node or tensor at fault.
 
-use super::onnx_proto as pb;
+use super::proto as pb;
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 
@@ -43,6 +43,7 @@ pub(crate) struct Const {
 const FLOAT: i32 = 1;
 const INT32: i32 = 6;
 const INT64: i32 = 7;
+const BOOL: i32 = 9;
 const DOUBLE: i32 = 11;
 
 fn dims_of(t: &pb::TensorProto) -> Result<(Vec<usize>, usize)> {
@@ -136,10 +137,15 @@ pub(crate) fn decode_tensor(t: &pb::TensorProto) -> Result<Const> {
             field_len_check(t, "int32_data", t.int32_data.len(), count)?;
             Data::I64(t.int32_data.iter().map(|&v| v as i64).collect())
         }
+        BOOL if has_raw => Data::I64(raw_values(t, count, 1, |b| b[0] as i64)?),
+        BOOL => {
+            field_len_check(t, "int32_data", t.int32_data.len(), count)?;
+            Data::I64(t.int32_data.iter().map(|&v| v as i64).collect())
+        }
         other => {
             return Err(err(format!(
                 "tensor '{name}': data type {other} is not supported (float32, float64, \
-                 int32 or int64)"
+                 int32, int64 or bool)"
             )))
         }
     };
@@ -194,7 +200,8 @@ impl<'a> Attrs<'a> {
             return Ok(None);
         };
         match a.r#type {
-            Some(t) if t != kind => Err(err(format!(
+            // 0 is UNDEFINED, written by some old exporters: trust the field then.
+            Some(t) if t != 0 && t != kind => Err(err(format!(
                 "{}: attribute '{name}' has type {t}, expected {kind}",
                 label(self.node)
             ))),
@@ -280,7 +287,23 @@ pub(crate) struct Graph<'a> {
     constant_nodes: HashMap<&'a str, &'a pb::NodeProto>,
     consumers: HashMap<&'a str, Vec<&'a pb::NodeProto>>,
     outputs: HashSet<&'a str>,
+    /// Outputs of the nodes that compute a shape from `Shape` of an activation (PyTorch's
+    /// `x.view(x.size(0), -1)` with a dynamic batch): they may only feed a Reshape's shape.
+    shape_outputs: HashSet<&'a str>,
 }
+
+/// Integer ops that PyTorch's exporter and tf2onnx use to compute a Reshape's shape.
+const SHAPE_OPS: &[&str] = &[
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Concat",
+    "Cast",
+    "Slice",
+    "Mul",
+    "Div",
+    "ReduceProd",
+];
 
 impl<'a> Graph<'a> {
     pub fn new(graph: &'a pb::GraphProto) -> Result<Self> {
@@ -315,13 +338,42 @@ impl<'a> Graph<'a> {
                 }
             }
         }
+        // ONNX nodes are topologically sorted, so one pass finds every shape computation.
+        let mut shape_outputs: HashSet<&str> = HashSet::new();
+        for node in &graph.node {
+            let inputs = || node.input.iter().filter(|i| !i.is_empty());
+            let is_shape = node.op_type() == "Shape"
+                || (SHAPE_OPS.contains(&node.op_type())
+                    && inputs().any(|i| shape_outputs.contains(i.as_str()))
+                    && inputs().all(|i| {
+                        shape_outputs.contains(i.as_str())
+                            || initializers.contains_key(i.as_str())
+                            || constant_nodes.contains_key(i.as_str())
+                    }));
+            if is_shape {
+                shape_outputs.extend(node.output.iter().map(String::as_str));
+            }
+        }
         Ok(Graph {
             graph,
             initializers,
             constant_nodes,
             consumers,
             outputs: graph.output.iter().map(|o| o.name()).collect(),
+            shape_outputs,
         })
+    }
+
+    /// Whether `node` is part of a shape computation (see `shape_outputs`).
+    fn is_shape_node(&self, node: &pb::NodeProto) -> bool {
+        node.output
+            .first()
+            .is_some_and(|o| self.shape_outputs.contains(o.as_str()))
+    }
+
+    /// Whether `name` is a shape computed from the activations at run time.
+    pub fn is_computed_shape(&self, name: &str) -> bool {
+        self.shape_outputs.contains(name)
     }
 
     pub fn is_const(&self, name: &str) -> bool {
@@ -381,15 +433,25 @@ impl<'a> Graph<'a> {
         let mut on_path: HashSet<&str> = HashSet::from([input]);
         let mut cur: &str = input;
         while cur != output {
-            let node = match self.consumers.get(cur).map(Vec::as_slice) {
-                None | Some([]) => {
+            let consumers: Vec<&pb::NodeProto> = self
+                .consumers
+                .get(cur)
+                .map(|c| {
+                    c.iter()
+                        .copied()
+                        .filter(|n| !self.is_shape_node(n))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let node = match consumers.as_slice() {
+                [] => {
                     return Err(err(format!(
                         "tensor '{cur}' is consumed by no node and is not the graph output \
                          '{output}'"
                     )))
                 }
-                Some([node]) => *node,
-                Some(many) => {
+                [node] => *node,
+                many => {
                     let names: Vec<String> = many.iter().map(|n| label(n)).collect();
                     return Err(err(format!(
                         "tensor '{cur}' feeds {} nodes ({}): MobileNet V1 is a single chain",
@@ -405,7 +467,9 @@ impl<'a> Graph<'a> {
                 if name.is_empty() || name == cur {
                     continue;
                 }
-                if !self.is_const(name) {
+                let computed_shape =
+                    node.op_type() == "Reshape" && i == 1 && self.is_computed_shape(name);
+                if !self.is_const(name) && !computed_shape {
                     return Err(err(format!(
                         "{}: input {i} '{name}' is neither the data path nor a constant \
                          (initializer or Constant node)",
@@ -433,9 +497,19 @@ impl<'a> Graph<'a> {
             path.push(node);
             cur = next;
         }
-        // Everything else must be a Constant or a Softmax of the output (a second output).
+        // Everything else must be a Constant, a shape computation (whose outputs can only
+        // reach a Reshape on the path: any other consumer is refused here or above) or a
+        // Softmax of the output feeding a second output.
         for node in &self.graph.node {
-            if node.op_type() == "Constant" || path.iter().any(|p| std::ptr::eq(*p, node)) {
+            let shape_node = self.is_shape_node(node)
+                && node
+                    .output
+                    .iter()
+                    .all(|o| !self.outputs.contains(o.as_str()));
+            if node.op_type() == "Constant"
+                || shape_node
+                || path.iter().any(|p| std::ptr::eq(*p, node))
+            {
                 continue;
             }
             let softmax_of_output = node.op_type() == "Softmax"

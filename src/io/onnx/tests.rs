@@ -292,3 +292,119 @@ fn no_graph_or_opset() {
     m.opset_import.clear();
     assert_names(&error(&m), &["opset"]);
 }
+
+#[test]
+fn softmax_feeding_a_second_output_is_ignored_other_outputs_are_refused() {
+    let mut m = pytorch();
+    let g = m.graph.as_mut().unwrap();
+    g.node.push(NodeProto {
+        name: Some("probs_softmax".into()),
+        op_type: Some("Softmax".into()),
+        input: vec!["output".into()],
+        output: vec!["probs".into()],
+        ..Default::default()
+    });
+    let mut probs = g.output[0].clone();
+    probs.name = Some("probs".into());
+    g.output.push(probs);
+    let model = import_onnx(&m.encode_to_vec()).unwrap();
+    assert_eq!(model.output_name, "output");
+    assert!(!model.config.softmax);
+
+    // Extra outputs on the data path (features for a probe) are ignored too.
+    let g = m.graph.as_mut().unwrap();
+    g.output[1].name = Some("features.3.pw/Relu_out".into());
+    g.node.pop();
+    assert_eq!(
+        load_onnx(&m.encode_to_vec()).unwrap(),
+        (model.config, model.weights)
+    );
+    // An output nothing on the path produces is refused.
+    m.graph.as_mut().unwrap().output[1].name = Some("ghost".into());
+    assert_names(&error(&m), &["graph output 'ghost'"]);
+}
+
+#[test]
+fn dropout_in_training_mode() {
+    let mut m = fixture("batchnorm_a025_r64");
+    let g = m.graph.as_mut().unwrap();
+    g.initializer.push(TensorProto {
+        name: Some("train".into()),
+        data_type: Some(9),
+        raw_data: Some(vec![1]),
+        ..Default::default()
+    });
+    let d = g.node.iter_mut().find(|n| n.name() == "dropout").unwrap();
+    d.input = vec![d.input[0].clone(), String::new(), "train".into()];
+    assert_names(&error(&m), &["'dropout'", "training_mode"]);
+}
+
+#[test]
+fn pads_other_than_zero_h_w_padding() {
+    let mut m = fixture("keras_pad_a0125_r64");
+    let pads: Vec<u8> = [0i64, 1, 0, 0, 0, 0, 1, 1]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    init(&mut m, "features.2.dw.pads").raw_data = Some(pads);
+    assert_names(&error(&m), &["features.2.dw/Pad", "only H and W"]);
+
+    let mut m = fixture("keras_pad_a0125_r64");
+    let pad = node(&mut m, "features.2.dw/Pad");
+    pad.attribute.retain(|a| a.name() != "mode");
+    pad.attribute.push(AttributeProto {
+        name: Some("mode".into()),
+        r#type: Some(3),
+        s: Some(b"reflect".to_vec()),
+        ..Default::default()
+    });
+    assert_names(&error(&m), &["features.2.dw/Pad", "reflect"]);
+}
+
+#[test]
+fn computed_shapes_only_feed_a_reshape() {
+    // A Shape-derived value used as a Clip bound is not a constant.
+    let mut m = fixture("relu6_a035_r96");
+    let g = m.graph.as_mut().unwrap();
+    g.node.insert(
+        0,
+        NodeProto {
+            name: Some("probe".into()),
+            op_type: Some("Shape".into()),
+            input: vec!["input".into()],
+            output: vec!["probe_out".into()],
+            ..Default::default()
+        },
+    );
+    let clip = g
+        .node
+        .iter_mut()
+        .find(|n| n.name() == "features.1.dw/Clip")
+        .unwrap();
+    clip.input[2] = "probe_out".into();
+    assert_names(
+        &error(&m),
+        &[
+            "features.1.dw/Clip",
+            "'probe_out'",
+            "neither the data path nor a constant",
+        ],
+    );
+}
+
+#[test]
+fn average_pool_that_is_not_global() {
+    let mut m = fixture("slim_avgpool_a0125_r64");
+    let pool = node(&mut m, "pool");
+    pool.attribute.retain(|a| a.name() != "kernel_shape");
+    pool.attribute.push(ints_attr("kernel_shape", &[1, 1]));
+    assert_names(
+        &error(&m),
+        &["'pool'", "does not cover the last feature map (2x2)"],
+    );
+    let mut m = fixture("slim_avgpool_a0125_r64");
+    let pool = node(&mut m, "pool");
+    pool.attribute.retain(|a| a.name() != "pads");
+    pool.attribute.push(ints_attr("pads", &[1, 1, 1, 1]));
+    assert_names(&error(&m), &["'pool'", "unpadded"]);
+}
