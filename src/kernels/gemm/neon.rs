@@ -1,4 +1,4 @@
-//! AArch64 GEMM microkernel: safe wrapper around `kernels/aarch64/gemm_neon.S` (8x12).
+//! AArch64 GEMM microkernel: safe wrapper around `kernels/aarch64/gemm_neon.S` (8x8).
 //! Without the assembly (Windows on Arm) the NEON set uses the portable kernel.
 
 #[cfg(sepconv_asm)]
@@ -8,7 +8,7 @@ use crate::Result;
 
 #[cfg(sepconv_asm)]
 extern "C" {
-    fn sepconv_gemm_f32_8x12_neon(
+    fn sepconv_gemm_f32_8x8_neon(
         mr: usize,
         nr: usize,
         kc: usize,
@@ -25,8 +25,8 @@ extern "C" {
 pub const NEON: GemmKernel = GemmKernel {
     ukernel: gemm_neon,
     mr: 8,
-    nr: 12,
-    name: "asm neon 8x12 (kernels/aarch64/gemm_neon.S)",
+    nr: 8,
+    name: "asm neon 8x8 (kernels/aarch64/gemm_neon.S)",
 };
 #[cfg(not(sepconv_asm))]
 pub const NEON: super::GemmKernel = super::scalar::KERNEL;
@@ -37,13 +37,13 @@ pub fn gemm_neon(args: GemmArgs<'_, '_>) -> Result<()> {
     let (lda_bytes, ldc_bytes) = args.check(NEON.mr, NEON.nr)?;
     let params = [args.clamp.min, args.clamp.max];
     // SAFETY: NEON is baseline on AArch64 (and checked by `Isa::check` before the NEON
-    // set is handed out). `check` above proved 1 <= mr <= 8, 1 <= nr <= 12, kc >= 1 and
-    // that rows 0..mr of `a` (kc floats at stride lda), the (kc + 1) x 12 panel and rows
+    // set is handed out). `check` above proved 1 <= mr <= 8, 1 <= nr <= 8, kc >= 1 and
+    // that rows 0..mr of `a` (kc floats at stride lda), the (kc + 1) x 8 panel and rows
     // 0..mr of `c` (nr floats at stride ldc) lie inside their slices: exactly what the
     // routine reads and writes. `c` is an exclusive borrow, so it overlaps neither `a`
     // nor the panel.
     unsafe {
-        sepconv_gemm_f32_8x12_neon(
+        sepconv_gemm_f32_8x8_neon(
             args.mr,
             args.nr,
             args.kc,
