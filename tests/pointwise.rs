@@ -104,7 +104,8 @@ impl Problem {
                         .map(|kk| (self.a[i * lda + kk] as f64 * self.w[j * k + kk] as f64).abs())
                         .sum::<f64>();
                 let tol = 2.0 * (k as f64 + 1.0) * f32::EPSILON as f64 * scale + 1e-30;
-                if !((got as f64 - expect as f64).abs() <= tol) {
+                let diff = (got as f64 - expect as f64).abs();
+                if diff.is_nan() || diff > tol {
                     return Err(format!(
                         "{isa} m={m} n={n} k={k} lda={lda} ldc={ldc} {:?}: C[{i}][{j}] = {got}, \
                          reference {expect} (tol {tol:e})",
