@@ -66,9 +66,16 @@ fuzz_target!(|input: Input| {
         let len = c.len() - 9;
         pointwise(&packed, m, &a, lda, &mut c[..len], ldc, act.clamp()).unwrap();
         for i in 0..m {
-            assert_eq!(&c[i * ldc..i * ldc + n], &want.data[i * n..(i + 1) * n], "{isa}");
+            assert_eq!(
+                &c[i * ldc..i * ldc + n],
+                &want.data[i * n..(i + 1) * n],
+                "{isa}"
+            );
             let end = if i + 1 < m { (i + 1) * ldc } else { c.len() };
-            assert!(c[i * ldc + n..end].iter().all(|&v| v == GUARD), "{isa} guard");
+            assert!(
+                c[i * ldc + n..end].iter().all(|&v| v == GUARD),
+                "{isa} guard"
+            );
         }
     }
 });
