@@ -174,7 +174,9 @@ fn criterion_benches(c: &mut Criterion) {
     }
 }
 
-/// Seconds per call: best of 5 batches of >= 10 ms each.
+/// Seconds per call: the best of 25 batches of >= 2 ms each. Short batches fit between
+/// the scheduler's preemptions on a loaded machine, and the best of them is the
+/// undisturbed speed.
 fn seconds_per_call(mut f: impl FnMut()) -> f64 {
     f();
     let mut iters = 1u64;
@@ -183,12 +185,12 @@ fn seconds_per_call(mut f: impl FnMut()) -> f64 {
         for _ in 0..iters {
             f();
         }
-        if t.elapsed() >= Duration::from_millis(10) {
+        if t.elapsed() >= Duration::from_millis(2) {
             break;
         }
         iters *= 2;
     }
-    (0..5)
+    (0..25)
         .map(|_| {
             let t = Instant::now();
             for _ in 0..iters {
@@ -199,10 +201,10 @@ fn seconds_per_call(mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Rounds over all shapes: each shape keeps its best time and the peak its best value
-/// over the rounds, so a burst of load from other processes (this machine is shared)
-/// spoils one round, not the table.
-const ROUNDS: usize = 3;
+/// Rounds over all shapes: each shape keeps its best time over the rounds, and the peak
+/// is re-measured before every shape of every round and its best kept, so a burst of load
+/// from other processes (this machine is shared) spoils one sample, not the table.
+const ROUNDS: usize = 4;
 
 fn summary() {
     println!("\n== pointwise GEMM summary (own timing loop, best of {ROUNDS} rounds) ==");
@@ -221,11 +223,12 @@ fn summary() {
         let mut t_uk = vec![f64::INFINITY; ukernels.len()];
         let mut t_layer = vec![f64::INFINITY; layers.len()];
         for _ in 0..ROUNDS {
-            peaks.push(fma_peak_gflops(isa).unwrap());
             for (t, u) in t_uk.iter_mut().zip(&mut ukernels) {
+                peaks.push(fma_peak_gflops(isa).unwrap());
                 *t = t.min(seconds_per_call(|| u.run()));
             }
             for (t, (_, _, l)) in t_layer.iter_mut().zip(&mut layers) {
+                peaks.push(fma_peak_gflops(isa).unwrap());
                 *t = t.min(seconds_per_call(|| l.run()));
             }
         }

@@ -16,11 +16,13 @@
  * double-buffered (v8-v11) = 28 of 32 q registers. A is read 4 k at a time with plain
  * `ldr q` and consumed by by-element FMLA (v.s[lane]), so broadcasting A costs no FP-pipe
  * slot (LD1R would: it uses a V pipe on Cortex-A76). Per 4 k: 64 FMLA against 8 A
- * loads and 4 B pair loads. Cortex-A76 issues 2 FMLA per cycle with latency 4: >= 8
+ * loads and 8 B loads. Cortex-A76 issues 2 FMLA per cycle with latency 4: >= 8
  * chains needed, 16 given. For the in-order Cortex-A55 the loads are software-pipelined:
  * each B row is loaded one k ahead, each A row reloaded right after its last use of the
- * group, 16 FMLA before its next use. (8x12 would need 24 + 8 + 3 = 35 registers with
- * this A scheme; 8x12 with LD1R fits but spends a quarter of the FP issue on LD1R.)
+ * group, 16 FMLA before its next use. A is addressed as row + shared offset (x17) and
+ * B by immediate offsets: post-indexed loads cost the A55 extra issue cycles. (8x12
+ * would need 24 + 8 + 3 = 35 registers with this A scheme; 8x12 with LD1R fits but
+ * spends a quarter of the FP issue on LD1R.)
  * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
  * values. Columns >= nr are stored 4/2/1 floats at a time. */
 #include "asm.h"
@@ -85,24 +87,27 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     mov v30.16b, v16.16b
     mov v31.16b, v17.16b
 
-    /* x8 = groups of 4 k, x2 = the k left over. */
+    /* x8 = groups of 4 k, x2 = the k left over; x17 = byte offset into the A rows. */
     lsr x8, x2, #2
     and x2, x2, #3
+    mov x17, #0
     cbz x8, 3f
     /* First group's A and B row 0; each group then loads the next group's. */
-    ldr q0, [x3], #16
-    ldr q1, [x9], #16
-    ldr q2, [x10], #16
-    ldr q3, [x11], #16
-    ldr q4, [x12], #16
-    ldr q5, [x13], #16
-    ldr q6, [x14], #16
-    ldr q7, [x15], #16
-    ldp q8, q9, [x5], #32
+    ldr q0, [x3]
+    ldr q1, [x9]
+    ldr q2, [x10]
+    ldr q3, [x11]
+    ldr q4, [x12]
+    ldr q5, [x13]
+    ldr q6, [x14]
+    ldr q7, [x15]
+    ldr q8, [x5]
+    ldr q9, [x5, #16]
     subs x8, x8, #1
     b.eq 2f
 1:
-    ldp q10, q11, [x5], #32
+    ldr q10, [x5, #32]
+    ldr q11, [x5, #48]
     fmla v16.4s, v8.4s, v0.s[0]
     fmla v17.4s, v9.4s, v0.s[0]
     fmla v18.4s, v8.4s, v1.s[0]
@@ -119,7 +124,8 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     fmla v29.4s, v9.4s, v6.s[0]
     fmla v30.4s, v8.4s, v7.s[0]
     fmla v31.4s, v9.4s, v7.s[0]
-    ldp q8, q9, [x5], #32
+    ldr q8, [x5, #64]
+    ldr q9, [x5, #80]
     fmla v16.4s, v10.4s, v0.s[1]
     fmla v17.4s, v11.4s, v0.s[1]
     fmla v18.4s, v10.4s, v1.s[1]
@@ -136,7 +142,8 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     fmla v29.4s, v11.4s, v6.s[1]
     fmla v30.4s, v10.4s, v7.s[1]
     fmla v31.4s, v11.4s, v7.s[1]
-    ldp q10, q11, [x5], #32
+    ldr q10, [x5, #96]
+    ldr q11, [x5, #112]
     fmla v16.4s, v8.4s, v0.s[2]
     fmla v17.4s, v9.4s, v0.s[2]
     fmla v18.4s, v8.4s, v1.s[2]
@@ -153,35 +160,39 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     fmla v29.4s, v9.4s, v6.s[2]
     fmla v30.4s, v8.4s, v7.s[2]
     fmla v31.4s, v9.4s, v7.s[2]
-    ldp q8, q9, [x5], #32
+    add x17, x17, #16
+    ldr q8, [x5, #128]
+    ldr q9, [x5, #144]
     fmla v16.4s, v10.4s, v0.s[3]
     fmla v17.4s, v11.4s, v0.s[3]
-    ldr q0, [x3], #16
+    ldr q0, [x3, x17]
     fmla v18.4s, v10.4s, v1.s[3]
     fmla v19.4s, v11.4s, v1.s[3]
-    ldr q1, [x9], #16
+    ldr q1, [x9, x17]
     fmla v20.4s, v10.4s, v2.s[3]
     fmla v21.4s, v11.4s, v2.s[3]
-    ldr q2, [x10], #16
+    ldr q2, [x10, x17]
     fmla v22.4s, v10.4s, v3.s[3]
     fmla v23.4s, v11.4s, v3.s[3]
-    ldr q3, [x11], #16
+    ldr q3, [x11, x17]
     fmla v24.4s, v10.4s, v4.s[3]
     fmla v25.4s, v11.4s, v4.s[3]
-    ldr q4, [x12], #16
+    ldr q4, [x12, x17]
     fmla v26.4s, v10.4s, v5.s[3]
     fmla v27.4s, v11.4s, v5.s[3]
-    ldr q5, [x13], #16
+    ldr q5, [x13, x17]
     fmla v28.4s, v10.4s, v6.s[3]
     fmla v29.4s, v11.4s, v6.s[3]
-    ldr q6, [x14], #16
+    ldr q6, [x14, x17]
     fmla v30.4s, v10.4s, v7.s[3]
     fmla v31.4s, v11.4s, v7.s[3]
-    ldr q7, [x15], #16
+    ldr q7, [x15, x17]
+    add x5, x5, #128
     subs x8, x8, #1
     b.ne 1b
 2:  /* Last group: nothing further to load. */
-    ldp q10, q11, [x5], #32
+    ldr q10, [x5, #32]
+    ldr q11, [x5, #48]
     fmla v16.4s, v8.4s, v0.s[0]
     fmla v17.4s, v9.4s, v0.s[0]
     fmla v18.4s, v8.4s, v1.s[0]
@@ -198,7 +209,8 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     fmla v29.4s, v9.4s, v6.s[0]
     fmla v30.4s, v8.4s, v7.s[0]
     fmla v31.4s, v9.4s, v7.s[0]
-    ldp q8, q9, [x5], #32
+    ldr q8, [x5, #64]
+    ldr q9, [x5, #80]
     fmla v16.4s, v10.4s, v0.s[1]
     fmla v17.4s, v11.4s, v0.s[1]
     fmla v18.4s, v10.4s, v1.s[1]
@@ -215,7 +227,8 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     fmla v29.4s, v11.4s, v6.s[1]
     fmla v30.4s, v10.4s, v7.s[1]
     fmla v31.4s, v11.4s, v7.s[1]
-    ldp q10, q11, [x5], #32
+    ldr q10, [x5, #96]
+    ldr q11, [x5, #112]
     fmla v16.4s, v8.4s, v0.s[2]
     fmla v17.4s, v9.4s, v0.s[2]
     fmla v18.4s, v8.4s, v1.s[2]
@@ -232,6 +245,7 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     fmla v29.4s, v9.4s, v6.s[2]
     fmla v30.4s, v8.4s, v7.s[2]
     fmla v31.4s, v9.4s, v7.s[2]
+    add x17, x17, #16
     fmla v16.4s, v10.4s, v0.s[3]
     fmla v17.4s, v11.4s, v0.s[3]
     fmla v18.4s, v10.4s, v1.s[3]
@@ -248,17 +262,21 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     fmla v29.4s, v11.4s, v6.s[3]
     fmla v30.4s, v10.4s, v7.s[3]
     fmla v31.4s, v11.4s, v7.s[3]
+    add x5, x5, #128
 3:  cbz x2, 5f
 4:  /* One k at a time: lane 0 of each A row. */
-    ldp q8, q9, [x5], #32
-    ldr s0, [x3], #4
-    ldr s1, [x9], #4
-    ldr s2, [x10], #4
-    ldr s3, [x11], #4
-    ldr s4, [x12], #4
-    ldr s5, [x13], #4
-    ldr s6, [x14], #4
-    ldr s7, [x15], #4
+    ldr q8, [x5]
+    ldr q9, [x5, #16]
+    add x5, x5, #32
+    ldr s0, [x3, x17]
+    ldr s1, [x9, x17]
+    ldr s2, [x10, x17]
+    ldr s3, [x11, x17]
+    ldr s4, [x12, x17]
+    ldr s5, [x13, x17]
+    ldr s6, [x14, x17]
+    ldr s7, [x15, x17]
+    add x17, x17, #4
     fmla v16.4s, v8.4s, v0.s[0]
     fmla v17.4s, v9.4s, v0.s[0]
     fmla v18.4s, v8.4s, v1.s[0]
