@@ -108,7 +108,9 @@ fn block_rows(k: usize, mr: usize) -> usize {
 ///
 /// `a`: m rows of stride `lda >= k` (`a.len() >= (m - 1) * lda + k`); `c`: m rows of
 /// stride `ldc >= n`, of which only the first n floats of each row are written. m = 0 is
-/// a no-op. Single-threaded and allocation-free; callers split rows for threads.
+/// a no-op (nothing else is checked). Single-threaded and allocation-free; callers split
+/// rows for threads. Shape mismatches are [`Error::Shape`], bad clamp bounds
+/// [`Error::Config`].
 pub fn pointwise(
     b: &PackedGemmB,
     m: usize,
@@ -118,6 +120,9 @@ pub fn pointwise(
     ldc: usize,
     clamp: Clamp,
 ) -> Result<()> {
+    if m == 0 {
+        return Ok(());
+    }
     let (k, n) = (b.k, b.n);
     clamp.check()?;
     if lda < k {
@@ -125,9 +130,6 @@ pub fn pointwise(
     }
     if ldc < n {
         return Err(Error::Shape(format!("pointwise: ldc {ldc} < n {n}")));
-    }
-    if m == 0 {
-        return Ok(());
     }
     let need = |stride: usize, cols: usize| {
         (m - 1)
