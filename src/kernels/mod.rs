@@ -3,6 +3,7 @@
 //! plain function pointers, like XNNPACK's hardware config.
 
 pub mod clamp;
+pub mod gemm;
 pub mod peak;
 
 use crate::activation::Clamp;
@@ -20,12 +21,15 @@ pub struct KernelSet {
     pub clamp: fn(&mut [f32], Clamp),
     /// Which implementation `clamp` is, for `sepconv info`.
     pub clamp_impl: &'static str,
+    /// The GEMM microkernel of the pointwise layers: entry, MR x NR tile and name.
+    pub gemm: gemm::GemmKernel,
 }
 
 static SCALAR: KernelSet = KernelSet {
     isa: Isa::Scalar,
     clamp: clamp::scalar::clamp,
     clamp_impl: "rust",
+    gemm: gemm::scalar::KERNEL,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -33,6 +37,7 @@ static AVX2: KernelSet = KernelSet {
     isa: Isa::Avx2,
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
+    gemm: gemm::x86::AVX2,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -40,6 +45,7 @@ static AVX512: KernelSet = KernelSet {
     isa: Isa::Avx512,
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
+    gemm: gemm::x86::AVX512,
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -47,14 +53,8 @@ static NEON: KernelSet = KernelSet {
     isa: Isa::Neon,
     clamp: clamp::neon::clamp_neon,
     clamp_impl: clamp::neon::IMPL,
+    gemm: gemm::neon::NEON,
 };
-
-impl KernelSet {
-    /// Rows of the GEMM microkernel's tile (the runner splits GEMM rows in multiples).
-    pub fn gemm_mr(&self) -> usize {
-        1 // STAND-IN: replaced by the gemm branch's MR at merge.
-    }
-}
 
 /// The kernel set of `isa`, or an error naming why this CPU cannot run it.
 pub fn kernel_set(isa: Isa) -> Result<&'static KernelSet> {

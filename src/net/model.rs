@@ -489,7 +489,7 @@ impl Model {
             return pointwise(b, m, a, k, c, n, self.clamp);
         }
         // Bands of whole MR-row tiles.
-        let mr = self.kernels.gemm_mr().max(1);
+        let mr = self.kernels.gemm.mr;
         let band = m.div_ceil(tasks).div_ceil(mr) * mr;
         c.par_chunks_mut(band * n)
             .enumerate()

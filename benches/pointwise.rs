@@ -1,0 +1,293 @@
+//! Pointwise GEMM speed per ISA: (a) the bare microkernel on an L1/L2-resident panel,
+//! K = 256, 512, 1024; (b) the full operator on every pointwise layer of MobileNet V1
+//! 1.0-224 and 0.25-128. Criterion measures each; a summary table from a plain timing
+//! loop follows, in GFLOP/s and % of the FMA peak measured in the same run (before and
+//! after each ISA's table, to show drift on a shared machine).
+//!
+//! `SEPCONV_ISA=avx2 cargo bench --bench pointwise` restricts to one ISA; without it
+//! every SIMD ISA of the host is measured (scalar only if forced).
+
+use criterion::{Criterion, Throughput};
+use sepconv::kernels::gemm::GemmArgs;
+use sepconv::kernels::peak::fma_peak_gflops;
+use sepconv::ops::pointwise::{pointwise, PackedGemmB};
+use sepconv::{kernel_set, Clamp, Isa};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// (M, N, K, times in the network).
+type Layer = (usize, usize, usize, usize);
+
+const MOBILENET_1_0_224: [Layer; 9] = [
+    (12544, 64, 32, 1),
+    (3136, 128, 64, 1),
+    (3136, 128, 128, 1),
+    (784, 256, 128, 1),
+    (784, 256, 256, 1),
+    (196, 512, 256, 1),
+    (196, 512, 512, 5),
+    (49, 1024, 512, 1),
+    (49, 1024, 1024, 1),
+];
+
+const MOBILENET_0_25_128: [Layer; 9] = [
+    (4096, 16, 8, 1),
+    (1024, 32, 16, 1),
+    (1024, 32, 32, 1),
+    (256, 64, 32, 1),
+    (256, 64, 64, 1),
+    (64, 128, 64, 1),
+    (64, 128, 128, 5),
+    (16, 256, 128, 1),
+    (16, 256, 256, 1),
+];
+
+const UKERNEL_KS: [usize; 3] = [256, 512, 1024];
+
+fn isas() -> Vec<Isa> {
+    match std::env::var("SEPCONV_ISA") {
+        Ok(name) if !name.trim().is_empty() => vec![name.parse().expect("a known ISA")],
+        _ => Isa::available()
+            .into_iter()
+            .filter(|&i| i != Isa::Scalar)
+            .collect(),
+    }
+}
+
+fn data(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) as f32 / 65536.0 - 0.5
+        })
+        .collect()
+}
+
+/// Operands of the bare-microkernel benchmark: one MR x K tile of A, one packed panel.
+struct Ukernel {
+    isa: Isa,
+    k: usize,
+    a: Vec<f32>,
+    panel: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl Ukernel {
+    fn new(isa: Isa, k: usize) -> Self {
+        let g = kernel_set(isa).unwrap().gemm;
+        Ukernel {
+            isa,
+            k,
+            a: data(g.mr * k, 1),
+            panel: data((k + 1) * g.nr, 2),
+            c: vec![0.0; g.mr * g.nr],
+        }
+    }
+
+    fn flops(&self) -> f64 {
+        let g = kernel_set(self.isa).unwrap().gemm;
+        2.0 * (g.mr * g.nr * self.k) as f64
+    }
+
+    fn run(&mut self) {
+        let g = kernel_set(self.isa).unwrap().gemm;
+        (g.ukernel)(GemmArgs {
+            mr: g.mr,
+            nr: g.nr,
+            kc: self.k,
+            a: black_box(&self.a),
+            lda: self.k,
+            panel: &self.panel,
+            c: &mut self.c,
+            ldc: g.nr,
+            clamp: Clamp::NONE,
+        })
+        .unwrap();
+    }
+}
+
+/// Operands of one layer.
+struct LayerRun {
+    m: usize,
+    n: usize,
+    k: usize,
+    b: PackedGemmB,
+    a: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl LayerRun {
+    fn new(isa: Isa, (m, n, k, _): Layer) -> Self {
+        let b =
+            PackedGemmB::new(kernel_set(isa).unwrap(), k, n, &data(n * k, 3), &data(n, 4)).unwrap();
+        LayerRun {
+            m,
+            n,
+            k,
+            b,
+            a: data(m * k, 5),
+            c: vec![0.0; m * n],
+        }
+    }
+
+    fn flops(&self) -> f64 {
+        2.0 * (self.m * self.n * self.k) as f64
+    }
+
+    fn run(&mut self) {
+        let relu6 = Clamp { min: 0.0, max: 6.0 };
+        pointwise(
+            &self.b,
+            self.m,
+            black_box(&self.a),
+            self.k,
+            &mut self.c,
+            self.n,
+            relu6,
+        )
+        .unwrap();
+    }
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    for isa in isas() {
+        let mut g = c.benchmark_group(format!("gemm_ukernel/{isa}"));
+        for k in UKERNEL_KS {
+            let mut u = Ukernel::new(isa, k);
+            g.throughput(Throughput::Elements(u.flops() as u64));
+            g.bench_function(format!("k{k}"), |b| b.iter(|| u.run()));
+        }
+        g.finish();
+        for (net, layers) in [
+            ("1.0-224", MOBILENET_1_0_224),
+            ("0.25-128", MOBILENET_0_25_128),
+        ] {
+            let mut g = c.benchmark_group(format!("pointwise/{isa}/{net}"));
+            for layer in layers {
+                let mut l = LayerRun::new(isa, layer);
+                g.throughput(Throughput::Elements(l.flops() as u64));
+                g.bench_function(format!("{}x{}x{}", layer.0, layer.1, layer.2), |b| {
+                    b.iter(|| l.run())
+                });
+            }
+            g.finish();
+        }
+    }
+}
+
+/// Seconds per call: the best of 25 batches of >= 2 ms each. Short batches fit between
+/// the scheduler's preemptions on a loaded machine, and the best of them is the
+/// undisturbed speed.
+fn seconds_per_call(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut iters = 1u64;
+    loop {
+        let t = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        if t.elapsed() >= Duration::from_millis(2) {
+            break;
+        }
+        iters *= 2;
+    }
+    (0..25)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            t.elapsed().as_secs_f64() / iters as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Rounds over all shapes: each shape keeps its best time over the rounds, and the peak
+/// is re-measured before every shape of every round and its best kept, so a burst of load
+/// from other processes (this machine is shared) spoils one sample, not the table.
+const ROUNDS: usize = 4;
+
+fn summary() {
+    println!("\n== pointwise GEMM summary (own timing loop, best of {ROUNDS} rounds) ==");
+    for isa in isas() {
+        let g = kernel_set(isa).unwrap().gemm;
+        let mut ukernels: Vec<Ukernel> = UKERNEL_KS.iter().map(|&k| Ukernel::new(isa, k)).collect();
+        let mut layers: Vec<(&str, Layer, LayerRun)> = [
+            ("1.0-224", MOBILENET_1_0_224),
+            ("0.25-128", MOBILENET_0_25_128),
+        ]
+        .iter()
+        .flat_map(|&(net, ls)| ls.into_iter().map(move |l| (net, l)))
+        .map(|(net, l)| (net, l, LayerRun::new(isa, l)))
+        .collect();
+        let mut peaks = Vec::new();
+        let mut t_uk = vec![f64::INFINITY; ukernels.len()];
+        let mut t_layer = vec![f64::INFINITY; layers.len()];
+        for _ in 0..ROUNDS {
+            for (t, u) in t_uk.iter_mut().zip(&mut ukernels) {
+                peaks.push(fma_peak_gflops(isa).unwrap());
+                *t = t.min(seconds_per_call(|| u.run()));
+            }
+            for (t, (_, _, l)) in t_layer.iter_mut().zip(&mut layers) {
+                peaks.push(fma_peak_gflops(isa).unwrap());
+                *t = t.min(seconds_per_call(|| l.run()));
+            }
+        }
+        peaks.push(fma_peak_gflops(isa).unwrap());
+        let peak = peaks.iter().copied().fold(0.0, f64::max);
+        let low = peaks.iter().copied().fold(f64::INFINITY, f64::min);
+        println!(
+            "\n{isa}: {} ({}x{}), FMA peak {peak:.1} GFLOP/s (best of {} measured in this run, lowest {low:.1})",
+            g.name,
+            g.mr,
+            g.nr,
+            peaks.len()
+        );
+        println!(
+            "{:<30} {:>10} {:>9}",
+            "shape (M x N x K)", "GFLOP/s", "% peak"
+        );
+        let row = |name: String, gflops: f64| {
+            println!("{name:<30} {gflops:>10.1} {:>8.1}%", 100.0 * gflops / peak);
+        };
+        for (u, t) in ukernels.iter().zip(&t_uk) {
+            row(
+                format!("ukernel {}x{} k={}", g.mr, g.nr, u.k),
+                u.flops() / t / 1e9,
+            );
+        }
+        for net in ["1.0-224", "0.25-128"] {
+            let (mut flops, mut secs) = (0.0, 0.0);
+            for ((name, layer, l), t) in layers
+                .iter()
+                .zip(&t_layer)
+                .filter(|((n, _, _), _)| *n == net)
+            {
+                flops += l.flops() * layer.3 as f64;
+                secs += t * layer.3 as f64;
+                row(
+                    format!("{name} {}x{}x{} (x{})", layer.0, layer.1, layer.2, layer.3),
+                    l.flops() / t / 1e9,
+                );
+            }
+            row(format!("{net} all pointwise"), flops / secs / 1e9);
+            println!(
+                "{:<30} {:>10.3} ms",
+                format!("{net} pointwise time"),
+                secs * 1e3
+            );
+        }
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(600))
+        .configure_from_args();
+    criterion_benches(&mut c);
+    c.final_summary();
+    if std::env::var_os("SEPCONV_BENCH_NO_SUMMARY").is_none() {
+        summary();
+    }
+}

@@ -1,0 +1,184 @@
+/* void sepconv_gemm_f32_6x16_avx2(size_t mr, size_t nr, size_t kc,
+ *                                  const float *a, size_t a_stride_bytes,
+ *                                  const float *w, float *c, size_t c_stride_bytes,
+ *                                  const float *params)
+ *
+ * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[16 + k*16 + j], params[0]), params[1])
+ * for i < mr, j < nr. `w` is one packed panel: 16 biases, then kc rows of 16 weights
+ * (zero-padded past the layer's last column). Requires AVX2 and FMA; 1 <= mr <= 6,
+ * 1 <= nr <= 16, kc >= 1; reads exactly rows 0..mr of `a` (kc floats each) and the
+ * panel, writes exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
+ * (src/kernels/gemm/x86.rs) checks all of this.
+ * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
+ *
+ * Tile 6x16: 12 accumulators (ymm0-11) + 2 B vectors (ymm12-13) + 2 broadcasts
+ * (ymm14-15) = all 16 ymm. Zen 5 runs 2 FMAs per cycle with latency 4: >= 8
+ * independent chains needed, 12 give slack. Per k: 12 FMAs (6 cycles) against 2 vector
+ * loads and 6 broadcasts. (7x16 would leave no register for the broadcast.)
+ * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
+ * values. Columns >= nr are stored with vmaskmovps, masks cut from a -1/0 table. */
+#include "asm.h"
+
+#define KSTEP(o, j) \
+    vmovups (64*(j))(%r9), %ymm12 SEP \
+    vmovups (64*(j)+32)(%r9), %ymm13 SEP \
+    vbroadcastss o(%rcx,%rdx), %ymm14 SEP \
+    vbroadcastss o(%rax,%rdx), %ymm15 SEP \
+    vfmadd231ps %ymm12, %ymm14, %ymm0 SEP \
+    vfmadd231ps %ymm13, %ymm14, %ymm1 SEP \
+    vbroadcastss o(%r10,%rdx), %ymm14 SEP \
+    vfmadd231ps %ymm12, %ymm15, %ymm2 SEP \
+    vfmadd231ps %ymm13, %ymm15, %ymm3 SEP \
+    vbroadcastss o(%r11,%rdx), %ymm15 SEP \
+    vfmadd231ps %ymm12, %ymm14, %ymm4 SEP \
+    vfmadd231ps %ymm13, %ymm14, %ymm5 SEP \
+    vbroadcastss o(%rbx,%rdx), %ymm14 SEP \
+    vfmadd231ps %ymm12, %ymm15, %ymm6 SEP \
+    vfmadd231ps %ymm13, %ymm15, %ymm7 SEP \
+    vbroadcastss o(%rbp,%rdx), %ymm15 SEP \
+    vfmadd231ps %ymm12, %ymm14, %ymm8 SEP \
+    vfmadd231ps %ymm13, %ymm14, %ymm9 SEP \
+    vfmadd231ps %ymm12, %ymm15, %ymm10 SEP \
+    vfmadd231ps %ymm13, %ymm15, %ymm11
+
+/* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (rdi). */
+#define NEXT_ROW(prev, dst, stride, row) \
+    leaq (prev,stride), dst SEP \
+    cmpq $(row), %rdi SEP \
+    cmovbe prev, dst
+
+FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
+    pushq %rbx
+    pushq %rbp
+    /* A row pointers: rcx, rax, r10, r11, rbx, rbp. */
+    NEXT_ROW(%rcx, %rax, %r8, 1)
+    NEXT_ROW(%rax, %r10, %r8, 2)
+    NEXT_ROW(%r10, %r11, %r8, 3)
+    NEXT_ROW(%r11, %rbx, %r8, 4)
+    NEXT_ROW(%rbx, %rbp, %r8, 5)
+    /* Point every row at its end and count a shared byte index up from -4*kc to 0. */
+    leaq (,%rdx,4), %r8
+    addq %r8, %rcx
+    addq %r8, %rax
+    addq %r8, %r10
+    addq %r8, %r11
+    addq %r8, %rbx
+    addq %r8, %rbp
+    negq %rdx
+    shlq $2, %rdx
+
+    /* Accumulators start at the bias. */
+    vmovups (%r9), %ymm0
+    vmovups 32(%r9), %ymm1
+    vmovaps %ymm0, %ymm2
+    vmovaps %ymm1, %ymm3
+    vmovaps %ymm0, %ymm4
+    vmovaps %ymm1, %ymm5
+    vmovaps %ymm0, %ymm6
+    vmovaps %ymm1, %ymm7
+    vmovaps %ymm0, %ymm8
+    vmovaps %ymm1, %ymm9
+    vmovaps %ymm0, %ymm10
+    vmovaps %ymm1, %ymm11
+    addq $64, %r9
+
+    cmpq $-16, %rdx
+    jg 2f
+1:  KSTEP(0, 0)
+    KSTEP(4, 1)
+    KSTEP(8, 2)
+    KSTEP(12, 3)
+    addq $256, %r9
+    addq $16, %rdx
+    cmpq $-16, %rdx
+    jle 1b
+2:  testq %rdx, %rdx
+    jz 4f
+3:  KSTEP(0, 0)
+    addq $64, %r9
+    addq $4, %rdx
+    jnz 3b
+4:
+    /* Clamp. */
+    movq 40(%rsp), %rax             /* params */
+    vbroadcastss (%rax), %ymm12
+    vbroadcastss 4(%rax), %ymm13
+    vmaxps %ymm12, %ymm0, %ymm0
+    vmaxps %ymm12, %ymm1, %ymm1
+    vmaxps %ymm12, %ymm2, %ymm2
+    vmaxps %ymm12, %ymm3, %ymm3
+    vmaxps %ymm12, %ymm4, %ymm4
+    vmaxps %ymm12, %ymm5, %ymm5
+    vmaxps %ymm12, %ymm6, %ymm6
+    vmaxps %ymm12, %ymm7, %ymm7
+    vmaxps %ymm12, %ymm8, %ymm8
+    vmaxps %ymm12, %ymm9, %ymm9
+    vmaxps %ymm12, %ymm10, %ymm10
+    vmaxps %ymm12, %ymm11, %ymm11
+    vminps %ymm13, %ymm0, %ymm0
+    vminps %ymm13, %ymm1, %ymm1
+    vminps %ymm13, %ymm2, %ymm2
+    vminps %ymm13, %ymm3, %ymm3
+    vminps %ymm13, %ymm4, %ymm4
+    vminps %ymm13, %ymm5, %ymm5
+    vminps %ymm13, %ymm6, %ymm6
+    vminps %ymm13, %ymm7, %ymm7
+    vminps %ymm13, %ymm8, %ymm8
+    vminps %ymm13, %ymm9, %ymm9
+    vminps %ymm13, %ymm10, %ymm10
+    vminps %ymm13, %ymm11, %ymm11
+
+    /* C row pointers: rcx, rax, r10, r11, rbx, rbp (aliased like A's). */
+    movq 24(%rsp), %rcx             /* c */
+    movq 32(%rsp), %r8              /* c_stride */
+    NEXT_ROW(%rcx, %rax, %r8, 1)
+    NEXT_ROW(%rax, %r10, %r8, 2)
+    NEXT_ROW(%r10, %r11, %r8, 3)
+    NEXT_ROW(%r11, %rbx, %r8, 4)
+    NEXT_ROW(%rbx, %rbp, %r8, 5)
+
+    cmpq $16, %rsi
+    jne 5f
+    vmovups %ymm0, (%rcx)
+    vmovups %ymm1, 32(%rcx)
+    vmovups %ymm2, (%rax)
+    vmovups %ymm3, 32(%rax)
+    vmovups %ymm4, (%r10)
+    vmovups %ymm5, 32(%r10)
+    vmovups %ymm6, (%r11)
+    vmovups %ymm7, 32(%r11)
+    vmovups %ymm8, (%rbx)
+    vmovups %ymm9, 32(%rbx)
+    vmovups %ymm10, (%rbp)
+    vmovups %ymm11, 32(%rbp)
+    jmp 6f
+5:  /* nr < 16: lanes j < nr of table[16 - nr ..] are -1, the rest 0. */
+    leaq sepconv_gemm_avx2_mask_table(%rip), %rdx
+    negq %rsi
+    vmovups 64(%rdx,%rsi,4), %ymm12  /* columns 0-7 */
+    vmovups 96(%rdx,%rsi,4), %ymm13  /* columns 8-15 */
+    vmaskmovps %ymm0, %ymm12, (%rcx)
+    vmaskmovps %ymm1, %ymm13, 32(%rcx)
+    vmaskmovps %ymm2, %ymm12, (%rax)
+    vmaskmovps %ymm3, %ymm13, 32(%rax)
+    vmaskmovps %ymm4, %ymm12, (%r10)
+    vmaskmovps %ymm5, %ymm13, 32(%r10)
+    vmaskmovps %ymm6, %ymm12, (%r11)
+    vmaskmovps %ymm7, %ymm13, 32(%r11)
+    vmaskmovps %ymm8, %ymm12, (%rbx)
+    vmaskmovps %ymm9, %ymm13, 32(%rbx)
+    vmaskmovps %ymm10, %ymm12, (%rbp)
+    vmaskmovps %ymm11, %ymm13, 32(%rbp)
+6:  popq %rbp
+    popq %rbx
+    vzeroupper
+    ret
+FUNC_END(sepconv_gemm_f32_6x16_avx2)
+
+/* 16 x -1 then 16 x 0, read-only, kept in .text so no per-format section is needed. */
+    .p2align 6
+sepconv_gemm_avx2_mask_table:
+    .long -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+    .long 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+
+NOEXEC_STACK

@@ -1,0 +1,207 @@
+/* void sepconv_gemm_f32_7x32_avx512(size_t mr, size_t nr, size_t kc,
+ *                                    const float *a, size_t a_stride_bytes,
+ *                                    const float *w, float *c, size_t c_stride_bytes,
+ *                                    const float *params)
+ *
+ * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[32 + k*32 + j], params[0]), params[1])
+ * for i < mr, j < nr. `w` is one packed panel: 32 biases, then kc rows of 32 weights
+ * (zero-padded past the layer's last column). Requires AVX-512F; 1 <= mr <= 7,
+ * 1 <= nr <= 32, kc >= 1; reads exactly rows 0..mr of `a` (kc floats each) and the
+ * panel, writes exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
+ * (src/kernels/gemm/x86.rs) checks all of this.
+ * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
+ *
+ * Tile 7x32: 14 accumulators (zmm0-13) + 2 B vectors (zmm14-15) + 7 broadcasts
+ * (zmm16-22). Zen 5 runs 2 512-bit FMAs per cycle with latency 4, so >= 8 independent
+ * chains are needed; 14 give slack. Per k: 14 FMAs (7 cycles) against 2 vector loads
+ * and 7 broadcast loads, well under the 2-3 loads/cycle the core sustains. NR = 32
+ * divides every MobileNet channel count >= 32, and MR = 7 divides every M of
+ * MobileNet 224 (7 x 7 x 2^i), so full-width layers run no remainder tiles.
+ * (14x32 would halve B loads per FMA but needs 14 row pointers: more GPRs than x86-64
+ * has alongside the loop state; the loads are not the bottleneck.)
+ * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
+ * values, so remainder rows cost no branches and touch nothing outside the tile.
+ * Columns >= nr are masked with k1/k2 on store. */
+#include "asm.h"
+
+/* One k step at byte offset `o` into the A rows, 128*`j` into the panel. */
+#define KSTEP(o, j) \
+    vmovups (128*(j))(%r9), %zmm14 SEP \
+    vmovups (128*(j)+64)(%r9), %zmm15 SEP \
+    vbroadcastss o(%rcx,%rdx), %zmm16 SEP \
+    vbroadcastss o(%rax,%rdx), %zmm17 SEP \
+    vbroadcastss o(%r10,%rdx), %zmm18 SEP \
+    vbroadcastss o(%r11,%rdx), %zmm19 SEP \
+    vbroadcastss o(%rbx,%rdx), %zmm20 SEP \
+    vbroadcastss o(%rbp,%rdx), %zmm21 SEP \
+    vbroadcastss o(%r12,%rdx), %zmm22 SEP \
+    vfmadd231ps %zmm14, %zmm16, %zmm0 SEP \
+    vfmadd231ps %zmm15, %zmm16, %zmm1 SEP \
+    vfmadd231ps %zmm14, %zmm17, %zmm2 SEP \
+    vfmadd231ps %zmm15, %zmm17, %zmm3 SEP \
+    vfmadd231ps %zmm14, %zmm18, %zmm4 SEP \
+    vfmadd231ps %zmm15, %zmm18, %zmm5 SEP \
+    vfmadd231ps %zmm14, %zmm19, %zmm6 SEP \
+    vfmadd231ps %zmm15, %zmm19, %zmm7 SEP \
+    vfmadd231ps %zmm14, %zmm20, %zmm8 SEP \
+    vfmadd231ps %zmm15, %zmm20, %zmm9 SEP \
+    vfmadd231ps %zmm14, %zmm21, %zmm10 SEP \
+    vfmadd231ps %zmm15, %zmm21, %zmm11 SEP \
+    vfmadd231ps %zmm14, %zmm22, %zmm12 SEP \
+    vfmadd231ps %zmm15, %zmm22, %zmm13
+
+/* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (rdi). */
+#define NEXT_ROW(prev, dst, stride, row) \
+    leaq (prev,stride), dst SEP \
+    cmpq $(row), %rdi SEP \
+    cmovbe prev, dst
+
+FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
+    pushq %rbx
+    pushq %rbp
+    pushq %r12
+    /* A row pointers: rcx, rax, r10, r11, rbx, rbp, r12. */
+    NEXT_ROW(%rcx, %rax, %r8, 1)
+    NEXT_ROW(%rax, %r10, %r8, 2)
+    NEXT_ROW(%r10, %r11, %r8, 3)
+    NEXT_ROW(%r11, %rbx, %r8, 4)
+    NEXT_ROW(%rbx, %rbp, %r8, 5)
+    NEXT_ROW(%rbp, %r12, %r8, 6)
+    /* Point every row at its end and count a shared byte index up from -4*kc to 0. */
+    leaq (,%rdx,4), %r8
+    addq %r8, %rcx
+    addq %r8, %rax
+    addq %r8, %r10
+    addq %r8, %r11
+    addq %r8, %rbx
+    addq %r8, %rbp
+    addq %r8, %r12
+    negq %rdx
+    shlq $2, %rdx
+
+    /* Accumulators start at the bias. */
+    vmovups (%r9), %zmm0
+    vmovups 64(%r9), %zmm1
+    vmovaps %zmm0, %zmm2
+    vmovaps %zmm1, %zmm3
+    vmovaps %zmm0, %zmm4
+    vmovaps %zmm1, %zmm5
+    vmovaps %zmm0, %zmm6
+    vmovaps %zmm1, %zmm7
+    vmovaps %zmm0, %zmm8
+    vmovaps %zmm1, %zmm9
+    vmovaps %zmm0, %zmm10
+    vmovaps %zmm1, %zmm11
+    vmovaps %zmm0, %zmm12
+    vmovaps %zmm1, %zmm13
+    addq $128, %r9
+
+    /* Four k steps per iteration while at least four remain. */
+    cmpq $-16, %rdx
+    jg 2f
+1:  KSTEP(0, 0)
+    KSTEP(4, 1)
+    KSTEP(8, 2)
+    KSTEP(12, 3)
+    addq $512, %r9
+    addq $16, %rdx
+    cmpq $-16, %rdx
+    jle 1b
+2:  testq %rdx, %rdx
+    jz 4f
+3:  KSTEP(0, 0)
+    addq $128, %r9
+    addq $4, %rdx
+    jnz 3b
+4:
+    /* Clamp. */
+    movq 48(%rsp), %rax             /* params */
+    vbroadcastss (%rax), %zmm30
+    vbroadcastss 4(%rax), %zmm31
+    vmaxps %zmm30, %zmm0, %zmm0
+    vmaxps %zmm30, %zmm1, %zmm1
+    vmaxps %zmm30, %zmm2, %zmm2
+    vmaxps %zmm30, %zmm3, %zmm3
+    vmaxps %zmm30, %zmm4, %zmm4
+    vmaxps %zmm30, %zmm5, %zmm5
+    vmaxps %zmm30, %zmm6, %zmm6
+    vmaxps %zmm30, %zmm7, %zmm7
+    vmaxps %zmm30, %zmm8, %zmm8
+    vmaxps %zmm30, %zmm9, %zmm9
+    vmaxps %zmm30, %zmm10, %zmm10
+    vmaxps %zmm30, %zmm11, %zmm11
+    vmaxps %zmm30, %zmm12, %zmm12
+    vmaxps %zmm30, %zmm13, %zmm13
+    vminps %zmm31, %zmm0, %zmm0
+    vminps %zmm31, %zmm1, %zmm1
+    vminps %zmm31, %zmm2, %zmm2
+    vminps %zmm31, %zmm3, %zmm3
+    vminps %zmm31, %zmm4, %zmm4
+    vminps %zmm31, %zmm5, %zmm5
+    vminps %zmm31, %zmm6, %zmm6
+    vminps %zmm31, %zmm7, %zmm7
+    vminps %zmm31, %zmm8, %zmm8
+    vminps %zmm31, %zmm9, %zmm9
+    vminps %zmm31, %zmm10, %zmm10
+    vminps %zmm31, %zmm11, %zmm11
+    vminps %zmm31, %zmm12, %zmm12
+    vminps %zmm31, %zmm13, %zmm13
+
+    /* C row pointers: rcx, rax, r10, r11, rbx, rbp, r12 (aliased like A's). */
+    movq 32(%rsp), %rcx             /* c */
+    movq 40(%rsp), %r8              /* c_stride */
+    NEXT_ROW(%rcx, %rax, %r8, 1)
+    NEXT_ROW(%rax, %r10, %r8, 2)
+    NEXT_ROW(%r10, %r11, %r8, 3)
+    NEXT_ROW(%r11, %rbx, %r8, 4)
+    NEXT_ROW(%rbx, %rbp, %r8, 5)
+    NEXT_ROW(%rbp, %r12, %r8, 6)
+
+    cmpq $32, %rsi
+    jne 5f
+    vmovups %zmm0, (%rcx)
+    vmovups %zmm1, 64(%rcx)
+    vmovups %zmm2, (%rax)
+    vmovups %zmm3, 64(%rax)
+    vmovups %zmm4, (%r10)
+    vmovups %zmm5, 64(%r10)
+    vmovups %zmm6, (%r11)
+    vmovups %zmm7, 64(%r11)
+    vmovups %zmm8, (%rbx)
+    vmovups %zmm9, 64(%rbx)
+    vmovups %zmm10, (%rbp)
+    vmovups %zmm11, 64(%rbp)
+    vmovups %zmm12, (%r12)
+    vmovups %zmm13, 64(%r12)
+    jmp 6f
+5:  /* nr < 32: k1 masks columns 0-15, k2 columns 16-31. */
+    movq %rcx, %r9
+    movl %esi, %ecx
+    movl $1, %edx
+    shlq %cl, %rdx
+    decq %rdx
+    kmovw %edx, %k1
+    shrl $16, %edx
+    kmovw %edx, %k2
+    vmovups %zmm0, (%r9){%k1}
+    vmovups %zmm1, 64(%r9){%k2}
+    vmovups %zmm2, (%rax){%k1}
+    vmovups %zmm3, 64(%rax){%k2}
+    vmovups %zmm4, (%r10){%k1}
+    vmovups %zmm5, 64(%r10){%k2}
+    vmovups %zmm6, (%r11){%k1}
+    vmovups %zmm7, 64(%r11){%k2}
+    vmovups %zmm8, (%rbx){%k1}
+    vmovups %zmm9, 64(%rbx){%k2}
+    vmovups %zmm10, (%rbp){%k1}
+    vmovups %zmm11, 64(%rbp){%k2}
+    vmovups %zmm12, (%r12){%k1}
+    vmovups %zmm13, 64(%r12){%k2}
+6:  popq %r12
+    popq %rbp
+    popq %rbx
+    vzeroupper
+    ret
+FUNC_END(sepconv_gemm_f32_7x32_avx512)
+
+NOEXEC_STACK

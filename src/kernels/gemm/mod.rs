@@ -1,0 +1,95 @@
+//! GEMM microkernels: C[0..mr][0..nr] = clamp(A[0..mr][0..kc] x panel + bias) for one
+//! register tile, B read from a packed panel (see [`crate::ops::pointwise`] for the
+//! layout). One file per ISA; the assembly behind the x86 and NEON wrappers is in
+//! `/kernels`.
+
+pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+
+use crate::activation::Clamp;
+use crate::{Error, Result};
+
+/// The operands of one microkernel call.
+///
+/// `panel` is one packed B panel: `nr_max` biases, then `kc` rows of `nr_max` weights
+/// (`nr_max` = the kernel's NR). `a` holds `mr` rows of stride `lda` (`kc` floats used
+/// per row); `c` holds `mr` rows of stride `ldc`, of which the first `nr` floats are
+/// written.
+#[derive(Debug)]
+pub struct GemmArgs<'a, 'c> {
+    pub mr: usize,
+    pub nr: usize,
+    pub kc: usize,
+    pub a: &'a [f32],
+    pub lda: usize,
+    pub panel: &'a [f32],
+    pub c: &'c mut [f32],
+    pub ldc: usize,
+    pub clamp: Clamp,
+}
+
+/// A safe microkernel entry: checks every precondition, then computes the tile.
+pub type GemmUkernel = fn(GemmArgs<'_, '_>) -> Result<()>;
+
+/// A GEMM microkernel with its register tile, as held by a [`crate::KernelSet`].
+#[derive(Debug, Clone, Copy)]
+pub struct GemmKernel {
+    pub ukernel: GemmUkernel,
+    /// Rows of C per call (the most `mr` may be).
+    pub mr: usize,
+    /// Columns per packed panel (the most `nr` may be).
+    pub nr: usize,
+    /// Which implementation this is, for `sepconv info`.
+    pub name: &'static str,
+}
+
+impl GemmArgs<'_, '_> {
+    /// Checks that the operands fit a kernel of tile `mr_max` x `nr_max`: every read and
+    /// write the kernel makes stays inside the slices. Byte strides are returned for the
+    /// assembly.
+    pub fn check(&self, mr_max: usize, nr_max: usize) -> Result<(usize, usize)> {
+        let bad = |what: String| Err(Error::Shape(format!("gemm microkernel: {what}")));
+        if self.mr == 0 || self.mr > mr_max {
+            return bad(format!("mr {} outside 1..={mr_max}", self.mr));
+        }
+        if self.nr == 0 || self.nr > nr_max {
+            return bad(format!("nr {} outside 1..={nr_max}", self.nr));
+        }
+        if self.kc == 0 {
+            return bad("kc is 0".into());
+        }
+        if self.lda < self.kc {
+            return bad(format!("lda {} < kc {}", self.lda, self.kc));
+        }
+        if self.ldc < self.nr {
+            return bad(format!("ldc {} < nr {}", self.ldc, self.nr));
+        }
+        let need = |rows: usize, stride: usize, cols: usize| {
+            (rows - 1)
+                .checked_mul(stride)
+                .and_then(|x| x.checked_add(cols))
+        };
+        match need(self.mr, self.lda, self.kc) {
+            Some(n) if n <= self.a.len() => {}
+            _ => return bad(format!("a has {} floats, too few", self.a.len())),
+        }
+        match need(self.mr, self.ldc, self.nr) {
+            Some(n) if n <= self.c.len() => {}
+            _ => return bad(format!("c has {} floats, too few", self.c.len())),
+        }
+        match (self.kc + 1).checked_mul(nr_max) {
+            Some(n) if n <= self.panel.len() => {}
+            _ => return bad(format!("panel has {} floats, too few", self.panel.len())),
+        }
+        self.clamp.check()?;
+        match (self.lda.checked_mul(4), self.ldc.checked_mul(4)) {
+            (Some(a), Some(c)) => Ok((a, c)),
+            _ => bad("stride overflows".into()),
+        }
+    }
+}

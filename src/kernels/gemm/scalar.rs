@@ -1,0 +1,51 @@
+//! Portable GEMM microkernel for CPUs without a hand-written one (and the fallback where
+//! the assembly is not built). Plain Rust over fixed-size accumulators, which the
+//! compiler keeps in registers and vectorises with the baseline SIMD.
+
+use super::{GemmArgs, GemmKernel};
+use crate::Result;
+
+pub const MR: usize = 4;
+pub const NR: usize = 8;
+
+pub const KERNEL: GemmKernel = GemmKernel {
+    ukernel: gemm,
+    mr: MR,
+    nr: NR,
+    name: "rust 4x8",
+};
+
+pub fn gemm(args: GemmArgs<'_, '_>) -> Result<()> {
+    args.check(MR, NR)?;
+    let GemmArgs {
+        mr,
+        nr,
+        kc,
+        a,
+        lda,
+        panel,
+        c,
+        ldc,
+        clamp,
+    } = args;
+    let mut acc = [[0.0f32; NR]; MR];
+    for row in acc.iter_mut() {
+        row.copy_from_slice(&panel[..NR]);
+    }
+    for (kk, b) in panel[NR..(kc + 1) * NR].chunks_exact(NR).enumerate() {
+        for (i, row) in acc.iter_mut().enumerate().take(mr) {
+            let x = a[i * lda + kk];
+            for (acc, &w) in row.iter_mut().zip(b) {
+                // Multiply then add: the baseline target may lack FMA (`mul_add` would
+                // call libm).
+                *acc += x * w;
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        for (out, &v) in c[i * ldc..i * ldc + nr].iter_mut().zip(row) {
+            *out = clamp.apply(v);
+        }
+    }
+    Ok(())
+}
