@@ -10,7 +10,7 @@ export CC_aarch64_apple_ios=clang AR_aarch64_apple_ios=llvm-ar
 # cc-rs asks xcrun for the iOS SDK unless SDKROOT is set; the kernels need no SDK headers.
 export SDKROOT=${SDKROOT:-$(mktemp -d)}
 for target in aarch64-linux-android aarch64-apple-ios; do
-  cargo rustc -q --lib --crate-type staticlib --target "$target"
+  cargo rustc -q --lib --no-default-features --crate-type staticlib --target "$target"
   lib=target/$target/debug/libsepconv.a
   prefix=""
   [ "$target" = aarch64-apple-ios ] && prefix=_

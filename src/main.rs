@@ -23,6 +23,42 @@ enum Command {
     Info,
     /// Time MobileNet V1 with seeded random weights (the README's main command).
     Bench(BenchArgs),
+    /// Classify an image (png/jpg) or run a .npy tensor through a model file.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Model file: .onnx or .safetensors.
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+    /// Input: an image (png, jpg), resized and normalized, or a .npy f32 tensor.
+    #[arg(long)]
+    pub input: std::path::PathBuf,
+    /// Layout of a .npy input (default: from its shape, 3 channels first means NCHW).
+    #[arg(long)]
+    pub layout: Option<cli::run::Layout>,
+    /// Write the output tensor (batch x classes) here as .npy.
+    #[arg(long)]
+    pub output: Option<std::path::PathBuf>,
+    /// How many top classes to print.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Class names, one per line.
+    #[arg(long)]
+    pub labels: Option<std::path::PathBuf>,
+    /// Per-channel mean (R,G,B) subtracted from image pixels scaled to 0..1.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.485, 0.456, 0.406])]
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation (R,G,B) that image pixels are divided by.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.229, 0.224, 0.225])]
+    pub std: Vec<f32>,
+    /// Threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Force an ISA (scalar, avx2, avx512, neon).
+    #[arg(long)]
+    pub isa: Option<Isa>,
 }
 
 #[derive(clap::Args)]
@@ -67,6 +103,7 @@ fn run(cli: Cli) -> sepconv::Result<()> {
     match cli.command {
         Command::Info => info(),
         Command::Bench(args) => cli::bench::run(&args),
+        Command::Run(args) => cli::run::run(&args),
     }
 }
 

@@ -74,3 +74,61 @@ fn bench_text_with_layers_and_bad_arguments() {
     assert!(!ok);
     assert!(err.contains("threads"), "{err}");
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn run_npy_writes_onnx_runtimes_output() {
+    let out = std::env::temp_dir().join(format!("sepconv-cli-{}.npy", std::process::id()));
+    let (ok, stdout, err) = sepconv(&[
+        "run",
+        "--model",
+        &fixture("pytorch_a025_r128.onnx"),
+        "--input",
+        &fixture("pytorch_a025_r128_input.npy"),
+        "--output",
+        out.to_str().unwrap(),
+        "--top",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("top 3"), "{stdout}");
+    let got = sepconv::io::read_npy_file(&out).unwrap();
+    let want = sepconv::io::read_npy_file(fixture("pytorch_a025_r128_output.npy")).unwrap();
+    std::fs::remove_file(&out).ok();
+    assert_eq!(got.shape, vec![1, 100]);
+    let scale = want.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (g, w) in got.data.iter().zip(&want.data) {
+        assert!((g - w).abs() <= 1e-4 * scale, "{g} vs {w}");
+    }
+}
+
+#[test]
+fn run_image_and_errors() {
+    let (ok, stdout, err) = sepconv(&[
+        "run",
+        "--model",
+        &fixture("pytorch_a025_r128.onnx"),
+        "--input",
+        &fixture("gradient_40x30.png"),
+        "--top",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    // A tensor of the wrong resolution is refused naming both shapes.
+    let (ok, _, err) = sepconv(&[
+        "run",
+        "--model",
+        &fixture("pytorch_a025_r128.onnx"),
+        "--input",
+        &fixture("opset18_a025_r32_input.npy"),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("128, 128") && err.contains("32, 32"), "{err}");
+    let (ok, _, err) = sepconv(&["run", "--model", "/nonexistent.onnx", "--input", "x.npy"]);
+    assert!(!ok);
+    assert!(err.contains("/nonexistent.onnx"), "{err}");
+}
