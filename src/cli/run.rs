@@ -108,7 +108,7 @@ fn read_input(args: &RunArgs, r: usize) -> Result<(usize, Vec<f32>, Layout)> {
 
 /// An RGB image resized to r x r, as NHWC floats (pixel / 255 - mean) / std.
 fn read_image(args: &RunArgs, r: usize) -> Result<Vec<f32>> {
-    if args.mean.len() != 3 || args.std.len() != 3 || args.std.iter().any(|&s| s == 0.0) {
+    if args.mean.len() != 3 || args.std.len() != 3 || args.std.contains(&0.0) {
         return Err(Error::Config(
             "--mean and --std take 3 comma-separated values, std non-zero".into(),
         ));
