@@ -3,6 +3,7 @@
 //! plain function pointers, like XNNPACK's hardware config.
 
 pub mod clamp;
+pub mod dwconv;
 pub mod peak;
 
 use crate::activation::Clamp;
@@ -20,12 +21,21 @@ pub struct KernelSet {
     pub clamp: fn(&mut [f32], Clamp),
     /// Which implementation `clamp` is, for `sepconv info`.
     pub clamp_impl: &'static str,
+    /// Depthwise 3x3: one output row of one channel block (see [`dwconv::DwRow`]).
+    pub dw3x3_row: dwconv::DwRowFn,
+    /// Channels per depthwise block (the packing width of `ops::depthwise`).
+    pub dw3x3_block: usize,
+    /// Which implementation `dw3x3_row` is, for `sepconv info`.
+    pub dw3x3_impl: &'static str,
 }
 
 static SCALAR: KernelSet = KernelSet {
     isa: Isa::Scalar,
     clamp: clamp::scalar::clamp,
     clamp_impl: "rust",
+    dw3x3_row: dwconv::scalar::row,
+    dw3x3_block: dwconv::scalar::BLOCK,
+    dw3x3_impl: dwconv::scalar::IMPL,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -33,6 +43,9 @@ static AVX2: KernelSet = KernelSet {
     isa: Isa::Avx2,
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
+    dw3x3_row: dwconv::avx2::row,
+    dw3x3_block: dwconv::avx2::BLOCK,
+    dw3x3_impl: dwconv::avx2::IMPL,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -40,6 +53,9 @@ static AVX512: KernelSet = KernelSet {
     isa: Isa::Avx512,
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
+    dw3x3_row: dwconv::avx512::row,
+    dw3x3_block: dwconv::avx512::BLOCK,
+    dw3x3_impl: dwconv::avx512::IMPL,
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -47,6 +63,9 @@ static NEON: KernelSet = KernelSet {
     isa: Isa::Neon,
     clamp: clamp::neon::clamp_neon,
     clamp_impl: clamp::neon::IMPL,
+    dw3x3_row: dwconv::neon::row,
+    dw3x3_block: dwconv::neon::BLOCK,
+    dw3x3_impl: dwconv::neon::IMPL,
 };
 
 /// The kernel set of `isa`, or an error naming why this CPU cannot run it.

@@ -1,3 +1,5 @@
 //! Layer-level operators, written once above a [`crate::KernelSet`]: weight packing,
 //! blocking and tiling. They never allocate in the compute call and are single-threaded;
 //! the runner splits work over rows.
+
+pub mod depthwise;
