@@ -21,11 +21,11 @@ pub struct KernelSet {
     pub clamp: fn(&mut [f32], Clamp),
     /// Which implementation `clamp` is, for `sepconv info`.
     pub clamp_impl: &'static str,
-    /// Depthwise 3x3: one output row of one channel block (see [`dwconv::DwRow`]).
-    pub dw3x3_row: dwconv::DwRowFn,
+    /// Depthwise 3x3: output rows of one channel block (see [`dwconv::DwRows`]).
+    pub dw3x3: dwconv::DwRowsFn,
     /// Channels per depthwise block (the packing width of `ops::depthwise`).
     pub dw3x3_block: usize,
-    /// Which implementation `dw3x3_row` is, for `sepconv info`.
+    /// Which implementation `dw3x3` is, for `sepconv info`.
     pub dw3x3_impl: &'static str,
 }
 
@@ -33,7 +33,7 @@ static SCALAR: KernelSet = KernelSet {
     isa: Isa::Scalar,
     clamp: clamp::scalar::clamp,
     clamp_impl: "rust",
-    dw3x3_row: dwconv::scalar::row,
+    dw3x3: dwconv::scalar::rows,
     dw3x3_block: dwconv::scalar::BLOCK,
     dw3x3_impl: dwconv::scalar::IMPL,
 };
@@ -43,7 +43,7 @@ static AVX2: KernelSet = KernelSet {
     isa: Isa::Avx2,
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
-    dw3x3_row: dwconv::avx2::row,
+    dw3x3: dwconv::avx2::rows,
     dw3x3_block: dwconv::avx2::BLOCK,
     dw3x3_impl: dwconv::avx2::IMPL,
 };
@@ -53,7 +53,7 @@ static AVX512: KernelSet = KernelSet {
     isa: Isa::Avx512,
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
-    dw3x3_row: dwconv::avx512::row,
+    dw3x3: dwconv::avx512::rows,
     dw3x3_block: dwconv::avx512::BLOCK,
     dw3x3_impl: dwconv::avx512::IMPL,
 };
@@ -63,7 +63,7 @@ static NEON: KernelSet = KernelSet {
     isa: Isa::Neon,
     clamp: clamp::neon::clamp_neon,
     clamp_impl: clamp::neon::IMPL,
-    dw3x3_row: dwconv::neon::row,
+    dw3x3: dwconv::neon::rows,
     dw3x3_block: dwconv::neon::BLOCK,
     dw3x3_impl: dwconv::neon::IMPL,
 };

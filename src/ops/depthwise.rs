@@ -8,7 +8,7 @@
 
 use crate::activation::Clamp;
 use crate::geometry::{conv_output_len, Padding};
-use crate::kernels::dwconv::{self, DwRow};
+use crate::kernels::dwconv::{self, DwRows};
 use crate::kernels::KernelSet;
 use crate::{Error, Result};
 use std::ops::Range;
@@ -265,41 +265,35 @@ fn rows_unchecked(
     let ks = w.kernels;
     let block = ks.dw3x3_block;
     let c = p.channels;
-    let (out_w, in_row, out_row) = (p.out_w(), p.in_w * c, p.out_w() * c);
-    let row_bytes = (p.stride * in_row + out_row) * std::mem::size_of::<f32>();
+    let out_w = p.out_w();
+    let out_row = out_w * c;
+    let row_bytes = (p.stride * p.in_w * c + out_row) * std::mem::size_of::<f32>();
     let tile = (TILE_BYTES / row_bytes).max(1);
-    let pad_top = p.padding.top;
-    let in_row_at = |iy: usize| (iy < p.in_h).then(|| &image[iy * in_row..][..in_row]);
 
     let mut start = rows.start;
     while start < rows.end {
         let end = (start + tile).min(rows.end);
+        let out = &mut output[(start - rows.start) * out_row..(end - rows.start) * out_row];
         for (b, weights) in w
             .packed
             .chunks_exact(dwconv::PACKED_VECTORS * block)
             .enumerate()
         {
-            for oy in start..end {
-                // Tap row ky reads input row oy * stride + ky - pad_top.
-                let top = (oy * p.stride).wrapping_sub(pad_top);
-                let out = &mut output[(oy - rows.start) * out_row..][..out_row];
-                (ks.dw3x3_row)(DwRow {
-                    input: [
-                        in_row_at(top),
-                        in_row_at(top.wrapping_add(1)),
-                        in_row_at(top.wrapping_add(2)),
-                    ],
-                    out,
-                    weights,
-                    in_w: p.in_w,
-                    out_w,
-                    channels: c,
-                    c0: b * block,
-                    stride: p.stride,
-                    pad_left: p.padding.left,
-                    clamp: p.clamp,
-                });
-            }
+            (ks.dw3x3)(DwRows {
+                image,
+                out,
+                weights,
+                rows: start..end,
+                in_h: p.in_h,
+                in_w: p.in_w,
+                out_w,
+                channels: c,
+                c0: b * block,
+                stride: p.stride,
+                pad_top: p.padding.top,
+                pad_left: p.padding.left,
+                clamp: p.clamp,
+            });
         }
         start = end;
     }

@@ -1,10 +1,12 @@
 //! AVX2+FMA depthwise rows: 8-channel blocks in ymm registers, `vmaskmovps` for the last
 //! partial block (the full blocks use plain loads: masked stores are slow on AMD).
 
-use super::{DwRow, Simd};
+use super::{DwRows, Simd};
 use std::arch::x86_64::*;
 
 pub(crate) const BLOCK: usize = 8;
+// 16 ymm registers: two rows per sweep would spill.
+const DUAL: bool = false;
 pub(crate) const IMPL: &str = "rust avx2+fma (8-channel blocks, maskload tails)";
 
 /// Token: exists only inside [`entry`], which runs with AVX2 and FMA enabled.
@@ -15,6 +17,7 @@ pub(crate) struct Avx2(());
 // `#[target_feature(enable = "avx2,fma")]` the AVX2 kernel set's CPU check guarantees.
 impl Simd for Avx2 {
     const LANES: usize = BLOCK;
+    const DUAL_ROWS: bool = DUAL;
     type V = __m256;
     type Tail = __m256i;
 
@@ -74,7 +77,7 @@ impl Simd for Avx2 {
 }
 
 /// Entry of the AVX2 kernel set.
-pub(crate) fn row(mut a: DwRow<'_>) {
+pub(crate) fn rows(mut a: DwRows<'_>) {
     let lanes = a.check(BLOCK);
     // SAFETY: this function is reachable only through the AVX2 and AVX-512 `KernelSet`s,
     // which `kernels::kernel_set` hands out after `Isa::check` confirmed AVX2 and FMA;
@@ -85,7 +88,7 @@ pub(crate) fn row(mut a: DwRow<'_>) {
 /// # Safety
 /// The CPU has AVX2 and FMA, and `a.check(BLOCK) == lanes`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn entry(a: &mut DwRow<'_>, lanes: usize) {
+unsafe fn entry(a: &mut DwRows<'_>, lanes: usize) {
     // SAFETY: AVX2 and FMA are enabled here, so the token is valid; the row was checked.
-    unsafe { super::row(Avx2(()), a, lanes) }
+    unsafe { super::rows(Avx2(()), a, lanes) }
 }

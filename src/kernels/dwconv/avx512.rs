@@ -1,10 +1,11 @@
 //! AVX-512F depthwise rows: 16-channel blocks in zmm registers, masked loads/stores
 //! (`k` registers) for the last partial block.
 
-use super::{DwRow, Simd};
+use super::{DwRows, Simd};
 use std::arch::x86_64::*;
 
 pub(crate) const BLOCK: usize = 16;
+const DUAL: bool = true;
 pub(crate) const IMPL: &str = "rust avx512f (16-channel blocks, k-mask tails)";
 
 /// Token: exists only inside [`entry`], which runs with AVX-512F enabled.
@@ -15,6 +16,7 @@ pub(crate) struct Avx512(());
 // `#[target_feature(enable = "avx512f")]` the AVX-512 kernel set's CPU check guarantees.
 impl Simd for Avx512 {
     const LANES: usize = BLOCK;
+    const DUAL_ROWS: bool = DUAL;
     type V = __m512;
     type Tail = __mmask16;
 
@@ -69,7 +71,7 @@ impl Simd for Avx512 {
 }
 
 /// Entry of the AVX-512 kernel set.
-pub(crate) fn row(mut a: DwRow<'_>) {
+pub(crate) fn rows(mut a: DwRows<'_>) {
     let lanes = a.check(BLOCK);
     // SAFETY: this function is reachable only through the AVX-512 `KernelSet`, which
     // `kernels::kernel_set` hands out after `Isa::check` confirmed AVX-512F; `check` above
@@ -80,7 +82,7 @@ pub(crate) fn row(mut a: DwRow<'_>) {
 /// # Safety
 /// The CPU has AVX-512F and `a.check(BLOCK) == lanes`.
 #[target_feature(enable = "avx512f")]
-unsafe fn entry(a: &mut DwRow<'_>, lanes: usize) {
+unsafe fn entry(a: &mut DwRows<'_>, lanes: usize) {
     // SAFETY: AVX-512F is enabled here, so the token is valid; the row was checked.
-    unsafe { super::row(Avx512(()), a, lanes) }
+    unsafe { super::rows(Avx512(()), a, lanes) }
 }

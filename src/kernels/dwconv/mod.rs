@@ -1,16 +1,18 @@
-//! Depthwise 3x3 convolution, one output row of one channel block per call.
+//! Depthwise 3x3 convolution: a range of output rows of one channel block per call.
 //!
-//! The row algorithm is written once, generic over [`Simd`] (a vector type plus its
-//! loads, stores and arithmetic); each ISA file supplies the vector type and a
+//! The algorithm is written once, generic over [`Simd`] (a vector type plus its loads,
+//! stores and arithmetic); each ISA file supplies the vector type and a
 //! `#[target_feature]` entry that instantiates it. Every helper is `#[inline(always)]`, so
-//! the whole row is compiled with the entry's target features.
+//! the whole kernel is compiled with the entry's target features.
 //!
-//! Structure: the channel block's bias and 9 taps sit in registers for the whole row.
+//! Structure: the channel block's bias and 9 taps sit in registers for all the rows.
 //! Interior outputs (all three input columns inside the image) slide along the row keeping
 //! the input columns they share with the next output in registers: 3 new vectors per
-//! output at stride 1, 6 at stride 2, for 9 FMAs. The at most one output at each end that
-//! touches padding takes a slower path that skips the missing columns; missing rows (top
-//! or bottom padding) are compiled out through const generics. Nothing copies the input.
+//! output at stride 1, 6 at stride 2, for 9 FMAs. With 32 registers (AVX-512, NEON) two
+//! output rows are computed per sweep at stride 1, so 4 input rows feed 2 outputs. The at
+//! most one output at each end that touches padding multiplies a zero column instead;
+//! missing rows (top or bottom padding) are compiled out through const generics. Nothing
+//! copies the input.
 
 pub mod scalar;
 
@@ -23,60 +25,75 @@ pub(crate) mod avx512;
 pub(crate) mod neon;
 
 use crate::activation::Clamp;
+use std::ops::Range;
 
 /// Vectors per packed channel block: the bias, then the 9 taps in (ky, kx) order.
 pub const PACKED_VECTORS: usize = 10;
 
-/// One output row of one channel block.
+/// Output rows `rows` of one channel block of one image.
 ///
-/// `input[ky]` is the image row read by tap row `ky` (`None` where that row is padding;
-/// the middle row always exists), `in_w * channels` floats (longer is allowed). `out` is
-/// the output row, `out_w * channels` floats (longer is allowed). The block covers channels
-/// `c0 .. min(c0 + block, channels)`; `weights` is its packed block, `10 * block` floats.
-/// Output `ox` reads input columns `ox * stride - pad_left + {0, 1, 2}`.
-pub struct DwRow<'a> {
-    pub input: [Option<&'a [f32]>; 3],
+/// `image` is one `[in_h, in_w, channels]` image (longer is allowed); `out` holds the
+/// output rows `rows`, `rows.len() * out_w * channels` floats (longer is allowed). The
+/// block covers channels `c0 .. min(c0 + block, channels)`; `weights` is its packed block,
+/// `10 * block` floats. Output (oy, ox) reads input rows `oy * stride - pad_top + {0, 1, 2}`
+/// and columns `ox * stride - pad_left + {0, 1, 2}`; those outside the image are zero.
+pub struct DwRows<'a> {
+    pub image: &'a [f32],
     pub out: &'a mut [f32],
     pub weights: &'a [f32],
+    pub rows: Range<usize>,
+    pub in_h: usize,
     pub in_w: usize,
     pub out_w: usize,
     pub channels: usize,
     pub c0: usize,
     pub stride: usize,
+    pub pad_top: usize,
     pub pad_left: usize,
     pub clamp: Clamp,
 }
 
-/// A row kernel: computes `DwRow::out`'s block of channels. Panics if the row breaks the
-/// documented contract (the operator in `ops::depthwise` validates shapes first, so this
-/// only guards direct callers of the kernel set).
-pub type DwRowFn = fn(DwRow<'_>);
+/// A depthwise kernel: computes `DwRows::out`'s block of channels. Panics if the call
+/// breaks the documented contract (the operator in `ops::depthwise` validates shapes
+/// first, so this only guards direct callers of the kernel set).
+pub type DwRowsFn = fn(DwRows<'_>);
 
-impl DwRow<'_> {
-    /// Checks everything the row algorithm relies on for memory safety; returns the number
-    /// of live lanes in the block (`block` except for the last, partial block).
+impl DwRows<'_> {
+    /// Checks everything the algorithm relies on for memory safety; returns the number of
+    /// live lanes in the block (`block` except for the last, partial block).
     pub(crate) fn check(&self, block: usize) -> usize {
-        let row_len = self.in_w.checked_mul(self.channels);
-        let out_len = self.out_w.checked_mul(self.channels);
-        let last_col = self
+        let c = self.channels;
+        let image_len = self
+            .in_h
+            .checked_mul(self.in_w)
+            .and_then(|n| n.checked_mul(c));
+        let out_len = self
             .out_w
-            .checked_sub(1)
-            .and_then(|o| o.checked_mul(self.stride))
-            .and_then(|o| o.checked_add(2));
+            .checked_mul(c)
+            .and_then(|n| n.checked_mul(self.rows.len()));
+        // The last output's last column (row) is at most one past the image: padding.
+        let last = |outs: usize, pad: usize, input: usize| {
+            outs.checked_sub(1)
+                .and_then(|o| o.checked_mul(self.stride))
+                .and_then(|o| o.checked_add(2))
+                .is_some_and(|last| last <= input + pad)
+        };
         let ok = matches!(self.stride, 1 | 2)
             && self.pad_left <= 1
+            && self.pad_top <= 1
             && self.in_w >= 1
-            && self.c0 < self.channels
-            && self.input[1].is_some()
-            && row_len.is_some_and(|n| self.input.iter().flatten().all(|r| r.len() >= n))
+            && self.in_h >= 1
+            && self.c0 < c
+            && self.rows.start <= self.rows.end
+            && image_len.is_some_and(|n| self.image.len() >= n)
             && out_len.is_some_and(|n| self.out.len() >= n)
             && self.weights.len() >= PACKED_VECTORS * block
-            // The last output's last column is at most one past the image (right padding).
-            && last_col.is_some_and(|c| c <= self.in_w + self.pad_left)
+            && last(self.out_w, self.pad_left, self.in_w)
+            && (self.rows.is_empty() || last(self.rows.end, self.pad_top, self.in_h))
             && !self.clamp.min.is_nan()
             && !self.clamp.max.is_nan();
-        assert!(ok, "depthwise row kernel called outside its contract");
-        block.min(self.channels - self.c0)
+        assert!(ok, "depthwise kernel called outside its contract");
+        block.min(c - self.c0)
     }
 }
 
@@ -99,11 +116,13 @@ pub(crate) fn interior(
     (lo, hi)
 }
 
-/// A vector ISA, as the row algorithm needs it. A value of the implementing type is a
-/// token: it may only be created where the ISA's target features are known to be present
-/// (the `#[target_feature]` entry of each ISA file), which is what makes its methods sound.
+/// A vector ISA, as the algorithm needs it. A value of the implementing type is a token:
+/// it may only be created where the ISA's target features are known to be present (the
+/// `#[target_feature]` entry of each ISA file), which is what makes its methods sound.
 pub(crate) trait Simd: Copy {
     const LANES: usize;
+    /// Whether to compute two output rows per sweep (needs ~28 vector registers).
+    const DUAL_ROWS: bool;
     type V: Copy;
     /// Whatever a partial load/store needs (a mask, or the lane count).
     type Tail: Copy;
@@ -124,75 +143,39 @@ pub(crate) trait Simd: Copy {
     unsafe fn store<const MASKED: bool>(self, p: *mut f32, v: Self::V, t: Self::Tail);
 }
 
-/// Computes one checked row: picks the instantiation for this row's stride, padding rows
-/// and block tail.
+/// Computes a checked call.
 ///
 /// # Safety
 /// `s` is a valid token (the ISA's features are enabled) and `a.check(S::LANES)` returned
 /// `lanes`.
 #[inline(always)]
-pub(crate) unsafe fn row<S: Simd>(s: S, a: &mut DwRow<'_>, lanes: usize) {
-    let masked = lanes < S::LANES;
-    let (r0, r2) = (a.input[0].is_some(), a.input[2].is_some());
-    macro_rules! go {
-        ($($m:literal, $s:literal, $r0:literal, $r2:literal);*) => {
-            match (masked, a.stride, r0, r2) {
-                // SAFETY: forwarded from this function's contract.
-                $(($m, $s, $r0, $r2) => unsafe { row_inst::<S, $m, $s, $r0, $r2>(s, a, lanes) },)*
-                _ => unreachable!("stride checked to be 1 or 2"),
-            }
-        };
+pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>, lanes: usize) {
+    // SAFETY: forwarded.
+    unsafe {
+        if lanes < S::LANES {
+            rows_inst::<S, true>(s, a, lanes)
+        } else {
+            rows_inst::<S, false>(s, a, lanes)
+        }
     }
-    go!(false, 1, false, false; false, 1, false, true; false, 1, true, false; false, 1, true, true;
-        false, 2, false, false; false, 2, false, true; false, 2, true, false; false, 2, true, true;
-        true, 1, false, false; true, 1, false, true; true, 1, true, false; true, 1, true, true;
-        true, 2, false, false; true, 2, false, true; true, 2, true, false; true, 2, true, true)
 }
 
 /// # Safety
-/// As [`row`], with `MASKED == (lanes < LANES)`, `STRIDE == a.stride`, `R0`/`R2` saying
-/// whether `a.input[0]` / `a.input[2]` exist.
+/// As [`rows`], with `MASKED == (lanes < LANES)`.
 #[inline(always)]
-unsafe fn row_inst<
-    S: Simd,
-    const MASKED: bool,
-    const STRIDE: usize,
-    const R0: bool,
-    const R2: bool,
->(
-    s: S,
-    a: &mut DwRow<'_>,
-    lanes: usize,
-) {
+unsafe fn rows_inst<S: Simd, const MASKED: bool>(s: S, a: &mut DwRows<'_>, lanes: usize) {
     let t = s.tail(lanes);
     let wp = a.weights.as_ptr();
-    // SAFETY: `check` verified `weights.len() >= 10 * LANES`; packed blocks are
-    // zero-padded to full width, so these loads are never masked.
     macro_rules! w {
         ($i:literal) => {
+            // SAFETY: `check` verified `weights.len() >= 10 * LANES`; packed blocks are
+            // zero-padded to full width, so these loads are never masked.
             unsafe { s.load::<false>(wp.add($i * S::LANES), t) }
         };
     }
-    // A missing row is never read (R0/R2 false); it aliases the middle row only to keep
-    // the pointer valid.
-    let mid = a.input[1].unwrap_or_default().as_ptr();
-    // SAFETY: c0 < channels <= row length (checked), so the offsets stay inside each row
-    // and the output row.
-    let (rows, out) = unsafe {
-        (
-            [
-                a.input[0].map_or(mid, |r| r.as_ptr()).add(a.c0),
-                mid.add(a.c0),
-                a.input[2].map_or(mid, |r| r.as_ptr()).add(a.c0),
-            ],
-            a.out.as_mut_ptr().add(a.c0),
-        )
-    };
-    let r = Row::<S, MASKED, R0, R2> {
+    let k = Block::<S, MASKED> {
         s,
         t,
-        rows,
-        out,
         c: a.channels,
         bias: w!(0),
         k: [
@@ -208,96 +191,137 @@ unsafe fn row_inst<
         ],
         lo: s.splat(a.clamp.min),
         hi: s.splat(a.clamp.max),
+        zero: s.splat(0.0),
     };
-    let (in_w, out_w, pad_left) = (a.in_w, a.out_w, a.pad_left);
-    // SAFETY (all `col` / `put` calls below): columns are < in_w and outputs < out_w.
-    unsafe {
-        let (ox_lo, ox_hi) = interior(in_w, out_w, STRIDE, pad_left);
-        for ox in 0..ox_lo {
-            r.border::<STRIDE>(ox, in_w, pad_left);
-        }
-        if ox_lo < ox_hi {
-            // Interior: columns ox * STRIDE - pad_left + {0, 1, 2} are all < in_w.
-            let mut ix = ox_lo * STRIDE - pad_left;
-            let mut x0 = r.col(ix);
-            if STRIDE == 1 {
-                let mut x1 = r.col(ix + 1);
-                for ox in ox_lo..ox_hi {
-                    let x2 = r.col(ix + 2);
-                    r.put(ox, r.dot(x0, x1, x2));
-                    (x0, x1) = (x1, x2);
-                    ix += 1;
-                }
-            } else {
-                for ox in ox_lo..ox_hi {
-                    let (x1, x2) = (r.col(ix + 1), r.col(ix + 2));
-                    r.put(ox, r.dot(x0, x1, x2));
-                    x0 = x2;
-                    ix += 2;
-                }
+    let c = a.channels;
+    let row_len = a.in_w * c;
+    let out_row = a.out_w * c;
+    // SAFETY: c0 < channels, so these stay inside the image / the output.
+    let (img, out) = unsafe { (a.image.as_ptr().add(a.c0), a.out.as_mut_ptr().add(a.c0)) };
+    let g = Geometry {
+        in_w: a.in_w,
+        out_w: a.out_w,
+        pad_left: a.pad_left,
+    };
+    let in_h = a.in_h;
+    // Image row `iy` (< in_h) at the block's first channel.
+    // SAFETY (callers): iy < in_h, so the row lies inside the checked image.
+    let in_row = |iy: usize| unsafe { img.add(iy * row_len) };
+    let mut oy = a.rows.start;
+    while oy < a.rows.end {
+        // SAFETY: oy - rows.start < rows.len(), inside the checked output.
+        let o = unsafe { out.add((oy - a.rows.start) * out_row) };
+        let top = (oy * a.stride).wrapping_sub(a.pad_top);
+        // The middle row always exists (checked: the last row's window ends at most one
+        // past the image, and pad_top <= 1).
+        let r1 = in_row(top.wrapping_add(1));
+        let has0 = top < in_h;
+        let has2 = top.wrapping_add(2) < in_h;
+        let r0 = if has0 { in_row(top) } else { r1 };
+        let r2 = if has2 {
+            in_row(top.wrapping_add(2))
+        } else {
+            r1
+        };
+        // SAFETY (all arms): the rows passed exist where their flag says so, `o` is the
+        // output row, and `g` is the checked geometry.
+        unsafe {
+            if S::DUAL_ROWS && a.stride == 1 && has0 && oy + 1 < a.rows.end && top + 3 < in_h {
+                let r3 = in_row(top + 3);
+                k.dual::<1>([r0, r1, r2, r3], [o, o.add(out_row)], &g);
+                oy += 2;
+                continue;
+            }
+            match (a.stride, has0, has2) {
+                (1, true, true) => k.row::<1, true, true>([r0, r1, r2], o, &g),
+                (1, true, false) => k.row::<1, true, false>([r0, r1, r2], o, &g),
+                (1, false, true) => k.row::<1, false, true>([r0, r1, r2], o, &g),
+                (1, false, false) => k.row::<1, false, false>([r0, r1, r2], o, &g),
+                (_, true, true) => k.row::<2, true, true>([r0, r1, r2], o, &g),
+                (_, true, false) => k.row::<2, true, false>([r0, r1, r2], o, &g),
+                (_, false, true) => k.row::<2, false, true>([r0, r1, r2], o, &g),
+                (_, false, false) => k.row::<2, false, false>([r0, r1, r2], o, &g),
             }
         }
-        for ox in ox_hi..out_w {
-            r.border::<STRIDE>(ox, in_w, pad_left);
-        }
+        oy += 1;
     }
 }
 
-/// The registers of one row: weights, bias and clamp bounds, and the base pointers at the
-/// block's first channel.
-struct Row<S: Simd, const MASKED: bool, const R0: bool, const R2: bool> {
+/// Horizontal geometry of every row of a call.
+struct Geometry {
+    in_w: usize,
+    out_w: usize,
+    pad_left: usize,
+}
+
+/// The registers of one channel block: weights, bias, clamp bounds.
+struct Block<S: Simd, const MASKED: bool> {
     s: S,
     t: S::Tail,
-    rows: [*const f32; 3],
-    out: *mut f32,
     /// Pixel stride (channels).
     c: usize,
     bias: S::V,
     k: [S::V; 9],
     lo: S::V,
     hi: S::V,
+    zero: S::V,
 }
 
-impl<S: Simd, const MASKED: bool, const R0: bool, const R2: bool> Row<S, MASKED, R0, R2> {
-    /// Input column `ix` of the three tap rows; a missing row's slot holds `bias`, unused.
+impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
+    /// Column `ix` of input row `r`.
     ///
     /// # Safety
-    /// `ix < in_w`, so `ix * c + c0 + lanes <= in_w * c <= row.len()`.
+    /// `r` is an image row at the block's first channel and `ix < in_w`.
     #[inline(always)]
-    unsafe fn col(&self, ix: usize) -> [S::V; 3] {
-        let (s, off) = (self.s, ix * self.c);
-        // SAFETY: forwarded from this function's contract.
+    unsafe fn ld(&self, r: *const f32, ix: usize) -> S::V {
+        // SAFETY: ix * c + lanes <= in_w * c - c0, inside the row.
+        unsafe { self.s.load::<MASKED>(r.add(ix * self.c), self.t) }
+    }
+
+    /// Column `ix` of the three tap rows, or zeros if `ix` is outside the image; a
+    /// missing row's slot is never used.
+    ///
+    /// # Safety
+    /// `r` holds image rows at the block's first channel (any, where R0 / R2 is false).
+    #[inline(always)]
+    unsafe fn col<const R0: bool, const R2: bool>(
+        &self,
+        r: [*const f32; 3],
+        ix: usize,
+        in_w: usize,
+    ) -> [S::V; 3] {
+        if ix >= in_w {
+            return [self.zero; 3];
+        }
+        // SAFETY: ix < in_w, and the rows exist where read.
         unsafe {
             [
-                if R0 {
-                    s.load::<MASKED>(self.rows[0].add(off), self.t)
-                } else {
-                    self.bias
-                },
-                s.load::<MASKED>(self.rows[1].add(off), self.t),
-                if R2 {
-                    s.load::<MASKED>(self.rows[2].add(off), self.t)
-                } else {
-                    self.bias
-                },
+                if R0 { self.ld(r[0], ix) } else { self.zero },
+                self.ld(r[1], ix),
+                if R2 { self.ld(r[2], ix) } else { self.zero },
             ]
         }
     }
 
-    /// Stores output `ox`.
+    /// Stores output `ox` of output row `o`.
     ///
     /// # Safety
-    /// `ox < out_w`, so `ox * c + c0 + lanes <= out_w * c <= out.len()`.
+    /// `o` is an output row at the block's first channel and `ox < out_w`.
     #[inline(always)]
-    unsafe fn put(&self, ox: usize, v: S::V) {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { self.s.store::<MASKED>(self.out.add(ox * self.c), v, self.t) }
+    unsafe fn put(&self, o: *mut f32, ox: usize, v: S::V) {
+        // SAFETY: ox * c + lanes <= out_w * c - c0, inside the row.
+        unsafe { self.s.store::<MASKED>(o.add(ox * self.c), v, self.t) }
     }
 
-    /// One interior output from its three columns: a chain per tap row, summed at the
-    /// end, so the dependency chain is 3 FMAs + 2 adds rather than 9 FMAs.
+    /// One output from its three columns: a chain per tap row, summed at the end, so the
+    /// dependency chain is 3 FMAs + 2 adds rather than 9 FMAs.
     #[inline(always)]
-    fn dot(&self, x0: [S::V; 3], x1: [S::V; 3], x2: [S::V; 3]) -> S::V {
+    fn dot<const R0: bool, const R2: bool>(
+        &self,
+        x0: [S::V; 3],
+        x1: [S::V; 3],
+        x2: [S::V; 3],
+    ) -> S::V {
         let (s, k) = (self.s, &self.k);
         let mut acc = s.fma(x0[1], k[3], self.bias);
         acc = s.fma(x1[1], k[4], acc);
@@ -317,30 +341,122 @@ impl<S: Simd, const MASKED: bool, const R0: bool, const R2: bool> Row<S, MASKED,
         s.clamp(acc, self.lo, self.hi)
     }
 
-    /// An output touching padding: only the columns inside the image contribute.
+    /// An output touching padding: its columns outside the image are zeros.
     ///
     /// # Safety
-    /// `ox < out_w` and `in_w` is the row's real width.
+    /// As [`Block::col`] and [`Block::put`].
     #[inline(always)]
-    unsafe fn border<const STRIDE: usize>(&self, ox: usize, in_w: usize, pad_left: usize) {
-        let (s, k) = (self.s, &self.k);
-        let mut acc = self.bias;
-        for kx in 0..3 {
-            let ix = (ox * STRIDE + kx).wrapping_sub(pad_left);
-            if ix < in_w {
-                // SAFETY: ix < in_w.
-                let x = unsafe { self.col(ix) };
-                acc = s.fma(x[1], k[3 + kx], acc);
-                if R0 {
-                    acc = s.fma(x[0], k[kx], acc);
+    unsafe fn border<const STRIDE: usize, const R0: bool, const R2: bool>(
+        &self,
+        r: [*const f32; 3],
+        o: *mut f32,
+        ox: usize,
+        g: &Geometry,
+    ) {
+        let ix = (ox * STRIDE).wrapping_sub(g.pad_left);
+        // SAFETY: `col` checks each column against in_w (a wrapped -1 is huge).
+        unsafe {
+            let x = [
+                self.col::<R0, R2>(r, ix, g.in_w),
+                self.col::<R0, R2>(r, ix.wrapping_add(1), g.in_w),
+                self.col::<R0, R2>(r, ix.wrapping_add(2), g.in_w),
+            ];
+            self.put(o, ox, self.dot::<R0, R2>(x[0], x[1], x[2]));
+        }
+    }
+
+    /// One output row.
+    ///
+    /// # Safety
+    /// `r` holds the tap rows (those flagged present exist), `o` the output row, both at
+    /// the block's first channel; `g` is the checked geometry.
+    #[inline(always)]
+    unsafe fn row<const STRIDE: usize, const R0: bool, const R2: bool>(
+        &self,
+        r: [*const f32; 3],
+        o: *mut f32,
+        g: &Geometry,
+    ) {
+        let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, STRIDE, g.pad_left);
+        // SAFETY: borders check their columns; interior columns ox * STRIDE - pad_left +
+        // {0, 1, 2} are < in_w by construction of `interior`; every ox < out_w.
+        unsafe {
+            for ox in 0..ox_lo {
+                self.border::<STRIDE, R0, R2>(r, o, ox, g);
+            }
+            if ox_lo < ox_hi {
+                let mut ix = ox_lo * STRIDE - g.pad_left;
+                let col = |ix: usize| {
+                    [
+                        if R0 { self.ld(r[0], ix) } else { self.zero },
+                        self.ld(r[1], ix),
+                        if R2 { self.ld(r[2], ix) } else { self.zero },
+                    ]
+                };
+                let mut x0 = col(ix);
+                if STRIDE == 1 {
+                    let mut x1 = col(ix + 1);
+                    for ox in ox_lo..ox_hi {
+                        let x2 = col(ix + 2);
+                        self.put(o, ox, self.dot::<R0, R2>(x0, x1, x2));
+                        (x0, x1) = (x1, x2);
+                        ix += 1;
+                    }
+                } else {
+                    for ox in ox_lo..ox_hi {
+                        let (x1, x2) = (col(ix + 1), col(ix + 2));
+                        self.put(o, ox, self.dot::<R0, R2>(x0, x1, x2));
+                        x0 = x2;
+                        ix += 2;
+                    }
                 }
-                if R2 {
-                    acc = s.fma(x[2], k[6 + kx], acc);
+            }
+            for ox in ox_hi..g.out_w {
+                self.border::<STRIDE, R0, R2>(r, o, ox, g);
+            }
+        }
+    }
+
+    /// Two output rows at stride 1 from four input rows, all inside the image: each
+    /// loaded column feeds both rows.
+    ///
+    /// # Safety
+    /// `r` holds four consecutive image rows, `o` the two output rows, all at the block's
+    /// first channel; `g` is the checked geometry.
+    #[inline(always)]
+    unsafe fn dual<const STRIDE: usize>(&self, r: [*const f32; 4], o: [*mut f32; 2], g: &Geometry) {
+        let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, STRIDE, g.pad_left);
+        let (top, bottom) = ([r[0], r[1], r[2]], [r[1], r[2], r[3]]);
+        // SAFETY: as in `row`, for both output rows.
+        unsafe {
+            for ox in (0..ox_lo).chain(ox_hi..g.out_w) {
+                self.border::<STRIDE, true, true>(top, o[0], ox, g);
+                self.border::<STRIDE, true, true>(bottom, o[1], ox, g);
+            }
+            if ox_lo < ox_hi {
+                let mut ix = ox_lo * STRIDE - g.pad_left;
+                let col = |ix: usize| {
+                    [
+                        self.ld(r[0], ix),
+                        self.ld(r[1], ix),
+                        self.ld(r[2], ix),
+                        self.ld(r[3], ix),
+                    ]
+                };
+                let (mut x0, mut x1) = (col(ix), col(ix + 1));
+                for ox in ox_lo..ox_hi {
+                    let x2 = col(ix + 2);
+                    let lo3 = |x: [S::V; 4]| [x[0], x[1], x[2]];
+                    let hi3 = |x: [S::V; 4]| [x[1], x[2], x[3]];
+                    let a = self.dot::<true, true>(lo3(x0), lo3(x1), lo3(x2));
+                    let b = self.dot::<true, true>(hi3(x0), hi3(x1), hi3(x2));
+                    self.put(o[0], ox, a);
+                    self.put(o[1], ox, b);
+                    (x0, x1) = (x1, x2);
+                    ix += 1;
                 }
             }
         }
-        // SAFETY: forwarded from this function's contract.
-        unsafe { self.put(ox, s.clamp(acc, self.lo, self.hi)) }
     }
 }
 

@@ -1,10 +1,11 @@
 //! NEON depthwise rows: 4-channel blocks in q registers; the last partial block goes
 //! through a 4-float stack buffer so nothing outside the tensors is touched.
 
-use super::{DwRow, Simd};
+use super::{DwRows, Simd};
 use std::arch::aarch64::*;
 
 pub(crate) const BLOCK: usize = 4;
+const DUAL: bool = true;
 pub(crate) const IMPL: &str = "rust neon (4-channel blocks, partial tails)";
 
 /// Token: NEON is baseline on AArch64 (and checked by the NEON kernel set).
@@ -15,6 +16,7 @@ pub(crate) struct Neon(());
 // (`target_feature = "neon"` is part of the baseline), and the token exists only in `row`.
 impl Simd for Neon {
     const LANES: usize = BLOCK;
+    const DUAL_ROWS: bool = DUAL;
     type V = float32x4_t;
     type Tail = usize;
 
@@ -73,8 +75,8 @@ impl Simd for Neon {
 }
 
 /// Entry of the NEON kernel set.
-pub(crate) fn row(mut a: DwRow<'_>) {
+pub(crate) fn rows(mut a: DwRows<'_>) {
     let lanes = a.check(BLOCK);
     // SAFETY: NEON is baseline on AArch64; `check` validated the row.
-    unsafe { super::row(Neon(()), &mut a, lanes) }
+    unsafe { super::rows(Neon(()), &mut a, lanes) }
 }

@@ -2,9 +2,10 @@
 //! the baseline vector unit (SSE2 on x86-64, NEON on AArch64). Multiply then add, not
 //! `mul_add`: without FMA in the baseline that would be a slow libm call.
 
-use super::{DwRow, Simd};
+use super::{DwRows, Simd};
 
 pub const BLOCK: usize = 8;
+const DUAL: bool = false;
 pub const IMPL: &str = "rust portable (8-channel blocks)";
 
 type V = [f32; BLOCK];
@@ -20,6 +21,7 @@ fn map2(a: V, b: V, f: impl Fn(f32, f32) -> f32) -> V {
 
 impl Simd for Portable {
     const LANES: usize = BLOCK;
+    const DUAL_ROWS: bool = DUAL;
     type V = V;
     type Tail = usize;
 
@@ -64,8 +66,8 @@ impl Simd for Portable {
 }
 
 /// Entry of the scalar kernel set.
-pub fn row(mut a: DwRow<'_>) {
+pub fn rows(mut a: DwRows<'_>) {
     let lanes = a.check(BLOCK);
     // SAFETY: the portable token needs no CPU feature; `check` validated the row.
-    unsafe { super::row(Portable, &mut a, lanes) }
+    unsafe { super::rows(Portable, &mut a, lanes) }
 }
