@@ -228,7 +228,7 @@ unsafe fn rows_inst<S: Simd, const MASKED: bool>(s: S, a: &mut DwRows<'_>, lanes
         unsafe {
             if S::DUAL_ROWS && a.stride == 1 && has0 && oy + 1 < a.rows.end && top + 3 < in_h {
                 let r3 = in_row(top + 3);
-                k.dual::<1>([r0, r1, r2, r3], [o, o.add(out_row)], &g);
+                k.dual([r0, r1, r2, r3], [o, o.add(out_row)], &g);
                 oy += 2;
                 continue;
             }
@@ -424,17 +424,17 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
     /// `r` holds four consecutive image rows, `o` the two output rows, all at the block's
     /// first channel; `g` is the checked geometry.
     #[inline(always)]
-    unsafe fn dual<const STRIDE: usize>(&self, r: [*const f32; 4], o: [*mut f32; 2], g: &Geometry) {
-        let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, STRIDE, g.pad_left);
+    unsafe fn dual(&self, r: [*const f32; 4], o: [*mut f32; 2], g: &Geometry) {
+        let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, 1, g.pad_left);
         let (top, bottom) = ([r[0], r[1], r[2]], [r[1], r[2], r[3]]);
         // SAFETY: as in `row`, for both output rows.
         unsafe {
             for ox in (0..ox_lo).chain(ox_hi..g.out_w) {
-                self.border::<STRIDE, true, true>(top, o[0], ox, g);
-                self.border::<STRIDE, true, true>(bottom, o[1], ox, g);
+                self.border::<1, true, true>(top, o[0], ox, g);
+                self.border::<1, true, true>(bottom, o[1], ox, g);
             }
             if ox_lo < ox_hi {
-                let mut ix = ox_lo * STRIDE - g.pad_left;
+                let ix = ox_lo - g.pad_left;
                 let col = |ix: usize| {
                     [
                         self.ld(r[0], ix),
@@ -445,7 +445,8 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 };
                 let (mut x0, mut x1) = (col(ix), col(ix + 1));
                 for ox in ox_lo..ox_hi {
-                    let x2 = col(ix + 2);
+                    // Columns ox - pad_left + {0, 1, 2}.
+                    let x2 = col(ox - g.pad_left + 2);
                     let lo3 = |x: [S::V; 4]| [x[0], x[1], x[2]];
                     let hi3 = |x: [S::V; 4]| [x[1], x[2], x[3]];
                     let a = self.dot::<true, true>(lo3(x0), lo3(x1), lo3(x2));
@@ -453,7 +454,6 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     self.put(o[0], ox, a);
                     self.put(o[1], ox, b);
                     (x0, x1) = (x1, x2);
-                    ix += 1;
                 }
             }
         }
