@@ -274,27 +274,22 @@ fn rows_unchecked(
     while start < rows.end {
         let end = (start + tile).min(rows.end);
         let out = &mut output[(start - rows.start) * out_row..(end - rows.start) * out_row];
-        for (b, weights) in w
-            .packed
-            .chunks_exact(dwconv::PACKED_VECTORS * block)
-            .enumerate()
-        {
-            (ks.dw3x3)(DwRows {
-                image,
-                out,
-                weights,
-                rows: start..end,
-                in_h: p.in_h,
-                in_w: p.in_w,
-                out_w,
-                channels: c,
-                c0: b * block,
-                stride: p.stride,
-                pad_top: p.padding.top,
-                pad_left: p.padding.left,
-                clamp: p.clamp,
-            });
-        }
+        (ks.dw3x3)(DwRows {
+            image,
+            out,
+            weights: &w.packed,
+            rows: start..end,
+            in_h: p.in_h,
+            in_w: p.in_w,
+            out_w,
+            channels: c,
+            c0: 0,
+            blocks: c.div_ceil(block),
+            stride: p.stride,
+            pad_top: p.padding.top,
+            pad_left: p.padding.left,
+            clamp: p.clamp,
+        });
         start = end;
     }
 }

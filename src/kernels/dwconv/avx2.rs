@@ -78,17 +78,17 @@ impl Simd for Avx2 {
 
 /// Entry of the AVX2 kernel set.
 pub(crate) fn rows(mut a: DwRows<'_>) {
-    let lanes = a.check(BLOCK);
+    a.check(BLOCK);
     // SAFETY: this function is reachable only through the AVX2 and AVX-512 `KernelSet`s,
     // which `kernels::kernel_set` hands out after `Isa::check` confirmed AVX2 and FMA;
     // `check` above validated the row.
-    unsafe { entry(&mut a, lanes) }
+    unsafe { entry(&mut a) }
 }
 
 /// # Safety
-/// The CPU has AVX2 and FMA, and `a.check(BLOCK) == lanes`.
+/// The CPU has AVX2 and FMA, and `a.check(BLOCK)` passed.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn entry(a: &mut DwRows<'_>, lanes: usize) {
+unsafe fn entry(a: &mut DwRows<'_>) {
     // SAFETY: AVX2 and FMA are enabled here, so the token is valid; the row was checked.
-    unsafe { super::rows(Avx2(()), a, lanes) }
+    unsafe { super::rows(Avx2(()), a) }
 }

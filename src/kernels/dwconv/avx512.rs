@@ -72,17 +72,17 @@ impl Simd for Avx512 {
 
 /// Entry of the AVX-512 kernel set.
 pub(crate) fn rows(mut a: DwRows<'_>) {
-    let lanes = a.check(BLOCK);
+    a.check(BLOCK);
     // SAFETY: this function is reachable only through the AVX-512 `KernelSet`, which
     // `kernels::kernel_set` hands out after `Isa::check` confirmed AVX-512F; `check` above
     // validated the row.
-    unsafe { entry(&mut a, lanes) }
+    unsafe { entry(&mut a) }
 }
 
 /// # Safety
-/// The CPU has AVX-512F and `a.check(BLOCK) == lanes`.
+/// The CPU has AVX-512F and `a.check(BLOCK)` passed.
 #[target_feature(enable = "avx512f")]
-unsafe fn entry(a: &mut DwRows<'_>, lanes: usize) {
+unsafe fn entry(a: &mut DwRows<'_>) {
     // SAFETY: AVX-512F is enabled here, so the token is valid; the row was checked.
-    unsafe { super::rows(Avx512(()), a, lanes) }
+    unsafe { super::rows(Avx512(()), a) }
 }

@@ -47,6 +47,8 @@ pub struct DwRows<'a> {
     pub out_w: usize,
     pub channels: usize,
     pub c0: usize,
+    /// Channel blocks to compute from `c0` (`weights` holds them consecutively).
+    pub blocks: usize,
     pub stride: usize,
     pub pad_top: usize,
     pub pad_left: usize,
@@ -59,9 +61,8 @@ pub struct DwRows<'a> {
 pub type DwRowsFn = fn(DwRows<'_>);
 
 impl DwRows<'_> {
-    /// Checks everything the algorithm relies on for memory safety; returns the number of
-    /// live lanes in the block (`block` except for the last, partial block).
-    pub(crate) fn check(&self, block: usize) -> usize {
+    /// Checks everything the algorithm relies on for memory safety.
+    pub(crate) fn check(&self, block: usize) {
         let c = self.channels;
         let image_len = self
             .in_h
@@ -83,17 +84,25 @@ impl DwRows<'_> {
             && self.pad_top <= 1
             && self.in_w >= 1
             && self.in_h >= 1
-            && self.c0 < c
+            && self.blocks >= 1
+            && self
+                .blocks
+                .checked_sub(1)
+                .and_then(|b| b.checked_mul(block))
+                .and_then(|o| o.checked_add(self.c0))
+                .is_some_and(|last| last < c)
             && self.rows.start <= self.rows.end
             && image_len.is_some_and(|n| self.image.len() >= n)
             && out_len.is_some_and(|n| self.out.len() >= n)
-            && self.weights.len() >= PACKED_VECTORS * block
+            && self
+                .blocks
+                .checked_mul(PACKED_VECTORS * block)
+                .is_some_and(|n| self.weights.len() >= n)
             && last(self.out_w, self.pad_left, self.in_w)
             && (self.rows.is_empty() || last(self.rows.end, self.pad_top, self.in_h))
             && !self.clamp.min.is_nan()
             && !self.clamp.max.is_nan();
         assert!(ok, "depthwise kernel called outside its contract");
-        block.min(c - self.c0)
     }
 }
 
@@ -143,37 +152,117 @@ pub(crate) trait Simd: Copy {
     unsafe fn store<const MASKED: bool>(self, p: *mut f32, v: Self::V, t: Self::Tail);
 }
 
+/// Channel count from which a call walks all channel blocks per output pixel (the wide
+/// path) instead of sweeping one block along whole rows. With many channels the pixel
+/// stride is a multiple of 1 KiB or more, so one block's columns fall into a couple of L1
+/// sets and evict each other before the next row reuses them; walking the blocks of a few
+/// neighbouring pixels touches consecutive lines instead.
+pub(crate) const WIDE_CHANNELS: usize = 256;
+
+/// Output pixels per channel block step on the wide path.
+const WIDE_PIXELS: usize = 4;
+
 /// Computes a checked call.
 ///
 /// # Safety
-/// `s` is a valid token (the ISA's features are enabled) and `a.check(S::LANES)` returned
-/// `lanes`.
+/// `s` is a valid token (the ISA's features are enabled) and `a.check(S::LANES)` passed.
 #[inline(always)]
-pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>, lanes: usize) {
-    // SAFETY: forwarded.
+pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>) {
+    // SAFETY (both paths): forwarded; blocks were checked to lie inside the channels.
     unsafe {
-        if lanes < S::LANES {
-            rows_inst::<S, true>(s, a, lanes)
-        } else {
-            rows_inst::<S, false>(s, a, lanes)
+        if a.channels >= WIDE_CHANNELS && a.blocks > 1 {
+            rows_wide(s, a);
+            return;
+        }
+        for b in 0..a.blocks {
+            let c0 = a.c0 + b * S::LANES;
+            let lanes = S::LANES.min(a.channels - c0);
+            if lanes < S::LANES {
+                rows_inst::<S, true>(s, a, b, lanes)
+            } else {
+                rows_inst::<S, false>(s, a, b, lanes)
+            }
         }
     }
 }
 
+/// Input/output row pointers of one call, at channel `c0`.
+struct Rows {
+    img: *const f32,
+    out: *mut f32,
+    row_len: usize,
+    out_row: usize,
+}
+
+impl Rows {
+    /// # Safety
+    /// `a` was checked.
+    #[inline(always)]
+    unsafe fn new(a: &mut DwRows<'_>) -> Rows {
+        // SAFETY: c0 < channels, so these stay inside the image / the output.
+        unsafe {
+            Rows {
+                img: a.image.as_ptr().add(a.c0),
+                out: a.out.as_mut_ptr().add(a.c0),
+                row_len: a.in_w * a.channels,
+                out_row: a.out_w * a.channels,
+            }
+        }
+    }
+
+    /// Image row `iy` (< in_h).
+    #[inline(always)]
+    fn input(&self, iy: usize) -> *const f32 {
+        self.img.wrapping_add(iy * self.row_len)
+    }
+
+    /// Output row `i` of the call (< rows.len()).
+    #[inline(always)]
+    fn output(&self, i: usize) -> *mut f32 {
+        self.out.wrapping_add(i * self.out_row)
+    }
+
+    /// The tap rows of output row `oy`: pointers (a missing row aliases the middle one)
+    /// and whether rows 0 and 2 exist.
+    #[inline(always)]
+    fn taps(&self, a: &DwRows<'_>, oy: usize) -> ([*const f32; 3], bool, bool) {
+        let top = (oy * a.stride).wrapping_sub(a.pad_top);
+        // The middle row always exists (checked: the last row's window ends at most one
+        // past the image, and pad_top <= 1).
+        let r1 = self.input(top.wrapping_add(1));
+        let has0 = top < a.in_h;
+        let has2 = top.wrapping_add(2) < a.in_h;
+        let r0 = if has0 { self.input(top) } else { r1 };
+        let r2 = if has2 {
+            self.input(top.wrapping_add(2))
+        } else {
+            r1
+        };
+        ([r0, r1, r2], has0, has2)
+    }
+}
+
+/// The weights, bias and clamp of block `b` of a call.
+///
 /// # Safety
-/// As [`rows`], with `MASKED == (lanes < LANES)`.
+/// `a` was checked and `b < a.blocks`; `lanes` is the block's live lane count.
 #[inline(always)]
-unsafe fn rows_inst<S: Simd, const MASKED: bool>(s: S, a: &mut DwRows<'_>, lanes: usize) {
+unsafe fn block<S: Simd, const MASKED: bool>(
+    s: S,
+    a: &DwRows<'_>,
+    b: usize,
+    lanes: usize,
+) -> Block<S, MASKED> {
     let t = s.tail(lanes);
-    let wp = a.weights.as_ptr();
+    let wp = a.weights[b * PACKED_VECTORS * S::LANES..].as_ptr();
     macro_rules! w {
         ($i:literal) => {
-            // SAFETY: `check` verified `weights.len() >= 10 * LANES`; packed blocks are
-            // zero-padded to full width, so these loads are never masked.
+            // SAFETY: `check` verified `weights.len() >= blocks * 10 * LANES`; packed
+            // blocks are zero-padded to full width, so these loads are never masked.
             unsafe { s.load::<false>(wp.add($i * S::LANES), t) }
         };
     }
-    let k = Block::<S, MASKED> {
+    Block {
         s,
         t,
         c: a.channels,
@@ -192,58 +281,144 @@ unsafe fn rows_inst<S: Simd, const MASKED: bool>(s: S, a: &mut DwRows<'_>, lanes
         lo: s.splat(a.clamp.min),
         hi: s.splat(a.clamp.max),
         zero: s.splat(0.0),
+    }
+}
+
+/// One block swept along whole rows (two rows at a time where the ISA has the registers).
+///
+/// # Safety
+/// As [`rows`], with `b < a.blocks`, `MASKED == (lanes < LANES)`.
+#[inline(always)]
+unsafe fn rows_inst<S: Simd, const MASKED: bool>(s: S, a: &mut DwRows<'_>, b: usize, lanes: usize) {
+    // SAFETY: forwarded; block b's channels start at c0 + b * LANES < channels.
+    let (k, rp) = unsafe {
+        let mut rp = Rows::new(a);
+        rp.img = rp.img.add(b * S::LANES);
+        rp.out = rp.out.add(b * S::LANES);
+        (block::<S, MASKED>(s, a, b, lanes), rp)
     };
-    let c = a.channels;
-    let row_len = a.in_w * c;
-    let out_row = a.out_w * c;
-    // SAFETY: c0 < channels, so these stay inside the image / the output.
-    let (img, out) = unsafe { (a.image.as_ptr().add(a.c0), a.out.as_mut_ptr().add(a.c0)) };
     let g = Geometry {
         in_w: a.in_w,
         out_w: a.out_w,
         pad_left: a.pad_left,
     };
-    let in_h = a.in_h;
-    // Image row `iy` (< in_h) at the block's first channel.
-    // SAFETY (callers): iy < in_h, so the row lies inside the checked image.
-    let in_row = |iy: usize| unsafe { img.add(iy * row_len) };
     let mut oy = a.rows.start;
     while oy < a.rows.end {
-        // SAFETY: oy - rows.start < rows.len(), inside the checked output.
-        let o = unsafe { out.add((oy - a.rows.start) * out_row) };
+        let o = rp.output(oy - a.rows.start);
+        let (r, has0, has2) = rp.taps(a, oy);
         let top = (oy * a.stride).wrapping_sub(a.pad_top);
-        // The middle row always exists (checked: the last row's window ends at most one
-        // past the image, and pad_top <= 1).
-        let r1 = in_row(top.wrapping_add(1));
-        let has0 = top < in_h;
-        let has2 = top.wrapping_add(2) < in_h;
-        let r0 = if has0 { in_row(top) } else { r1 };
-        let r2 = if has2 {
-            in_row(top.wrapping_add(2))
-        } else {
-            r1
-        };
         // SAFETY (all arms): the rows passed exist where their flag says so, `o` is the
         // output row, and `g` is the checked geometry.
         unsafe {
-            if S::DUAL_ROWS && a.stride == 1 && has0 && oy + 1 < a.rows.end && top + 3 < in_h {
-                let r3 = in_row(top + 3);
-                k.dual([r0, r1, r2, r3], [o, o.add(out_row)], &g);
+            if S::DUAL_ROWS && a.stride == 1 && has0 && oy + 1 < a.rows.end && top + 3 < a.in_h {
+                let r3 = rp.input(top + 3);
+                k.dual(
+                    [r[0], r[1], r[2], r3],
+                    [o, rp.output(oy + 1 - a.rows.start)],
+                    &g,
+                );
                 oy += 2;
                 continue;
             }
             match (a.stride, has0, has2) {
-                (1, true, true) => k.row::<1, true, true>([r0, r1, r2], o, &g),
-                (1, true, false) => k.row::<1, true, false>([r0, r1, r2], o, &g),
-                (1, false, true) => k.row::<1, false, true>([r0, r1, r2], o, &g),
-                (1, false, false) => k.row::<1, false, false>([r0, r1, r2], o, &g),
-                (_, true, true) => k.row::<2, true, true>([r0, r1, r2], o, &g),
-                (_, true, false) => k.row::<2, true, false>([r0, r1, r2], o, &g),
-                (_, false, true) => k.row::<2, false, true>([r0, r1, r2], o, &g),
-                (_, false, false) => k.row::<2, false, false>([r0, r1, r2], o, &g),
+                (1, true, true) => k.row::<1, true, true>(r, o, &g),
+                (1, true, false) => k.row::<1, true, false>(r, o, &g),
+                (1, false, true) => k.row::<1, false, true>(r, o, &g),
+                (1, false, false) => k.row::<1, false, false>(r, o, &g),
+                (_, true, true) => k.row::<2, true, true>(r, o, &g),
+                (_, true, false) => k.row::<2, true, false>(r, o, &g),
+                (_, false, true) => k.row::<2, false, true>(r, o, &g),
+                (_, false, false) => k.row::<2, false, false>(r, o, &g),
             }
         }
         oy += 1;
+    }
+}
+
+/// All blocks, row by row: for each group of [`WIDE_PIXELS`] outputs, every block in
+/// turn (weights reloaded from L1 per block and group).
+///
+/// # Safety
+/// As [`rows`].
+#[inline(always)]
+unsafe fn rows_wide<S: Simd>(s: S, a: &mut DwRows<'_>) {
+    // SAFETY: forwarded.
+    let rp = unsafe { Rows::new(a) };
+    for oy in a.rows.clone() {
+        let o = rp.output(oy - a.rows.start);
+        let (r, has0, has2) = rp.taps(a, oy);
+        // SAFETY (all arms): as in `rows_inst`.
+        unsafe {
+            match (a.stride, has0, has2) {
+                (1, true, true) => wide_row::<S, 1, true, true>(s, a, r, o),
+                (1, true, false) => wide_row::<S, 1, true, false>(s, a, r, o),
+                (1, false, true) => wide_row::<S, 1, false, true>(s, a, r, o),
+                (1, false, false) => wide_row::<S, 1, false, false>(s, a, r, o),
+                (_, true, true) => wide_row::<S, 2, true, true>(s, a, r, o),
+                (_, true, false) => wide_row::<S, 2, true, false>(s, a, r, o),
+                (_, false, true) => wide_row::<S, 2, false, true>(s, a, r, o),
+                (_, false, false) => wide_row::<S, 2, false, false>(s, a, r, o),
+            }
+        }
+    }
+}
+
+/// # Safety
+/// As [`rows`]; `r` the tap rows of an output row `o` (at channel c0), present where
+/// flagged.
+#[inline(always)]
+unsafe fn wide_row<S: Simd, const STRIDE: usize, const R0: bool, const R2: bool>(
+    s: S,
+    a: &DwRows<'_>,
+    r: [*const f32; 3],
+    o: *mut f32,
+) {
+    let g = Geometry {
+        in_w: a.in_w,
+        out_w: a.out_w,
+        pad_left: a.pad_left,
+    };
+    let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, STRIDE, g.pad_left);
+    // Runs `$body` with `$k` bound to each block's registers and `$r` / `$o` to the rows
+    // at its first channel.
+    macro_rules! each_block {
+        (|$k:ident, $r:ident, $o:ident| $body:expr) => {
+            for b in 0..a.blocks {
+                let off = b * S::LANES;
+                let lanes = S::LANES.min(a.channels - a.c0 - off);
+                let $r = r.map(|p| p.wrapping_add(off));
+                let $o = o.wrapping_add(off);
+                if lanes == S::LANES {
+                    let $k = block::<S, false>(s, a, b, lanes);
+                    $body
+                } else {
+                    let $k = block::<S, true>(s, a, b, lanes);
+                    $body
+                }
+            }
+        };
+    }
+    // SAFETY: every block lies inside the channels (checked); borders check their
+    // columns, interior columns are < in_w by construction of `interior`, and every
+    // ox < out_w.
+    unsafe {
+        for ox in (0..ox_lo).chain(ox_hi..g.out_w) {
+            each_block!(|k, rb, ob| k.border::<STRIDE, R0, R2>(rb, ob, ox, &g));
+        }
+        let mut ox = ox_lo;
+        while ox + WIDE_PIXELS <= ox_hi {
+            each_block!(|k, rb, ob| k.sweep::<STRIDE, R0, R2>(
+                rb,
+                ob,
+                ox,
+                ox + WIDE_PIXELS,
+                g.pad_left
+            ));
+            ox += WIDE_PIXELS;
+        }
+        if ox < ox_hi {
+            each_block!(|k, rb, ob| k.sweep::<STRIDE, R0, R2>(rb, ob, ox, ox_hi, g.pad_left));
+        }
     }
 }
 
@@ -365,6 +540,53 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
         }
     }
 
+    /// Interior outputs `ox_lo..ox_hi` of one row, sliding along it.
+    ///
+    /// # Safety
+    /// As [`Block::row`], and columns `ox * STRIDE - pad_left + {0, 1, 2}` of every output
+    /// in the range lie inside the image.
+    #[inline(always)]
+    unsafe fn sweep<const STRIDE: usize, const R0: bool, const R2: bool>(
+        &self,
+        r: [*const f32; 3],
+        o: *mut f32,
+        ox_lo: usize,
+        ox_hi: usize,
+        pad_left: usize,
+    ) {
+        if ox_lo >= ox_hi {
+            return;
+        }
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            let mut ix = ox_lo * STRIDE - pad_left;
+            let col = |ix: usize| {
+                [
+                    if R0 { self.ld(r[0], ix) } else { self.zero },
+                    self.ld(r[1], ix),
+                    if R2 { self.ld(r[2], ix) } else { self.zero },
+                ]
+            };
+            let mut x0 = col(ix);
+            if STRIDE == 1 {
+                let mut x1 = col(ix + 1);
+                for ox in ox_lo..ox_hi {
+                    let x2 = col(ix + 2);
+                    self.put(o, ox, self.dot::<R0, R2>(x0, x1, x2));
+                    (x0, x1) = (x1, x2);
+                    ix += 1;
+                }
+            } else {
+                for ox in ox_lo..ox_hi {
+                    let (x1, x2) = (col(ix + 1), col(ix + 2));
+                    self.put(o, ox, self.dot::<R0, R2>(x0, x1, x2));
+                    x0 = x2;
+                    ix += 2;
+                }
+            }
+        }
+    }
+
     /// One output row.
     ///
     /// # Safety
@@ -384,33 +606,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
             for ox in 0..ox_lo {
                 self.border::<STRIDE, R0, R2>(r, o, ox, g);
             }
-            if ox_lo < ox_hi {
-                let mut ix = ox_lo * STRIDE - g.pad_left;
-                let col = |ix: usize| {
-                    [
-                        if R0 { self.ld(r[0], ix) } else { self.zero },
-                        self.ld(r[1], ix),
-                        if R2 { self.ld(r[2], ix) } else { self.zero },
-                    ]
-                };
-                let mut x0 = col(ix);
-                if STRIDE == 1 {
-                    let mut x1 = col(ix + 1);
-                    for ox in ox_lo..ox_hi {
-                        let x2 = col(ix + 2);
-                        self.put(o, ox, self.dot::<R0, R2>(x0, x1, x2));
-                        (x0, x1) = (x1, x2);
-                        ix += 1;
-                    }
-                } else {
-                    for ox in ox_lo..ox_hi {
-                        let (x1, x2) = (col(ix + 1), col(ix + 2));
-                        self.put(o, ox, self.dot::<R0, R2>(x0, x1, x2));
-                        x0 = x2;
-                        ix += 2;
-                    }
-                }
-            }
+            self.sweep::<STRIDE, R0, R2>(r, o, ox_lo, ox_hi, g.pad_left);
             for ox in ox_hi..g.out_w {
                 self.border::<STRIDE, R0, R2>(r, o, ox, g);
             }

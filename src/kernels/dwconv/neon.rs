@@ -13,7 +13,8 @@ pub(crate) const IMPL: &str = "rust neon (4-channel blocks, partial tails)";
 pub(crate) struct Neon(());
 
 // SAFETY (every value intrinsic below): NEON is enabled in every AArch64 build
-// (`target_feature = "neon"` is part of the baseline), and the token exists only in `row`.
+// (`target_feature = "neon"` is part of the baseline) and checked by the NEON kernel set;
+// the methods are not `#[target_feature]` functions themselves, hence the `unsafe` blocks.
 impl Simd for Neon {
     const LANES: usize = BLOCK;
     const DUAL_ROWS: bool = DUAL;
@@ -26,24 +27,24 @@ impl Simd for Neon {
     }
     #[inline(always)]
     fn splat(self, x: f32) -> float32x4_t {
-        vdupq_n_f32(x)
+        unsafe { vdupq_n_f32(x) }
     }
     #[inline(always)]
     fn fma(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
-        vfmaq_f32(c, a, b)
+        unsafe { vfmaq_f32(c, a, b) }
     }
     #[inline(always)]
     fn mul(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        vmulq_f32(a, b)
+        unsafe { vmulq_f32(a, b) }
     }
     #[inline(always)]
     fn add(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        vaddq_f32(a, b)
+        unsafe { vaddq_f32(a, b) }
     }
     #[inline(always)]
     fn clamp(self, x: float32x4_t, lo: float32x4_t, hi: float32x4_t) -> float32x4_t {
         // The "number" forms: max(NaN, lo) = lo, as `f32::max`.
-        vminnmq_f32(vmaxnmq_f32(x, lo), hi)
+        unsafe { vminnmq_f32(vmaxnmq_f32(x, lo), hi) }
     }
     #[inline(always)]
     unsafe fn load<const MASKED: bool>(self, p: *const f32, lanes: usize) -> float32x4_t {
@@ -76,7 +77,7 @@ impl Simd for Neon {
 
 /// Entry of the NEON kernel set.
 pub(crate) fn rows(mut a: DwRows<'_>) {
-    let lanes = a.check(BLOCK);
+    a.check(BLOCK);
     // SAFETY: NEON is baseline on AArch64; `check` validated the row.
-    unsafe { super::rows(Neon(()), &mut a, lanes) }
+    unsafe { super::rows(Neon(()), &mut a) }
 }

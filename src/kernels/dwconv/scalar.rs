@@ -67,7 +67,7 @@ impl Simd for Portable {
 
 /// Entry of the scalar kernel set.
 pub fn rows(mut a: DwRows<'_>) {
-    let lanes = a.check(BLOCK);
+    a.check(BLOCK);
     // SAFETY: the portable token needs no CPU feature; `check` validated the row.
-    unsafe { super::rows(Portable, &mut a, lanes) }
+    unsafe { super::rows(Portable, &mut a) }
 }
