@@ -266,6 +266,26 @@ fn every_small_shape_and_padding() {
 }
 
 #[test]
+fn many_channels_with_a_partial_last_block() {
+    // From 256 channels the kernels walk all channel blocks per pixel group instead of
+    // sweeping one block along rows: cover it with full and partial last blocks.
+    let mut seed = 1000;
+    for c in [256, 263, 300] {
+        for (h, w) in [(1, 1), (2, 3), (3, 7), (6, 9), (9, 14)] {
+            for stride in 1..=2 {
+                for pads in 0..16 {
+                    let p = params(1, h, w, c, stride, pads, Activation::Relu);
+                    if fits(&p) {
+                        seed += 1;
+                        check_full(&Case::new(p, seed));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn clamp_bounds_are_exact() {
     // Large values: most outputs land on a bound and must equal it exactly.
     let p = params(2, 9, 11, 37, 1, 0b0101, Activation::Relu6);
