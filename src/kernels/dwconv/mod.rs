@@ -335,6 +335,27 @@ unsafe fn rows_inst<S: Simd, const MASKED: bool>(s: S, a: &mut DwRows<'_>, b: us
     }
 }
 
+/// Runs `$body` for each block of call `$a`, with `$k` bound to the block's registers and
+/// `$r` / `$o` to the input / output row pointers `$rows` / `$outs` moved to its first
+/// channel. Must be used inside `unsafe` with `$a` checked.
+macro_rules! each_block {
+    ($s:expr, $a:expr, $rows:expr, $outs:expr, |$k:ident, $r:ident, $o:ident| $body:expr) => {
+        for b in 0..$a.blocks {
+            let off = b * S::LANES;
+            let lanes = S::LANES.min($a.channels - $a.c0 - off);
+            let $r = $rows.map(|p| p.wrapping_add(off));
+            let $o = $outs.map(|p| p.wrapping_add(off));
+            if lanes == S::LANES {
+                let $k = block::<S, false>($s, $a, b, lanes);
+                $body
+            } else {
+                let $k = block::<S, true>($s, $a, b, lanes);
+                $body
+            }
+        }
+    };
+}
+
 /// All blocks, row by row: for each group of [`WIDE_PIXELS`] outputs, every block in
 /// turn (weights reloaded from L1 per block and group).
 ///
@@ -344,11 +365,19 @@ unsafe fn rows_inst<S: Simd, const MASKED: bool>(s: S, a: &mut DwRows<'_>, b: us
 unsafe fn rows_wide<S: Simd>(s: S, a: &mut DwRows<'_>) {
     // SAFETY: forwarded.
     let rp = unsafe { Rows::new(a) };
-    for oy in a.rows.clone() {
+    let mut oy = a.rows.start;
+    while oy < a.rows.end {
         let o = rp.output(oy - a.rows.start);
         let (r, has0, has2) = rp.taps(a, oy);
+        let top = (oy * a.stride).wrapping_sub(a.pad_top);
         // SAFETY (all arms): as in `rows_inst`.
         unsafe {
+            if S::DUAL_ROWS && a.stride == 1 && has0 && oy + 1 < a.rows.end && top + 3 < a.in_h {
+                let r4 = [r[0], r[1], r[2], rp.input(top + 3)];
+                wide_dual(s, a, r4, [o, rp.output(oy + 1 - a.rows.start)]);
+                oy += 2;
+                continue;
+            }
             match (a.stride, has0, has2) {
                 (1, true, true) => wide_row::<S, 1, true, true>(s, a, r, o),
                 (1, true, false) => wide_row::<S, 1, true, false>(s, a, r, o),
@@ -360,6 +389,44 @@ unsafe fn rows_wide<S: Simd>(s: S, a: &mut DwRows<'_>) {
                 (_, false, false) => wide_row::<S, 2, false, false>(s, a, r, o),
             }
         }
+        oy += 1;
+    }
+}
+
+/// Two rows at stride 1 from four image rows, all present: as [`wide_row`], with each
+/// block's loaded columns feeding both rows.
+///
+/// # Safety
+/// As [`rows`]; `r` four consecutive image rows and `o` two output rows, at channel c0.
+#[inline(always)]
+unsafe fn wide_dual<S: Simd>(s: S, a: &DwRows<'_>, r: [*const f32; 4], o: [*mut f32; 2]) {
+    let g = Geometry {
+        in_w: a.in_w,
+        out_w: a.out_w,
+        pad_left: a.pad_left,
+    };
+    let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, 1, g.pad_left);
+    // SAFETY: as in `wide_row`, for both rows.
+    unsafe {
+        for ox in (0..ox_lo).chain(ox_hi..g.out_w) {
+            each_block!(s, a, r, o, |k, rb, ob| {
+                k.border::<1, true, true>([rb[0], rb[1], rb[2]], ob[0], ox, &g);
+                k.border::<1, true, true>([rb[1], rb[2], rb[3]], ob[1], ox, &g);
+            });
+        }
+        let mut ox = ox_lo;
+        while ox + WIDE_PIXELS <= ox_hi {
+            each_block!(s, a, r, o, |k, rb, ob| k.dual_sweep(
+                rb,
+                ob,
+                ox,
+                ox + WIDE_PIXELS,
+                g.pad_left
+            ));
+            ox += WIDE_PIXELS;
+        }
+        each_block!(s, a, r, o, |k, rb, ob| k
+            .dual_sweep(rb, ob, ox, ox_hi, g.pad_left));
     }
 }
 
@@ -379,37 +446,19 @@ unsafe fn wide_row<S: Simd, const STRIDE: usize, const R0: bool, const R2: bool>
         pad_left: a.pad_left,
     };
     let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, STRIDE, g.pad_left);
-    // Runs `$body` with `$k` bound to each block's registers and `$r` / `$o` to the rows
-    // at its first channel.
-    macro_rules! each_block {
-        (|$k:ident, $r:ident, $o:ident| $body:expr) => {
-            for b in 0..a.blocks {
-                let off = b * S::LANES;
-                let lanes = S::LANES.min(a.channels - a.c0 - off);
-                let $r = r.map(|p| p.wrapping_add(off));
-                let $o = o.wrapping_add(off);
-                if lanes == S::LANES {
-                    let $k = block::<S, false>(s, a, b, lanes);
-                    $body
-                } else {
-                    let $k = block::<S, true>(s, a, b, lanes);
-                    $body
-                }
-            }
-        };
-    }
     // SAFETY: every block lies inside the channels (checked); borders check their
     // columns, interior columns are < in_w by construction of `interior`, and every
     // ox < out_w.
     unsafe {
         for ox in (0..ox_lo).chain(ox_hi..g.out_w) {
-            each_block!(|k, rb, ob| k.border::<STRIDE, R0, R2>(rb, ob, ox, &g));
+            each_block!(s, a, r, [o], |k, rb, ob| k
+                .border::<STRIDE, R0, R2>(rb, ob[0], ox, &g));
         }
         let mut ox = ox_lo;
         while ox + WIDE_PIXELS <= ox_hi {
-            each_block!(|k, rb, ob| k.sweep::<STRIDE, R0, R2>(
+            each_block!(s, a, r, [o], |k, rb, ob| k.sweep::<STRIDE, R0, R2>(
                 rb,
-                ob,
+                ob[0],
                 ox,
                 ox + WIDE_PIXELS,
                 g.pad_left
@@ -417,7 +466,8 @@ unsafe fn wide_row<S: Simd, const STRIDE: usize, const R0: bool, const R2: bool>
             ox += WIDE_PIXELS;
         }
         if ox < ox_hi {
-            each_block!(|k, rb, ob| k.sweep::<STRIDE, R0, R2>(rb, ob, ox, ox_hi, g.pad_left));
+            each_block!(s, a, r, [o], |k, rb, ob| k
+                .sweep::<STRIDE, R0, R2>(rb, ob[0], ox, ox_hi, g.pad_left));
         }
     }
 }
@@ -629,28 +679,49 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 self.border::<1, true, true>(top, o[0], ox, g);
                 self.border::<1, true, true>(bottom, o[1], ox, g);
             }
-            if ox_lo < ox_hi {
-                let ix = ox_lo - g.pad_left;
-                let col = |ix: usize| {
-                    [
-                        self.ld(r[0], ix),
-                        self.ld(r[1], ix),
-                        self.ld(r[2], ix),
-                        self.ld(r[3], ix),
-                    ]
-                };
-                let (mut x0, mut x1) = (col(ix), col(ix + 1));
-                for ox in ox_lo..ox_hi {
-                    // Columns ox - pad_left + {0, 1, 2}.
-                    let x2 = col(ox - g.pad_left + 2);
-                    let lo3 = |x: [S::V; 4]| [x[0], x[1], x[2]];
-                    let hi3 = |x: [S::V; 4]| [x[1], x[2], x[3]];
-                    let a = self.dot::<true, true>(lo3(x0), lo3(x1), lo3(x2));
-                    let b = self.dot::<true, true>(hi3(x0), hi3(x1), hi3(x2));
-                    self.put(o[0], ox, a);
-                    self.put(o[1], ox, b);
-                    (x0, x1) = (x1, x2);
-                }
+            self.dual_sweep(r, o, ox_lo, ox_hi, g.pad_left);
+        }
+    }
+
+    /// Interior outputs `ox_lo..ox_hi` of two rows at stride 1.
+    ///
+    /// # Safety
+    /// As [`Block::dual`], and columns `ox - pad_left + {0, 1, 2}` of every output in the
+    /// range lie inside the image.
+    #[inline(always)]
+    unsafe fn dual_sweep(
+        &self,
+        r: [*const f32; 4],
+        o: [*mut f32; 2],
+        ox_lo: usize,
+        ox_hi: usize,
+        pad_left: usize,
+    ) {
+        if ox_lo >= ox_hi {
+            return;
+        }
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            let ix = ox_lo - pad_left;
+            let col = |ix: usize| {
+                [
+                    self.ld(r[0], ix),
+                    self.ld(r[1], ix),
+                    self.ld(r[2], ix),
+                    self.ld(r[3], ix),
+                ]
+            };
+            let (mut x0, mut x1) = (col(ix), col(ix + 1));
+            for ox in ox_lo..ox_hi {
+                // Columns ox - pad_left + {0, 1, 2}.
+                let x2 = col(ox - pad_left + 2);
+                let lo3 = |x: [S::V; 4]| [x[0], x[1], x[2]];
+                let hi3 = |x: [S::V; 4]| [x[1], x[2], x[3]];
+                let a = self.dot::<true, true>(lo3(x0), lo3(x1), lo3(x2));
+                let b = self.dot::<true, true>(hi3(x0), hi3(x1), hi3(x2));
+                self.put(o[0], ox, a);
+                self.put(o[1], ox, b);
+                (x0, x1) = (x1, x2);
             }
         }
     }
