@@ -267,10 +267,11 @@ fn every_small_shape_and_padding() {
 
 #[test]
 fn many_channels_with_a_partial_last_block() {
-    // From 256 channels the kernels walk all channel blocks per pixel group instead of
-    // sweeping one block along rows: cover it with full and partial last blocks.
+    // From 256 channels (128 at stride 2) the kernels walk all channel blocks per pixel
+    // group instead of sweeping one block along rows: cover it with full and partial last
+    // blocks.
     let mut seed = 1000;
-    for c in [256, 263, 300] {
+    for c in [128, 133, 256, 263, 300] {
         for (h, w) in [(1, 1), (2, 3), (3, 7), (6, 9), (9, 14)] {
             for stride in 1..=2 {
                 for pads in 0..16 {
