@@ -1,10 +1,9 @@
-//! Depthwise 3x3 convolution over NHWC tensors: weight packing, validation, and the loop
-//! order around the kernel set's row kernel.
+//! Depthwise 3x3 convolution over NHWC tensors: weight packing, validation, and row
+//! tiling around the kernel set's depthwise kernel.
 //!
-//! Loop order: output rows are cut into tiles whose input rows fit comfortably in L2;
-//! within a tile, channel blocks are the outer loop and rows the inner one, so a block's
-//! three input rows stay in L1 while the kernel slides along them and two of them are
-//! reused by the next output row.
+//! Output rows are cut into tiles whose input and output rows fit comfortably in L2; the
+//! kernel gets one tile and all channel blocks per call and picks the loop order inside
+//! (see `kernels::dwconv`).
 
 use crate::activation::Clamp;
 use crate::geometry::{conv_output_len, Padding};

@@ -1,18 +1,20 @@
-//! Depthwise 3x3 convolution: a range of output rows of one channel block per call.
+//! Depthwise 3x3 convolution: a range of output rows and channel blocks per call.
 //!
 //! The algorithm is written once, generic over [`Simd`] (a vector type plus its loads,
 //! stores and arithmetic); each ISA file supplies the vector type and a
 //! `#[target_feature]` entry that instantiates it. Every helper is `#[inline(always)]`, so
 //! the whole kernel is compiled with the entry's target features.
 //!
-//! Structure: the channel block's bias and 9 taps sit in registers for all the rows.
-//! Interior outputs (all three input columns inside the image) slide along the row keeping
-//! the input columns they share with the next output in registers: 3 new vectors per
-//! output at stride 1, 6 at stride 2, for 9 FMAs. With 32 registers (AVX-512, NEON) two
-//! output rows are computed per sweep at stride 1, so 4 input rows feed 2 outputs. The at
-//! most one output at each end that touches padding multiplies a zero column instead;
-//! missing rows (top or bottom padding) are compiled out through const generics. Nothing
-//! copies the input.
+//! Structure: a channel block's bias and 9 taps sit in registers while it slides along a
+//! row, keeping the input columns it shares with the next output in registers: 3 new
+//! vectors per output at stride 1, 6 at stride 2, for 9 FMAs. With 32 registers (AVX-512,
+//! NEON) two output rows are computed per step at stride 1, so 4 input rows feed 2
+//! outputs. Below [`WIDE_CHANNELS`] a block sweeps whole rows; from there on (large pixel
+//! strides, whose columns collide in a few L1 sets) each group of [`WIDE_PIXELS`] outputs
+//! is computed for every block in turn, so consecutive loads touch consecutive lines. The
+//! at most one output at each end of a row that touches padding multiplies a zero column
+//! instead; missing rows (top or bottom padding) are compiled out through const generics.
+//! Nothing copies the input.
 
 pub mod scalar;
 
@@ -55,7 +57,7 @@ pub struct DwRows<'a> {
     pub clamp: Clamp,
 }
 
-/// A depthwise kernel: computes `DwRows::out`'s block of channels. Panics if the call
+/// A depthwise kernel: computes `DwRows::out`'s blocks of channels. Panics if the call
 /// breaks the documented contract (the operator in `ops::depthwise` validates shapes
 /// first, so this only guards direct callers of the kernel set).
 pub type DwRowsFn = fn(DwRows<'_>);
@@ -164,7 +166,7 @@ pub(crate) const WIDE_CHANNELS: usize = 256;
 pub(crate) const WIDE_CHANNELS_STRIDE2: usize = 128;
 
 /// Output pixels per channel block step on the wide path.
-const WIDE_PIXELS: usize = 4;
+pub(crate) const WIDE_PIXELS: usize = 4;
 
 /// Computes a checked call.
 ///
