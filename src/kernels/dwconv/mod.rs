@@ -1,6 +1,6 @@
 //! Depthwise 3x3 convolution: a range of output rows and channel blocks per call.
 //!
-//! The algorithm is written once, generic over [`Simd`] (a vector type plus its loads,
+//! The algorithm is written once, generic over `Simd` (a vector type plus its loads,
 //! stores and arithmetic); each ISA file supplies the vector type and a
 //! `#[target_feature]` entry that instantiates it. Every helper is `#[inline(always)]`, so
 //! the whole kernel is compiled with the entry's target features.
@@ -9,8 +9,8 @@
 //! row, keeping the input columns it shares with the next output in registers: 3 new
 //! vectors per output at stride 1, 6 at stride 2, for 9 FMAs. With 32 registers (AVX-512,
 //! NEON) two output rows are computed per step at stride 1, so 4 input rows feed 2
-//! outputs. Below [`WIDE_CHANNELS`] a block sweeps whole rows; from there on (large pixel
-//! strides, whose columns collide in a few L1 sets) each group of [`WIDE_PIXELS`] outputs
+//! outputs. Below `WIDE_CHANNELS` a block sweeps whole rows; from there on (large pixel
+//! strides, whose columns collide in a few L1 sets) each group of `WIDE_PIXELS` outputs
 //! is computed for every block in turn, so consecutive loads touch consecutive lines. The
 //! at most one output at each end of a row that touches padding multiplies a zero column
 //! instead; missing rows (top or bottom padding) are compiled out through const generics.
