@@ -154,15 +154,16 @@ pub(crate) trait Simd: Copy {
     unsafe fn store<const MASKED: bool>(self, p: *mut f32, v: Self::V, t: Self::Tail);
 }
 
-/// Channel count from which a call walks all channel blocks per output pixel (the wide
-/// path) instead of sweeping one block along whole rows. With many channels the pixel
+/// Channel count from which a call at stride 1 on an ISA with [`Simd::DUAL_ROWS`] walks
+/// all channel blocks per output pixel group (the wide path) instead of sweeping one block along whole rows. With many channels the pixel
 /// stride is a multiple of 1 KiB or more, so one block's columns fall into a couple of L1
 /// sets and evict each other before the next row reuses them; walking the blocks of a few
 /// neighbouring pixels touches consecutive lines instead.
 pub(crate) const WIDE_CHANNELS: usize = 256;
 
 /// The same threshold at stride 2, where a sweep reads two fresh columns per output and
-/// so has less reuse to lose (measured on Zen 5).
+/// so has less reuse to lose, and at stride 1 for ISAs that sweep one row at a time
+/// (reading 3 columns per output rather than 2); both measured on Zen 5.
 pub(crate) const WIDE_CHANNELS_STRIDE2: usize = 128;
 
 /// Output pixels per channel block step on the wide path.
@@ -176,7 +177,7 @@ pub(crate) const WIDE_PIXELS: usize = 4;
 pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>) {
     // SAFETY (both paths): forwarded; blocks were checked to lie inside the channels.
     unsafe {
-        let wide = if a.stride == 1 {
+        let wide = if a.stride == 1 && S::DUAL_ROWS {
             WIDE_CHANNELS
         } else {
             WIDE_CHANNELS_STRIDE2
