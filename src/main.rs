@@ -123,6 +123,7 @@ fn info() -> sepconv::Result<()> {
     println!("kernels:");
     println!("  clamp       {}", set.clamp_impl);
     println!("  gemm        {}", set.gemm.name);
+    println!("  dw3x3       {}", set.dw3x3_impl);
     let peak = sepconv::kernels::peak::fma_peak_gflops(set.isa)?;
     println!(
         "fma peak:     {peak:.1} GFLOP/s per core ({}, measured now)",

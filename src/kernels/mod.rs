@@ -4,6 +4,7 @@
 
 pub mod clamp;
 pub mod gemm;
+pub mod dwconv;
 pub mod peak;
 
 use crate::activation::Clamp;
@@ -23,6 +24,12 @@ pub struct KernelSet {
     pub clamp_impl: &'static str,
     /// The GEMM microkernel of the pointwise layers: entry, MR x NR tile and name.
     pub gemm: gemm::GemmKernel,
+    /// Depthwise 3x3: output rows of one channel block (see [`dwconv::DwRows`]).
+    pub dw3x3: dwconv::DwRowsFn,
+    /// Channels per depthwise block (the packing width of `ops::depthwise`).
+    pub dw3x3_block: usize,
+    /// Which implementation `dw3x3` is, for `sepconv info`.
+    pub dw3x3_impl: &'static str,
 }
 
 static SCALAR: KernelSet = KernelSet {
@@ -30,6 +37,9 @@ static SCALAR: KernelSet = KernelSet {
     clamp: clamp::scalar::clamp,
     clamp_impl: "rust",
     gemm: gemm::scalar::KERNEL,
+    dw3x3: dwconv::scalar::rows,
+    dw3x3_block: dwconv::scalar::BLOCK,
+    dw3x3_impl: dwconv::scalar::IMPL,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -38,6 +48,9 @@ static AVX2: KernelSet = KernelSet {
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
     gemm: gemm::x86::AVX2,
+    dw3x3: dwconv::avx2::rows,
+    dw3x3_block: dwconv::avx2::BLOCK,
+    dw3x3_impl: dwconv::avx2::IMPL,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -46,6 +59,9 @@ static AVX512: KernelSet = KernelSet {
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
     gemm: gemm::x86::AVX512,
+    dw3x3: dwconv::avx512::rows,
+    dw3x3_block: dwconv::avx512::BLOCK,
+    dw3x3_impl: dwconv::avx512::IMPL,
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -54,6 +70,9 @@ static NEON: KernelSet = KernelSet {
     clamp: clamp::neon::clamp_neon,
     clamp_impl: clamp::neon::IMPL,
     gemm: gemm::neon::NEON,
+    dw3x3: dwconv::neon::rows,
+    dw3x3_block: dwconv::neon::BLOCK,
+    dw3x3_impl: dwconv::neon::IMPL,
 };
 
 /// The kernel set of `isa`, or an error naming why this CPU cannot run it.

@@ -1,0 +1,108 @@
+//! Differential: depthwise 3x3 of every ISA this CPU runs against the reference, on an
+//! arbitrary small shape and arbitrary data. Shapes the reference rejects must be rejected
+//! by the operator too.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use sepconv::ops::depthwise::{depthwise3x3, DepthwiseParams, PackedDepthwise};
+use sepconv::reference::{conv2d, Conv2d};
+use sepconv::{kernel_set, Clamp, Isa, Padding, Shape, Tensor};
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    batch: u8,
+    h: u8,
+    w: u8,
+    c: u16,
+    stride: u8,
+    pads: u8,
+    clamp: (f32, f32),
+    /// Cycled to fill input, weights and bias.
+    data: Vec<f32>,
+}
+
+fuzz_target!(|x: Input| {
+    let bit = |i: u8| usize::from(x.pads >> i & 1);
+    let p = DepthwiseParams {
+        batch: usize::from(x.batch % 3) + 1,
+        in_h: usize::from(x.h % 12) + 1,
+        in_w: usize::from(x.w % 12) + 1,
+        // Up to 300 channels: from 256 the kernels take their all-blocks-per-pixel path.
+        channels: usize::from(x.c % 300) + 1,
+        stride: usize::from(x.stride % 2) + 1,
+        padding: Padding::new(bit(0), bit(1), bit(2), bit(3)),
+        clamp: match Clamp::new(x.clamp.0.min(x.clamp.1), x.clamp.0.max(x.clamp.1)) {
+            Ok(c) => c,
+            Err(_) => return,
+        },
+    };
+    // Keep values where an f32 dot product of 9 terms is well defined and comparable:
+    // finite, and small enough that nothing overflows.
+    let data: Vec<f32> = x
+        .data
+        .iter()
+        .map(|v| {
+            if v.is_finite() {
+                v.clamp(-1e6, 1e6)
+            } else {
+                0.5
+            }
+        })
+        .collect();
+    if data.is_empty() {
+        return;
+    }
+    let c = p.channels;
+    let take = |n: usize, skip: usize| -> Vec<f32> {
+        data.iter().cycle().skip(skip).take(n).copied().collect()
+    };
+    let n_in = p.batch * p.in_h * p.in_w * c;
+    let input = take(n_in, 0);
+    let weights = take(9 * c, 7);
+    let bias = take(c, 3);
+    let conv = Conv2d {
+        out_channels: c,
+        kernel_h: 3,
+        kernel_w: 3,
+        stride_h: p.stride,
+        stride_w: p.stride,
+        padding: p.padding,
+        groups: c,
+    };
+    let shape = Shape::new(p.batch, p.in_h, p.in_w, c);
+    let tensor = Tensor::from_vec(shape, input.clone()).unwrap();
+    let want = conv2d(&tensor, &weights, Some(&bias), &conv, p.clamp);
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+    for isa in Isa::available() {
+        let w = PackedDepthwise::new(kernel_set(isa).unwrap(), c, &weights, &bias).unwrap();
+        let Ok(want) = &want else {
+            assert!(
+                p.validate().is_err(),
+                "{isa}: accepted a shape the reference rejects"
+            );
+            return;
+        };
+        let mut got = vec![0.0; want.data.len()];
+        depthwise3x3(&p, &w, &input, &mut got).unwrap();
+        let mag = conv2d(
+            &Tensor::from_vec(shape, abs(&input)).unwrap(),
+            &abs(&weights),
+            Some(&abs(&bias)),
+            &conv,
+            Clamp::NONE,
+        )
+        .unwrap();
+        for (i, ((&g, &r), &m)) in got.iter().zip(&want.data).zip(&mag.data).enumerate() {
+            let tol = 20.0 * f32::EPSILON * m + f32::MIN_POSITIVE;
+            assert!(
+                (g - r).abs() <= tol,
+                "{isa} {p:?} element {i}: got {g}, want {r}"
+            );
+            assert!(
+                g >= p.clamp.min && g <= p.clamp.max,
+                "{isa}: {g} outside the clamp"
+            );
+        }
+    }
+});

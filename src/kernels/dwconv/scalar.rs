@@ -1,0 +1,73 @@
+//! Portable depthwise rows: 8-channel blocks as plain arrays, which the compiler maps to
+//! the baseline vector unit (SSE2 on x86-64, NEON on AArch64). Multiply then add, not
+//! `mul_add`: without FMA in the baseline that would be a slow libm call.
+
+use super::{DwRows, Simd};
+
+pub const BLOCK: usize = 8;
+const DUAL: bool = false;
+pub const IMPL: &str = "rust portable (8-channel blocks)";
+
+type V = [f32; BLOCK];
+
+/// Token: valid everywhere (no target features needed).
+#[derive(Clone, Copy)]
+pub(crate) struct Portable;
+
+#[inline(always)]
+fn map2(a: V, b: V, f: impl Fn(f32, f32) -> f32) -> V {
+    std::array::from_fn(|i| f(a[i], b[i]))
+}
+
+impl Simd for Portable {
+    const LANES: usize = BLOCK;
+    const DUAL_ROWS: bool = DUAL;
+    type V = V;
+    type Tail = usize;
+
+    #[inline(always)]
+    fn tail(self, lanes: usize) -> usize {
+        lanes
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> V {
+        [x; BLOCK]
+    }
+    #[inline(always)]
+    fn fma(self, a: V, b: V, c: V) -> V {
+        std::array::from_fn(|i| a[i] * b[i] + c[i])
+    }
+    #[inline(always)]
+    fn mul(self, a: V, b: V) -> V {
+        map2(a, b, |x, y| x * y)
+    }
+    #[inline(always)]
+    fn add(self, a: V, b: V) -> V {
+        map2(a, b, |x, y| x + y)
+    }
+    #[inline(always)]
+    fn clamp(self, x: V, lo: V, hi: V) -> V {
+        map2(map2(x, lo, f32::max), hi, f32::min)
+    }
+    #[inline(always)]
+    unsafe fn load<const MASKED: bool>(self, p: *const f32, lanes: usize) -> V {
+        let mut v = [0.0; BLOCK];
+        let n = if MASKED { lanes } else { BLOCK };
+        // SAFETY: the caller guarantees `n` readable floats at `p`; `v` holds BLOCK >= n.
+        unsafe { std::ptr::copy_nonoverlapping(p, v.as_mut_ptr(), n) };
+        v
+    }
+    #[inline(always)]
+    unsafe fn store<const MASKED: bool>(self, p: *mut f32, v: V, lanes: usize) {
+        let n = if MASKED { lanes } else { BLOCK };
+        // SAFETY: the caller guarantees `n` writable floats at `p`.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), p, n) };
+    }
+}
+
+/// Entry of the scalar kernel set.
+pub fn rows(mut a: DwRows<'_>) {
+    a.check(BLOCK);
+    // SAFETY: the portable token needs no CPU feature; `check` validated the row.
+    unsafe { super::rows(Portable, &mut a) }
+}

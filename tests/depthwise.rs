@@ -1,0 +1,436 @@
+//! Depthwise 3x3 on every ISA vs the reference convolution with groups = channels.
+
+mod common;
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sepconv::ops::depthwise::{depthwise3x3, depthwise3x3_rows, DepthwiseParams, PackedDepthwise};
+use sepconv::reference::{conv2d, Conv2d};
+use sepconv::{kernel_set, Activation, Clamp, Error, Isa, Padding, Shape, Tensor};
+
+/// Written around every output slice; a kernel writing out of bounds changes it.
+const GUARD: f32 = -7.654321e27;
+const GUARD_LEN: usize = 37;
+
+struct Case {
+    p: DepthwiseParams,
+    input: Vec<f32>,
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Case {
+    fn new(p: DepthwiseParams, seed: u64) -> Case {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut gen = |n: usize, r: f32| (0..n).map(|_| rng.random_range(-r..r)).collect();
+        let n = p.batch * p.in_h * p.in_w * p.channels;
+        Case {
+            input: gen(n, 4.0),
+            weights: gen(p.channels * 9, 1.0),
+            bias: gen(p.channels, 2.0),
+            p,
+        }
+    }
+
+    fn conv(&self) -> Conv2d {
+        Conv2d {
+            out_channels: self.p.channels,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride_h: self.p.stride,
+            stride_w: self.p.stride,
+            padding: self.p.padding,
+            groups: self.p.channels,
+        }
+    }
+
+    fn input_tensor(&self) -> Tensor {
+        let p = &self.p;
+        Tensor::from_vec(
+            Shape::new(p.batch, p.in_h, p.in_w, p.channels),
+            self.input.clone(),
+        )
+        .unwrap()
+    }
+
+    fn reference(&self) -> Tensor {
+        conv2d(
+            &self.input_tensor(),
+            &self.weights,
+            Some(&self.bias),
+            &self.conv(),
+            self.p.clamp,
+        )
+        .unwrap()
+    }
+
+    /// Sum of |bias| + |x * w| over each output's window (reference without clamp, in f64
+    /// with absolute values): the scale of the rounding error of a 9-term dot product.
+    fn magnitude(&self) -> Tensor {
+        let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+        let t = Tensor::from_vec(self.input_tensor().shape, abs(&self.input)).unwrap();
+        conv2d(
+            &t,
+            &abs(&self.weights),
+            Some(&abs(&self.bias)),
+            &self.conv(),
+            Clamp::NONE,
+        )
+        .unwrap()
+    }
+}
+
+/// Error bound of a 9-product dot product plus bias in f32 (any summation order, with or
+/// without FMA): (K + 1) * eps * sum |terms|, doubled for slack.
+fn tolerance(magnitude: f32) -> f32 {
+    2.0 * 10.0 * f32::EPSILON * magnitude + f32::MIN_POSITIVE
+}
+
+fn guarded(len: usize) -> Vec<f32> {
+    vec![GUARD; len + 2 * GUARD_LEN]
+}
+
+fn assert_guards(buf: &[f32], what: &str) {
+    let n = buf.len();
+    assert!(
+        buf[..GUARD_LEN].iter().all(|&v| v == GUARD),
+        "{what}: wrote before the output"
+    );
+    assert!(
+        buf[n - GUARD_LEN..].iter().all(|&v| v == GUARD),
+        "{what}: wrote past the output"
+    );
+}
+
+fn assert_close(got: &[f32], want: &[f32], mag: &[f32], clamp: Clamp, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, ((&g, &w), &m)) in got.iter().zip(want).zip(mag).enumerate() {
+        assert!(
+            (g - w).abs() <= tolerance(m),
+            "{what}: element {i}: got {g}, want {w} (magnitude {m})"
+        );
+        assert!(
+            g >= clamp.min && g <= clamp.max,
+            "{what}: element {i} = {g} outside the clamp {clamp:?}"
+        );
+    }
+}
+
+fn check_full(case: &Case) {
+    let want = case.reference();
+    let mag = case.magnitude();
+    for isa in common::isas_under_test() {
+        let ks = kernel_set(isa).unwrap();
+        let w = PackedDepthwise::new(ks, case.p.channels, &case.weights, &case.bias).unwrap();
+        let mut buf = guarded(want.data.len());
+        let n = want.data.len();
+        depthwise3x3(&case.p, &w, &case.input, &mut buf[GUARD_LEN..GUARD_LEN + n]).unwrap();
+        let what = format!("{isa} {:?}", case.p);
+        assert_guards(&buf, &what);
+        assert_close(
+            &buf[GUARD_LEN..GUARD_LEN + n],
+            &want.data,
+            &mag.data,
+            case.p.clamp,
+            &what,
+        );
+    }
+}
+
+fn params(
+    batch: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    stride: usize,
+    pads: u8,
+    act: Activation,
+) -> DepthwiseParams {
+    let bit = |i: u8| usize::from(pads >> i & 1);
+    DepthwiseParams {
+        batch,
+        in_h: h,
+        in_w: w,
+        channels: c,
+        stride,
+        padding: Padding::new(bit(0), bit(1), bit(2), bit(3)),
+        clamp: act.clamp(),
+    }
+}
+
+/// Channel counts of MobileNet V1 at the usual widths.
+const MOBILENET_CHANNELS: [usize; 11] = [8, 16, 24, 32, 48, 64, 96, 128, 256, 512, 1024];
+
+fn channels() -> impl Strategy<Value = usize> {
+    prop_oneof![3 => 1usize..=70, 1 => prop::sample::select(&MOBILENET_CHANNELS[..])]
+}
+
+fn activation() -> impl Strategy<Value = Activation> {
+    prop::sample::select(&[Activation::None, Activation::Relu, Activation::Relu6][..])
+}
+
+/// Whether the reference accepts the shape (the padded input holds the kernel).
+fn fits(p: &DepthwiseParams) -> bool {
+    p.in_h + p.padding.top + p.padding.bottom >= 3 && p.in_w + p.padding.left + p.padding.right >= 3
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(96)))]
+
+    #[test]
+    fn matches_reference(
+        batch in 1usize..=3,
+        h in 1usize..=40,
+        w in 1usize..=40,
+        c in channels(),
+        stride in 1usize..=2,
+        pads in 0u8..16,
+        act in activation(),
+        seed in any::<u64>(),
+    ) {
+        // Keep the naive reference affordable on the big channel counts.
+        let (h, w) = if c > 128 { (h.min(12), w.min(12)) } else { (h, w) };
+        let p = params(batch, h, w, c, stride, pads, act);
+        if fits(&p) {
+            check_full(&Case::new(p, seed));
+        } else {
+            prop_assert!(matches!(p.validate(), Err(Error::Shape(_))));
+        }
+    }
+
+    #[test]
+    fn row_ranges_assemble_the_image(
+        h in 1usize..=24,
+        w in 1usize..=24,
+        c in channels(),
+        stride in 1usize..=2,
+        pads in 0u8..16,
+        cuts in prop::collection::vec(0usize..=24, 0..4),
+        seed in any::<u64>(),
+    ) {
+        let (h, w) = if c > 128 { (h.min(10), w.min(10)) } else { (h, w) };
+        let p = params(1, h, w, c, stride, pads, Activation::Relu6);
+        prop_assume!(fits(&p));
+        let case = Case::new(p, seed);
+        let want = case.reference();
+        let mag = case.magnitude();
+        let (out_h, row) = (p.out_h(), p.out_w() * c);
+        prop_assert_eq!(out_h, want.shape.h);
+        // Split 0..out_h at the cut points (empty ranges included).
+        let mut bounds: Vec<usize> = cuts.iter().map(|&x| x.min(out_h)).collect();
+        bounds.push(0);
+        bounds.push(out_h);
+        bounds.sort_unstable();
+        for isa in common::isas_under_test() {
+            let ks = kernel_set(isa).unwrap();
+            let wts = PackedDepthwise::new(ks, c, &case.weights, &case.bias).unwrap();
+            let mut full = vec![0.0; out_h * row];
+            depthwise3x3(&p, &wts, &case.input, &mut full).unwrap();
+            for r in bounds.windows(2) {
+                let n = (r[1] - r[0]) * row;
+                let mut buf = guarded(n);
+                depthwise3x3_rows(&p, &wts, &case.input, r[0]..r[1], &mut buf[GUARD_LEN..GUARD_LEN + n])
+                    .unwrap();
+                let what = format!("{isa} {p:?} rows {}..{}", r[0], r[1]);
+                assert_guards(&buf, &what);
+                let got = &buf[GUARD_LEN..GUARD_LEN + n];
+                let span = r[0] * row..r[1] * row;
+                assert_close(got, &want.data[span.clone()], &mag.data[span.clone()], p.clamp, &what);
+                // A row's value does not depend on which range computed it.
+                prop_assert_eq!(got, &full[span]);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_small_shape_and_padding() {
+    // Exhaustive over tiny images, where every output is a border case.
+    let mut seed = 0;
+    for h in 1..=5 {
+        for w in 1..=6 {
+            for stride in 1..=2 {
+                for pads in 0..16 {
+                    for c in [1, 5, 17] {
+                        let p = params(1, h, w, c, stride, pads, Activation::None);
+                        if fits(&p) {
+                            seed += 1;
+                            check_full(&Case::new(p, seed));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn many_channels_with_a_partial_last_block() {
+    // From 256 channels (128 at stride 2) the kernels walk all channel blocks per pixel
+    // group instead of sweeping one block along rows: cover it with full and partial last
+    // blocks.
+    let mut seed = 1000;
+    for c in [128, 133, 256, 263, 300] {
+        for (h, w) in [(1, 1), (2, 3), (3, 7), (6, 9), (9, 14)] {
+            for stride in 1..=2 {
+                for pads in 0..16 {
+                    let p = params(1, h, w, c, stride, pads, Activation::Relu);
+                    if fits(&p) {
+                        seed += 1;
+                        check_full(&Case::new(p, seed));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn clamp_bounds_are_exact() {
+    // Large values: most outputs land on a bound and must equal it exactly.
+    let p = params(2, 9, 11, 37, 1, 0b0101, Activation::Relu6);
+    let mut case = Case::new(p, 99);
+    for v in &mut case.input {
+        *v *= 100.0;
+    }
+    check_full(&case);
+    let c = Clamp::new(-0.5, 0.25).unwrap();
+    let case = Case::new(DepthwiseParams { clamp: c, ..p }, 100);
+    check_full(&case);
+}
+
+#[test]
+fn a_hand_computed_example() {
+    // 1 channel, 3x3 image 1..9, all-ones kernel, pad 1, bias 0.5: each output is the sum
+    // of its in-image neighbourhood + 0.5.
+    let p = params(1, 3, 3, 1, 1, 0b1111, Activation::None);
+    let input: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    let want = [12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5];
+    for isa in common::isas_under_test() {
+        let w = PackedDepthwise::new(kernel_set(isa).unwrap(), 1, &[1.0; 9], &[0.5]).unwrap();
+        let mut out = [0.0; 9];
+        depthwise3x3(&p, &w, &input, &mut out).unwrap();
+        assert_eq!(out, want, "{isa}");
+    }
+}
+
+fn shape_error(r: sepconv::Result<()>, needle: &str) {
+    match r {
+        Err(Error::Shape(msg)) => assert!(msg.contains(needle), "{msg:?} lacks {needle:?}"),
+        other => panic!("expected a shape error about {needle:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let ks = kernel_set(Isa::Scalar).unwrap();
+    let p = params(2, 5, 6, 3, 1, 0b1111, Activation::Relu);
+    let w = PackedDepthwise::new(ks, 3, &[0.0; 27], &[0.0; 3]).unwrap();
+    let input = vec![0.0; 2 * 5 * 6 * 3];
+    let mut out = vec![0.0; 2 * 5 * 6 * 3];
+    depthwise3x3(&p, &w, &input, &mut out).unwrap();
+
+    shape_error(depthwise3x3(&p, &w, &input[1..], &mut out), "input");
+    shape_error(depthwise3x3(&p, &w, &input, &mut out[1..]), "output");
+    let w4 = PackedDepthwise::new(ks, 4, &[0.0; 36], &[0.0; 4]).unwrap();
+    shape_error(
+        depthwise3x3(&p, &w4, &input, &mut out),
+        "packed for 4 channels",
+    );
+    for (bad, needle) in [
+        (DepthwiseParams { stride: 3, ..p }, "stride"),
+        (DepthwiseParams { stride: 0, ..p }, "stride"),
+        (
+            DepthwiseParams {
+                padding: Padding::new(0, 2, 0, 0),
+                ..p
+            },
+            "left",
+        ),
+        (
+            DepthwiseParams {
+                padding: Padding::new(0, 0, 0, 2),
+                ..p
+            },
+            "right",
+        ),
+        (DepthwiseParams { batch: 0, ..p }, "batch"),
+        (DepthwiseParams { in_h: 0, ..p }, "in_h"),
+        (DepthwiseParams { in_w: 0, ..p }, "in_w"),
+        (
+            DepthwiseParams {
+                in_h: 1,
+                padding: Padding::new(0, 1, 1, 1),
+                ..p
+            },
+            "height",
+        ),
+        (
+            DepthwiseParams {
+                in_w: 2,
+                padding: Padding::new(1, 0, 1, 0),
+                ..p
+            },
+            "width",
+        ),
+        (
+            DepthwiseParams {
+                in_h: usize::MAX / 4,
+                ..p
+            },
+            "too many",
+        ),
+    ] {
+        shape_error(depthwise3x3(&bad, &w, &input, &mut out), needle);
+        shape_error(bad.validate(), needle);
+    }
+    let nan = DepthwiseParams {
+        clamp: Clamp {
+            min: f32::NAN,
+            max: 1.0,
+        },
+        ..p
+    };
+    assert!(matches!(
+        depthwise3x3(&nan, &w, &input, &mut out),
+        Err(Error::Config(_))
+    ));
+
+    shape_error(
+        PackedDepthwise::new(ks, 3, &[0.0; 26], &[0.0; 3]).map(drop),
+        "weights",
+    );
+    shape_error(
+        PackedDepthwise::new(ks, 3, &[0.0; 27], &[0.0; 2]).map(drop),
+        "bias",
+    );
+    shape_error(PackedDepthwise::new(ks, 0, &[], &[]).map(drop), "channels");
+
+    let image = &input[..5 * 6 * 3];
+    let row = 6 * 3;
+    depthwise3x3_rows(&p, &w, image, 1..3, &mut out[..2 * row]).unwrap();
+    depthwise3x3_rows(&p, &w, image, 2..2, &mut []).unwrap();
+    shape_error(
+        depthwise3x3_rows(&p, &w, &input, 1..3, &mut out[..2 * row]),
+        "image",
+    );
+    shape_error(
+        depthwise3x3_rows(&p, &w, image, 1..3, &mut out[..2 * row + 1]),
+        "need",
+    );
+    shape_error(
+        depthwise3x3_rows(&p, &w, image, 4..6, &mut out[..2 * row]),
+        "within 0..5",
+    );
+    #[allow(clippy::reversed_empty_ranges)]
+    shape_error(depthwise3x3_rows(&p, &w, image, 3..1, &mut []), "within");
+}
+
+#[test]
+fn kernel_sets_name_their_depthwise_kernel() {
+    for isa in common::isas_under_test() {
+        let ks = kernel_set(isa).unwrap();
+        assert!(ks.dw3x3_block >= 1 && !ks.dw3x3_impl.is_empty(), "{isa}");
+    }
+}
