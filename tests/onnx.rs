@@ -7,6 +7,11 @@ use sepconv::{
 };
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use sepconv::net::{Model, Options};
+use sepconv::Isa;
+
 /// A forward pass under test: the reference now, the runner later.
 type Forward<'f> = &'f dyn Fn(&MobileNetConfig, &MobileNetWeights, &Tensor) -> Result<Tensor>;
 
@@ -344,5 +349,70 @@ fn onnx_to_safetensors_gives_the_same_output() {
             &dir.join(format!("{name}_output.npy")),
             &reference_forward,
         );
+    }
+}
+
+/// The runner with the kernels of `isa`, as a forward pass.
+fn runner_forward(
+    isa: Isa,
+) -> impl Fn(&MobileNetConfig, &MobileNetWeights, &Tensor) -> Result<Tensor> {
+    move |c, w, x| {
+        let model = Model::build(
+            c,
+            w,
+            Options {
+                threads: 2,
+                isa: Some(isa),
+            },
+        )?;
+        let batch = x.shape.n;
+        let mut ws = model.workspace(batch)?;
+        let mut out = vec![0.0; batch * c.classes];
+        model.run(&mut ws, &x.data, batch, &mut out)?;
+        Tensor::from_vec(Shape::new(batch, 1, 1, c.classes), out)
+    }
+}
+
+const FIXTURES: [&str; 8] = [
+    "pytorch_a025_r128",
+    "batchnorm_a025_r64",
+    "relu6_a035_r96",
+    "tf_same_a025_r100",
+    "keras_pad_a0125_r64",
+    "slim_avgpool_a0125_r64",
+    "opset9_a0125_r32",
+    "opset18_a025_r32",
+];
+
+#[test]
+fn runner_matches_onnx_runtime_on_every_fixture_and_isa() {
+    for isa in common::isas_under_test() {
+        for name in FIXTURES {
+            check_fixture(name, &runner_forward(isa));
+        }
+    }
+}
+
+/// The runner on the peers' three real exports (1.0-224, 0.5-160, 0.25-128) against
+/// ONNX Runtime's logits.
+#[test]
+fn runner_matches_onnx_runtime_on_the_peer_models() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peers/models");
+    for stem in ["mbv1_a0.25_r128", "mbv1_a0.5_r160", "mbv1_a1.0_r224"] {
+        let model_path = dir.join(format!("{stem}.onnx"));
+        if !model_path.exists() {
+            println!("note: {} is absent; skipping", model_path.display());
+            continue;
+        }
+        let m = import(&model_path);
+        let input = input_tensor(&dir.join(format!("{stem}_input_nchw.npy")), m.input_layout);
+        for isa in common::isas_under_test() {
+            compare(
+                &m,
+                &input,
+                &dir.join(format!("{stem}_ort_logits.npy")),
+                &runner_forward(isa),
+            );
+        }
     }
 }

@@ -3,8 +3,8 @@
 //! plain function pointers, like XNNPACK's hardware config.
 
 pub mod clamp;
-pub mod gemm;
 pub mod dwconv;
+pub mod gemm;
 pub mod peak;
 
 use crate::activation::Clamp;
