@@ -1,6 +1,7 @@
 //! MobileNet V1: configuration (alpha, resolution, classes, activation, padding style), the
 //! layer plan, and weights.
 
+mod buffer;
 mod config;
 mod fold;
 mod model;

@@ -2,6 +2,7 @@
 //! in a caller-owned [`Workspace`], so [`Model::run`] allocates nothing and one model serves
 //! many threads at once.
 
+use super::buffer::AlignedBuf;
 use super::config::{LayerKind, LayerSpec, MobileNetConfig};
 use super::fold::fold_batch_norm;
 use super::weights::MobileNetWeights;
@@ -89,11 +90,11 @@ pub struct Model {
 /// layer's patch matrix. One per thread that calls `run`.
 pub struct Workspace {
     batch: usize,
-    ping: Vec<f32>,
-    pong: Vec<f32>,
-    patches: Vec<f32>,
-    nhwc: Vec<f32>,
-    pooled: Vec<f32>,
+    ping: AlignedBuf,
+    pong: AlignedBuf,
+    patches: AlignedBuf,
+    nhwc: AlignedBuf,
+    pooled: AlignedBuf,
 }
 
 impl Workspace {
@@ -104,6 +105,8 @@ impl Workspace {
 }
 
 const CONV0_K: usize = 27;
+/// Output rows of conv0 per im2col + GEMM step: 4 x 112 x 27 floats = 48 KiB of patches.
+const CONV0_ROWS_PER_STEP: usize = 4;
 
 impl Model {
     /// Folds BatchNorm, packs every weight for the selected ISA, and plans the buffers.
@@ -251,11 +254,11 @@ impl Model {
             .ok_or_else(too_big)?;
         Ok(Workspace {
             batch,
-            ping: vec![0.0; act],
-            pong: vec![0.0; act],
-            patches: vec![0.0; patches],
-            nhwc: vec![0.0; self.input_len() * batch],
-            pooled: vec![0.0; self.config.feature_channels() * batch],
+            ping: AlignedBuf::zeroed(act),
+            pong: AlignedBuf::zeroed(act),
+            patches: AlignedBuf::zeroed(patches),
+            nhwc: AlignedBuf::zeroed(self.input_len() * batch),
+            pooled: AlignedBuf::zeroed(self.config.feature_channels() * batch),
         })
     }
 
@@ -379,6 +382,13 @@ impl Model {
             pooled,
             ..
         } = ws;
+        let (ping, pong, patches, nhwc, pooled) = (
+            ping.as_mut_slice(),
+            pong.as_mut_slice(),
+            patches.as_mut_slice(),
+            nhwc.as_mut_slice(),
+            pooled.as_mut_slice(),
+        );
         let image: &[f32] = match input {
             Input::Nhwc(x) => x,
             Input::Nchw(x) => {
@@ -405,14 +415,40 @@ impl Model {
             }
         };
 
-        // conv0: patches (im2col, K = 27) then the GEMM.
+        // conv0: patches (im2col, K = 27) then the GEMM, a few output rows at a time so
+        // the patches are still in L1/L2 when the GEMM reads them.
         let s0 = &self.specs[0];
-        let rows0 = s0.out_h * s0.out_w * batch;
-        let patches = &mut patches[..rows0 * CONV0_K];
-        self.par_rows(patches, s0.out_w * CONV0_K, |first_row, band| {
-            im2col_rows(s0, image, first_row, band)
-        });
-        self.gemm(&self.conv0, rows0, patches, &mut ping[..rows0 * s0.out_c])?;
+        let rows = s0.out_h * batch;
+        let (patch_row, out_row) = (s0.out_w * CONV0_K, s0.out_w * s0.out_c);
+        let conv0_band = |first: usize, patches: &mut [f32], out: &mut [f32]| -> Result<()> {
+            let step = CONV0_ROWS_PER_STEP;
+            for (i, (p, o)) in patches
+                .chunks_mut(step * patch_row)
+                .zip(out.chunks_mut(step * out_row))
+                .enumerate()
+            {
+                im2col_rows(s0, image, first + i * step, p);
+                let m = o.len() / s0.out_c;
+                pointwise(&self.conv0, m, p, CONV0_K, o, s0.out_c, self.clamp)?;
+            }
+            Ok(())
+        };
+        let (patches, out) = (
+            &mut patches[..rows * patch_row],
+            &mut ping[..rows * out_row],
+        );
+        let tasks = self.tasks(rows);
+        if tasks <= 1 {
+            conv0_band(0, patches, out)?;
+        } else {
+            let band = rows.div_ceil(tasks);
+            patches
+                .par_chunks_mut(band * patch_row)
+                .zip(out.par_chunks_mut(band * out_row))
+                .enumerate()
+                .map(|(t, (p, o))| conv0_band(t * band, p, o))
+                .collect::<Result<()>>()?;
+        }
         lap(0);
 
         let (mut cur, mut next) = (ping, pong);
@@ -517,19 +553,6 @@ impl Model {
         }
     }
 
-    /// Calls `f(first_row, band)` over bands of rows of `out` (rows of `row_len` floats).
-    fn par_rows(&self, out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-        let rows = out.len() / row_len;
-        let tasks = self.tasks(rows);
-        if tasks <= 1 {
-            return f(0, out);
-        }
-        let band = rows.div_ceil(tasks);
-        out.par_chunks_mut(band * row_len)
-            .enumerate()
-            .for_each(|(t, chunk)| f(t * band, chunk));
-    }
-
     /// Calls `f(image, rows, band)` over bands of output rows of each image of `out`
     /// (images of `out_h` rows of `row_len` floats); the first error lands in `status`.
     fn par_rows_err(
@@ -575,25 +598,36 @@ enum Input<'a> {
 
 /// Rows of the first layer's patch matrix: for output pixel (y, x) of image b, the 27
 /// values (ky, kx, c) of its 3x3x3 window, zero where the window covers padding. The
-/// order matches OHWI weights, so the GEMM's B is the weights as they are.
+/// order matches OHWI weights, so the GEMM's B is the weights as they are. `band` starts at
+/// output row `first_row` (counted over the batch) and holds whole output rows.
 fn im2col_rows(spec: &LayerSpec, input: &[f32], first_row: usize, band: &mut [f32]) {
     let (ih, iw) = (spec.in_h as isize, spec.in_w as isize);
-    let pixels = spec.out_h * spec.out_w;
-    for (r, patch) in band.chunks_exact_mut(CONV0_K).enumerate() {
-        let row = first_row * spec.out_w + r;
-        let (b, p) = (row / pixels, row % pixels);
-        let (oy, ox) = (p / spec.out_w, p % spec.out_w);
-        let image = &input[b * spec.in_h * spec.in_w * 3..(b + 1) * spec.in_h * spec.in_w * 3];
-        for ky in 0..3 {
-            let iy = (oy * spec.stride + ky) as isize - spec.padding.top as isize;
-            for kx in 0..3 {
-                let ix = (ox * spec.stride + kx) as isize - spec.padding.left as isize;
-                let dst = &mut patch[(ky * 3 + kx) * 3..(ky * 3 + kx) * 3 + 3];
-                if iy < 0 || ix < 0 || iy >= ih || ix >= iw {
-                    dst.fill(0.0);
+    let image_len = spec.in_h * spec.in_w * 3;
+    for (r, row) in band.chunks_exact_mut(spec.out_w * CONV0_K).enumerate() {
+        let (b, oy) = ((first_row + r) / spec.out_h, (first_row + r) % spec.out_h);
+        let image = &input[b * image_len..(b + 1) * image_len];
+        for (ox, patch) in row.chunks_exact_mut(CONV0_K).enumerate() {
+            let x0 = (ox * spec.stride) as isize - spec.padding.left as isize;
+            for (ky, taps) in patch.chunks_exact_mut(9).enumerate() {
+                let iy = (oy * spec.stride + ky) as isize - spec.padding.top as isize;
+                if iy < 0 || iy >= ih {
+                    taps.fill(0.0);
+                } else if x0 >= 0 && x0 + 3 <= iw {
+                    // The three pixels of this window row are 9 contiguous floats.
+                    let at = ((iy * iw + x0) * 3) as usize;
+                    // Fixed-size copy: inlined moves instead of a memcpy call per window.
+                    let src: &[f32; 9] = image[at..at + 9].try_into().expect("9 floats");
+                    taps.copy_from_slice(src);
                 } else {
-                    let at = ((iy * iw + ix) * 3) as usize;
-                    dst.copy_from_slice(&image[at..at + 3]);
+                    for (kx, px) in taps.chunks_exact_mut(3).enumerate() {
+                        let ix = x0 + kx as isize;
+                        if ix < 0 || ix >= iw {
+                            px.fill(0.0);
+                        } else {
+                            let at = ((iy * iw + ix) * 3) as usize;
+                            px.copy_from_slice(&image[at..at + 3]);
+                        }
+                    }
                 }
             }
         }
