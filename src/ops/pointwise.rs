@@ -21,7 +21,7 @@ use crate::kernels::KernelSet;
 use crate::{Error, Result};
 
 /// Budget for the block of A rows that all panels pass over (see the module comment).
-pub const A_BLOCK_BYTES: usize = 384 << 10;
+pub const A_BLOCK_BYTES: usize = 512 << 10;
 
 /// B (weights) and bias of a pointwise layer, packed for one kernel set's microkernel.
 #[derive(Debug, Clone)]

@@ -14,6 +14,56 @@ pub mod neon;
 use crate::activation::Clamp;
 use crate::{Error, Result};
 
+/// The one calling convention of the assembly microkernels (see kernels/*/gemm_*.S):
+/// `(mr, nr, kc, a, a_stride_bytes, panel, c, c_stride_bytes, params = [min, max])`.
+#[cfg(sepconv_asm)]
+pub(crate) type AsmUkernel = unsafe extern "C" fn(
+    usize,
+    usize,
+    usize,
+    *const f32,
+    usize,
+    *const f32,
+    *mut f32,
+    usize,
+    *const f32,
+);
+
+/// Checks `args` against an `mr_max` x `nr_max` tile, then calls the assembly kernel.
+///
+/// # Safety
+/// The CPU must run `kernel`'s instructions (the caller names where that is checked).
+/// Everything else the routine relies on is checked here by [`GemmArgs::check`]:
+/// 1 <= mr <= mr_max, 1 <= nr <= nr_max, kc >= 1, and rows 0..mr of `a` (kc floats at
+/// stride lda), the (kc + 1) x nr_max panel and rows 0..mr of `c` (nr floats at stride
+/// ldc) inside their slices, exactly what the routine reads and writes; `c` is an
+/// exclusive borrow, so it overlaps neither `a` nor the panel.
+#[cfg(sepconv_asm)]
+pub(crate) unsafe fn call_asm(
+    kernel: AsmUkernel,
+    mr_max: usize,
+    nr_max: usize,
+    args: GemmArgs<'_, '_>,
+) -> Result<()> {
+    let (lda_bytes, ldc_bytes) = args.check(mr_max, nr_max)?;
+    let params = [args.clamp.min, args.clamp.max];
+    // SAFETY: the bounds above, and the CPU support promised by the caller.
+    unsafe {
+        kernel(
+            args.mr,
+            args.nr,
+            args.kc,
+            args.a.as_ptr(),
+            lda_bytes,
+            args.panel.as_ptr(),
+            args.c.as_mut_ptr(),
+            ldc_bytes,
+            params.as_ptr(),
+        )
+    }
+    Ok(())
+}
+
 /// The operands of one microkernel call.
 ///
 /// `panel` is one packed B panel: `nr_max` biases, then `kc` rows of `nr_max` weights

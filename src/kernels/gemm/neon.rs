@@ -34,26 +34,7 @@ pub const NEON: super::GemmKernel = super::scalar::KERNEL;
 /// Entry of the NEON kernel set.
 #[cfg(sepconv_asm)]
 pub fn gemm_neon(args: GemmArgs<'_, '_>) -> Result<()> {
-    let (lda_bytes, ldc_bytes) = args.check(NEON.mr, NEON.nr)?;
-    let params = [args.clamp.min, args.clamp.max];
-    // SAFETY: NEON is baseline on AArch64 (and checked by `Isa::check` before the NEON
-    // set is handed out). `check` above proved 1 <= mr <= 8, 1 <= nr <= 8, kc >= 1 and
-    // that rows 0..mr of `a` (kc floats at stride lda), the (kc + 1) x 8 panel and rows
-    // 0..mr of `c` (nr floats at stride ldc) lie inside their slices: exactly what the
-    // routine reads and writes. `c` is an exclusive borrow, so it overlaps neither `a`
-    // nor the panel.
-    unsafe {
-        sepconv_gemm_f32_8x8_neon(
-            args.mr,
-            args.nr,
-            args.kc,
-            args.a.as_ptr(),
-            lda_bytes,
-            args.panel.as_ptr(),
-            args.c.as_mut_ptr(),
-            ldc_bytes,
-            params.as_ptr(),
-        )
-    }
-    Ok(())
+    // SAFETY: the routine needs NEON, baseline on AArch64 and checked by `Isa::check`
+    // before the NEON set is handed out; `call_asm` checks the rest.
+    unsafe { super::call_asm(sepconv_gemm_f32_8x8_neon, NEON.mr, NEON.nr, args) }
 }

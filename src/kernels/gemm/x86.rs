@@ -56,53 +56,17 @@ pub const AVX512: super::GemmKernel = super::scalar::KERNEL;
 /// Entry of the AVX2 kernel set.
 #[cfg(sepconv_asm)]
 pub fn gemm_avx2(args: GemmArgs<'_, '_>) -> Result<()> {
-    let (lda_bytes, ldc_bytes) = args.check(AVX2.mr, AVX2.nr)?;
-    let params = [args.clamp.min, args.clamp.max];
     // SAFETY: the routine needs AVX2 and FMA, which the AVX2 kernel set holding this entry
-    // guarantees (`kernels::kernel_set` hands it out only after `Isa::check`). `check`
-    // above proved 1 <= mr <= 6, 1 <= nr <= 16, kc >= 1 and that rows 0..mr of `a` (kc
-    // floats at stride lda), the (kc + 1) x 16 panel and rows 0..mr of `c` (nr floats at
-    // stride ldc) lie inside their slices: exactly what the routine reads and writes.
-    // `c` is an exclusive borrow, so it overlaps neither `a` nor the panel.
-    unsafe {
-        sepconv_gemm_f32_6x16_avx2(
-            args.mr,
-            args.nr,
-            args.kc,
-            args.a.as_ptr(),
-            lda_bytes,
-            args.panel.as_ptr(),
-            args.c.as_mut_ptr(),
-            ldc_bytes,
-            params.as_ptr(),
-        )
-    }
-    Ok(())
+    // guarantees (`kernels::kernel_set` hands it out only after `Isa::check`); `call_asm`
+    // checks the rest.
+    unsafe { super::call_asm(sepconv_gemm_f32_6x16_avx2, AVX2.mr, AVX2.nr, args) }
 }
 
 /// Entry of the AVX-512 kernel set.
 #[cfg(sepconv_asm)]
 pub fn gemm_avx512(args: GemmArgs<'_, '_>) -> Result<()> {
-    let (lda_bytes, ldc_bytes) = args.check(AVX512.mr, AVX512.nr)?;
-    let params = [args.clamp.min, args.clamp.max];
     // SAFETY: the routine needs AVX-512F, which the AVX-512 kernel set holding this entry
-    // guarantees (`kernels::kernel_set` hands it out only after `Isa::check`). `check`
-    // above proved 1 <= mr <= 7, 1 <= nr <= 32, kc >= 1 and that rows 0..mr of `a` (kc
-    // floats at stride lda), the (kc + 1) x 32 panel and rows 0..mr of `c` (nr floats at
-    // stride ldc) lie inside their slices: exactly what the routine reads and writes.
-    // `c` is an exclusive borrow, so it overlaps neither `a` nor the panel.
-    unsafe {
-        sepconv_gemm_f32_7x32_avx512(
-            args.mr,
-            args.nr,
-            args.kc,
-            args.a.as_ptr(),
-            lda_bytes,
-            args.panel.as_ptr(),
-            args.c.as_mut_ptr(),
-            ldc_bytes,
-            params.as_ptr(),
-        )
-    }
-    Ok(())
+    // guarantees (`kernels::kernel_set` hands it out only after `Isa::check`); `call_asm`
+    // checks the rest.
+    unsafe { super::call_asm(sepconv_gemm_f32_7x32_avx512, AVX512.mr, AVX512.nr, args) }
 }
