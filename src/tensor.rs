@@ -96,15 +96,23 @@ impl Tensor {
             )));
         }
         let mut out = Tensor::zeros(shape);
-        for b in 0..n {
-            for ch in 0..c {
-                for y in 0..h {
-                    for x in 0..w {
-                        out.data[shape.index(b, y, x, ch)] = data[((b * c + ch) * h + y) * w + x];
-                    }
-                }
+        nchw_to_nhwc(data, &mut out.data, c, h * w);
+        Ok(out)
+    }
+}
+
+/// Transposes whole images of `c` channels x `hw` pixels from NCHW `src` into NHWC `dst`
+/// (both `images x c x hw` floats long; extra floats of `dst` are left alone).
+pub fn nchw_to_nhwc(src: &[f32], dst: &mut [f32], c: usize, hw: usize) {
+    let image = c * hw;
+    if image == 0 {
+        return;
+    }
+    for (from, to) in src.chunks_exact(image).zip(dst.chunks_exact_mut(image)) {
+        for (p, px) in to.chunks_exact_mut(c).enumerate() {
+            for (ch, v) in px.iter_mut().enumerate() {
+                *v = from[ch * hw + p];
             }
         }
-        Ok(out)
     }
 }

@@ -394,14 +394,7 @@ impl Model {
             Input::Nchw(x) => {
                 let r = self.config.resolution;
                 let nhwc = &mut nhwc[..x.len()];
-                for (b, out) in nhwc.chunks_exact_mut(r * r * 3).enumerate() {
-                    let src = &x[b * r * r * 3..(b + 1) * r * r * 3];
-                    for (p, px) in out.chunks_exact_mut(3).enumerate() {
-                        for (c, v) in px.iter_mut().enumerate() {
-                            *v = src[c * r * r + p];
-                        }
-                    }
-                }
+                crate::tensor::nchw_to_nhwc(x, nhwc, 3, r * r);
                 nhwc
             }
         };
