@@ -7,11 +7,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Where `cargo test` left libsepconv.a and libsepconv.so: beside the sepconv binary
-/// after a `cargo build`, in its deps/ folder otherwise.
+/// Where `cargo test` left libsepconv.a and libsepconv.so: its deps/ folder, which every
+/// `cargo test` rebuilds (the copies beside the binary are only refreshed by `cargo build`
+/// and may be stale), else beside the sepconv binary.
 fn target_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_BIN_EXE_sepconv")).parent().unwrap();
-    [dir.to_path_buf(), dir.join("deps")]
+    [dir.join("deps"), dir.to_path_buf()]
         .into_iter()
         .find(|d| d.join("libsepconv.a").exists() && d.join("libsepconv.so").exists())
         .expect("cargo builds libsepconv.a and libsepconv.so with the tests")
@@ -63,7 +64,13 @@ fn run(exe: &Path, valgrind: bool) {
     } else {
         common::bin_command(exe.to_str().unwrap())
     };
-    let out = cmd.args(fixture_args()).output().unwrap();
+    // cargo puts target/<profile> on LD_LIBRARY_PATH, which outranks the program's runpath
+    // and may hold a stale libsepconv.so from an earlier `cargo build`.
+    let out = cmd
+        .args(fixture_args())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
