@@ -276,6 +276,7 @@ fn options(options: *const SepconvOptions) -> Result<Options, Failure> {
     Ok(Options {
         threads: o.threads as usize,
         isa,
+        ..Options::default()
     })
 }
 

@@ -84,6 +84,9 @@ pub struct BenchArgs {
     /// Print a per-layer table.
     #[arg(long)]
     pub layers: bool,
+    /// Depthwise -> pointwise fusion: auto, never (every layer whole) or always.
+    #[arg(long, default_value = "auto")]
+    pub fuse: sepconv::net::Fuse,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,6 @@
 //! `Model::run` allocates nothing: a counting global allocator watches a run.
 
-use sepconv::net::{Model, Options};
+use sepconv::net::{Fuse, Model, Options};
 use sepconv::{MobileNetConfig, MobileNetWeights};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,11 +32,13 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn run_allocates_nothing() {
-    check(1);
-    check(2);
+    for fuse in [Fuse::Never, Fuse::Always] {
+        check(1, fuse);
+        check(2, fuse);
+    }
 }
 
-fn check(threads: usize) {
+fn check(threads: usize, fuse: Fuse) {
     let config = MobileNetConfig {
         alpha: 0.25,
         resolution: 64,
@@ -44,14 +46,24 @@ fn check(threads: usize) {
         ..MobileNetConfig::default()
     };
     let weights = MobileNetWeights::random(&config, 3, true).unwrap();
-    let model = Model::build(&config, &weights, Options { threads, isa: None }).unwrap();
+    let model = Model::build(
+        &config,
+        &weights,
+        Options {
+            threads,
+            fuse,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let mut ws = model.workspace(2).unwrap();
     let input = vec![0.5f32; model.input_len() * 2];
     let mut out = vec![0.0; 20];
     let mut steps = vec![0.0; model.steps().len()];
     model.run(&mut ws, &input, 2, &mut out).unwrap(); // warm-up
     let before = ALLOCATIONS.load(Ordering::SeqCst);
-    for _ in 0..3 {
+    // Many runs: a pool that allocated now and then (per hand-off) would show.
+    for _ in 0..50 {
         model.run(&mut ws, &input, 2, &mut out).unwrap();
         model
             .run(&mut ws, &input[..model.input_len()], 1, &mut out[..10])
@@ -64,7 +76,7 @@ fn check(threads: usize) {
     assert_eq!(
         ALLOCATIONS.load(Ordering::SeqCst) - before,
         0,
-        "{threads} threads"
+        "{threads} threads, {fuse:?}"
     );
     // The counter works: a fresh workspace does allocate.
     let _ws2 = model.workspace(1).unwrap();

@@ -363,6 +363,7 @@ fn runner_forward(
             Options {
                 threads: 2,
                 isa: Some(isa),
+                ..Options::default()
             },
         )?;
         let batch = x.shape.n;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use sepconv::net::{Model, Options};
+use sepconv::net::{Fuse, Model, Options};
 use sepconv::{
     reference, Activation, Error, MobileNetConfig, MobileNetWeights, PaddingStyle, Shape, Tensor,
 };
@@ -35,13 +35,20 @@ fn check(config: MobileNetConfig, batch_norm: bool, batch: usize) {
     let x = input(batch, config.resolution, 3);
     let want = reference::mobilenet_v1_forward(&config, &weights, &x).unwrap();
     for isa in common::isas_under_test() {
-        for threads in [1, 2] {
+        for (threads, fuse) in [
+            (1, Fuse::Never),
+            (1, Fuse::Always),
+            (2, Fuse::Never),
+            (2, Fuse::Always),
+            (3, Fuse::Auto),
+        ] {
             let model = Model::build(
                 &config,
                 &weights,
                 Options {
                     threads,
                     isa: Some(isa),
+                    fuse,
                 },
             )
             .unwrap();
@@ -51,7 +58,7 @@ fn check(config: MobileNetConfig, batch_norm: bool, batch: usize) {
             assert_close(
                 &out,
                 &want.data,
-                &format!("{config:?} bn={batch_norm} {isa} threads={threads}"),
+                &format!("{config:?} bn={batch_norm} {isa} threads={threads} fuse={fuse:?}"),
             );
         }
     }
@@ -192,7 +199,7 @@ fn bad_calls_are_errors_naming_the_problem() {
         &weights,
         Options {
             threads: 0,
-            isa: None,
+            ..Options::default()
         },
     )
     .err()

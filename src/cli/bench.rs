@@ -24,6 +24,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
         Options {
             threads: args.threads,
             isa: args.isa,
+            fuse: args.fuse,
         },
     )?;
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -106,6 +107,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
                        "classes": config.classes, "mult_adds": config.macs()? },
             "isa": model.isa().name(),
             "threads": args.threads,
+            "fuse": args.fuse.name(),
             "batch": batch,
             "runs": runs,
             "build_ms": build_ms,
@@ -120,12 +122,13 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     }
 
     println!(
-        "MobileNet V1 {}-{}: {:.1} M mult-adds/image, batch {batch}, isa {}, {} thread(s)",
+        "MobileNet V1 {}-{}: {:.1} M mult-adds/image, batch {batch}, isa {}, {} thread(s), fusion {}",
         config.alpha,
         config.resolution,
         config.macs()? as f64 / 1e6,
         model.isa(),
-        args.threads
+        args.threads,
+        args.fuse.name()
     );
     println!("build (fold BN + pack weights): {build_ms:.2} ms");
     println!(
@@ -136,13 +139,13 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     if args.layers {
         println!();
         println!(
-            "{:<6} {:<5} {:>9} {:>9} {:>7}",
+            "{:<11} {:<5} {:>9} {:>9} {:>7}",
             "layer", "kind", "ms", "GFLOP/s", "%peak"
         );
-        let mut by_kind = [0.0f64; 5];
+        let mut by_kind = [0.0f64; 6];
         for (i, s) in steps.iter().enumerate() {
             println!(
-                "{:<6} {:<5} {:>9.4} {:>9.1} {:>6.1}%",
+                "{:<11} {:<5} {:>9.4} {:>9.1} {:>6.1}%",
                 s.name,
                 s.kind.name(),
                 step_median[i],
@@ -156,6 +159,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             StepKind::Conv0,
             StepKind::Depthwise,
             StepKind::Pointwise,
+            StepKind::Fused,
             StepKind::Pool,
             StepKind::Fc,
         ] {

@@ -21,6 +21,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Options {
             threads: args.threads,
             isa: args.isa,
+            ..Options::default()
         },
     )?;
     let r = config.resolution;

@@ -5,9 +5,10 @@ mod buffer;
 mod config;
 mod fold;
 mod model;
+mod pool;
 mod weights;
 
 pub use config::{LayerKind, LayerSpec, MobileNetConfig, PaddingStyle, BLOCKS};
 pub use fold::fold_batch_norm;
-pub use model::{Model, Options, Step, StepKind, Workspace};
+pub use model::{Fuse, Model, Options, Step, StepKind, Workspace, FUSE_MIN_BYTES};
 pub use weights::{BatchNormParams, BlockWeights, ConvWeights, MobileNetWeights};

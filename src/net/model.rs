@@ -5,6 +5,7 @@
 use super::buffer::AlignedBuf;
 use super::config::{LayerKind, LayerSpec, MobileNetConfig};
 use super::fold::fold_batch_norm;
+use super::pool::{lock, Pool, Team};
 use super::weights::MobileNetWeights;
 use crate::activation::Clamp;
 use crate::isa::Isa;
@@ -12,17 +13,57 @@ use crate::kernels::{kernel_set, KernelSet};
 use crate::ops::depthwise::{depthwise3x3_rows, DepthwiseParams, PackedDepthwise};
 use crate::ops::pointwise::{pointwise, PackedGemmB};
 use crate::{Error, Result};
-use rayon::prelude::*;
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 /// How a model runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Threads per `run` call: 1 runs inline on the caller's thread; more use a private
-    /// rayon pool of that size.
+    /// pool of that many threads, the caller included.
     pub threads: usize,
     /// Force an ISA (else `SEPCONV_ISA`, else the best detected).
     pub isa: Option<Isa>,
+    /// Which depthwise layers run fused with the pointwise layer after them.
+    pub fuse: Fuse,
+}
+
+/// Depthwise -> pointwise fusion: a band of depthwise output rows goes from the cache
+/// straight into the GEMM instead of through a whole activation. Results are identical
+/// either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fuse {
+    /// Fuse where the depthwise output is at least [`FUSE_MIN_BYTES`] (faster there).
+    #[default]
+    Auto,
+    /// Run every layer whole (for comparison).
+    Never,
+    /// Fuse every block (for tests).
+    Always,
+}
+
+impl Fuse {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fuse::Auto => "auto",
+            Fuse::Never => "never",
+            Fuse::Always => "always",
+        }
+    }
+}
+
+impl std::str::FromStr for Fuse {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Fuse> {
+        match s {
+            "auto" => Ok(Fuse::Auto),
+            "never" => Ok(Fuse::Never),
+            "always" => Ok(Fuse::Always),
+            _ => Err(Error::Config(format!(
+                "fusion must be auto, never or always, got {s:?}"
+            ))),
+        }
+    }
 }
 
 impl Default for Options {
@@ -30,9 +71,17 @@ impl Default for Options {
         Options {
             threads: 1,
             isa: None,
+            fuse: Fuse::Auto,
         }
     }
 }
+
+/// A depthwise layer is fused with its pointwise layer when its output image is at least
+/// this big: below it, the whole activation stays in L2 between the two layers anyway.
+pub const FUSE_MIN_BYTES: usize = 256 << 10;
+/// Target size of one fused band of depthwise output (whole rows, at least one): it stays
+/// in L1/L2 while the GEMM reads it once per B panel.
+const FUSE_BAND_BYTES: usize = 48 << 10;
 
 /// Kind of a timed step of [`Model::run_profiled`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +91,8 @@ pub enum StepKind {
     Pointwise,
     Pool,
     Fc,
+    /// A depthwise layer and the pointwise layer after it, fused.
+    Fused,
 }
 
 impl StepKind {
@@ -52,6 +103,7 @@ impl StepKind {
             StepKind::Pointwise => "pw",
             StepKind::Pool => "pool",
             StepKind::Fc => "fc",
+            StepKind::Fused => "dw+pw",
         }
     }
 }
@@ -69,6 +121,8 @@ struct Block {
     dw: PackedDepthwise,
     dw_params: DepthwiseParams,
     pw: PackedGemmB,
+    /// Output rows per fused band, or `None` to run the two layers whole.
+    fused_band: Option<usize>,
 }
 
 /// A built MobileNet V1: immutable, `Send + Sync`.
@@ -80,10 +134,12 @@ pub struct Model {
     conv0: PackedGemmB,
     blocks: Vec<Block>,
     fc: PackedGemmB,
-    pool: Option<rayon::ThreadPool>,
+    pool: Option<Pool>,
     threads: usize,
     /// Largest activation of one image, in floats.
     max_activation: usize,
+    /// Floats of one thread's fused-band scratch.
+    band_len: usize,
 }
 
 /// Per-call scratch for one batch size: activation ping-pong buffers and the first
@@ -95,6 +151,8 @@ pub struct Workspace {
     patches: AlignedBuf,
     nhwc: AlignedBuf,
     pooled: AlignedBuf,
+    /// One fused band of depthwise output per thread.
+    bands: AlignedBuf,
 }
 
 impl Workspace {
@@ -145,10 +203,19 @@ impl Model {
                 clamp,
             };
             dw_params.validate()?;
+            let row_len = dw_spec.out_w * dw_spec.out_c;
+            let fuse = match options.fuse {
+                Fuse::Auto => 4 * row_len * dw_spec.out_h >= FUSE_MIN_BYTES,
+                Fuse::Never => false,
+                Fuse::Always => true,
+            };
+            let fused_band =
+                fuse.then(|| (FUSE_BAND_BYTES / (4 * row_len)).clamp(1, dw_spec.out_h));
             blocks.push(Block {
                 dw: PackedDepthwise::new(kernels, dw_spec.in_c, &dw_w, &dw_b)?,
                 dw_params,
                 pw: PackedGemmB::new(kernels, pw_spec.in_c, pw_spec.out_c, &pw_w, &pw_b)?,
+                fused_band,
             });
         }
         let fc = PackedGemmB::new(
@@ -163,12 +230,15 @@ impl Model {
             .map(|s| s.out_h * s.out_w * s.out_c)
             .max()
             .unwrap_or(0);
+        let band_len = blocks
+            .iter()
+            .zip(specs[1..].chunks(2))
+            .filter_map(|(b, pair)| b.fused_band.map(|r| r * pair[0].out_w * pair[0].out_c))
+            .max()
+            .unwrap_or(0);
         let pool = if options.threads > 1 {
             Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(options.threads)
-                    .thread_name(|i| format!("sepconv-{i}"))
-                    .build()
+                Pool::new(options.threads)
                     .map_err(|e| Error::Config(format!("cannot start threads: {e}")))?,
             )
         } else {
@@ -185,6 +255,7 @@ impl Model {
             pool,
             threads: options.threads,
             max_activation,
+            band_len,
         })
     }
 
@@ -211,23 +282,31 @@ impl Model {
         self.config.classes
     }
 
-    /// The timed steps of [`Model::run_profiled`], in order.
+    /// The timed steps of [`Model::run_profiled`], in order: conv0, each block's depthwise
+    /// and pointwise layer (one step when fused), the pool, the classifier.
     pub fn steps(&self) -> Vec<Step> {
-        let kind = |k| match k {
-            LayerKind::Conv0 => StepKind::Conv0,
-            LayerKind::Depthwise => StepKind::Depthwise,
-            LayerKind::Pointwise => StepKind::Pointwise,
+        let step = |s: &LayerSpec| Step {
+            name: s.name.clone(),
+            kind: match s.kind {
+                LayerKind::Conv0 => StepKind::Conv0,
+                LayerKind::Depthwise => StepKind::Depthwise,
+                LayerKind::Pointwise => StepKind::Pointwise,
+            },
+            macs: s.macs(),
         };
+        let mut steps = vec![step(&self.specs[0])];
+        for (block, pair) in self.blocks.iter().zip(self.specs[1..].chunks(2)) {
+            if block.fused_band.is_some() {
+                steps.push(Step {
+                    name: format!("{}+{}", pair[0].name, pair[1].name),
+                    kind: StepKind::Fused,
+                    macs: pair[0].macs() + pair[1].macs(),
+                });
+            } else {
+                steps.extend(pair.iter().map(step));
+            }
+        }
         let last = &self.specs[self.specs.len() - 1];
-        let mut steps: Vec<Step> = self
-            .specs
-            .iter()
-            .map(|s| Step {
-                name: s.name.clone(),
-                kind: kind(s.kind),
-                macs: s.macs(),
-            })
-            .collect();
         steps.push(Step {
             name: "pool".into(),
             kind: StepKind::Pool,
@@ -239,6 +318,16 @@ impl Model {
             macs: self.config.feature_channels() * self.config.classes,
         });
         steps
+    }
+
+    /// `self.steps().len()`, without allocating.
+    fn step_count(&self) -> usize {
+        let fused = self
+            .blocks
+            .iter()
+            .filter(|b| b.fused_band.is_some())
+            .count();
+        self.specs.len() + 2 - fused
     }
 
     /// Scratch for batches of up to `batch` images (allocates; do it once per thread).
@@ -259,6 +348,7 @@ impl Model {
             patches: AlignedBuf::zeroed(patches),
             nhwc: AlignedBuf::zeroed(self.input_len() * batch),
             pooled: AlignedBuf::zeroed(self.config.feature_channels() * batch),
+            bands: AlignedBuf::zeroed(self.band_len * self.threads),
         })
     }
 
@@ -296,10 +386,10 @@ impl Model {
         output: &mut [f32],
         step_ms: &mut [f64],
     ) -> Result<()> {
-        if step_ms.len() != self.specs.len() + 2 {
+        if step_ms.len() != self.step_count() {
             return Err(Error::Shape(format!(
-                "step_ms needs {} slots, got {}",
-                self.specs.len() + 2,
+                "step_ms needs {} slots (one per step), got {}",
+                self.step_count(),
                 step_ms.len()
             )));
         }
@@ -324,6 +414,7 @@ impl Model {
             || ws.patches.len() < s0.out_h * s0.out_w * CONV0_K * batch
             || ws.nhwc.len() < self.input_len() * batch
             || ws.pooled.len() < self.config.feature_channels() * batch
+            || ws.bands.len() < self.band_len * self.threads
         {
             return Err(Error::Shape(
                 "workspace was made for a different model".into(),
@@ -358,12 +449,9 @@ impl Model {
             Input::Nhwc(x) | Input::Nchw(x) => x.len(),
         };
         self.check_call(ws, input_len, batch, output.len())?;
-        // One hand-off to the pool per run (not per layer): the layers' parallel loops then
-        // split work among the pool's threads by work stealing.
-        match &self.pool {
-            Some(pool) => pool.install(|| self.layers(ws, input, batch, output, step_ms)),
-            None => self.layers(ws, input, batch, output, step_ms),
-        }
+        // The pool serves one run at a time; a concurrent run goes inline on its own thread.
+        let team = self.pool.as_ref().and_then(Pool::team);
+        self.layers(ws, input, batch, output, step_ms, team.as_ref())
     }
 
     fn layers(
@@ -373,6 +461,7 @@ impl Model {
         batch: usize,
         output: &mut [f32],
         mut step_ms: Option<&mut [f64]>,
+        team: Option<&Team<'_>>,
     ) -> Result<()> {
         let Workspace {
             ping,
@@ -380,14 +469,16 @@ impl Model {
             patches,
             nhwc,
             pooled,
+            bands,
             ..
         } = ws;
-        let (ping, pong, patches, nhwc, pooled) = (
+        let (ping, pong, patches, nhwc, pooled, bands) = (
             ping.as_mut_slice(),
             pong.as_mut_slice(),
             patches.as_mut_slice(),
             nhwc.as_mut_slice(),
             pooled.as_mut_slice(),
+            bands.as_mut_slice(),
         );
         let image: &[f32] = match input {
             Input::Nhwc(x) => x,
@@ -398,14 +489,17 @@ impl Model {
                 nhwc
             }
         };
+        let threads = team.map_or(1, Team::threads);
 
         let mut clock = Instant::now();
-        let mut lap = |i: usize| {
+        let mut step = 0;
+        let mut lap = || {
             if let Some(ms) = step_ms.as_deref_mut() {
                 let now = Instant::now();
-                ms[i] = (now - clock).as_secs_f64() * 1e3;
+                ms[step] = (now - clock).as_secs_f64() * 1e3;
                 clock = now;
             }
+            step += 1;
         };
 
         // conv0: patches (im2col, K = 27) then the GEMM, a few output rows at a time so
@@ -413,66 +507,69 @@ impl Model {
         let s0 = &self.specs[0];
         let rows = s0.out_h * batch;
         let (patch_row, out_row) = (s0.out_w * CONV0_K, s0.out_w * s0.out_c);
-        let conv0_band = |first: usize, patches: &mut [f32], out: &mut [f32]| -> Result<()> {
-            let step = CONV0_ROWS_PER_STEP;
-            for (i, (p, o)) in patches
-                .chunks_mut(step * patch_row)
-                .zip(out.chunks_mut(step * out_row))
-                .enumerate()
-            {
-                im2col_rows(s0, image, first + i * step, p);
-                let m = o.len() / s0.out_c;
-                pointwise(&self.conv0, m, p, CONV0_K, o, s0.out_c, self.clamp)?;
-            }
-            Ok(())
-        };
-        let (patches, out) = (
-            &mut patches[..rows * patch_row],
-            &mut ping[..rows * out_row],
-        );
-        let tasks = self.tasks(rows);
-        if tasks <= 1 {
-            conv0_band(0, patches, out)?;
-        } else {
-            let band = rows.div_ceil(tasks);
-            patches
-                .par_chunks_mut(band * patch_row)
-                .zip(out.par_chunks_mut(band * out_row))
-                .enumerate()
-                .map(|(t, (p, o))| conv0_band(t * band, p, o))
-                .collect::<Result<()>>()?;
-        }
-        lap(0);
+        let band = CONV0_ROWS_PER_STEP.min(rows.div_ceil(threads));
+        let tasks = patches[..rows * patch_row]
+            .chunks_mut(band * patch_row)
+            .zip(ping[..rows * out_row].chunks_mut(band * out_row))
+            .enumerate();
+        run_tasks(team, tasks, &mut [], 0, |(i, (p, o)), _| {
+            im2col_rows(s0, image, i * band, p);
+            let m = o.len() / s0.out_c;
+            pointwise(&self.conv0, m, p, CONV0_K, o, s0.out_c, self.clamp)
+        })?;
+        lap();
 
         let (mut cur, mut next) = (ping, pong);
         for (i, block) in self.blocks.iter().enumerate() {
             let dw_spec = &self.specs[1 + 2 * i];
             let p = &block.dw_params;
-            let (in_len, out_len) = (
+            let (in_len, out_h, row_len) = (
                 p.in_h * p.in_w * p.channels,
-                dw_spec.out_h * dw_spec.out_w * p.channels,
+                dw_spec.out_h,
+                dw_spec.out_w * p.channels,
             );
-            let row_len = dw_spec.out_w * p.channels;
             let src = &cur[..in_len * batch];
-            let dst = &mut next[..out_len * batch];
-            let out_h = dw_spec.out_h;
-            let mut status = Ok(());
-            self.par_rows_err(dst, row_len, out_h, &mut status, |b, rows, band| {
-                depthwise3x3_rows(p, &block.dw, &src[b * in_len..(b + 1) * in_len], rows, band)
-            });
-            status?;
-            lap(1 + 2 * i);
+            let n = block.pw.n();
+            if let Some(band) = block.fused_band {
+                // Each task: a band of depthwise output rows into this thread's scratch,
+                // then the GEMM from there into the block's output.
+                let out_row = dw_spec.out_w * n;
+                let tasks = row_bands(&mut next[..out_h * out_row * batch], out_h, out_row, band);
+                run_tasks(
+                    team,
+                    tasks,
+                    bands,
+                    self.band_len,
+                    |(b, rows, out), scratch| {
+                        let a = &mut scratch[..rows.len() * row_len];
+                        let image = &src[b * in_len..(b + 1) * in_len];
+                        depthwise3x3_rows(p, &block.dw, image, rows, a)?;
+                        let m = a.len() / p.channels;
+                        pointwise(&block.pw, m, a, p.channels, out, n, self.clamp)
+                    },
+                )?;
+                lap();
+                std::mem::swap(&mut cur, &mut next);
+                continue;
+            }
+
+            let band = out_h.div_ceil(self.split(threads, out_h * row_len * 9, out_h));
+            let tasks = row_bands(&mut next[..out_h * row_len * batch], out_h, row_len, band);
+            run_tasks(team, tasks, &mut [], 0, |(b, rows, out), _| {
+                depthwise3x3_rows(p, &block.dw, &src[b * in_len..(b + 1) * in_len], rows, out)
+            })?;
+            lap();
             std::mem::swap(&mut cur, &mut next);
 
-            let m = dw_spec.out_h * dw_spec.out_w * batch;
-            let pw_out = block.pw.n();
+            let m = out_h * dw_spec.out_w * batch;
             self.gemm(
+                team,
                 &block.pw,
                 m,
                 &cur[..m * p.channels],
-                &mut next[..m * pw_out],
+                &mut next[..m * n],
             )?;
-            lap(2 + 2 * i);
+            lap();
             std::mem::swap(&mut cur, &mut next);
         }
 
@@ -490,7 +587,7 @@ impl Model {
             let inv = 1.0 / hw as f32;
             out.iter_mut().for_each(|o| *o *= inv);
         }
-        lap(self.specs.len());
+        lap();
 
         pointwise(
             &self.fc,
@@ -506,82 +603,94 @@ impl Model {
                 softmax_in_place(row);
             }
         }
-        lap(self.specs.len() + 1);
+        lap();
         Ok(())
     }
 
-    /// C = clamp(A B + bias) over `m` rows, split over the pool's threads.
-    fn gemm(&self, b: &PackedGemmB, m: usize, a: &[f32], c: &mut [f32]) -> Result<()> {
-        let (k, n) = (b.k(), b.n());
-        let tasks = self.tasks(m);
-        if tasks <= 1 {
-            return pointwise(b, m, a, k, c, n, self.clamp);
-        }
-        // Bands of whole MR-row tiles.
-        let mr = self.kernels.gemm.mr;
-        let band = m.div_ceil(tasks).div_ceil(mr) * mr;
-        c.par_chunks_mut(band * n)
-            .enumerate()
-            .map(|(t, cb)| {
-                let rows = cb.len() / n;
-                pointwise(
-                    b,
-                    rows,
-                    &a[t * band * k..(t * band + rows) * k],
-                    k,
-                    cb,
-                    n,
-                    self.clamp,
-                )
-            })
-            .collect::<Result<()>>()
-    }
-
-    /// How many tasks to split `rows` rows of work into (run inside the pool when > 1).
-    fn tasks(&self, rows: usize) -> usize {
-        if self.pool.is_none() {
-            1
-        } else {
-            self.threads.min(rows)
-        }
-    }
-
-    /// Calls `f(image, rows, band)` over bands of output rows of each image of `out`
-    /// (images of `out_h` rows of `row_len` floats); the first error lands in `status`.
-    fn par_rows_err(
+    /// C = clamp(A B + bias) over `m` rows, in bands of whole MR-row tiles over the team.
+    fn gemm(
         &self,
-        out: &mut [f32],
-        row_len: usize,
-        out_h: usize,
-        status: &mut Result<()>,
-        f: impl Fn(usize, std::ops::Range<usize>, &mut [f32]) -> Result<()> + Sync,
-    ) {
-        let image_len = out_h * row_len;
-        let tasks = self.tasks(out_h);
-        if tasks <= 1 {
-            for (b, img) in out.chunks_exact_mut(image_len).enumerate() {
-                if let Err(e) = f(b, 0..out_h, img) {
-                    *status = Err(e);
-                    return;
-                }
-            }
-            return;
-        }
-        let band = out_h.div_ceil(tasks);
-        *status = out
-            .par_chunks_mut(image_len)
-            .enumerate()
-            .map(|(b, img)| {
-                img.par_chunks_mut(band * row_len)
-                    .enumerate()
-                    .map(|(t, chunk)| {
-                        let r0 = t * band;
-                        f(b, r0..r0 + chunk.len() / row_len, chunk)
-                    })
-                    .collect::<Result<()>>()
-            })
-            .collect::<Result<()>>();
+        team: Option<&Team<'_>>,
+        b: &PackedGemmB,
+        m: usize,
+        a: &[f32],
+        c: &mut [f32],
+    ) -> Result<()> {
+        let (k, n) = (b.k(), b.n());
+        let threads = team.map_or(1, Team::threads);
+        let mr = self.kernels.gemm.mr;
+        let tiles = m.div_ceil(mr);
+        let band = tiles.div_ceil(self.split(threads, m * k * n, tiles)) * mr;
+        let tasks = c.chunks_mut(band * n).enumerate();
+        run_tasks(team, tasks, &mut [], 0, |(t, cb), _| {
+            let rows = cb.len() / n;
+            let a = &a[t * band * k..(t * band + rows) * k];
+            pointwise(b, rows, a, k, cb, n, self.clamp)
+        })
     }
+
+    /// Tasks to split a step of `macs` multiply-adds into, at most `units` (rows or tiles):
+    /// one per thread, more on big steps so a descheduled thread's share can be taken
+    /// over by the others.
+    fn split(&self, threads: usize, macs: usize, units: usize) -> usize {
+        let per_thread = if macs >= BIG_STEP_MACS { 4 } else { 1 };
+        (threads * per_thread).clamp(1, units.max(1))
+    }
+}
+
+/// Steps of at least this many multiply-adds are split into several tasks per thread.
+const BIG_STEP_MACS: usize = 4 << 20;
+
+/// `(image, output rows, their slice)` for bands of `band` rows of each image of `out`
+/// (images of `out_h` rows of `row_len` floats).
+fn row_bands(
+    out: &mut [f32],
+    out_h: usize,
+    row_len: usize,
+    band: usize,
+) -> impl Iterator<Item = (usize, std::ops::Range<usize>, &mut [f32])> + Send {
+    out.chunks_mut(out_h * row_len)
+        .enumerate()
+        .flat_map(move |(b, image)| {
+            image
+                .chunks_mut(band * row_len)
+                .enumerate()
+                .map(move |(t, rows)| {
+                    let r0 = t * band;
+                    (b, r0..r0 + rows.len() / row_len, rows)
+                })
+        })
+}
+
+/// Runs `f(task, scratch)` for every task, over the team's threads when there is one (each
+/// thread takes the next task when done, and has its own `scratch_len` floats of
+/// `scratch`). The first error is returned (other tasks may still run).
+fn run_tasks<T: Send>(
+    team: Option<&Team<'_>>,
+    tasks: impl Iterator<Item = T> + Send,
+    scratch: &mut [f32],
+    scratch_len: usize,
+    f: impl Fn(T, &mut [f32]) -> Result<()> + Sync,
+) -> Result<()> {
+    let Some(team) = team else {
+        let scratch = &mut scratch[..scratch_len];
+        return tasks.into_iter().try_for_each(|t| f(t, scratch));
+    };
+    let tasks = Mutex::new(tasks);
+    let scratches = Mutex::new(scratch.chunks_mut(scratch_len.max(1)));
+    let status = Mutex::new(Ok(()));
+    team.run(&|_| {
+        let scratch = lock(&scratches).next().unwrap_or_default();
+        loop {
+            let task = lock(&tasks).next();
+            let Some(task) = task else { break };
+            if let Err(e) = f(task, scratch) {
+                *lock(&status) = Err(e);
+                break;
+            }
+        }
+    });
+    status.into_inner().unwrap_or_else(PoisonError::into_inner)
 }
 
 enum Input<'a> {

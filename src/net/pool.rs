@@ -1,0 +1,364 @@
+//! The runner's fork-join thread pool.
+//!
+//! A MobileNet forward pass is ~30 short parallel steps (tens of microseconds each on small
+//! models), so what matters is the hand-off latency, not throughput: workers spin on an
+//! epoch counter between steps and only park (futex, through a `Condvar`) after
+//! [`SPIN_BEFORE_PARK`] without work, like XNNPACK's pthreadpool. A general work-stealing
+//! pool wakes sleeping workers per step, which costs more than a small layer takes on a
+//! virtual machine. Dispatch allocates nothing.
+//!
+//! One caller at a time owns the pool ([`Pool::team`]); a second caller gets `None` and
+//! runs inline instead of waiting.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long an idle worker spins before it parks.
+const SPIN_BEFORE_PARK: Duration = Duration::from_millis(2);
+
+/// A job as the workers see it. Its real lifetime is one [`Team::broadcast`] call, which
+/// does not return before every worker is done with it.
+type Job = &'static (dyn Fn(usize) + Sync);
+
+struct Shared {
+    /// Bumped once per job (and once at shutdown).
+    epoch: AtomicU64,
+    job: Mutex<Option<Job>>,
+    /// Per worker: `epoch * 4 + phase`, the last job it ran or was skipped for. The caller
+    /// and the worker race on it with compare-exchange, so a worker either runs a job
+    /// while the caller waits for it, or never touches it.
+    state: Vec<AtomicU64>,
+    panicked: AtomicBool,
+    shutdown: AtomicBool,
+    /// Parked workers, and the condition they wait on.
+    parked: Mutex<usize>,
+    wake: Condvar,
+}
+
+const RUNNING: u64 = 1;
+const DONE: u64 = 2;
+const SKIPPED: u64 = 3;
+
+fn state(epoch: u64, phase: u64) -> u64 {
+    epoch * 4 + phase
+}
+
+/// `threads - 1` worker threads; the caller of [`Team::run`] is thread 0.
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    owner: Mutex<()>,
+}
+
+/// Exclusive use of a [`Pool`] for a sequence of jobs.
+pub struct Team<'a> {
+    pool: &'a Pool,
+    _owner: MutexGuard<'a, ()>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A job's panic is caught before it can poison anything; recover regardless.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Pool {
+    /// Starts `threads - 1` workers (`threads >= 2`).
+    pub fn new(threads: usize) -> std::io::Result<Pool> {
+        let workers = threads.saturating_sub(1);
+        let shared = Arc::new(Shared {
+            epoch: AtomicU64::new(0),
+            job: Mutex::new(None),
+            state: (0..workers)
+                .map(|_| AtomicU64::new(state(0, DONE)))
+                .collect(),
+            panicked: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            parked: Mutex::new(0),
+            wake: Condvar::new(),
+        });
+        let mut pool = Pool {
+            shared: Arc::clone(&shared),
+            workers: Vec::with_capacity(workers),
+            owner: Mutex::new(()),
+        };
+        // Workers are running when `new` returns, so their start-up (which allocates) is
+        // never inside a run.
+        let started = Arc::new(AtomicU64::new(0));
+        for index in 1..threads {
+            let shared = Arc::clone(&shared);
+            let started = Arc::clone(&started);
+            // On error, `pool` drops here and stops the workers already started.
+            let handle = std::thread::Builder::new()
+                .name(format!("sepconv-{index}"))
+                .spawn(move || {
+                    started.fetch_add(1, Ordering::Release);
+                    worker(&shared, index)
+                })?;
+            pool.workers.push(handle);
+        }
+        while started.load(Ordering::Acquire) < workers as u64 {
+            std::thread::yield_now();
+        }
+        Ok(pool)
+    }
+
+    /// Threads that can take part in a job, the caller included.
+    pub fn threads(&self) -> usize {
+        self.workers.len() + 1
+    }
+
+    /// The pool for this caller, or `None` while another caller holds it.
+    pub fn team(&self) -> Option<Team<'_>> {
+        let owner = match self.owner.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(Team {
+            pool: self,
+            _owner: owner,
+        })
+    }
+}
+
+impl Team<'_> {
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// Runs `f(0)` on the calling thread and `f(t)` on each worker `t` that picks the job
+    /// up before `f(0)` returns; returns when those are done. Workers that arrive later
+    /// skip it, so a descheduled worker never holds the caller up: `f` must pull its work
+    /// from a shared queue, so that whoever runs finishes it. A panic in any `f` is
+    /// re-raised here after the others finish.
+    pub fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+        let shared = &*self.pool.shared;
+        // SAFETY: only the lifetime is erased. A worker calls `job` only after it moved
+        // its state to RUNNING for this epoch, and this function does not return (nor
+        // unwind) before every worker's state is DONE or SKIPPED for it, so `f` outlives
+        // every use. Holding the team (the `owner` lock) makes this the only job in flight.
+        let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
+        *lock(&shared.job) = Some(job);
+        let epoch = shared.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        if *lock(&shared.parked) > 0 {
+            shared.wake.notify_all();
+        }
+        let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
+        for st in &shared.state {
+            let mut spins = 0u32;
+            let mut s = st.load(Ordering::Acquire);
+            while s != state(epoch, DONE) {
+                if s == state(epoch, RUNNING) {
+                    spins = spins.wrapping_add(1);
+                    if spins.is_multiple_of(4096) {
+                        // The worker may have been descheduled: let it have the core.
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                    s = st.load(Ordering::Acquire);
+                    continue;
+                }
+                // It has not started this job: make sure it never does.
+                match st.compare_exchange(
+                    s,
+                    state(epoch, SKIPPED),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => s = now,
+                }
+            }
+        }
+        *lock(&shared.job) = None;
+        if let Err(payload) = mine {
+            resume_unwind(payload);
+        }
+        if shared.panicked.swap(false, Ordering::AcqRel) {
+            panic!("a sepconv worker thread panicked");
+        }
+    }
+}
+
+fn worker(shared: &Shared, index: usize) {
+    let st = &shared.state[index - 1];
+    let mut seen = 0u64;
+    loop {
+        let mut idle_since: Option<Instant> = None;
+        let mut spins = 0u32;
+        let epoch = loop {
+            let epoch = shared.epoch.load(Ordering::Acquire);
+            if epoch != seen {
+                break epoch;
+            }
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(1024) {
+                std::hint::spin_loop();
+                continue;
+            }
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < SPIN_BEFORE_PARK {
+                continue;
+            }
+            let mut parked = lock(&shared.parked);
+            *parked += 1;
+            // The caller bumps the epoch before it reads `parked` under this lock, so
+            // either the epoch has moved already or it will notify us.
+            while shared.epoch.load(Ordering::SeqCst) == seen {
+                parked = shared
+                    .wake
+                    .wait(parked)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            *parked -= 1;
+            idle_since = None;
+        };
+        seen = epoch;
+        if shared.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        let s = st.load(Ordering::Acquire);
+        if s == state(epoch, SKIPPED)
+            || st
+                .compare_exchange(
+                    s,
+                    state(epoch, RUNNING),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_err()
+        {
+            continue; // The caller finished this job without us.
+        }
+        let job = *lock(&shared.job);
+        if let Some(job) = job {
+            if catch_unwind(AssertUnwindSafe(|| job(index))).is_err() {
+                shared.panicked.store(true, Ordering::Release);
+            }
+        }
+        st.store(state(epoch, DONE), Ordering::Release);
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // `&mut self`: no team is alive, so no job is in flight.
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        drop(lock(&self.shared.parked));
+        self.shared.wake.notify_all();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts `n` tasks off a shared counter, recording which thread ran each.
+    fn drain(team: &Team<'_>, n: usize, done: &[AtomicUsize], by: &[AtomicUsize]) {
+        let next = AtomicUsize::new(0);
+        team.run(&|t| loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            done[i].fetch_add(1, Ordering::Relaxed);
+            by[t].fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    #[test]
+    fn every_task_runs_exactly_once() {
+        let pool = Pool::new(3).unwrap();
+        let team = pool.team().unwrap();
+        let by: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
+        for _ in 0..500 {
+            let done: Vec<AtomicUsize> = (0..64).map(|_| AtomicUsize::new(0)).collect();
+            drain(&team, 64, &done, &by);
+            assert!(done.iter().all(|d| d.load(Ordering::Relaxed) == 1));
+        }
+        let total: usize = by.iter().map(|b| b.load(Ordering::Relaxed)).sum();
+        assert_eq!(total, 500 * 64);
+    }
+
+    #[test]
+    fn workers_take_part() {
+        // Slow tasks: the worker, spinning, joins before the caller is through.
+        let pool = Pool::new(2).unwrap();
+        let team = pool.team().unwrap();
+        let by = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        let next = AtomicUsize::new(0);
+        team.run(&|t| {
+            while next.fetch_add(1, Ordering::Relaxed) < 200 {
+                by[t].fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
+        assert!(by[1].load(Ordering::Relaxed) > 0);
+        assert_eq!(
+            by.iter().map(|b| b.load(Ordering::Relaxed)).sum::<usize>(),
+            200
+        );
+    }
+
+    #[test]
+    fn one_team_at_a_time() {
+        let pool = Pool::new(2).unwrap();
+        let team = pool.team().unwrap();
+        assert!(pool.team().is_none());
+        drop(team);
+        assert!(pool.team().is_some());
+    }
+
+    #[test]
+    fn parked_workers_wake_up() {
+        let pool = Pool::new(2).unwrap();
+        let team = pool.team().unwrap();
+        let by = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        std::thread::sleep(SPIN_BEFORE_PARK * 3);
+        let next = AtomicUsize::new(0);
+        team.run(&|t| {
+            while next.fetch_add(1, Ordering::Relaxed) < 100 {
+                by[t].fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        assert!(
+            by[1].load(Ordering::Relaxed) > 0,
+            "the parked worker never woke"
+        );
+    }
+
+    #[test]
+    fn worker_panic_reaches_the_caller_and_the_pool_survives() {
+        let pool = Pool::new(2).unwrap();
+        let team = pool.team().unwrap();
+        let joined = AtomicBool::new(false);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            team.run(&|t| {
+                if t == 1 {
+                    joined.store(true, Ordering::SeqCst);
+                    panic!("boom");
+                }
+                // Wait (bounded) for the worker to join, so that it does panic.
+                let start = Instant::now();
+                while !joined.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(10) {
+                    std::thread::yield_now();
+                }
+            })
+        }));
+        assert!(r.is_err());
+        let done: Vec<AtomicUsize> = (0..8).map(|_| AtomicUsize::new(0)).collect();
+        let by = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        drain(&team, 8, &done, &by);
+        assert!(done.iter().all(|d| d.load(Ordering::Relaxed) == 1));
+    }
+}
