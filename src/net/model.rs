@@ -703,32 +703,52 @@ enum Input<'a> {
 /// order matches OHWI weights, so the GEMM's B is the weights as they are. `band` starts at
 /// output row `first_row` (counted over the batch) and holds whole output rows.
 fn im2col_rows(spec: &LayerSpec, input: &[f32], first_row: usize, band: &mut [f32]) {
-    let (ih, iw) = (spec.in_h as isize, spec.in_w as isize);
+    let (ih, iw, stride) = (spec.in_h as isize, spec.in_w, spec.stride);
+    let pad_left = spec.padding.left;
     let image_len = spec.in_h * spec.in_w * 3;
+    // Outputs whose window lies inside the image columns: ox in interior.
+    let first = pad_left.div_ceil(stride);
+    let end = if iw + pad_left >= 3 {
+        ((iw + pad_left - 3) / stride + 1).min(spec.out_w)
+    } else {
+        0
+    };
+    let interior = first.min(end)..end;
     for (r, row) in band.chunks_exact_mut(spec.out_w * CONV0_K).enumerate() {
         let (b, oy) = ((first_row + r) / spec.out_h, (first_row + r) % spec.out_h);
         let image = &input[b * image_len..(b + 1) * image_len];
-        for (ox, patch) in row.chunks_exact_mut(CONV0_K).enumerate() {
-            let x0 = (ox * spec.stride) as isize - spec.padding.left as isize;
-            for (ky, taps) in patch.chunks_exact_mut(9).enumerate() {
-                let iy = (oy * spec.stride + ky) as isize - spec.padding.top as isize;
-                if iy < 0 || iy >= ih {
-                    taps.fill(0.0);
-                } else if x0 >= 0 && x0 + 3 <= iw {
-                    // The three pixels of this window row are 9 contiguous floats.
-                    let at = ((iy * iw + x0) * 3) as usize;
-                    // Fixed-size copy: inlined moves instead of a memcpy call per window.
-                    let src: &[f32; 9] = image[at..at + 9].try_into().expect("9 floats");
-                    taps.copy_from_slice(src);
-                } else {
-                    for (kx, px) in taps.chunks_exact_mut(3).enumerate() {
-                        let ix = x0 + kx as isize;
-                        if ix < 0 || ix >= iw {
-                            px.fill(0.0);
-                        } else {
-                            let at = ((iy * iw + ix) * 3) as usize;
-                            px.copy_from_slice(&image[at..at + 3]);
-                        }
+        for ky in 0..3 {
+            let iy = (oy * stride + ky) as isize - spec.padding.top as isize;
+            if iy < 0 || iy >= ih {
+                row.chunks_exact_mut(CONV0_K)
+                    .for_each(|p| p[ky * 9..ky * 9 + 9].fill(0.0));
+                continue;
+            }
+            let line = &image[iy as usize * iw * 3..(iy as usize + 1) * iw * 3];
+            // Interior: the window row is 9 contiguous floats, a fixed-size copy.
+            if !interior.is_empty() {
+                let x0 = interior.start * stride - pad_left;
+                let windows = line[x0 * 3..].windows(9).step_by(3 * stride);
+                for (patch, src) in row
+                    .chunks_exact_mut(CONV0_K)
+                    .skip(interior.start)
+                    .take(interior.len())
+                    .zip(windows)
+                {
+                    let src: &[f32; 9] = src.try_into().expect("windows of 9");
+                    patch[ky * 9..ky * 9 + 9].copy_from_slice(src);
+                }
+            }
+            // Borders: pixel by pixel, zero outside the image.
+            let borders = (0..interior.start).chain(interior.end.max(interior.start)..spec.out_w);
+            for ox in borders {
+                let patch = &mut row[ox * CONV0_K..(ox + 1) * CONV0_K];
+                for (kx, px) in patch[ky * 9..ky * 9 + 9].chunks_exact_mut(3).enumerate() {
+                    let ix = (ox * stride + kx) as isize - pad_left as isize;
+                    if ix < 0 || ix >= iw as isize {
+                        px.fill(0.0);
+                    } else {
+                        px.copy_from_slice(&line[ix as usize * 3..ix as usize * 3 + 3]);
                     }
                 }
             }
