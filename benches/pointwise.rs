@@ -1,6 +1,8 @@
 //! Pointwise GEMM speed per ISA: (a) the bare microkernel on an L1/L2-resident panel,
 //! K = 256, 512, 1024; (b) the full operator on every pointwise layer of MobileNet V1
-//! 1.0-224 and 0.25-128. Criterion measures each; a summary table from a plain timing
+//! 1.0-224 and 0.25-128, and (c) the narrow layers of the small width multipliers (conv0
+//! as a K = 27 GEMM, the first pointwise layers, the alpha-0.75 widths, the batch-1
+//! classifier). Criterion measures each; a summary table from a plain timing
 //! loop follows, in GFLOP/s and % of the FMA peak measured in the same run (before and
 //! after each ISA's table, to show drift on a shared machine).
 //!
@@ -40,6 +42,26 @@ const MOBILENET_0_25_128: [Layer; 9] = [
     (64, 128, 128, 5),
     (16, 256, 128, 1),
     (16, 256, 256, 1),
+];
+
+/// The narrow layers of the small width multipliers, where a 32-wide tile wastes lanes:
+/// conv0 as a GEMM over im2col patches (K = 27) and the first pointwise layers.
+const NARROW: [Layer; 9] = [
+    (4096, 8, 27, 1),   // 0.25-128 conv0
+    (4096, 16, 27, 1),  // 0.5-128 conv0
+    (4096, 16, 8, 1),   // 0.25-128 pw1
+    (4096, 32, 16, 1),  // 0.5-128 pw1
+    (12544, 24, 27, 1), // 0.75-224 conv0
+    (12544, 48, 24, 1), // 0.75-224 pw1
+    (3136, 96, 48, 1),  // 0.75-224 pw2
+    (784, 192, 96, 1),  // 0.75-224 pw4
+    (1, 1000, 256, 1),  // 0.25 classifier, batch 1
+];
+
+const NETS: [(&str, &[Layer]); 3] = [
+    ("1.0-224", &MOBILENET_1_0_224),
+    ("0.25-128", &MOBILENET_0_25_128),
+    ("narrow", &NARROW),
 ];
 
 const UKERNEL_KS: [usize; 3] = [256, 512, 1024];
@@ -157,12 +179,9 @@ fn criterion_benches(c: &mut Criterion) {
             g.bench_function(format!("k{k}"), |b| b.iter(|| u.run()));
         }
         g.finish();
-        for (net, layers) in [
-            ("1.0-224", MOBILENET_1_0_224),
-            ("0.25-128", MOBILENET_0_25_128),
-        ] {
+        for (net, layers) in NETS {
             let mut g = c.benchmark_group(format!("pointwise/{isa}/{net}"));
-            for layer in layers {
+            for &layer in layers {
                 let mut l = LayerRun::new(isa, layer);
                 g.throughput(Throughput::Elements(l.flops() as u64));
                 g.bench_function(format!("{}x{}x{}", layer.0, layer.1, layer.2), |b| {
@@ -211,14 +230,11 @@ fn summary() {
     for isa in isas() {
         let g = kernel_set(isa).unwrap().gemm;
         let mut ukernels: Vec<Ukernel> = UKERNEL_KS.iter().map(|&k| Ukernel::new(isa, k)).collect();
-        let mut layers: Vec<(&str, Layer, LayerRun)> = [
-            ("1.0-224", MOBILENET_1_0_224),
-            ("0.25-128", MOBILENET_0_25_128),
-        ]
-        .iter()
-        .flat_map(|&(net, ls)| ls.into_iter().map(move |l| (net, l)))
-        .map(|(net, l)| (net, l, LayerRun::new(isa, l)))
-        .collect();
+        let mut layers: Vec<(&str, Layer, LayerRun)> = NETS
+            .iter()
+            .flat_map(|&(net, ls)| ls.iter().map(move |&l| (net, l)))
+            .map(|(net, l)| (net, l, LayerRun::new(isa, l)))
+            .collect();
         let mut peaks = Vec::new();
         let mut t_uk = vec![f64::INFINITY; ukernels.len()];
         let mut t_layer = vec![f64::INFINITY; layers.len()];
@@ -255,7 +271,7 @@ fn summary() {
                 u.flops() / t / 1e9,
             );
         }
-        for net in ["1.0-224", "0.25-128"] {
+        for (net, _) in NETS {
             let (mut flops, mut secs) = (0.0, 0.0);
             for ((name, layer, l), t) in layers
                 .iter()
