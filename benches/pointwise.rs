@@ -10,7 +10,7 @@
 //! every SIMD ISA of the host is measured (scalar only if forced).
 
 use criterion::{Criterion, Throughput};
-use sepconv::kernels::gemm::GemmArgs;
+use sepconv::kernels::gemm::{GemmArgs, GemmKernel};
 use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::ops::pointwise::{pointwise, PackedGemmB};
 use sepconv::{kernel_set, Clamp, Isa};
@@ -66,6 +66,14 @@ const NETS: [(&str, &[Layer]); 3] = [
 
 const UKERNEL_KS: [usize; 3] = [256, 512, 1024];
 
+/// Every GEMM kernel of `isa`'s set: the wide one, then the narrow ones.
+fn gemm_kernels(isa: Isa) -> Vec<GemmKernel> {
+    let ks = kernel_set(isa).unwrap();
+    std::iter::once(ks.gemm)
+        .chain(ks.gemm_narrow.iter().copied())
+        .collect()
+}
+
 fn isas() -> Vec<Isa> {
     match std::env::var("SEPCONV_ISA") {
         Ok(name) if !name.trim().is_empty() => vec![name.parse().expect("a known ISA")],
@@ -86,7 +94,7 @@ fn data(len: usize, seed: u32) -> Vec<f32> {
 
 /// Operands of the bare-microkernel benchmark: one MR x K tile of A, one packed panel.
 struct Ukernel {
-    isa: Isa,
+    g: GemmKernel,
     k: usize,
     a: Vec<f32>,
     panel: Vec<f32>,
@@ -94,10 +102,9 @@ struct Ukernel {
 }
 
 impl Ukernel {
-    fn new(isa: Isa, k: usize) -> Self {
-        let g = kernel_set(isa).unwrap().gemm;
+    fn new(g: GemmKernel, k: usize) -> Self {
         Ukernel {
-            isa,
+            g,
             k,
             a: data(g.mr * k, 1),
             panel: data((k + 1) * g.nr, 2),
@@ -106,12 +113,11 @@ impl Ukernel {
     }
 
     fn flops(&self) -> f64 {
-        let g = kernel_set(self.isa).unwrap().gemm;
-        2.0 * (g.mr * g.nr * self.k) as f64
+        2.0 * (self.g.mr * self.g.nr * self.k) as f64
     }
 
     fn run(&mut self) {
-        let g = kernel_set(self.isa).unwrap().gemm;
+        let g = self.g;
         (g.ukernel)(GemmArgs {
             mr: g.mr,
             nr: g.nr,
@@ -138,9 +144,15 @@ struct LayerRun {
 }
 
 impl LayerRun {
-    fn new(isa: Isa, (m, n, k, _): Layer) -> Self {
-        let b =
-            PackedGemmB::new(kernel_set(isa).unwrap(), k, n, &data(n * k, 3), &data(n, 4)).unwrap();
+    /// Packed for the kernel `PackedGemmB::new` chooses, or for `kernel` if given.
+    fn new(isa: Isa, (m, n, k, _): Layer, kernel: Option<GemmKernel>) -> Self {
+        let ks = kernel_set(isa).unwrap();
+        let (w, bias) = (data(n * k, 3), data(n, 4));
+        let b = match kernel {
+            None => PackedGemmB::new(ks, k, n, &w, &bias),
+            Some(g) => PackedGemmB::with_kernel(ks, g, k, n, &w, &bias),
+        }
+        .unwrap();
         LayerRun {
             m,
             n,
@@ -172,17 +184,19 @@ impl LayerRun {
 
 fn criterion_benches(c: &mut Criterion) {
     for isa in isas() {
-        let mut g = c.benchmark_group(format!("gemm_ukernel/{isa}"));
-        for k in UKERNEL_KS {
-            let mut u = Ukernel::new(isa, k);
-            g.throughput(Throughput::Elements(u.flops() as u64));
-            g.bench_function(format!("k{k}"), |b| b.iter(|| u.run()));
+        for gk in gemm_kernels(isa) {
+            let mut g = c.benchmark_group(format!("gemm_ukernel/{isa}/{}x{}", gk.mr, gk.nr));
+            for k in UKERNEL_KS {
+                let mut u = Ukernel::new(gk, k);
+                g.throughput(Throughput::Elements(u.flops() as u64));
+                g.bench_function(format!("k{k}"), |b| b.iter(|| u.run()));
+            }
+            g.finish();
         }
-        g.finish();
         for (net, layers) in NETS {
             let mut g = c.benchmark_group(format!("pointwise/{isa}/{net}"));
             for &layer in layers {
-                let mut l = LayerRun::new(isa, layer);
+                let mut l = LayerRun::new(isa, layer, None);
                 g.throughput(Throughput::Elements(l.flops() as u64));
                 g.bench_function(format!("{}x{}x{}", layer.0, layer.1, layer.2), |b| {
                     b.iter(|| l.run())
@@ -229,15 +243,26 @@ fn summary() {
     println!("\n== pointwise GEMM summary (own timing loop, best of {ROUNDS} rounds) ==");
     for isa in isas() {
         let g = kernel_set(isa).unwrap().gemm;
-        let mut ukernels: Vec<Ukernel> = UKERNEL_KS.iter().map(|&k| Ukernel::new(isa, k)).collect();
+        let kernels = gemm_kernels(isa);
+        let mut ukernels: Vec<Ukernel> = kernels
+            .iter()
+            .flat_map(|&gk| UKERNEL_KS.iter().map(move |&k| Ukernel::new(gk, k)))
+            .collect();
+        // Every kernel of the set forced on every narrow layer: the data behind `col_cost`.
+        let mut forced: Vec<(Layer, LayerRun)> = NARROW
+            .iter()
+            .flat_map(|&l| kernels.iter().map(move |&gk| (l, gk)))
+            .map(|(l, gk)| (l, LayerRun::new(isa, l, Some(gk))))
+            .collect();
         let mut layers: Vec<(&str, Layer, LayerRun)> = NETS
             .iter()
             .flat_map(|&(net, ls)| ls.iter().map(move |&l| (net, l)))
-            .map(|(net, l)| (net, l, LayerRun::new(isa, l)))
+            .map(|(net, l)| (net, l, LayerRun::new(isa, l, None)))
             .collect();
         let mut peaks = Vec::new();
         let mut t_uk = vec![f64::INFINITY; ukernels.len()];
         let mut t_layer = vec![f64::INFINITY; layers.len()];
+        let mut t_forced = vec![f64::INFINITY; forced.len()];
         for _ in 0..ROUNDS {
             for (t, u) in t_uk.iter_mut().zip(&mut ukernels) {
                 peaks.push(fma_peak_gflops(isa).unwrap());
@@ -245,6 +270,9 @@ fn summary() {
             }
             for (t, (_, _, l)) in t_layer.iter_mut().zip(&mut layers) {
                 peaks.push(fma_peak_gflops(isa).unwrap());
+                *t = t.min(seconds_per_call(|| l.run()));
+            }
+            for (t, (_, l)) in t_forced.iter_mut().zip(&mut forced) {
                 *t = t.min(seconds_per_call(|| l.run()));
             }
         }
@@ -259,16 +287,21 @@ fn summary() {
             peaks.len()
         );
         println!(
-            "{:<30} {:>10} {:>9}",
+            "{:<30} {:>10} {:>9}  tile",
             "shape (M x N x K)", "GFLOP/s", "% peak"
         );
-        let row = |name: String, gflops: f64| {
-            println!("{name:<30} {gflops:>10.1} {:>8.1}%", 100.0 * gflops / peak);
+        let row = |name: String, gflops: f64, tile: String| {
+            println!(
+                "{name:<30} {gflops:>10.1} {:>8.1}%  {tile}",
+                100.0 * gflops / peak
+            );
         };
+        let tile = |g: &GemmKernel| format!("{}x{}", g.mr, g.nr);
         for (u, t) in ukernels.iter().zip(&t_uk) {
             row(
-                format!("ukernel {}x{} k={}", g.mr, g.nr, u.k),
+                format!("ukernel {} k={}", tile(&u.g), u.k),
                 u.flops() / t / 1e9,
+                String::new(),
             );
         }
         for (net, _) in NETS {
@@ -283,13 +316,26 @@ fn summary() {
                 row(
                     format!("{name} {}x{}x{} (x{})", layer.0, layer.1, layer.2, layer.3),
                     l.flops() / t / 1e9,
+                    tile(l.b.gemm()),
                 );
             }
-            row(format!("{net} all pointwise"), flops / secs / 1e9);
+            row(
+                format!("{net} all pointwise"),
+                flops / secs / 1e9,
+                String::new(),
+            );
             println!(
                 "{:<30} {:>10.3} ms",
                 format!("{net} pointwise time"),
                 secs * 1e3
+            );
+        }
+        println!("every tile forced on the narrow layers:");
+        for ((layer, l), t) in forced.iter().zip(&t_forced) {
+            row(
+                format!("  {}x{}x{}", layer.0, layer.1, layer.2),
+                l.flops() / t / 1e9,
+                tile(l.b.gemm()),
             );
         }
     }
