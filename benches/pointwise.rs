@@ -1,6 +1,8 @@
 //! Pointwise GEMM speed per ISA: (a) the bare microkernel on an L1/L2-resident panel,
 //! K = 256, 512, 1024; (b) the full operator on every pointwise layer of MobileNet V1
-//! 1.0-224 and 0.25-128. Criterion measures each; a summary table from a plain timing
+//! 1.0-224 and 0.25-128, and (c) the narrow layers of the small width multipliers (conv0
+//! as a K = 27 GEMM, the first pointwise layers, the alpha-0.75 widths, the batch-1
+//! classifier). Criterion measures each; a summary table from a plain timing
 //! loop follows, in GFLOP/s and % of the FMA peak measured in the same run (before and
 //! after each ISA's table, to show drift on a shared machine).
 //!
@@ -8,7 +10,7 @@
 //! every SIMD ISA of the host is measured (scalar only if forced).
 
 use criterion::{Criterion, Throughput};
-use sepconv::kernels::gemm::GemmArgs;
+use sepconv::kernels::gemm::{GemmArgs, GemmKernel};
 use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::ops::pointwise::{pointwise, PackedGemmB};
 use sepconv::{kernel_set, Clamp, Isa};
@@ -42,7 +44,35 @@ const MOBILENET_0_25_128: [Layer; 9] = [
     (16, 256, 256, 1),
 ];
 
+/// The narrow layers of the small width multipliers, where a 32-wide tile wastes lanes:
+/// conv0 as a GEMM over im2col patches (K = 27) and the first pointwise layers.
+const NARROW: [Layer; 9] = [
+    (4096, 8, 27, 1),   // 0.25-128 conv0
+    (4096, 16, 27, 1),  // 0.5-128 conv0
+    (4096, 16, 8, 1),   // 0.25-128 pw1
+    (4096, 32, 16, 1),  // 0.5-128 pw1
+    (12544, 24, 27, 1), // 0.75-224 conv0
+    (12544, 48, 24, 1), // 0.75-224 pw1
+    (3136, 96, 48, 1),  // 0.75-224 pw2
+    (784, 192, 96, 1),  // 0.75-224 pw4
+    (1, 1000, 256, 1),  // 0.25 classifier, batch 1
+];
+
+const NETS: [(&str, &[Layer]); 3] = [
+    ("1.0-224", &MOBILENET_1_0_224),
+    ("0.25-128", &MOBILENET_0_25_128),
+    ("narrow", &NARROW),
+];
+
 const UKERNEL_KS: [usize; 3] = [256, 512, 1024];
+
+/// Every GEMM kernel of `isa`'s set: the wide one, then the narrow ones.
+fn gemm_kernels(isa: Isa) -> Vec<GemmKernel> {
+    let ks = kernel_set(isa).unwrap();
+    std::iter::once(ks.gemm)
+        .chain(ks.gemm_narrow.iter().copied())
+        .collect()
+}
 
 fn isas() -> Vec<Isa> {
     match std::env::var("SEPCONV_ISA") {
@@ -64,7 +94,7 @@ fn data(len: usize, seed: u32) -> Vec<f32> {
 
 /// Operands of the bare-microkernel benchmark: one MR x K tile of A, one packed panel.
 struct Ukernel {
-    isa: Isa,
+    g: GemmKernel,
     k: usize,
     a: Vec<f32>,
     panel: Vec<f32>,
@@ -72,10 +102,9 @@ struct Ukernel {
 }
 
 impl Ukernel {
-    fn new(isa: Isa, k: usize) -> Self {
-        let g = kernel_set(isa).unwrap().gemm;
+    fn new(g: GemmKernel, k: usize) -> Self {
         Ukernel {
-            isa,
+            g,
             k,
             a: data(g.mr * k, 1),
             panel: data((k + 1) * g.nr, 2),
@@ -84,12 +113,11 @@ impl Ukernel {
     }
 
     fn flops(&self) -> f64 {
-        let g = kernel_set(self.isa).unwrap().gemm;
-        2.0 * (g.mr * g.nr * self.k) as f64
+        2.0 * (self.g.mr * self.g.nr * self.k) as f64
     }
 
     fn run(&mut self) {
-        let g = kernel_set(self.isa).unwrap().gemm;
+        let g = self.g;
         (g.ukernel)(GemmArgs {
             mr: g.mr,
             nr: g.nr,
@@ -116,9 +144,15 @@ struct LayerRun {
 }
 
 impl LayerRun {
-    fn new(isa: Isa, (m, n, k, _): Layer) -> Self {
-        let b =
-            PackedGemmB::new(kernel_set(isa).unwrap(), k, n, &data(n * k, 3), &data(n, 4)).unwrap();
+    /// Packed for the kernel `PackedGemmB::new` chooses, or for `kernel` if given.
+    fn new(isa: Isa, (m, n, k, _): Layer, kernel: Option<GemmKernel>) -> Self {
+        let ks = kernel_set(isa).unwrap();
+        let (w, bias) = (data(n * k, 3), data(n, 4));
+        let b = match kernel {
+            None => PackedGemmB::new(ks, k, n, &w, &bias),
+            Some(g) => PackedGemmB::with_kernel(ks, g, k, n, &w, &bias),
+        }
+        .unwrap();
         LayerRun {
             m,
             n,
@@ -150,20 +184,19 @@ impl LayerRun {
 
 fn criterion_benches(c: &mut Criterion) {
     for isa in isas() {
-        let mut g = c.benchmark_group(format!("gemm_ukernel/{isa}"));
-        for k in UKERNEL_KS {
-            let mut u = Ukernel::new(isa, k);
-            g.throughput(Throughput::Elements(u.flops() as u64));
-            g.bench_function(format!("k{k}"), |b| b.iter(|| u.run()));
+        for gk in gemm_kernels(isa) {
+            let mut g = c.benchmark_group(format!("gemm_ukernel/{isa}/{}x{}", gk.mr, gk.nr));
+            for k in UKERNEL_KS {
+                let mut u = Ukernel::new(gk, k);
+                g.throughput(Throughput::Elements(u.flops() as u64));
+                g.bench_function(format!("k{k}"), |b| b.iter(|| u.run()));
+            }
+            g.finish();
         }
-        g.finish();
-        for (net, layers) in [
-            ("1.0-224", MOBILENET_1_0_224),
-            ("0.25-128", MOBILENET_0_25_128),
-        ] {
+        for (net, layers) in NETS {
             let mut g = c.benchmark_group(format!("pointwise/{isa}/{net}"));
-            for layer in layers {
-                let mut l = LayerRun::new(isa, layer);
+            for &layer in layers {
+                let mut l = LayerRun::new(isa, layer, None);
                 g.throughput(Throughput::Elements(l.flops() as u64));
                 g.bench_function(format!("{}x{}x{}", layer.0, layer.1, layer.2), |b| {
                     b.iter(|| l.run())
@@ -210,18 +243,26 @@ fn summary() {
     println!("\n== pointwise GEMM summary (own timing loop, best of {ROUNDS} rounds) ==");
     for isa in isas() {
         let g = kernel_set(isa).unwrap().gemm;
-        let mut ukernels: Vec<Ukernel> = UKERNEL_KS.iter().map(|&k| Ukernel::new(isa, k)).collect();
-        let mut layers: Vec<(&str, Layer, LayerRun)> = [
-            ("1.0-224", MOBILENET_1_0_224),
-            ("0.25-128", MOBILENET_0_25_128),
-        ]
-        .iter()
-        .flat_map(|&(net, ls)| ls.into_iter().map(move |l| (net, l)))
-        .map(|(net, l)| (net, l, LayerRun::new(isa, l)))
-        .collect();
+        let kernels = gemm_kernels(isa);
+        let mut ukernels: Vec<Ukernel> = kernels
+            .iter()
+            .flat_map(|&gk| UKERNEL_KS.iter().map(move |&k| Ukernel::new(gk, k)))
+            .collect();
+        // Every kernel of the set forced on every narrow layer: the data behind `col_cost`.
+        let mut forced: Vec<(Layer, LayerRun)> = NARROW
+            .iter()
+            .flat_map(|&l| kernels.iter().map(move |&gk| (l, gk)))
+            .map(|(l, gk)| (l, LayerRun::new(isa, l, Some(gk))))
+            .collect();
+        let mut layers: Vec<(&str, Layer, LayerRun)> = NETS
+            .iter()
+            .flat_map(|&(net, ls)| ls.iter().map(move |&l| (net, l)))
+            .map(|(net, l)| (net, l, LayerRun::new(isa, l, None)))
+            .collect();
         let mut peaks = Vec::new();
         let mut t_uk = vec![f64::INFINITY; ukernels.len()];
         let mut t_layer = vec![f64::INFINITY; layers.len()];
+        let mut t_forced = vec![f64::INFINITY; forced.len()];
         for _ in 0..ROUNDS {
             for (t, u) in t_uk.iter_mut().zip(&mut ukernels) {
                 peaks.push(fma_peak_gflops(isa).unwrap());
@@ -229,6 +270,9 @@ fn summary() {
             }
             for (t, (_, _, l)) in t_layer.iter_mut().zip(&mut layers) {
                 peaks.push(fma_peak_gflops(isa).unwrap());
+                *t = t.min(seconds_per_call(|| l.run()));
+            }
+            for (t, (_, l)) in t_forced.iter_mut().zip(&mut forced) {
                 *t = t.min(seconds_per_call(|| l.run()));
             }
         }
@@ -243,19 +287,24 @@ fn summary() {
             peaks.len()
         );
         println!(
-            "{:<30} {:>10} {:>9}",
+            "{:<30} {:>10} {:>9}  tile",
             "shape (M x N x K)", "GFLOP/s", "% peak"
         );
-        let row = |name: String, gflops: f64| {
-            println!("{name:<30} {gflops:>10.1} {:>8.1}%", 100.0 * gflops / peak);
+        let row = |name: String, gflops: f64, tile: String| {
+            println!(
+                "{name:<30} {gflops:>10.1} {:>8.1}%  {tile}",
+                100.0 * gflops / peak
+            );
         };
+        let tile = |g: &GemmKernel| format!("{}x{}", g.mr, g.nr);
         for (u, t) in ukernels.iter().zip(&t_uk) {
             row(
-                format!("ukernel {}x{} k={}", g.mr, g.nr, u.k),
+                format!("ukernel {} k={}", tile(&u.g), u.k),
                 u.flops() / t / 1e9,
+                String::new(),
             );
         }
-        for net in ["1.0-224", "0.25-128"] {
+        for (net, _) in NETS {
             let (mut flops, mut secs) = (0.0, 0.0);
             for ((name, layer, l), t) in layers
                 .iter()
@@ -267,13 +316,26 @@ fn summary() {
                 row(
                     format!("{name} {}x{}x{} (x{})", layer.0, layer.1, layer.2, layer.3),
                     l.flops() / t / 1e9,
+                    tile(l.b.gemm()),
                 );
             }
-            row(format!("{net} all pointwise"), flops / secs / 1e9);
+            row(
+                format!("{net} all pointwise"),
+                flops / secs / 1e9,
+                String::new(),
+            );
             println!(
                 "{:<30} {:>10.3} ms",
                 format!("{net} pointwise time"),
                 secs * 1e3
+            );
+        }
+        println!("every tile forced on the narrow layers:");
+        for ((layer, l), t) in forced.iter().zip(&t_forced) {
+            row(
+                format!("  {}x{}x{}", layer.0, layer.1, layer.2),
+                l.flops() / t / 1e9,
+                tile(l.b.gemm()),
             );
         }
     }

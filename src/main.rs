@@ -126,6 +126,9 @@ fn info() -> sepconv::Result<()> {
     println!("kernels:");
     println!("  clamp       {}", set.clamp_impl);
     println!("  gemm        {}", set.gemm.name);
+    for g in set.gemm_narrow {
+        println!("  gemm narrow {}", g.name);
+    }
     println!("  dw3x3       {}", set.dw3x3_impl);
     let peak = sepconv::kernels::peak::fma_peak_gflops(set.isa)?;
     println!(

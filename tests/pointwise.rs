@@ -1,14 +1,18 @@
-//! The packed pointwise GEMM on every ISA vs the reference 1x1 convolution: random and
-//! edge shapes (relative to each kernel's MR, NR, k unrolling and M block), strided A
-//! and C with guard values, every activation; and refusal of bad arguments.
+//! The packed pointwise GEMM on every ISA and every GEMM kernel of its set (the wide tile
+//! and the narrow ones, each forced with `PackedGemmB::with_kernel`, plus the automatic
+//! choice of `PackedGemmB::new`) vs the reference 1x1 convolution: random and edge shapes
+//! (relative to each kernel's MR, NR, k unrolling and M block), strided A and C with
+//! guard values, every activation, column slices (`pointwise_panels`); and refusal of
+//! bad arguments.
 
 mod common;
 
 use proptest::prelude::*;
-use sepconv::kernels::gemm::GemmArgs;
-use sepconv::ops::pointwise::{pointwise, PackedGemmB, A_BLOCK_BYTES};
+use sepconv::kernels::gemm::{GemmArgs, GemmKernel};
+use sepconv::ops::pointwise::{pointwise, pointwise_panels, PackedGemmB, A_BLOCK_BYTES};
 use sepconv::reference::{self, Conv2d};
 use sepconv::{kernel_set, Activation, Clamp, Error, Isa, Padding, Shape, Tensor};
+use std::ops::Range;
 
 /// Value of the gaps between rows and after the end of C: must survive untouched.
 const GUARD: f32 = -12345.5;
@@ -63,12 +67,9 @@ impl Problem {
         }
     }
 
-    /// Runs the operator with `isa`'s kernels and checks every output against the
-    /// reference and every guard for being untouched.
-    fn check(&self, isa: Isa) -> Result<(), String> {
-        let Problem {
-            m, n, k, lda, ldc, ..
-        } = *self;
+    /// The reference result, m x n dense.
+    fn reference(&self) -> Vec<f32> {
+        let Problem { m, n, k, lda, .. } = *self;
         let dense: Vec<f32> = (0..m)
             .flat_map(|i| self.a[i * lda..i * lda + k].iter().copied())
             .collect();
@@ -82,21 +83,77 @@ impl Problem {
             groups: 1,
         };
         let input = Tensor::from_vec(Shape::new(1, 1, m, k), dense).unwrap();
-        let clamp = self.act.clamp();
-        let want = reference::conv2d(&input, &self.w, Some(&self.bias), &conv, clamp).unwrap();
+        reference::conv2d(&input, &self.w, Some(&self.bias), &conv, self.act.clamp())
+            .unwrap()
+            .data
+    }
 
-        let packed = PackedGemmB::new(kernel_set(isa).unwrap(), k, n, &self.w, &self.bias)
-            .map_err(|e| e.to_string())?;
+    /// Runs the operator with `isa`'s automatically chosen kernel and with every GEMM
+    /// kernel of its set, checking each against the reference.
+    fn check(&self, isa: Isa) -> Result<(), String> {
+        let want = self.reference();
+        let ks = kernel_set(isa).unwrap();
+        let packed =
+            PackedGemmB::new(ks, self.k, self.n, &self.w, &self.bias).map_err(|e| e.to_string())?;
+        self.check_packed(&packed, &want)?;
+        for g in gemm_kernels(isa) {
+            let packed = PackedGemmB::with_kernel(ks, g, self.k, self.n, &self.w, &self.bias)
+                .map_err(|e| e.to_string())?;
+            self.check_packed(&packed, &want)?;
+        }
+        Ok(())
+    }
+
+    /// Every column through `pointwise`.
+    fn check_packed(&self, packed: &PackedGemmB, want: &[f32]) -> Result<(), String> {
+        self.check_panels(packed, None, want)
+    }
+
+    /// The columns of `panels` (all through `pointwise` if None), written into a C of
+    /// just those columns, vs the reference; guards after each row must survive.
+    fn check_panels(
+        &self,
+        packed: &PackedGemmB,
+        panels: Option<Range<usize>>,
+        want: &[f32],
+    ) -> Result<(), String> {
+        let Problem { m, n, k, lda, .. } = *self;
+        let isa = packed.kernels().isa;
+        let nr = packed.nr();
+        let (j0, j1) = match &panels {
+            Some(r) => ((r.start * nr).min(n), (r.end * nr).min(n)),
+            None => (0, n),
+        };
+        let cols = j1 - j0;
+        let ldc = cols + (self.ldc - n);
         let tail = 17;
-        let mut c = vec![GUARD; (m - 1) * ldc + n + tail];
+        let mut c = vec![GUARD; (m - 1) * ldc + cols + tail];
         let c_len = c.len() - tail;
-        pointwise(&packed, m, &self.a, lda, &mut c[..c_len], ldc, clamp)
-            .map_err(|e| e.to_string())?;
+        let clamp = self.act.clamp();
+        let what = format!(
+            "{isa} {} m={m} n={n} k={k} lda={lda} ldc={ldc} panels={panels:?} {:?}",
+            packed.gemm().name,
+            self.act
+        );
+        match &panels {
+            Some(r) => pointwise_panels(
+                packed,
+                r.clone(),
+                m,
+                &self.a,
+                lda,
+                &mut c[..c_len],
+                ldc,
+                clamp,
+            ),
+            None => pointwise(packed, m, &self.a, lda, &mut c[..c_len], ldc, clamp),
+        }
+        .map_err(|e| format!("{what}: {e}"))?;
 
         for i in 0..m {
-            for j in 0..n {
-                let got = c[i * ldc + j];
-                let expect = want.data[i * n + j];
+            for j in j0..j1 {
+                let got = c[i * ldc + j - j0];
+                let expect = want[i * n + j];
                 // Rounding error of a k-term f32 dot product: a few ulps of the sum of
                 // magnitudes per term, computed here independently of both codes.
                 let scale: f64 = self.bias[j].abs() as f64
@@ -107,21 +164,25 @@ impl Problem {
                 let diff = (got as f64 - expect as f64).abs();
                 if diff.is_nan() || diff > tol {
                     return Err(format!(
-                        "{isa} m={m} n={n} k={k} lda={lda} ldc={ldc} {:?}: C[{i}][{j}] = {got}, \
-                         reference {expect} (tol {tol:e})",
-                        self.act
+                        "{what}: C[{i}][{j}] = {got}, reference {expect} (tol {tol:e})"
                     ));
                 }
             }
             let gap_end = if i + 1 < m { (i + 1) * ldc } else { c.len() };
-            if let Some(j) = c[i * ldc + n..gap_end].iter().position(|&v| v != GUARD) {
-                return Err(format!(
-                    "{isa} m={m} n={n} k={k} ldc={ldc}: wrote the guard {j} floats after row {i}"
-                ));
+            if let Some(j) = c[i * ldc + cols..gap_end].iter().position(|&v| v != GUARD) {
+                return Err(format!("{what}: wrote the guard {j} floats after row {i}"));
             }
         }
         Ok(())
     }
+}
+
+/// Every GEMM kernel of `isa`'s set: the wide one, then the narrow ones.
+fn gemm_kernels(isa: Isa) -> Vec<GemmKernel> {
+    let ks = kernel_set(isa).unwrap();
+    std::iter::once(ks.gemm)
+        .chain(ks.gemm_narrow.iter().copied())
+        .collect()
 }
 
 #[test]
@@ -135,18 +196,22 @@ fn packed_b_is_send_and_sync() {
 #[test]
 fn edges_of_every_tile() {
     for isa in common::isas_under_test() {
-        let g = kernel_set(isa).unwrap().gemm;
-        let (mr, nr) = (g.mr, g.nr);
-        let ms = [1, mr - 1, mr, mr + 1, 2 * mr + 1, 3 * mr];
-        let ns = [1, 2, nr - 1, nr, nr + 1, 2 * nr + 3];
-        let ks = [1, 2, 3, 4, 5, 7, 8, 9, 17, 64];
-        let mut seed = 0;
-        for &m in ms.iter().filter(|&&m| m >= 1) {
-            for &n in ns.iter().filter(|&&n| n >= 1) {
-                for &k in &ks {
-                    seed += 1;
-                    let p = Problem::new(m, n, k, (seed % 3) as usize, (seed % 4) as usize, seed);
-                    p.check(isa).unwrap();
+        let ks_ = kernel_set(isa).unwrap();
+        for g in gemm_kernels(isa) {
+            let (mr, nr) = (g.mr, g.nr);
+            let ms = [1, mr - 1, mr, mr + 1, 2 * mr + 1, 3 * mr];
+            let ns = [1, 2, nr - 1, nr, nr + 1, 2 * nr + 3];
+            let ks = [1, 2, 3, 4, 5, 7, 8, 9, 17, 27, 64];
+            let mut seed = 0;
+            for &m in ms.iter().filter(|&&m| m >= 1) {
+                for &n in ns.iter().filter(|&&n| n >= 1) {
+                    for &k in &ks {
+                        seed += 1;
+                        let p =
+                            Problem::new(m, n, k, (seed % 3) as usize, (seed % 4) as usize, seed);
+                        let packed = PackedGemmB::with_kernel(ks_, g, k, n, &p.w, &p.bias).unwrap();
+                        p.check_packed(&packed, &p.reference()).unwrap();
+                    }
                 }
             }
         }
@@ -179,9 +244,14 @@ proptest! {
 
     #[test]
     fn matches_reference(
-        m in dim(200, &[4, 6, 7, 8]),
-        n in dim(300, &[8, 12, 16, 32]),
-        k in dim(600, &[2, 4, 64]),
+        m in dim(200, &[4, 6, 7, 8, 12]),
+        n in prop_oneof![
+            dim(300, &[8, 12, 16, 32]),
+            1..=40usize,
+            // The alpha-0.75 widths.
+            prop::sample::select(vec![24usize, 48, 96, 192, 384, 768]),
+        ],
+        k in prop_oneof![dim(600, &[2, 4, 64]), 1..=30usize],
         lda_pad in prop_oneof![Just(0usize), 1..=9usize],
         ldc_pad in prop_oneof![Just(0usize), 1..=9usize],
         seed in any::<u64>(),
@@ -190,6 +260,78 @@ proptest! {
         for isa in common::isas_under_test() {
             if let Err(e) = p.check(isa) {
                 prop_assert!(false, "{}", e);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(64)))]
+
+    /// Column slices: any panel range of any kernel, into a C of just those columns.
+    #[test]
+    fn panels_match_reference(
+        m in dim(40, &[7, 12]),
+        n in prop_oneof![1..=100usize, prop::sample::select(vec![24usize, 48, 96, 1000])],
+        k in prop_oneof![1..=30usize, 200..=300usize],
+        ldc_pad in prop_oneof![Just(0usize), 1..=5usize],
+        range in (any::<prop::sample::Index>(), any::<prop::sample::Index>()),
+        kernel in any::<prop::sample::Index>(),
+        seed in any::<u64>(),
+    ) {
+        let p = Problem::new(m, n, k, seed as usize % 3, ldc_pad, seed);
+        let want = p.reference();
+        for isa in common::isas_under_test() {
+            let kernels = gemm_kernels(isa);
+            let g = kernels[kernel.index(kernels.len())];
+            let b = PackedGemmB::with_kernel(kernel_set(isa).unwrap(), g, k, n, &p.w, &p.bias)
+                .unwrap();
+            let panels = b.panels();
+            prop_assert_eq!(panels, n.div_ceil(b.nr()));
+            let (x, y) = (range.0.index(panels + 1), range.1.index(panels + 1));
+            let r = x.min(y)..x.max(y);
+            if let Err(e) = p.check_panels(&b, Some(r), &want) {
+                prop_assert!(false, "{}", e);
+            }
+        }
+    }
+}
+
+/// Splitting the columns into consecutive ranges writes exactly the full result.
+#[test]
+fn panel_ranges_tile_the_result() {
+    let (m, n, k) = (5, 1000, 64);
+    let p = Problem::new(m, n, k, 0, 0, 11);
+    for isa in common::isas_under_test() {
+        let b = PackedGemmB::new(kernel_set(isa).unwrap(), k, n, &p.w, &p.bias).unwrap();
+        let mut full = vec![0.0; m * n];
+        pointwise(&b, m, &p.a, k, &mut full, n, Clamp::NONE).unwrap();
+        let mut split = vec![GUARD; m * n];
+        let panels = b.panels();
+        let cuts = [0, 1, panels / 3, panels - 1, panels];
+        for w in cuts.windows(2) {
+            let j0 = w[0] * b.nr();
+            pointwise_panels(&b, w[0]..w[1], m, &p.a, k, &mut split[j0..], n, Clamp::NONE).unwrap();
+        }
+        assert_eq!(full, split, "{isa}");
+    }
+}
+
+/// The chosen tile never pads more than the wide one and matches the layer's width.
+#[test]
+fn narrow_layers_get_narrow_tiles() {
+    for isa in common::isas_under_test() {
+        let ks = kernel_set(isa).unwrap();
+        let min_nr = gemm_kernels(isa).iter().map(|g| g.nr).min().unwrap();
+        for n in 1..=200 {
+            let k = 3;
+            let b = PackedGemmB::new(ks, k, n, &vec![0.0; n * k], &vec![0.0; n]).unwrap();
+            let padded = |nr: usize| n.div_ceil(nr) * nr;
+            assert!(padded(b.nr()) <= padded(ks.gemm.nr), "{isa} n={n}");
+            assert_eq!(b.panels(), n.div_ceil(b.nr()));
+            assert_eq!((b.mr(), b.nr()), (b.gemm().mr, b.gemm().nr));
+            if n <= min_nr {
+                assert_eq!(b.nr(), min_nr, "{isa} n={n}: the narrowest tile fits");
             }
         }
     }
@@ -242,45 +384,136 @@ fn bad_arguments_are_errors() {
         // The exact minimum lengths are accepted: (m - 1) x stride + row.
         pointwise(&b, 2, &a[..k + k], k, &mut c[..n + n], n, none).unwrap();
         assert_eq!(c[0], 0.25 + 0.5 * 5.0);
+
+        // A kernel of another set is refused.
+        for other in Isa::available() {
+            let foreign = kernel_set(other).unwrap().gemm;
+            if !gemm_kernels(isa).iter().any(|g| g.name == foreign.name) {
+                assert!(matches!(
+                    PackedGemmB::with_kernel(ks, foreign, k, n, &w, &bias),
+                    Err(Error::Config(_))
+                ));
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_panel_ranges_are_errors() {
+    for isa in common::isas_under_test() {
+        let ks = kernel_set(isa).unwrap();
+        let (k, n) = (5, 40);
+        let w = vec![0.5; k * n];
+        let bias = vec![0.25; n];
+        for g in gemm_kernels(isa) {
+            let b = PackedGemmB::with_kernel(ks, g, k, n, &w, &bias).unwrap();
+            let (panels, nr) = (b.panels(), b.nr());
+            let m = 3;
+            let a = vec![1.0; m * k];
+            let mut c = vec![0.0; m * n];
+            let none = Clamp::NONE;
+            let call = |r: Range<usize>, m: usize, a: &[f32], c: &mut [f32], ldc: usize| {
+                pointwise_panels(&b, r, m, a, k, c, ldc, none)
+            };
+            shape_error(call(0..panels + 1, m, &a, &mut c, n), "panel range");
+            shape_error(
+                call(panels + 1..panels + 1, m, &a, &mut c, n),
+                "panel range",
+            );
+            #[allow(clippy::reversed_empty_ranges)]
+            let backwards = 1..0;
+            shape_error(call(backwards, m, &a, &mut c, n), "panel range");
+            shape_error(
+                call(usize::MAX..usize::MAX, m, &a, &mut c, n),
+                "panel range",
+            );
+            // The last panel alone: its columns, not nr, bound ldc and c.
+            let last_cols = n - (panels - 1) * nr;
+            shape_error(
+                call(panels - 1..panels, m, &a, &mut c, last_cols - 1),
+                "ldc",
+            );
+            shape_error(
+                call(
+                    panels - 1..panels,
+                    m,
+                    &a,
+                    &mut c[..(m - 1) * last_cols + last_cols - 1],
+                    last_cols,
+                ),
+                "c needs",
+            );
+            shape_error(call(0..1, m, &a[1..], &mut c, n), "a needs");
+            shape_error(call(0..panels, usize::MAX, &a, &mut c, n), "a needs");
+            // Nothing was written by the refused calls; empty ranges and m = 0 are no-ops.
+            assert!(c.iter().all(|&v| v == 0.0));
+            call(panels..panels, m, &[], &mut [], 0).unwrap();
+            call(0..0, m, &a, &mut c, n).unwrap();
+            call(0..panels, 0, &[], &mut [], 0).unwrap();
+            // The exact minimum: the last panel into a C of exactly its columns.
+            let mut last = vec![0.0; m * last_cols];
+            call(panels - 1..panels, m, &a, &mut last, last_cols).unwrap();
+            assert!(
+                last.iter().all(|&v| v == 0.25 + 0.5 * 5.0),
+                "{isa} {}",
+                g.name
+            );
+        }
     }
 }
 
 #[test]
 fn microkernel_refuses_what_the_assembly_cannot_do() {
     for isa in common::isas_under_test() {
-        let g = kernel_set(isa).unwrap().gemm;
-        let (mr, nr, kc) = (g.mr, g.nr, 3);
-        let a = vec![1.0; (mr + 1) * kc];
-        let panel = vec![1.0; (kc + 1) * nr];
-        let mut c = vec![0.0; (mr + 1) * (nr + 1)];
-        let call = |mr_: usize, nr_: usize, kc_: usize, a: &[f32], p: &[f32], c: &mut [f32]| {
-            (g.ukernel)(GemmArgs {
-                mr: mr_,
-                nr: nr_,
-                kc: kc_,
-                a,
-                lda: kc,
-                panel: p,
-                c,
-                ldc: nr + 1,
-                clamp: Clamp::NONE,
-            })
-        };
-        shape_error(call(mr + 1, nr, kc, &a, &panel, &mut c), "mr");
-        shape_error(call(0, nr, kc, &a, &panel, &mut c), "mr");
-        shape_error(call(mr, nr + 1, kc, &a, &panel, &mut c), "nr");
-        shape_error(call(mr, 0, kc, &a, &panel, &mut c), "nr");
-        shape_error(call(mr, nr, 0, &a, &panel, &mut c), "kc");
-        shape_error(call(mr, nr, kc, &a[..mr * kc - 1], &panel, &mut c), "a has");
-        shape_error(call(mr, nr, kc, &a, &panel[1..], &mut c), "panel");
-        shape_error(
-            call(mr, nr, kc, &a, &panel, &mut c[..mr * (nr + 1) - 2]),
-            "c has",
-        );
-        // In bounds: every output is bias 1 + kc products of 1.
-        call(mr, nr, kc, &a, &panel, &mut c).unwrap();
-        assert_eq!(c[0], 1.0 + kc as f32);
-        assert_eq!(c[(mr - 1) * (nr + 1) + nr - 1], 1.0 + kc as f32);
-        assert_eq!(c[nr], 0.0, "{isa}: the gap after row 0 was written");
+        for g in gemm_kernels(isa) {
+            // More rows than one tile: the entry walks them in tiles.
+            let (rows, nr, kc) = (2 * g.mr + 1, g.nr, 3);
+            let a = vec![1.0; rows * kc];
+            let panel = vec![1.0; (kc + 1) * nr];
+            let mut c = vec![0.0; rows * (nr + 1)];
+            let call = |mr_: usize, nr_: usize, kc_: usize, a: &[f32], p: &[f32], c: &mut [f32]| {
+                (g.ukernel)(GemmArgs {
+                    mr: mr_,
+                    nr: nr_,
+                    kc: kc_,
+                    a,
+                    lda: kc,
+                    panel: p,
+                    c,
+                    ldc: nr + 1,
+                    clamp: Clamp::NONE,
+                })
+            };
+            shape_error(call(0, nr, kc, &a, &panel, &mut c), "mr");
+            shape_error(call(rows + 1, nr, kc, &a, &panel, &mut c), "a has");
+            shape_error(call(rows, nr + 1, kc, &a, &panel, &mut c), "nr");
+            shape_error(call(rows, 0, kc, &a, &panel, &mut c), "nr");
+            shape_error(call(rows, nr, 0, &a, &panel, &mut c), "kc");
+            shape_error(
+                call(rows, nr, kc, &a[..rows * kc - 1], &panel, &mut c),
+                "a has",
+            );
+            shape_error(call(rows, nr, kc, &a, &panel[1..], &mut c), "panel");
+            shape_error(
+                call(rows, nr, kc, &a, &panel, &mut c[..rows * (nr + 1) - 2]),
+                "c has",
+            );
+            assert!(c.iter().all(|&v| v == 0.0));
+            // In bounds: every output is bias 1 + kc products of 1; gaps untouched.
+            call(rows, nr, kc, &a, &panel, &mut c).unwrap();
+            for i in 0..rows {
+                let row = &c[i * (nr + 1)..(i + 1) * (nr + 1)];
+                assert!(
+                    row[..nr].iter().all(|&v| v == 1.0 + kc as f32),
+                    "{isa} {}",
+                    g.name
+                );
+                assert_eq!(
+                    row[nr], 0.0,
+                    "{isa} {}: the gap after row {i} was written",
+                    g.name
+                );
+            }
+        }
     }
 }

@@ -24,6 +24,10 @@ pub struct KernelSet {
     pub clamp_impl: &'static str,
     /// The GEMM microkernel of the pointwise layers: entry, MR x NR tile and name.
     pub gemm: gemm::GemmKernel,
+    /// Narrower GEMM kernels for layers of few output channels (or whose width the wide
+    /// NR does not divide); `ops::pointwise::PackedGemmB::new` picks among `gemm` and
+    /// these per layer by padded width x `col_cost`.
+    pub gemm_narrow: &'static [gemm::GemmKernel],
     /// Depthwise 3x3: output rows of one channel block (see [`dwconv::DwRows`]).
     pub dw3x3: dwconv::DwRowsFn,
     /// Channels per depthwise block (the packing width of `ops::depthwise`).
@@ -37,6 +41,7 @@ static SCALAR: KernelSet = KernelSet {
     clamp: clamp::scalar::clamp,
     clamp_impl: "rust",
     gemm: gemm::scalar::KERNEL,
+    gemm_narrow: &[],
     dw3x3: dwconv::scalar::rows,
     dw3x3_block: dwconv::scalar::BLOCK,
     dw3x3_impl: dwconv::scalar::IMPL,
@@ -48,6 +53,7 @@ static AVX2: KernelSet = KernelSet {
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
     gemm: gemm::x86::AVX2,
+    gemm_narrow: gemm::x86::AVX2_NARROW,
     dw3x3: dwconv::avx2::rows,
     dw3x3_block: dwconv::avx2::BLOCK,
     dw3x3_impl: dwconv::avx2::IMPL,
@@ -59,6 +65,7 @@ static AVX512: KernelSet = KernelSet {
     clamp: clamp::x86::clamp_avx,
     clamp_impl: clamp::x86::IMPL,
     gemm: gemm::x86::AVX512,
+    gemm_narrow: gemm::x86::AVX512_NARROW,
     dw3x3: dwconv::avx512::rows,
     dw3x3_block: dwconv::avx512::BLOCK,
     dw3x3_impl: dwconv::avx512::IMPL,
@@ -70,6 +77,7 @@ static NEON: KernelSet = KernelSet {
     clamp: clamp::neon::clamp_neon,
     clamp_impl: clamp::neon::IMPL,
     gemm: gemm::neon::NEON,
+    gemm_narrow: &[],
     dw3x3: dwconv::neon::rows,
     dw3x3_block: dwconv::neon::BLOCK,
     dw3x3_impl: dwconv::neon::IMPL,

@@ -1,10 +1,18 @@
 //! Pointwise (1x1) convolution as a GEMM: `C[M, N] = clamp(A[M, K] x B[K, N] + bias)`,
 //! A being NHWC activations read in place, B the weights packed once by [`PackedGemmB`].
 //!
-//! Packed layout: B is cut into panels of NR columns (NR of the kernel set's GEMM
-//! microkernel). Each panel is `NR` biases followed by `K` rows of `NR` weights, columns
-//! past N zero-padded, so the microkernel streams one contiguous panel per tile and reads
-//! the bias with the same vector loads.
+//! Tile choice: a kernel set has a wide microkernel (`KernelSet::gemm`) and narrower
+//! ones (`KernelSet::gemm_narrow`); [`PackedGemmB::new`] picks per layer the one of
+//! least padded width x relative column cost, so a layer of 8 or 16 output channels
+//! (MobileNet 0.25 conv0 and pw1) runs a 12x8 or 12x16 tile instead of leaving 3/4 or
+//! 1/2 of a 32-wide AVX-512 tile idle, and alpha-0.75 widths (24, 48) pack without a
+//! partial last panel. The choice is stored in the packed B ([`PackedGemmB::mr`],
+//! [`PackedGemmB::nr`]).
+//!
+//! Packed layout: B is cut into panels of NR columns (NR of the chosen microkernel).
+//! Each panel is `NR` biases followed by `K` rows of `NR` weights, columns past N
+//! zero-padded, so the microkernel streams one contiguous panel per tile and reads the
+//! bias with the same vector loads.
 //!
 //! Blocking (Zen 5: 48 KiB L1D, 1 MiB L2 per core). Loop order: M blocks of `MC` rows,
 //! then panels, then MR-row tiles. One panel (K x NR floats: 32 KiB at K = 256 with the
@@ -16,26 +24,41 @@
 //! slice of A a tile reads (MR x K floats, 28 KiB at K = 1024) fits L1 anyway.
 
 use crate::activation::Clamp;
-use crate::kernels::gemm::GemmArgs;
+use crate::kernels::gemm::{GemmArgs, GemmKernel};
 use crate::kernels::KernelSet;
 use crate::{Error, Result};
+use std::ops::Range;
 
 /// Budget for the block of A rows that all panels pass over (see the module comment).
 pub const A_BLOCK_BYTES: usize = 512 << 10;
 
-/// B (weights) and bias of a pointwise layer, packed for one kernel set's microkernel.
+/// B (weights) and bias of a pointwise layer, packed for one microkernel of a kernel set.
 #[derive(Debug, Clone)]
 pub struct PackedGemmB {
     kernels: &'static KernelSet,
+    /// The microkernel chosen for this layer's width (one of `kernels`' GEMM kernels).
+    gemm: GemmKernel,
     k: usize,
     n: usize,
     /// ceil(n / NR) panels of (k + 1) x NR floats.
     data: Vec<f32>,
 }
 
+/// The kernel of `kernels` that computes a width-`n` layer fastest: least padded columns
+/// x `col_cost`, the wide kernel on ties.
+fn choose_kernel(kernels: &KernelSet, n: usize) -> GemmKernel {
+    let cost = |g: &GemmKernel| (n.div_ceil(g.nr) * g.nr) as f32 * g.col_cost;
+    std::iter::once(&kernels.gemm)
+        .chain(kernels.gemm_narrow)
+        .min_by(|x, y| cost(x).total_cmp(&cost(y)))
+        .copied()
+        .unwrap_or(kernels.gemm)
+}
+
 impl PackedGemmB {
     /// Packs `weights` [N][K] row-major (output-channel major: OHWI of a 1x1
-    /// convolution, and the PyTorch Linear layout) and `bias` [N].
+    /// convolution, and the PyTorch Linear layout) and `bias` [N], for the microkernel of
+    /// `kernels` that suits width `n` best.
     pub fn new(
         kernels: &'static KernelSet,
         k: usize,
@@ -43,12 +66,35 @@ impl PackedGemmB {
         weights: &[f32],
         bias: &[f32],
     ) -> Result<Self> {
+        Self::with_kernel(kernels, choose_kernel(kernels, n), k, n, weights, bias)
+    }
+
+    /// Packs like [`PackedGemmB::new`] for the given microkernel of `kernels` (the wide
+    /// `kernels.gemm` or one of `kernels.gemm_narrow`, matched by name): for tests and
+    /// benchmarks that cover every kernel.
+    pub fn with_kernel(
+        kernels: &'static KernelSet,
+        gemm: GemmKernel,
+        k: usize,
+        n: usize,
+        weights: &[f32],
+        bias: &[f32],
+    ) -> Result<Self> {
+        let known = std::iter::once(&kernels.gemm)
+            .chain(kernels.gemm_narrow)
+            .any(|g| g.name == gemm.name && g.mr == gemm.mr && g.nr == gemm.nr);
+        if !known {
+            return Err(Error::Config(format!(
+                "pointwise: kernel {:?} is not one of the {} kernel set's",
+                gemm.name, kernels.isa
+            )));
+        }
         if k == 0 || n == 0 {
             return Err(Error::Shape(format!(
                 "pointwise weights: k = {k} and n = {n} must both be >= 1"
             )));
         }
-        let nr = kernels.gemm.nr;
+        let nr = gemm.nr;
         let panels = n.div_ceil(nr);
         if k.checked_mul(n) != Some(weights.len()) {
             return Err(Error::Shape(format!(
@@ -77,6 +123,7 @@ impl PackedGemmB {
         }
         Ok(PackedGemmB {
             kernels,
+            gemm,
             k,
             n,
             data,
@@ -97,6 +144,27 @@ impl PackedGemmB {
     pub fn kernels(&self) -> &'static KernelSet {
         self.kernels
     }
+
+    /// The microkernel this was packed for (its name, tile and entry).
+    pub fn gemm(&self) -> &GemmKernel {
+        &self.gemm
+    }
+
+    /// Rows of the microkernel's register tile: split rows over threads in multiples of
+    /// it so that only the last band has a partial tile.
+    pub fn mr(&self) -> usize {
+        self.gemm.mr
+    }
+
+    /// Columns per packed panel: panel `p` holds columns `p * nr .. min((p + 1) * nr, n)`.
+    pub fn nr(&self) -> usize {
+        self.gemm.nr
+    }
+
+    /// Number of panels, `ceil(n / nr)` (the range of [`pointwise_panels`]).
+    pub fn panels(&self) -> usize {
+        self.n.div_ceil(self.gemm.nr)
+    }
 }
 
 /// Rows of A per M block: as many whole MR tiles as fit [`A_BLOCK_BYTES`], at least one.
@@ -109,7 +177,8 @@ fn block_rows(k: usize, mr: usize) -> usize {
 /// `a`: m rows of stride `lda >= k` (`a.len() >= (m - 1) * lda + k`); `c`: m rows of
 /// stride `ldc >= n`, of which only the first n floats of each row are written. m = 0 is
 /// a no-op (nothing else is checked). Single-threaded and allocation-free; callers split
-/// rows for threads. Shape mismatches are [`Error::Shape`], bad clamp bounds
+/// rows for threads (in multiples of [`PackedGemmB::mr`]) or columns
+/// ([`pointwise_panels`]). Shape mismatches are [`Error::Shape`], bad clamp bounds
 /// [`Error::Config`].
 pub fn pointwise(
     b: &PackedGemmB,
@@ -123,13 +192,52 @@ pub fn pointwise(
     if m == 0 {
         return Ok(());
     }
+    pointwise_panels(b, 0..b.panels(), m, a, lda, c, ldc, clamp)
+}
+
+/// [`pointwise`] restricted to the B panels `panels`: output columns
+/// `j0 = panels.start * nr .. j1 = min(panels.end * nr, n)` (nr = [`PackedGemmB::nr`]),
+/// written to `c` whose column 0 is column j0 of the full result. `c` holds m rows of
+/// stride `ldc >= j1 - j0`, of which the first `j1 - j0` floats are written. For
+/// splitting a wide layer (the classifier at batch 1) over threads by columns.
+///
+/// `panels` must lie within `0..=b.panels()` with start <= end, else [`Error::Shape`]; an
+/// empty range and m = 0 are no-ops. Other errors as for [`pointwise`].
+#[allow(clippy::too_many_arguments)]
+pub fn pointwise_panels(
+    b: &PackedGemmB,
+    panels: Range<usize>,
+    m: usize,
+    a: &[f32],
+    lda: usize,
+    c: &mut [f32],
+    ldc: usize,
+    clamp: Clamp,
+) -> Result<()> {
+    if panels.start > panels.end || panels.end > b.panels() {
+        return Err(Error::Shape(format!(
+            "pointwise: panel range {panels:?} outside 0..{} (n = {}, nr = {})",
+            b.panels(),
+            b.n,
+            b.nr()
+        )));
+    }
+    if m == 0 || panels.is_empty() {
+        return Ok(());
+    }
     let (k, n) = (b.k, b.n);
+    let kernel = b.gemm;
+    let nr_max = kernel.nr;
+    let j_first = panels.start * nr_max;
+    let cols = n.min(panels.end * nr_max) - j_first;
     clamp.check()?;
     if lda < k {
         return Err(Error::Shape(format!("pointwise: lda {lda} < k {k}")));
     }
-    if ldc < n {
-        return Err(Error::Shape(format!("pointwise: ldc {ldc} < n {n}")));
+    if ldc < cols {
+        return Err(Error::Shape(format!(
+            "pointwise: ldc {ldc} < the {cols} columns of panels {panels:?}"
+        )));
     }
     let need = |stride: usize, cols: usize| {
         (m - 1)
@@ -145,38 +253,35 @@ pub fn pointwise(
             )))
         }
     }
-    match need(ldc, n) {
+    match need(ldc, cols) {
         Some(len) if len <= c.len() => {}
         _ => {
             return Err(Error::Shape(format!(
-                "pointwise: c needs (m - 1) x ldc + n = ({m} - 1) x {ldc} + {n} floats, has {}",
+                "pointwise: c needs (m - 1) x ldc + columns = ({m} - 1) x {ldc} + {cols} floats, has {}",
                 c.len()
             )))
         }
     }
 
-    let kernel = b.kernels.gemm;
-    let (mr_max, nr_max) = (kernel.mr, kernel.nr);
     let panel_len = (k + 1) * nr_max;
-    let mc = block_rows(k, mr_max);
+    let mc = block_rows(k, kernel.mr);
     for m0 in (0..m).step_by(mc) {
         let m1 = m.min(m0 + mc);
-        for (p, panel) in b.data.chunks_exact(panel_len).enumerate() {
+        for p in panels.clone() {
             let j0 = p * nr_max;
-            let nr = nr_max.min(n - j0);
-            for i0 in (m0..m1).step_by(mr_max) {
-                (kernel.ukernel)(GemmArgs {
-                    mr: mr_max.min(m1 - i0),
-                    nr,
-                    kc: k,
-                    a: &a[i0 * lda..],
-                    lda,
-                    panel,
-                    c: &mut c[i0 * ldc + j0..],
-                    ldc,
-                    clamp,
-                })?;
-            }
+            // One call per panel and M block: the microkernel walks the block's rows in
+            // its MR-row tiles after checking the operands once.
+            (kernel.ukernel)(GemmArgs {
+                mr: m1 - m0,
+                nr: nr_max.min(n - j0),
+                kc: k,
+                a: &a[m0 * lda..],
+                lda,
+                panel: &b.data[p * panel_len..(p + 1) * panel_len],
+                c: &mut c[m0 * ldc + (j0 - j_first)..],
+                ldc,
+                clamp,
+            })?;
         }
     }
     Ok(())

@@ -29,47 +29,61 @@ pub(crate) type AsmUkernel = unsafe extern "C" fn(
     *const f32,
 );
 
-/// Checks `args` against an `mr_max` x `nr_max` tile, then calls the assembly kernel.
+/// Checks `args` once, then computes its `mr` rows in tiles of `mr_tile` rows with the
+/// assembly `kernel` (an `mr_tile` x `nr_max` register tile; the last tile may be short).
 ///
 /// # Safety
-/// The CPU must run `kernel`'s instructions (the caller names where that is checked).
-/// Everything else the routine relies on is checked here by [`GemmArgs::check`]:
-/// 1 <= mr <= mr_max, 1 <= nr <= nr_max, kc >= 1, and rows 0..mr of `a` (kc floats at
-/// stride lda), the (kc + 1) x nr_max panel and rows 0..mr of `c` (nr floats at stride
-/// ldc) inside their slices, exactly what the routine reads and writes; `c` is an
-/// exclusive borrow, so it overlaps neither `a` nor the panel.
+/// The CPU must run `kernel`'s instructions (the caller names where that is checked), and
+/// `kernel` must honour the contract of kernels/*/gemm_*.S for an `mr_tile` x `nr_max`
+/// tile: for 1 <= mr <= mr_tile, 1 <= nr <= nr_max, kc >= 1 it reads exactly rows 0..mr
+/// of `a` (kc floats each) and (kc + 1) x nr_max panel floats, and writes exactly
+/// C[0..mr][0..nr]. Everything else is checked here: [`GemmArgs::check`] puts all `mr`
+/// rows of `a` and `c` and the panel inside their slices, and each tile below passes the
+/// rows from its first one on, at most `mr_tile` of them; `c` is an exclusive borrow, so
+/// it overlaps neither `a` nor the panel.
 #[cfg(sepconv_asm)]
 pub(crate) unsafe fn call_asm(
     kernel: AsmUkernel,
-    mr_max: usize,
+    mr_tile: usize,
     nr_max: usize,
     args: GemmArgs<'_, '_>,
 ) -> Result<()> {
-    let (lda_bytes, ldc_bytes) = args.check(mr_max, nr_max)?;
+    let (lda_bytes, ldc_bytes) = args.check(nr_max)?;
     let params = [args.clamp.min, args.clamp.max];
-    // SAFETY: the bounds above, and the CPU support promised by the caller.
-    unsafe {
-        kernel(
-            args.mr,
-            args.nr,
-            args.kc,
-            args.a.as_ptr(),
-            lda_bytes,
-            args.panel.as_ptr(),
-            args.c.as_mut_ptr(),
-            ldc_bytes,
-            params.as_ptr(),
-        )
+    let (rows, lda, ldc) = (args.mr, args.lda, args.ldc);
+    for i0 in (0..rows).step_by(mr_tile) {
+        // In bounds: i0 < rows, and `check` put row rows - 1 inside both slices.
+        let a = &args.a[i0 * lda..];
+        let c = &mut args.c[i0 * ldc..];
+        // SAFETY: rows i0 .. i0 + mr of `a` and `c` are rows 0..mr of these subslices,
+        // inside them by `check` (rows <= `args.mr`); the panel, nr and kc were checked by
+        // `check`; the tile is at most `mr_tile` rows; CPU support is promised by the
+        // caller.
+        unsafe {
+            kernel(
+                mr_tile.min(rows - i0),
+                args.nr,
+                args.kc,
+                a.as_ptr(),
+                lda_bytes,
+                args.panel.as_ptr(),
+                c.as_mut_ptr(),
+                ldc_bytes,
+                params.as_ptr(),
+            )
+        }
     }
     Ok(())
 }
 
-/// The operands of one microkernel call.
+/// The operands of one microkernel call: one packed panel against `mr` rows of A.
 ///
 /// `panel` is one packed B panel: `nr_max` biases, then `kc` rows of `nr_max` weights
 /// (`nr_max` = the kernel's NR). `a` holds `mr` rows of stride `lda` (`kc` floats used
 /// per row); `c` holds `mr` rows of stride `ldc`, of which the first `nr` floats are
-/// written.
+/// written. `mr` may be any number of rows: the kernel walks them in tiles of its MR
+/// after checking the whole call once, so per-call checks are paid once per panel and M
+/// block, not once per register tile (which matters at short K).
 #[derive(Debug)]
 pub struct GemmArgs<'a, 'c> {
     pub mr: usize,
@@ -90,22 +104,27 @@ pub type GemmUkernel = fn(GemmArgs<'_, '_>) -> Result<()>;
 #[derive(Debug, Clone, Copy)]
 pub struct GemmKernel {
     pub ukernel: GemmUkernel,
-    /// Rows of C per call (the most `mr` may be).
+    /// Rows of the register tile: `ukernel` computes rows in groups of MR, so row counts
+    /// that are multiples of it waste nothing (threads split rows on it).
     pub mr: usize,
     /// Columns per packed panel (the most `nr` may be).
     pub nr: usize,
+    /// Relative time per packed column at equal rows and K (the set's wide kernel: 1.0),
+    /// measured by `benches/pointwise.rs`. [`crate::ops::pointwise::PackedGemmB::new`]
+    /// picks the kernel of least `ceil(n / nr) * nr * col_cost` for a layer of width n.
+    pub col_cost: f32,
     /// Which implementation this is, for `sepconv info`.
     pub name: &'static str,
 }
 
 impl GemmArgs<'_, '_> {
-    /// Checks that the operands fit a kernel of tile `mr_max` x `nr_max`: every read and
+    /// Checks that the operands fit a kernel of panel width `nr_max`: every read and
     /// write the kernel makes stays inside the slices. Byte strides are returned for the
     /// assembly.
-    pub fn check(&self, mr_max: usize, nr_max: usize) -> Result<(usize, usize)> {
+    pub fn check(&self, nr_max: usize) -> Result<(usize, usize)> {
         let bad = |what: String| Err(Error::Shape(format!("gemm microkernel: {what}")));
-        if self.mr == 0 || self.mr > mr_max {
-            return bad(format!("mr {} outside 1..={mr_max}", self.mr));
+        if self.mr == 0 {
+            return bad("mr is 0".into());
         }
         if self.nr == 0 || self.nr > nr_max {
             return bad(format!("nr {} outside 1..={nr_max}", self.nr));

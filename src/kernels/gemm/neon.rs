@@ -26,6 +26,7 @@ pub const NEON: GemmKernel = GemmKernel {
     ukernel: gemm_neon,
     mr: 8,
     nr: 8,
+    col_cost: 1.0,
     name: "asm neon 8x8 (kernels/aarch64/gemm_neon.S)",
 };
 #[cfg(not(sepconv_asm))]

@@ -3,6 +3,7 @@
 //! compiler keeps in registers and vectorises with the baseline SIMD.
 
 use super::{GemmArgs, GemmKernel};
+use crate::activation::Clamp;
 use crate::Result;
 
 pub const MR: usize = 4;
@@ -12,13 +13,15 @@ pub const KERNEL: GemmKernel = GemmKernel {
     ukernel: gemm,
     mr: MR,
     nr: NR,
+    col_cost: 1.0,
     name: "rust 4x8",
 };
 
+/// All `mr` rows of `args`, in tiles of MR rows.
 pub fn gemm(args: GemmArgs<'_, '_>) -> Result<()> {
-    args.check(MR, NR)?;
+    args.check(NR)?;
     let GemmArgs {
-        mr,
+        mr: rows,
         nr,
         kc,
         a,
@@ -28,6 +31,35 @@ pub fn gemm(args: GemmArgs<'_, '_>) -> Result<()> {
         ldc,
         clamp,
     } = args;
+    for i0 in (0..rows).step_by(MR) {
+        tile(
+            MR.min(rows - i0),
+            nr,
+            kc,
+            &a[i0 * lda..],
+            lda,
+            panel,
+            &mut c[i0 * ldc..],
+            ldc,
+            clamp,
+        );
+    }
+    Ok(())
+}
+
+/// One tile of `mr` <= MR rows; the operands were checked by [`gemm`].
+#[allow(clippy::too_many_arguments)]
+fn tile(
+    mr: usize,
+    nr: usize,
+    kc: usize,
+    a: &[f32],
+    lda: usize,
+    panel: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    clamp: Clamp,
+) {
     let mut acc = [[0.0f32; NR]; MR];
     for row in acc.iter_mut() {
         row.copy_from_slice(&panel[..NR]);
@@ -47,5 +79,4 @@ pub fn gemm(args: GemmArgs<'_, '_>) -> Result<()> {
             *out = clamp.apply(v);
         }
     }
-    Ok(())
 }

@@ -1,72 +1,185 @@
-//! x86-64 GEMM microkernels: safe wrappers around `kernels/x86_64/gemm_avx2.S` (6x16) and
-//! `kernels/x86_64/gemm_avx512.S` (7x32). Without the assembly (Windows) the AVX sets use
-//! the portable kernel instead.
+//! x86-64 GEMM microkernels: safe wrappers around the assembly in `kernels/x86_64/`:
+//! the wide tiles `gemm_avx2.S` (6x16) and `gemm_avx512.S` (7x32), and the narrow ones for
+//! layers of few output channels, `gemm_avx2_12x8.S` (12x8, used by both sets) and
+//! `gemm_avx512_12x16.S` (12x16). Without the assembly (Windows) the AVX sets use the
+//! portable kernel instead.
+//!
+//! Each entry checks the CPU itself (a cached feature test, once per call of a whole
+//! panel strip), so the safe functions are sound even when called outside a kernel set.
 
 #[cfg(sepconv_asm)]
 use super::{GemmArgs, GemmKernel};
 #[cfg(sepconv_asm)]
-use crate::Result;
+use crate::{Error, Result};
 
 #[cfg(sepconv_asm)]
-extern "C" {
-    fn sepconv_gemm_f32_6x16_avx2(
-        mr: usize,
-        nr: usize,
-        kc: usize,
-        a: *const f32,
-        a_stride_bytes: usize,
-        w: *const f32,
-        c: *mut f32,
-        c_stride_bytes: usize,
-        params: *const f32,
-    );
-    fn sepconv_gemm_f32_7x32_avx512(
-        mr: usize,
-        nr: usize,
-        kc: usize,
-        a: *const f32,
-        a_stride_bytes: usize,
-        w: *const f32,
-        c: *mut f32,
-        c_stride_bytes: usize,
-        params: *const f32,
-    );
+macro_rules! asm_kernels {
+    ($($name:ident),* $(,)?) => {
+        extern "C" {
+            $(
+                fn $name(
+                    mr: usize,
+                    nr: usize,
+                    kc: usize,
+                    a: *const f32,
+                    a_stride_bytes: usize,
+                    w: *const f32,
+                    c: *mut f32,
+                    c_stride_bytes: usize,
+                    params: *const f32,
+                );
+            )*
+        }
+    };
 }
 
+#[cfg(sepconv_asm)]
+asm_kernels!(
+    sepconv_gemm_f32_6x16_avx2,
+    sepconv_gemm_f32_12x8_avx2,
+    sepconv_gemm_f32_7x32_avx512,
+    sepconv_gemm_f32_12x16_avx512,
+);
+
+/// The AVX2 set's wide kernel.
 #[cfg(sepconv_asm)]
 pub const AVX2: GemmKernel = GemmKernel {
     ukernel: gemm_avx2,
     mr: 6,
     nr: 16,
+    col_cost: 1.0,
     name: "asm avx2+fma 6x16 (kernels/x86_64/gemm_avx2.S)",
 };
 #[cfg(not(sepconv_asm))]
 pub const AVX2: super::GemmKernel = super::scalar::KERNEL;
 
+/// The AVX2 set's narrow kernel (8 columns).
+#[cfg(sepconv_asm)]
+pub const AVX2_12X8: GemmKernel = GemmKernel {
+    ukernel: gemm_12x8_avx2,
+    mr: 12,
+    nr: 8,
+    // benches/pointwise.rs on Zen 4: 65-80% of peak on full panels (12 broadcast loads per
+    // 12 FMAs) against the 6x16's ~95%; at N = 24 it beats the 6x16 (76 vs 58 GFLOP/s).
+    col_cost: 1.25,
+    name: "asm avx2+fma 12x8 (kernels/x86_64/gemm_avx2_12x8.S)",
+};
+
+/// The AVX-512 set's wide kernel.
 #[cfg(sepconv_asm)]
 pub const AVX512: GemmKernel = GemmKernel {
     ukernel: gemm_avx512,
     mr: 7,
     nr: 32,
+    col_cost: 1.0,
     name: "asm avx512f 7x32 (kernels/x86_64/gemm_avx512.S)",
 };
 #[cfg(not(sepconv_asm))]
 pub const AVX512: super::GemmKernel = super::scalar::KERNEL;
 
-/// Entry of the AVX2 kernel set.
+/// The AVX-512 set's narrow kernel of 16 columns.
+#[cfg(sepconv_asm)]
+pub const AVX512_12X16: GemmKernel = GemmKernel {
+    ukernel: gemm_12x16_avx512,
+    mr: 12,
+    nr: 16,
+    // As fast as the 7x32 on full panels, but 12 aliased rows against 7 when M is tiny
+    // (the batch-1 classifier, N = 1000: 9 vs 16 GFLOP/s): never chosen to save < 3%.
+    col_cost: 1.03,
+    name: "asm avx512f 12x16 (kernels/x86_64/gemm_avx512_12x16.S)",
+};
+
+/// The AVX-512 set's narrow kernel of 8 columns: the AVX2 12x8 tile (ymm FMAs issue at
+/// twice the zmm rate where 512-bit ops are split, so it loses nothing per lane).
+#[cfg(sepconv_asm)]
+pub const AVX512_12X8: GemmKernel = GemmKernel {
+    // Zen 4: 65-80% of peak against ~95% for the zmm tiles; at N = 24 on a par with the
+    // 7x32 (76 vs 81 GFLOP/s), at N = 8 3x faster.
+    col_cost: 1.35,
+    ..AVX2_12X8
+};
+
+/// Narrow kernels of the AVX2 set, for [`crate::KernelSet::gemm_narrow`].
+#[cfg(sepconv_asm)]
+pub const AVX2_NARROW: &[GemmKernel] = &[AVX2_12X8];
+#[cfg(not(sepconv_asm))]
+pub const AVX2_NARROW: &[super::GemmKernel] = &[];
+
+/// Narrow kernels of the AVX-512 set, for [`crate::KernelSet::gemm_narrow`].
+#[cfg(sepconv_asm)]
+pub const AVX512_NARROW: &[GemmKernel] = &[AVX512_12X16, AVX512_12X8];
+#[cfg(not(sepconv_asm))]
+pub const AVX512_NARROW: &[super::GemmKernel] = &[];
+
+#[cfg(sepconv_asm)]
+fn require(isa: &'static str, ok: bool, lacks: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::IsaUnavailable {
+            isa,
+            why: format!("this CPU lacks {lacks}"),
+        })
+    }
+}
+
+/// AVX2 and FMA, or the error saying which is missing.
+#[cfg(sepconv_asm)]
+fn require_avx2() -> Result<()> {
+    let ok =
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    require("avx2", ok, "avx2 or fma")
+}
+
+/// AVX-512F, or the error saying it is missing.
+#[cfg(sepconv_asm)]
+fn require_avx512() -> Result<()> {
+    require(
+        "avx512",
+        std::arch::is_x86_feature_detected!("avx512f"),
+        "avx512f",
+    )
+}
+
+/// Entry of the AVX2 6x16 kernel.
 #[cfg(sepconv_asm)]
 pub fn gemm_avx2(args: GemmArgs<'_, '_>) -> Result<()> {
-    // SAFETY: the routine needs AVX2 and FMA, which the AVX2 kernel set holding this entry
-    // guarantees (`kernels::kernel_set` hands it out only after `Isa::check`); `call_asm`
-    // checks the rest.
+    require_avx2()?;
+    // SAFETY: the routine needs AVX2 and FMA, checked just above; it honours the 6x16
+    // contract of `call_asm` (kernels/x86_64/gemm_avx2.S), which checks the rest.
     unsafe { super::call_asm(sepconv_gemm_f32_6x16_avx2, AVX2.mr, AVX2.nr, args) }
 }
 
-/// Entry of the AVX-512 kernel set.
+/// Entry of the AVX2 12x8 kernel (both x86 SIMD sets).
+#[cfg(sepconv_asm)]
+pub fn gemm_12x8_avx2(args: GemmArgs<'_, '_>) -> Result<()> {
+    require_avx2()?;
+    // SAFETY: the routine needs AVX2 and FMA, checked just above; it honours the 12x8
+    // contract of `call_asm` (kernels/x86_64/gemm_avx2_12x8.S), which checks the rest.
+    unsafe { super::call_asm(sepconv_gemm_f32_12x8_avx2, AVX2_12X8.mr, AVX2_12X8.nr, args) }
+}
+
+/// Entry of the AVX-512 7x32 kernel.
 #[cfg(sepconv_asm)]
 pub fn gemm_avx512(args: GemmArgs<'_, '_>) -> Result<()> {
-    // SAFETY: the routine needs AVX-512F, which the AVX-512 kernel set holding this entry
-    // guarantees (`kernels::kernel_set` hands it out only after `Isa::check`); `call_asm`
-    // checks the rest.
+    require_avx512()?;
+    // SAFETY: the routine needs AVX-512F, checked just above; it honours the 7x32
+    // contract of `call_asm` (kernels/x86_64/gemm_avx512.S), which checks the rest.
     unsafe { super::call_asm(sepconv_gemm_f32_7x32_avx512, AVX512.mr, AVX512.nr, args) }
+}
+
+/// Entry of the AVX-512 12x16 kernel.
+#[cfg(sepconv_asm)]
+pub fn gemm_12x16_avx512(args: GemmArgs<'_, '_>) -> Result<()> {
+    require_avx512()?;
+    // SAFETY: the routine needs AVX-512F, checked just above; it honours the 12x16
+    // contract of `call_asm` (kernels/x86_64/gemm_avx512_12x16.S), which checks the rest.
+    unsafe {
+        super::call_asm(
+            sepconv_gemm_f32_12x16_avx512,
+            AVX512_12X16.mr,
+            AVX512_12X16.nr,
+            args,
+        )
+    }
 }
