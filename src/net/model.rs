@@ -11,7 +11,7 @@ use crate::activation::Clamp;
 use crate::isa::Isa;
 use crate::kernels::{kernel_set, KernelSet};
 use crate::ops::depthwise::{depthwise3x3_rows, DepthwiseParams, PackedDepthwise};
-use crate::ops::pointwise::{pointwise, PackedGemmB};
+use crate::ops::pointwise::{pointwise, pointwise_panels, PackedGemmB};
 use crate::{Error, Result};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -589,15 +589,19 @@ impl Model {
         }
         lap();
 
-        pointwise(
-            &self.fc,
-            batch,
-            pooled,
-            c,
-            output,
-            self.config.classes,
-            Clamp::NONE,
-        )?;
+        let classes = self.config.classes;
+        if batch == 1 && threads > 1 {
+            // One row: split the classifier's columns (its weights) over the threads.
+            let fc = &self.fc;
+            let per_task = fc.panels().div_ceil(threads);
+            let tasks = output.chunks_mut(per_task * fc.nr()).enumerate();
+            run_tasks(team, tasks, &mut [], 0, |(t, out), _| {
+                let panels = t * per_task..((t + 1) * per_task).min(fc.panels());
+                pointwise_panels(fc, panels, 1, pooled, c, out, classes, Clamp::NONE)
+            })?;
+        } else {
+            self.gemm_clamped(team, &self.fc, batch, pooled, output, Clamp::NONE)?;
+        }
         if self.config.softmax {
             for row in output.chunks_exact_mut(self.config.classes) {
                 softmax_in_place(row);
@@ -616,16 +620,28 @@ impl Model {
         a: &[f32],
         c: &mut [f32],
     ) -> Result<()> {
+        self.gemm_clamped(team, b, m, a, c, self.clamp)
+    }
+
+    fn gemm_clamped(
+        &self,
+        team: Option<&Team<'_>>,
+        b: &PackedGemmB,
+        m: usize,
+        a: &[f32],
+        c: &mut [f32],
+        clamp: Clamp,
+    ) -> Result<()> {
         let (k, n) = (b.k(), b.n());
         let threads = team.map_or(1, Team::threads);
-        let mr = self.kernels.gemm.mr;
+        let mr = b.mr();
         let tiles = m.div_ceil(mr);
         let band = tiles.div_ceil(self.split(threads, m * k * n, tiles)) * mr;
         let tasks = c.chunks_mut(band * n).enumerate();
         run_tasks(team, tasks, &mut [], 0, |(t, cb), _| {
             let rows = cb.len() / n;
             let a = &a[t * band * k..(t * band + rows) * k];
-            pointwise(b, rows, a, k, cb, n, self.clamp)
+            pointwise(b, rows, a, k, cb, n, clamp)
         })
     }
 

@@ -264,6 +264,22 @@ pub fn pointwise_panels(
     }
 
     let panel_len = (k + 1) * nr_max;
+    if m == 1 {
+        // One row (the classifier at batch 1): a register tile would compute MR copies of
+        // it, so stream each panel once with a plain vector loop instead.
+        for p in panels.clone() {
+            let j0 = p * nr_max;
+            let out = &mut c[j0 - j_first..j0 - j_first + nr_max.min(n - j0)];
+            let panel = &b.data[p * panel_len..(p + 1) * panel_len];
+            match nr_max {
+                32 => row_panel::<32>(&a[..k], panel, out, clamp),
+                16 => row_panel::<16>(&a[..k], panel, out, clamp),
+                8 => row_panel::<8>(&a[..k], panel, out, clamp),
+                _ => row_panel_any(nr_max, &a[..k], panel, out, clamp),
+            }
+        }
+        return Ok(());
+    }
     let mc = block_rows(k, kernel.mr);
     for m0 in (0..m).step_by(mc) {
         let m1 = m.min(m0 + mc);
@@ -285,4 +301,39 @@ pub fn pointwise_panels(
         }
     }
     Ok(())
+}
+
+/// `out = clamp(a x panel + bias)` for one row `a` (k floats) and one packed panel (bias
+/// row, then k rows of `NR`); `out` holds the panel's real columns. `NR` independent
+/// accumulators, so the compiler keeps them in vector registers.
+fn row_panel<const NR: usize>(a: &[f32], panel: &[f32], out: &mut [f32], clamp: Clamp) {
+    let mut acc = [0.0f32; NR];
+    acc.copy_from_slice(&panel[..NR]);
+    for (&x, w) in a.iter().zip(panel[NR..].chunks_exact(NR)) {
+        for (s, &w) in acc.iter_mut().zip(w) {
+            *s += x * w;
+        }
+    }
+    store_clamped(&acc, out, clamp);
+}
+
+/// [`row_panel`] for a panel width without a specialization.
+fn row_panel_any(nr: usize, a: &[f32], panel: &[f32], out: &mut [f32], clamp: Clamp) {
+    let cols = out.len();
+    out.copy_from_slice(&panel[..cols]);
+    for (&x, w) in a.iter().zip(panel[nr..].chunks_exact(nr)) {
+        for (s, &w) in out.iter_mut().zip(w) {
+            *s += x * w;
+        }
+    }
+    for o in out.iter_mut() {
+        *o = o.max(clamp.min).min(clamp.max);
+    }
+}
+
+fn store_clamped(acc: &[f32], out: &mut [f32], clamp: Clamp) {
+    // `max` returns `clamp.min` for a NaN sum, as the microkernels' maxps does.
+    for (o, &v) in out.iter_mut().zip(acc) {
+        *o = v.max(clamp.min).min(clamp.max);
+    }
 }
