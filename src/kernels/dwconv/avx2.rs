@@ -6,8 +6,8 @@ use std::arch::x86_64::*;
 
 pub(crate) const BLOCK: usize = 8;
 // 16 ymm registers: 9 taps, bias, clamp bounds and 3 accumulators leave one for input.
-const BAND: usize = 1;
-const BAND2: usize = 1;
+const BAND: usize = 2;
+const BAND2: usize = 2;
 pub(crate) const IMPL: &str = "rust avx2+fma (8-channel blocks, maskload tails)";
 
 /// Token: exists only inside [`entry`], which runs with AVX2 and FMA enabled.

@@ -272,10 +272,19 @@ unsafe fn band_rows<S: Simd, const STRIDE: usize, const R: usize>(
     // SAFETY: block b lies inside the channels (checked), so `off` keeps every row
     // pointer inside its row; rows flagged present exist, output rows are the call's.
     unsafe {
-        if lanes == S::LANES {
-            block::<S, false>(s, a, b, lanes).band::<STRIDE, R>(&rb, &ob, &g);
-        } else {
-            block::<S, true>(s, a, b, lanes).band::<STRIDE, R>(&rb, &ob, &g);
+        match (lanes == S::LANES, rb.first && rb.last) {
+            (true, true) => {
+                block::<S, false>(s, a, b, lanes).band::<STRIDE, R, false>(&rb, &ob, &g)
+            }
+            (true, false) => {
+                block::<S, false>(s, a, b, lanes).band::<STRIDE, R, true>(&rb, &ob, &g)
+            }
+            (false, true) => {
+                block::<S, true>(s, a, b, lanes).band::<STRIDE, R, false>(&rb, &ob, &g)
+            }
+            (false, false) => {
+                block::<S, true>(s, a, b, lanes).band::<STRIDE, R, true>(&rb, &ob, &g)
+            }
         }
     }
 }
@@ -349,6 +358,8 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
     /// taps and is stored as output `ox_fin`, `mid` its kx = 1 taps, and `new` starts
     /// from the bias with its kx = 0 taps. Every output thus sums bias, then kx = 0, 1, 2,
     /// each over ky = 0, 1, 2: the same order whichever band or call computes it.
+    /// Unless `EDGE`, all the band's rows exist and the per-row presence tests are
+    /// compiled out of the hot loop.
     ///
     /// # Safety
     /// `r` holds the band's rows at the block's first channel (present where flagged),
@@ -358,6 +369,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
     unsafe fn step<
         const STRIDE: usize,
         const R: usize,
+        const EDGE: bool,
         const FIN: bool,
         const MID: bool,
         const START: bool,
@@ -379,7 +391,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
         }
         if real {
             for i in 0..n_in {
-                if (i == 0 && !r.first) || (i == n_in - 1 && !r.last) {
+                if EDGE && ((i == 0 && !r.first) || (i == n_in - 1 && !r.last)) {
                     continue;
                 }
                 // SAFETY: row i exists (checked just above) and x < in_w.
@@ -421,7 +433,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
     /// `r` holds the band's input rows and `o` its output rows, at the block's first
     /// channel; `g` is the checked geometry.
     #[inline(always)]
-    unsafe fn band<const STRIDE: usize, const R: usize>(
+    unsafe fn band<const STRIDE: usize, const R: usize, const EDGE: bool>(
         &self,
         r: &BandRows,
         o: &[*mut f32; MAX_BAND],
@@ -441,7 +453,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
         unsafe {
             if STRIDE == 1 {
                 // a: output u - 2, b: output u - 1, n: output u.
-                self.step::<1, R, false, false, true>(
+                self.step::<1, R, EDGE, false, false, true>(
                     r,
                     o,
                     x(0),
@@ -453,7 +465,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 );
                 b = n;
                 if w == 1 {
-                    self.step::<1, R, false, true, false>(
+                    self.step::<1, R, EDGE, false, true, false>(
                         r,
                         o,
                         x(1),
@@ -464,7 +476,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                         &mut n,
                     );
                     a = b;
-                    self.step::<1, R, true, false, false>(
+                    self.step::<1, R, EDGE, true, false, false>(
                         r,
                         o,
                         x(2),
@@ -476,7 +488,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     );
                     return;
                 }
-                self.step::<1, R, false, true, true>(
+                self.step::<1, R, EDGE, false, true, true>(
                     r,
                     o,
                     x(1),
@@ -488,7 +500,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 );
                 (a, b) = (b, n);
                 for u in 2..w {
-                    self.step::<1, R, true, true, true>(
+                    self.step::<1, R, EDGE, true, true, true>(
                         r,
                         o,
                         u - pl,
@@ -500,7 +512,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     );
                     (a, b) = (b, n);
                 }
-                self.step::<1, R, true, true, false>(
+                self.step::<1, R, EDGE, true, true, false>(
                     r,
                     o,
                     x(w),
@@ -511,7 +523,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     &mut n,
                 );
                 a = b;
-                self.step::<1, R, true, false, false>(
+                self.step::<1, R, EDGE, true, false, false>(
                     r,
                     o,
                     x(w + 1),
@@ -523,7 +535,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 );
             } else {
                 // a: the output being summed, n: the next one.
-                self.step::<2, R, false, false, true>(
+                self.step::<2, R, EDGE, false, false, true>(
                     r,
                     o,
                     x(0),
@@ -535,7 +547,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 );
                 for ox in 0..w - 1 {
                     let u = 2 * ox + 1;
-                    self.step::<2, R, false, true, false>(
+                    self.step::<2, R, EDGE, false, true, false>(
                         r,
                         o,
                         u - pl,
@@ -545,7 +557,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                         &mut a,
                         &mut n,
                     );
-                    self.step::<2, R, true, false, true>(
+                    self.step::<2, R, EDGE, true, false, true>(
                         r,
                         o,
                         u + 1 - pl,
@@ -558,7 +570,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     a = n;
                 }
                 let u = 2 * w - 1;
-                self.step::<2, R, false, true, false>(
+                self.step::<2, R, EDGE, false, true, false>(
                     r,
                     o,
                     x(u),
@@ -568,7 +580,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     &mut a,
                     &mut n,
                 );
-                self.step::<2, R, true, false, false>(
+                self.step::<2, R, EDGE, true, false, false>(
                     r,
                     o,
                     x(u + 1),
