@@ -5,16 +5,17 @@
 //! `#[target_feature]` entry that instantiates it. Every helper is `#[inline(always)]`, so
 //! the whole kernel is compiled with the entry's target features.
 //!
-//! Structure: a channel block's bias and 9 taps sit in registers while it slides along a
-//! row, keeping the input columns it shares with the next output in registers: 3 new
-//! vectors per output at stride 1, 6 at stride 2, for 9 FMAs. With 32 registers (AVX-512,
-//! NEON) two output rows are computed per step at stride 1, so 4 input rows feed 2
-//! outputs. Below `WIDE_CHANNELS` a block sweeps whole rows; from there on (large pixel
-//! strides, whose columns collide in a few L1 sets) each group of `WIDE_PIXELS` outputs
-//! is computed for every block in turn, so consecutive loads touch consecutive lines. The
-//! at most one output at each end of a row that touches padding multiplies a zero column
-//! instead; missing rows (top or bottom padding) are compiled out through const generics.
-//! Nothing copies the input.
+//! Structure: a channel block's bias and 9 taps sit in registers while it sweeps a band of
+//! up to 4 output rows (`Simd::BAND`, `Simd::BAND2`) along the whole width. The band holds
+//! accumulators, not inputs: each input vector is loaded once per band and feeds up to 9
+//! FMAs into the three output columns (stride 1) or two (stride 2) it touches, so a band of
+//! 4 rows at stride 1 loads 6 vectors per 4 outputs (36 FMAs) and keeps 12 accumulators +
+//! 9 taps + bias + 2 clamp bounds in registers. Every output is summed in one order (bias,
+//! then kx = 0, 1, 2, each over ky = 0, 1, 2) whatever band or call computes it, so row
+//! ranges assemble the same image bit for bit. Padding columns are skipped, missing rows
+//! (top or bottom padding) are tested only in edge bands (const generic `EDGE`). Blocks are
+//! the outer loop: a block's sweep over a row tile reads what the previous block's sweep
+//! brought into L2. Nothing copies the input.
 
 pub mod scalar;
 
@@ -143,8 +144,10 @@ const MAX_BAND: usize = 4;
 /// Most input rows of a band: `2 * MAX_BAND + 1` at stride 2.
 const MAX_IN: usize = 2 * MAX_BAND + 1;
 
-/// Computes a checked call: bands of output rows, and within a band every channel block
-/// in turn, each swept along the whole width.
+/// Computes a checked call: for each channel block, its bands of output rows, each swept
+/// along the whole width. (Measured on Zen 4: walking every block per band, or per band
+/// and chunk of 4 columns, is slower at every channel count; the operator's row tiles
+/// keep a tile's rows in L2 across blocks.)
 ///
 /// # Safety
 /// `s` is a valid token (the ISA's features are enabled) and `a.check(S::LANES)` passed.
@@ -153,29 +156,52 @@ pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>) {
     // SAFETY: `a` was checked.
     let rp = unsafe { Rows::new(a) };
     let band = if a.stride == 1 { S::BAND } else { S::BAND2 };
+    // The widest band that fits, but 5 and 6 rows as 3 + 2 and 3 + 3 rather than 4 + 1 and
+    // 4 + 2: narrow bands reload more input per output.
+    let rows_at = |oy: usize| match (a.rows.end - oy).min(band).min(MAX_BAND) {
+        4 if matches!(a.rows.end - oy, 5 | 6) => 3,
+        n => n,
+    };
     for b in 0..a.blocks {
         let mut oy = a.rows.start;
         while oy < a.rows.end {
-            let left = a.rows.end - oy;
-            let n = if band >= 4 && left >= 4 {
-                4
-            } else if band >= 2 && left >= 2 {
-                2
-            } else {
-                1
-            };
-            // SAFETY (all arms): oy .. oy + n lie inside the call's rows, b < blocks.
-            unsafe {
-                match (a.stride, n) {
-                    (1, 4) => band_rows::<S, 1, 4>(s, a, &rp, oy, b),
-                    (1, 2) => band_rows::<S, 1, 2>(s, a, &rp, oy, b),
-                    (1, _) => band_rows::<S, 1, 1>(s, a, &rp, oy, b),
-                    (_, 4) => band_rows::<S, 2, 4>(s, a, &rp, oy, b),
-                    (_, 2) => band_rows::<S, 2, 2>(s, a, &rp, oy, b),
-                    (_, _) => band_rows::<S, 2, 1>(s, a, &rp, oy, b),
-                }
-            }
+            let n = rows_at(oy);
+            // SAFETY: oy .. oy + n lie inside the call's rows, b < blocks, and out_w >= 1
+            // (checked), so the columns are a nonempty part of 0..out_w.
+            unsafe { run(s, a, &rp, oy, n, b, 0..a.out_w) };
             oy += n;
+        }
+    }
+}
+
+/// Output rows `oy .. oy + n` (n <= 4) of block `b` at columns `cols`. A function, not a
+/// closure: closures do not inherit the entry's target features, so their intrinsics
+/// would not inline.
+///
+/// # Safety
+/// As [`band_rows`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn run<S: Simd>(
+    s: S,
+    a: &DwRows<'_>,
+    rp: &Rows,
+    oy: usize,
+    n: usize,
+    b: usize,
+    cols: Range<usize>,
+) {
+    // SAFETY (all arms): forwarded.
+    unsafe {
+        match (a.stride, n) {
+            (1, 4) => band_rows::<S, 1, 4>(s, a, rp, oy, b, cols),
+            (1, 3) => band_rows::<S, 1, 3>(s, a, rp, oy, b, cols),
+            (1, 2) => band_rows::<S, 1, 2>(s, a, rp, oy, b, cols),
+            (1, _) => band_rows::<S, 1, 1>(s, a, rp, oy, b, cols),
+            (_, 4) => band_rows::<S, 2, 4>(s, a, rp, oy, b, cols),
+            (_, 3) => band_rows::<S, 2, 3>(s, a, rp, oy, b, cols),
+            (_, 2) => band_rows::<S, 2, 2>(s, a, rp, oy, b, cols),
+            (_, _) => band_rows::<S, 2, 1>(s, a, rp, oy, b, cols),
         }
     }
 }
@@ -227,10 +253,11 @@ struct BandRows {
     last: bool,
 }
 
-/// Output rows `oy0 .. oy0 + R` of the call, all channel blocks.
+/// Output rows `oy0 .. oy0 + R` of the call, channel block `b`, output columns `cols`.
 ///
 /// # Safety
-/// As [`rows`], with `oy0 + R <= a.rows.end`.
+/// As [`rows`], with `oy0 + R <= a.rows.end`, `b < a.blocks` and `cols` a nonempty part
+/// of `0..out_w`.
 #[inline(always)]
 unsafe fn band_rows<S: Simd, const STRIDE: usize, const R: usize>(
     s: S,
@@ -238,6 +265,7 @@ unsafe fn band_rows<S: Simd, const STRIDE: usize, const R: usize>(
     rp: &Rows,
     oy0: usize,
     b: usize,
+    cols: Range<usize>,
 ) {
     let n_in = if STRIDE == 1 { R + 2 } else { 2 * R + 1 };
     let top = (oy0 * STRIDE).wrapping_sub(a.pad_top);
@@ -259,8 +287,8 @@ unsafe fn band_rows<S: Simd, const STRIDE: usize, const R: usize>(
     }
     let g = Geometry {
         in_w: a.in_w,
-        out_w: a.out_w,
         pad_left: a.pad_left,
+        cols,
     };
     let off = b * S::LANES;
     let lanes = S::LANES.min(a.channels - a.c0 - off);
@@ -330,11 +358,11 @@ unsafe fn block<S: Simd, const MASKED: bool>(
     }
 }
 
-/// Horizontal geometry of every row of a call.
+/// Horizontal geometry of every row of a call, and the output columns to compute.
 struct Geometry {
     in_w: usize,
-    out_w: usize,
     pad_left: usize,
+    cols: Range<usize>,
 }
 
 /// The registers of one channel block: weights, bias, clamp bounds.
@@ -426,12 +454,12 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
         }
     }
 
-    /// The band's `R` output rows, swept along the whole width. Virtual column
+    /// The band's `R` output rows at output columns `g.cols`. Virtual column
     /// `u = x + pad_left` of the padded input feeds outputs `(u - kx) / STRIDE`.
     ///
     /// # Safety
     /// `r` holds the band's input rows and `o` its output rows, at the block's first
-    /// channel; `g` is the checked geometry.
+    /// channel; `g` is the checked geometry, with a nonempty `cols` inside `0..out_w`.
     #[inline(always)]
     unsafe fn band<const STRIDE: usize, const R: usize, const EDGE: bool>(
         &self,
@@ -439,7 +467,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
         o: &[*mut f32; MAX_BAND],
         g: &Geometry,
     ) {
-        let (w, pl) = (g.out_w, g.pad_left);
+        let (o0, w, pl) = (g.cols.start, g.cols.len(), g.pad_left);
         // Column u - pad_left, and whether it lies inside the image.
         let x = |u: usize| u.wrapping_sub(pl);
         let real = |u: usize| x(u) < g.in_w;
@@ -447,17 +475,17 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
         let (mut a, mut b, mut n) = (z, z, z);
         // SAFETY: every step gets `real` as computed above or, in the steady loops, for
         // columns inside the image: the checked contract puts the last output's last
-        // column at most one past the image ((w - 1) * STRIDE + 2 <= in_w + pad_left),
-        // so every column before it, from 1 - pad_left on, is inside. Outputs stored are
-        // < w.
+        // column at most one past the image ((out_w - 1) * STRIDE + 2 <= in_w +
+        // pad_left), so every column before it, from 1 - pad_left on, is inside. Outputs
+        // stored are in `cols`.
         unsafe {
             if STRIDE == 1 {
                 // a: output u - 2, b: output u - 1, n: output u.
                 self.step::<1, R, EDGE, false, false, true>(
                     r,
                     o,
-                    x(0),
-                    real(0),
+                    x(o0),
+                    real(o0),
                     0,
                     &mut a,
                     &mut b,
@@ -468,8 +496,8 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     self.step::<1, R, EDGE, false, true, false>(
                         r,
                         o,
-                        x(1),
-                        real(1),
+                        x(o0 + 1),
+                        real(o0 + 1),
                         0,
                         &mut a,
                         &mut b,
@@ -479,9 +507,9 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     self.step::<1, R, EDGE, true, false, false>(
                         r,
                         o,
-                        x(2),
-                        real(2),
-                        0,
+                        x(o0 + 2),
+                        real(o0 + 2),
+                        o0,
                         &mut a,
                         &mut b,
                         &mut n,
@@ -491,15 +519,15 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 self.step::<1, R, EDGE, false, true, true>(
                     r,
                     o,
-                    x(1),
-                    real(1),
+                    x(o0 + 1),
+                    real(o0 + 1),
                     0,
                     &mut a,
                     &mut b,
                     &mut n,
                 );
                 (a, b) = (b, n);
-                for u in 2..w {
+                for u in o0 + 2..o0 + w {
                     self.step::<1, R, EDGE, true, true, true>(
                         r,
                         o,
@@ -512,12 +540,13 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     );
                     (a, b) = (b, n);
                 }
+                let u = o0 + w;
                 self.step::<1, R, EDGE, true, true, false>(
                     r,
                     o,
-                    x(w),
-                    real(w),
-                    w - 2,
+                    x(u),
+                    real(u),
+                    u - 2,
                     &mut a,
                     &mut b,
                     &mut n,
@@ -526,9 +555,9 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 self.step::<1, R, EDGE, true, false, false>(
                     r,
                     o,
-                    x(w + 1),
-                    real(w + 1),
-                    w - 1,
+                    x(u + 1),
+                    real(u + 1),
+                    u - 1,
                     &mut a,
                     &mut b,
                     &mut n,
@@ -538,14 +567,14 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 self.step::<2, R, EDGE, false, false, true>(
                     r,
                     o,
-                    x(0),
-                    real(0),
+                    x(2 * o0),
+                    real(2 * o0),
                     0,
                     &mut b,
                     &mut n,
                     &mut a,
                 );
-                for ox in 0..w - 1 {
+                for ox in o0..o0 + w - 1 {
                     let u = 2 * ox + 1;
                     self.step::<2, R, EDGE, false, true, false>(
                         r,
@@ -569,7 +598,8 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     );
                     a = n;
                 }
-                let u = 2 * w - 1;
+                let ox = o0 + w - 1;
+                let u = 2 * ox + 1;
                 self.step::<2, R, EDGE, false, true, false>(
                     r,
                     o,
@@ -585,7 +615,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                     o,
                     x(u + 1),
                     real(u + 1),
-                    w - 1,
+                    ox,
                     &mut a,
                     &mut b,
                     &mut n,
