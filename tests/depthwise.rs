@@ -267,15 +267,33 @@ fn every_small_shape_and_padding() {
 
 #[test]
 fn many_channels_with_a_partial_last_block() {
-    // From 256 channels (128 at stride 2) the kernels walk all channel blocks per pixel
-    // group instead of sweeping one block along rows: cover it with full and partial last
-    // blocks.
+    // Many channel blocks, full and partial last blocks, with every padding.
     let mut seed = 1000;
     for c in [128, 133, 256, 263, 300] {
         for (h, w) in [(1, 1), (2, 3), (3, 7), (6, 9), (9, 14)] {
             for stride in 1..=2 {
                 for pads in 0..16 {
                     let p = params(1, h, w, c, stride, pads, Activation::Relu);
+                    if fits(&p) {
+                        seed += 1;
+                        check_full(&Case::new(p, seed));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_band_split_of_the_rows() {
+    // The kernels cut output rows into bands of 4, 3 (for 5-7 remaining rows), 2 and 1 rows,
+    // with edge bands where padding rows are missing: heights 4..=11 hit every split.
+    let mut seed = 5000;
+    for h in 4..=11 {
+        for (w, c) in [(1, 16), (2, 5), (7, 20), (9, 33)] {
+            for stride in 1..=2 {
+                for pads in [0b0000, 0b0101, 0b1010, 0b1111] {
+                    let p = params(2, h, w, c, stride, pads, Activation::Relu6);
                     if fits(&p) {
                         seed += 1;
                         check_full(&Case::new(p, seed));

@@ -267,7 +267,11 @@ fn rows_unchecked(
     let out_w = p.out_w();
     let out_row = out_w * c;
     let row_bytes = (p.stride * p.in_w * c + out_row) * std::mem::size_of::<f32>();
-    let tile = (TILE_BYTES / row_bytes).max(1);
+    // Whole bands of the kernel's 4 output rows, unless the tile is smaller than a band.
+    let tile = match TILE_BYTES / row_bytes {
+        t @ 0..4 => t.max(1),
+        t => t / 4 * 4,
+    };
 
     let mut start = rows.start;
     while start < rows.end {

@@ -5,8 +5,9 @@ use super::{DwRows, Simd};
 use std::arch::x86_64::*;
 
 pub(crate) const BLOCK: usize = 8;
-// 16 ymm registers: two rows per sweep would spill.
-const DUAL: bool = false;
+// 16 ymm registers: 9 taps, bias, clamp bounds and 3 accumulators leave one for input.
+const BAND: usize = 2;
+const BAND2: usize = 2;
 pub(crate) const IMPL: &str = "rust avx2+fma (8-channel blocks, maskload tails)";
 
 /// Token: exists only inside [`entry`], which runs with AVX2 and FMA enabled.
@@ -17,7 +18,8 @@ pub(crate) struct Avx2(());
 // `#[target_feature(enable = "avx2,fma")]` the AVX2 kernel set's CPU check guarantees.
 impl Simd for Avx2 {
     const LANES: usize = BLOCK;
-    const DUAL_ROWS: bool = DUAL;
+    const BAND: usize = BAND;
+    const BAND2: usize = BAND2;
     type V = __m256;
     type Tail = __m256i;
 
@@ -37,14 +39,6 @@ impl Simd for Avx2 {
     #[inline(always)]
     fn fma(self, a: __m256, b: __m256, c: __m256) -> __m256 {
         unsafe { _mm256_fmadd_ps(a, b, c) }
-    }
-    #[inline(always)]
-    fn mul(self, a: __m256, b: __m256) -> __m256 {
-        unsafe { _mm256_mul_ps(a, b) }
-    }
-    #[inline(always)]
-    fn add(self, a: __m256, b: __m256) -> __m256 {
-        unsafe { _mm256_add_ps(a, b) }
     }
     #[inline(always)]
     fn clamp(self, x: __m256, lo: __m256, hi: __m256) -> __m256 {

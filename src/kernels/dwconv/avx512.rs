@@ -5,7 +5,8 @@ use super::{DwRows, Simd};
 use std::arch::x86_64::*;
 
 pub(crate) const BLOCK: usize = 16;
-const DUAL: bool = true;
+const BAND: usize = 4;
+const BAND2: usize = 2;
 pub(crate) const IMPL: &str = "rust avx512f (16-channel blocks, k-mask tails)";
 
 /// Token: exists only inside [`entry`], which runs with AVX-512F enabled.
@@ -16,7 +17,8 @@ pub(crate) struct Avx512(());
 // `#[target_feature(enable = "avx512f")]` the AVX-512 kernel set's CPU check guarantees.
 impl Simd for Avx512 {
     const LANES: usize = BLOCK;
-    const DUAL_ROWS: bool = DUAL;
+    const BAND: usize = BAND;
+    const BAND2: usize = BAND2;
     type V = __m512;
     type Tail = __mmask16;
 
@@ -31,14 +33,6 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn fma(self, a: __m512, b: __m512, c: __m512) -> __m512 {
         unsafe { _mm512_fmadd_ps(a, b, c) }
-    }
-    #[inline(always)]
-    fn mul(self, a: __m512, b: __m512) -> __m512 {
-        unsafe { _mm512_mul_ps(a, b) }
-    }
-    #[inline(always)]
-    fn add(self, a: __m512, b: __m512) -> __m512 {
-        unsafe { _mm512_add_ps(a, b) }
     }
     #[inline(always)]
     fn clamp(self, x: __m512, lo: __m512, hi: __m512) -> __m512 {

@@ -5,16 +5,17 @@
 //! `#[target_feature]` entry that instantiates it. Every helper is `#[inline(always)]`, so
 //! the whole kernel is compiled with the entry's target features.
 //!
-//! Structure: a channel block's bias and 9 taps sit in registers while it slides along a
-//! row, keeping the input columns it shares with the next output in registers: 3 new
-//! vectors per output at stride 1, 6 at stride 2, for 9 FMAs. With 32 registers (AVX-512,
-//! NEON) two output rows are computed per step at stride 1, so 4 input rows feed 2
-//! outputs. Below `WIDE_CHANNELS` a block sweeps whole rows; from there on (large pixel
-//! strides, whose columns collide in a few L1 sets) each group of `WIDE_PIXELS` outputs
-//! is computed for every block in turn, so consecutive loads touch consecutive lines. The
-//! at most one output at each end of a row that touches padding multiplies a zero column
-//! instead; missing rows (top or bottom padding) are compiled out through const generics.
-//! Nothing copies the input.
+//! Structure: a channel block's bias and 9 taps sit in registers while it sweeps a band of
+//! up to 4 output rows (`Simd::BAND`, `Simd::BAND2`) along the whole width. The band holds
+//! accumulators, not inputs: each input vector is loaded once per band and feeds up to 9
+//! FMAs into the three output columns (stride 1) or two (stride 2) it touches, so a band of
+//! 4 rows at stride 1 loads 6 vectors per 4 outputs (36 FMAs) and keeps 12 accumulators +
+//! 9 taps + bias + 2 clamp bounds in registers. Every output is summed in one order (bias,
+//! then kx = 0, 1, 2, each over ky = 0, 1, 2) whatever band or call computes it, so row
+//! ranges assemble the same image bit for bit. Padding columns are skipped, missing rows
+//! (top or bottom padding) are tested only in edge bands (const generic `EDGE`). Blocks are
+//! the outer loop: a block's sweep over a row tile reads what the previous block's sweep
+//! brought into L2. Nothing copies the input.
 
 pub mod scalar;
 
@@ -108,32 +109,18 @@ impl DwRows<'_> {
     }
 }
 
-/// The outputs whose three input columns all lie inside the image: `lo..hi`. Outputs
-/// before `lo` (at most one) and from `hi` on (at most one, unless the row is shorter than
-/// the kernel) touch padding.
-#[inline(always)]
-pub(crate) fn interior(
-    in_w: usize,
-    out_w: usize,
-    stride: usize,
-    pad_left: usize,
-) -> (usize, usize) {
-    let lo = pad_left.min(out_w);
-    let hi = if in_w + pad_left >= 3 {
-        ((in_w + pad_left - 3) / stride + 1).clamp(lo, out_w)
-    } else {
-        lo
-    };
-    (lo, hi)
-}
-
 /// A vector ISA, as the algorithm needs it. A value of the implementing type is a token:
 /// it may only be created where the ISA's target features are known to be present (the
 /// `#[target_feature]` entry of each ISA file), which is what makes its methods sound.
 pub(crate) trait Simd: Copy {
     const LANES: usize;
-    /// Whether to compute two output rows per sweep (needs ~28 vector registers).
-    const DUAL_ROWS: bool;
+    /// Output rows per band at stride 1 (1, 2 or 4). A band keeps three output columns of
+    /// accumulators per row, the 9 taps, the bias and the clamp bounds in registers:
+    /// `3 * rows + 13` vectors, so 4 rows need 25 of 32 registers.
+    const BAND: usize;
+    /// The same at stride 2, where a band keeps two output columns of accumulators per row
+    /// but reads `2 * rows + 1` input rows (one general register each).
+    const BAND2: usize;
     type V: Copy;
     /// Whatever a partial load/store needs (a mask, or the lane count).
     type Tail: Copy;
@@ -142,8 +129,6 @@ pub(crate) trait Simd: Copy {
     fn splat(self, x: f32) -> Self::V;
     /// a * b + c.
     fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
-    fn add(self, a: Self::V, b: Self::V) -> Self::V;
     /// clamp with `f32::max` / `f32::min` semantics (a NaN becomes `lo`).
     fn clamp(self, x: Self::V, lo: Self::V, hi: Self::V) -> Self::V;
     /// # Safety
@@ -154,46 +139,69 @@ pub(crate) trait Simd: Copy {
     unsafe fn store<const MASKED: bool>(self, p: *mut f32, v: Self::V, t: Self::Tail);
 }
 
-/// Channel count from which a call at stride 1 on an ISA with [`Simd::DUAL_ROWS`] walks
-/// all channel blocks per output pixel group (the wide path) instead of sweeping one block along whole rows. With many channels the pixel
-/// stride is a multiple of 1 KiB or more, so one block's columns fall into a couple of L1
-/// sets and evict each other before the next row reuses them; walking the blocks of a few
-/// neighbouring pixels touches consecutive lines instead.
-pub(crate) const WIDE_CHANNELS: usize = 256;
+/// Most output rows of a band (the accumulator arrays are this long).
+const MAX_BAND: usize = 4;
+/// Most input rows of a band: `2 * MAX_BAND + 1` at stride 2.
+const MAX_IN: usize = 2 * MAX_BAND + 1;
 
-/// The same threshold at stride 2, where a sweep reads two fresh columns per output and
-/// so has less reuse to lose, and at stride 1 for ISAs that sweep one row at a time
-/// (reading 3 columns per output rather than 2); both measured on Zen 5.
-pub(crate) const WIDE_CHANNELS_STRIDE2: usize = 128;
-
-/// Output pixels per channel block step on the wide path.
-pub(crate) const WIDE_PIXELS: usize = 4;
-
-/// Computes a checked call.
+/// Computes a checked call: for each channel block, its bands of output rows, each swept
+/// along the whole width. (Measured on Zen 4: walking every block per band, or per band
+/// and chunk of 4 columns, is slower at every channel count; the operator's row tiles
+/// keep a tile's rows in L2 across blocks.)
 ///
 /// # Safety
 /// `s` is a valid token (the ISA's features are enabled) and `a.check(S::LANES)` passed.
 #[inline(always)]
 pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>) {
-    // SAFETY (both paths): forwarded; blocks were checked to lie inside the channels.
-    unsafe {
-        let wide = if a.stride == 1 && S::DUAL_ROWS {
-            WIDE_CHANNELS
-        } else {
-            WIDE_CHANNELS_STRIDE2
-        };
-        if a.channels >= wide && a.blocks > 1 {
-            rows_wide(s, a);
-            return;
+    // SAFETY: `a` was checked.
+    let rp = unsafe { Rows::new(a) };
+    let band = if a.stride == 1 { S::BAND } else { S::BAND2 };
+    // The widest band that fits, but 5 and 6 rows as 3 + 2 and 3 + 3 rather than 4 + 1 and
+    // 4 + 2: narrow bands reload more input per output.
+    let rows_at = |oy: usize| match (a.rows.end - oy).min(band).min(MAX_BAND) {
+        4 if matches!(a.rows.end - oy, 5 | 6) => 3,
+        n => n,
+    };
+    for b in 0..a.blocks {
+        let mut oy = a.rows.start;
+        while oy < a.rows.end {
+            let n = rows_at(oy);
+            // SAFETY: oy .. oy + n lie inside the call's rows, b < blocks, and out_w >= 1
+            // (checked), so the columns are a nonempty part of 0..out_w.
+            unsafe { run(s, a, &rp, oy, n, b, 0..a.out_w) };
+            oy += n;
         }
-        for b in 0..a.blocks {
-            let c0 = a.c0 + b * S::LANES;
-            let lanes = S::LANES.min(a.channels - c0);
-            if lanes < S::LANES {
-                rows_inst::<S, true>(s, a, b, lanes)
-            } else {
-                rows_inst::<S, false>(s, a, b, lanes)
-            }
+    }
+}
+
+/// Output rows `oy .. oy + n` (n <= 4) of block `b` at columns `cols`. A function, not a
+/// closure: closures do not inherit the entry's target features, so their intrinsics
+/// would not inline.
+///
+/// # Safety
+/// As [`band_rows`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn run<S: Simd>(
+    s: S,
+    a: &DwRows<'_>,
+    rp: &Rows,
+    oy: usize,
+    n: usize,
+    b: usize,
+    cols: Range<usize>,
+) {
+    // SAFETY (all arms): forwarded.
+    unsafe {
+        match (a.stride, n) {
+            (1, 4) => band_rows::<S, 1, 4>(s, a, rp, oy, b, cols),
+            (1, 3) => band_rows::<S, 1, 3>(s, a, rp, oy, b, cols),
+            (1, 2) => band_rows::<S, 1, 2>(s, a, rp, oy, b, cols),
+            (1, _) => band_rows::<S, 1, 1>(s, a, rp, oy, b, cols),
+            (_, 4) => band_rows::<S, 2, 4>(s, a, rp, oy, b, cols),
+            (_, 3) => band_rows::<S, 2, 3>(s, a, rp, oy, b, cols),
+            (_, 2) => band_rows::<S, 2, 2>(s, a, rp, oy, b, cols),
+            (_, _) => band_rows::<S, 2, 1>(s, a, rp, oy, b, cols),
         }
     }
 }
@@ -233,24 +241,79 @@ impl Rows {
     fn output(&self, i: usize) -> *mut f32 {
         self.out.wrapping_add(i * self.out_row)
     }
+}
 
-    /// The tap rows of output row `oy`: pointers (a missing row aliases the middle one)
-    /// and whether rows 0 and 2 exist.
-    #[inline(always)]
-    fn taps(&self, a: &DwRows<'_>, oy: usize) -> ([*const f32; 3], bool, bool) {
-        let top = (oy * a.stride).wrapping_sub(a.pad_top);
-        // The middle row always exists (checked: the last row's window ends at most one
-        // past the image, and pad_top <= 1).
-        let r1 = self.input(top.wrapping_add(1));
-        let has0 = top < a.in_h;
-        let has2 = top.wrapping_add(2) < a.in_h;
-        let r0 = if has0 { self.input(top) } else { r1 };
-        let r2 = if has2 {
-            self.input(top.wrapping_add(2))
-        } else {
-            r1
-        };
-        ([r0, r1, r2], has0, has2)
+/// Input rows of a band: `oy0 * STRIDE - pad_top + i` for `i < n`, where only the first
+/// and the last can lie outside the image (padding).
+struct BandRows {
+    r: [*const f32; MAX_IN],
+    /// Whether input row 0 / row n - 1 exists; a missing row's pointer aliases an image
+    /// row and is never read.
+    first: bool,
+    last: bool,
+}
+
+/// Output rows `oy0 .. oy0 + R` of the call, channel block `b`, output columns `cols`.
+///
+/// # Safety
+/// As [`rows`], with `oy0 + R <= a.rows.end`, `b < a.blocks` and `cols` a nonempty part
+/// of `0..out_w`.
+#[inline(always)]
+unsafe fn band_rows<S: Simd, const STRIDE: usize, const R: usize>(
+    s: S,
+    a: &DwRows<'_>,
+    rp: &Rows,
+    oy0: usize,
+    b: usize,
+    cols: Range<usize>,
+) {
+    let n_in = if STRIDE == 1 { R + 2 } else { 2 * R + 1 };
+    let top = (oy0 * STRIDE).wrapping_sub(a.pad_top);
+    let mut br = BandRows {
+        r: [rp.img; MAX_IN],
+        first: top < a.in_h,
+        last: top.wrapping_add(n_in - 1) < a.in_h,
+    };
+    for (i, r) in br.r.iter_mut().enumerate().take(n_in) {
+        // Rows above the image wrap to huge values: `min` maps them (and rows below it)
+        // to the last image row. The checked contract (the last output row's window ends
+        // at most one row past the image, pad_top <= 1) leaves only the first and the
+        // last input row of a band possibly missing.
+        *r = rp.input(top.wrapping_add(i).min(a.in_h - 1));
+    }
+    let mut outs = [rp.out; MAX_BAND];
+    for (j, o) in outs.iter_mut().enumerate().take(R) {
+        *o = rp.output(oy0 + j - a.rows.start);
+    }
+    let g = Geometry {
+        in_w: a.in_w,
+        pad_left: a.pad_left,
+        cols,
+    };
+    let off = b * S::LANES;
+    let lanes = S::LANES.min(a.channels - a.c0 - off);
+    let rb = BandRows {
+        r: br.r.map(|p| p.wrapping_add(off)),
+        ..br
+    };
+    let ob = outs.map(|p| p.wrapping_add(off));
+    // SAFETY: block b lies inside the channels (checked), so `off` keeps every row
+    // pointer inside its row; rows flagged present exist, output rows are the call's.
+    unsafe {
+        match (lanes == S::LANES, rb.first && rb.last) {
+            (true, true) => {
+                block::<S, false>(s, a, b, lanes).band::<STRIDE, R, false>(&rb, &ob, &g)
+            }
+            (true, false) => {
+                block::<S, false>(s, a, b, lanes).band::<STRIDE, R, true>(&rb, &ob, &g)
+            }
+            (false, true) => {
+                block::<S, true>(s, a, b, lanes).band::<STRIDE, R, false>(&rb, &ob, &g)
+            }
+            (false, false) => {
+                block::<S, true>(s, a, b, lanes).band::<STRIDE, R, true>(&rb, &ob, &g)
+            }
+        }
     }
 }
 
@@ -292,203 +355,14 @@ unsafe fn block<S: Simd, const MASKED: bool>(
         ],
         lo: s.splat(a.clamp.min),
         hi: s.splat(a.clamp.max),
-        zero: s.splat(0.0),
     }
 }
 
-/// One block swept along whole rows (two rows at a time where the ISA has the registers).
-///
-/// # Safety
-/// As [`rows`], with `b < a.blocks`, `MASKED == (lanes < LANES)`.
-#[inline(always)]
-unsafe fn rows_inst<S: Simd, const MASKED: bool>(s: S, a: &mut DwRows<'_>, b: usize, lanes: usize) {
-    // SAFETY: forwarded; block b's channels start at c0 + b * LANES < channels.
-    let (k, rp) = unsafe {
-        let mut rp = Rows::new(a);
-        rp.img = rp.img.add(b * S::LANES);
-        rp.out = rp.out.add(b * S::LANES);
-        (block::<S, MASKED>(s, a, b, lanes), rp)
-    };
-    let g = Geometry {
-        in_w: a.in_w,
-        out_w: a.out_w,
-        pad_left: a.pad_left,
-    };
-    let mut oy = a.rows.start;
-    while oy < a.rows.end {
-        let o = rp.output(oy - a.rows.start);
-        let (r, has0, has2) = rp.taps(a, oy);
-        let top = (oy * a.stride).wrapping_sub(a.pad_top);
-        // SAFETY (all arms): the rows passed exist where their flag says so, `o` is the
-        // output row, and `g` is the checked geometry.
-        unsafe {
-            if S::DUAL_ROWS && a.stride == 1 && has0 && oy + 1 < a.rows.end && top + 3 < a.in_h {
-                let r3 = rp.input(top + 3);
-                k.dual(
-                    [r[0], r[1], r[2], r3],
-                    [o, rp.output(oy + 1 - a.rows.start)],
-                    &g,
-                );
-                oy += 2;
-                continue;
-            }
-            match (a.stride, has0, has2) {
-                (1, true, true) => k.row::<1, true, true>(r, o, &g),
-                (1, true, false) => k.row::<1, true, false>(r, o, &g),
-                (1, false, true) => k.row::<1, false, true>(r, o, &g),
-                (1, false, false) => k.row::<1, false, false>(r, o, &g),
-                (_, true, true) => k.row::<2, true, true>(r, o, &g),
-                (_, true, false) => k.row::<2, true, false>(r, o, &g),
-                (_, false, true) => k.row::<2, false, true>(r, o, &g),
-                (_, false, false) => k.row::<2, false, false>(r, o, &g),
-            }
-        }
-        oy += 1;
-    }
-}
-
-/// Runs `$body` for each block of call `$a`, with `$k` bound to the block's registers and
-/// `$r` / `$o` to the input / output row pointers `$rows` / `$outs` moved to its first
-/// channel. Must be used inside `unsafe` with `$a` checked.
-macro_rules! each_block {
-    ($s:expr, $a:expr, $rows:expr, $outs:expr, |$k:ident, $r:ident, $o:ident| $body:expr) => {
-        for b in 0..$a.blocks {
-            let off = b * S::LANES;
-            let lanes = S::LANES.min($a.channels - $a.c0 - off);
-            let $r = $rows.map(|p| p.wrapping_add(off));
-            let $o = $outs.map(|p| p.wrapping_add(off));
-            if lanes == S::LANES {
-                let $k = block::<S, false>($s, $a, b, lanes);
-                $body
-            } else {
-                let $k = block::<S, true>($s, $a, b, lanes);
-                $body
-            }
-        }
-    };
-}
-
-/// All blocks, row by row: for each group of [`WIDE_PIXELS`] outputs, every block in
-/// turn (weights reloaded from L1 per block and group).
-///
-/// # Safety
-/// As [`rows`].
-#[inline(always)]
-unsafe fn rows_wide<S: Simd>(s: S, a: &mut DwRows<'_>) {
-    // SAFETY: forwarded.
-    let rp = unsafe { Rows::new(a) };
-    let mut oy = a.rows.start;
-    while oy < a.rows.end {
-        let o = rp.output(oy - a.rows.start);
-        let (r, has0, has2) = rp.taps(a, oy);
-        let top = (oy * a.stride).wrapping_sub(a.pad_top);
-        // SAFETY (all arms): as in `rows_inst`.
-        unsafe {
-            if S::DUAL_ROWS && a.stride == 1 && has0 && oy + 1 < a.rows.end && top + 3 < a.in_h {
-                let r4 = [r[0], r[1], r[2], rp.input(top + 3)];
-                wide_dual(s, a, r4, [o, rp.output(oy + 1 - a.rows.start)]);
-                oy += 2;
-                continue;
-            }
-            match (a.stride, has0, has2) {
-                (1, true, true) => wide_row::<S, 1, true, true>(s, a, r, o),
-                (1, true, false) => wide_row::<S, 1, true, false>(s, a, r, o),
-                (1, false, true) => wide_row::<S, 1, false, true>(s, a, r, o),
-                (1, false, false) => wide_row::<S, 1, false, false>(s, a, r, o),
-                (_, true, true) => wide_row::<S, 2, true, true>(s, a, r, o),
-                (_, true, false) => wide_row::<S, 2, true, false>(s, a, r, o),
-                (_, false, true) => wide_row::<S, 2, false, true>(s, a, r, o),
-                (_, false, false) => wide_row::<S, 2, false, false>(s, a, r, o),
-            }
-        }
-        oy += 1;
-    }
-}
-
-/// Two rows at stride 1 from four image rows, all present: as [`wide_row`], with each
-/// block's loaded columns feeding both rows.
-///
-/// # Safety
-/// As [`rows`]; `r` four consecutive image rows and `o` two output rows, at channel c0.
-#[inline(always)]
-unsafe fn wide_dual<S: Simd>(s: S, a: &DwRows<'_>, r: [*const f32; 4], o: [*mut f32; 2]) {
-    let g = Geometry {
-        in_w: a.in_w,
-        out_w: a.out_w,
-        pad_left: a.pad_left,
-    };
-    let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, 1, g.pad_left);
-    // SAFETY: as in `wide_row`, for both rows.
-    unsafe {
-        for ox in (0..ox_lo).chain(ox_hi..g.out_w) {
-            each_block!(s, a, r, o, |k, rb, ob| {
-                k.border::<1, true, true>([rb[0], rb[1], rb[2]], ob[0], ox, &g);
-                k.border::<1, true, true>([rb[1], rb[2], rb[3]], ob[1], ox, &g);
-            });
-        }
-        let mut ox = ox_lo;
-        while ox + WIDE_PIXELS <= ox_hi {
-            each_block!(s, a, r, o, |k, rb, ob| k.dual_sweep(
-                rb,
-                ob,
-                ox,
-                ox + WIDE_PIXELS,
-                g.pad_left
-            ));
-            ox += WIDE_PIXELS;
-        }
-        each_block!(s, a, r, o, |k, rb, ob| k
-            .dual_sweep(rb, ob, ox, ox_hi, g.pad_left));
-    }
-}
-
-/// # Safety
-/// As [`rows`]; `r` the tap rows of an output row `o` (at channel c0), present where
-/// flagged.
-#[inline(always)]
-unsafe fn wide_row<S: Simd, const STRIDE: usize, const R0: bool, const R2: bool>(
-    s: S,
-    a: &DwRows<'_>,
-    r: [*const f32; 3],
-    o: *mut f32,
-) {
-    let g = Geometry {
-        in_w: a.in_w,
-        out_w: a.out_w,
-        pad_left: a.pad_left,
-    };
-    let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, STRIDE, g.pad_left);
-    // SAFETY: every block lies inside the channels (checked); borders check their
-    // columns, interior columns are < in_w by construction of `interior`, and every
-    // ox < out_w.
-    unsafe {
-        for ox in (0..ox_lo).chain(ox_hi..g.out_w) {
-            each_block!(s, a, r, [o], |k, rb, ob| k
-                .border::<STRIDE, R0, R2>(rb, ob[0], ox, &g));
-        }
-        let mut ox = ox_lo;
-        while ox + WIDE_PIXELS <= ox_hi {
-            each_block!(s, a, r, [o], |k, rb, ob| k.sweep::<STRIDE, R0, R2>(
-                rb,
-                ob[0],
-                ox,
-                ox + WIDE_PIXELS,
-                g.pad_left
-            ));
-            ox += WIDE_PIXELS;
-        }
-        if ox < ox_hi {
-            each_block!(s, a, r, [o], |k, rb, ob| k
-                .sweep::<STRIDE, R0, R2>(rb, ob[0], ox, ox_hi, g.pad_left));
-        }
-    }
-}
-
-/// Horizontal geometry of every row of a call.
+/// Horizontal geometry of every row of a call, and the output columns to compute.
 struct Geometry {
     in_w: usize,
-    out_w: usize,
     pad_left: usize,
+    cols: Range<usize>,
 }
 
 /// The registers of one channel block: weights, bias, clamp bounds.
@@ -501,239 +375,251 @@ struct Block<S: Simd, const MASKED: bool> {
     k: [S::V; 9],
     lo: S::V,
     hi: S::V,
-    zero: S::V,
 }
 
+/// Accumulators of one output column of a band, one per row.
+type Acc<S> = [<S as Simd>::V; MAX_BAND];
+
 impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
-    /// Column `ix` of input row `r`.
+    /// Feeds input column `x` of the band's rows (or, if `!real`, a padding column of
+    /// zeros, which changes nothing) to up to three output columns: `fin` gets its kx = 2
+    /// taps and is stored as output `ox_fin`, `mid` its kx = 1 taps, and `new` starts
+    /// from the bias with its kx = 0 taps. Every output thus sums bias, then kx = 0, 1, 2,
+    /// each over ky = 0, 1, 2: the same order whichever band or call computes it.
+    /// Unless `EDGE`, all the band's rows exist and the per-row presence tests are
+    /// compiled out of the hot loop.
     ///
     /// # Safety
-    /// `r` is an image row at the block's first channel and `ix < in_w`.
+    /// `r` holds the band's rows at the block's first channel (present where flagged),
+    /// `x < in_w` if `real`, `o` the band's output rows and `ox_fin < out_w` if `FIN`.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    unsafe fn ld(&self, r: *const f32, ix: usize) -> S::V {
-        // SAFETY: ix * c + lanes <= in_w * c - c0, inside the row.
-        unsafe { self.s.load::<MASKED>(r.add(ix * self.c), self.t) }
-    }
-
-    /// Column `ix` of the three tap rows, or zeros if `ix` is outside the image; a
-    /// missing row's slot is never used.
-    ///
-    /// # Safety
-    /// `r` holds image rows at the block's first channel (any, where R0 / R2 is false).
-    #[inline(always)]
-    unsafe fn col<const R0: bool, const R2: bool>(
+    unsafe fn step<
+        const STRIDE: usize,
+        const R: usize,
+        const EDGE: bool,
+        const FIN: bool,
+        const MID: bool,
+        const START: bool,
+    >(
         &self,
-        r: [*const f32; 3],
-        ix: usize,
-        in_w: usize,
-    ) -> [S::V; 3] {
-        if ix >= in_w {
-            return [self.zero; 3];
-        }
-        // SAFETY: ix < in_w, and the rows exist where read.
-        unsafe {
-            [
-                if R0 { self.ld(r[0], ix) } else { self.zero },
-                self.ld(r[1], ix),
-                if R2 { self.ld(r[2], ix) } else { self.zero },
-            ]
-        }
-    }
-
-    /// Stores output `ox` of output row `o`.
-    ///
-    /// # Safety
-    /// `o` is an output row at the block's first channel and `ox < out_w`.
-    #[inline(always)]
-    unsafe fn put(&self, o: *mut f32, ox: usize, v: S::V) {
-        // SAFETY: ox * c + lanes <= out_w * c - c0, inside the row.
-        unsafe { self.s.store::<MASKED>(o.add(ox * self.c), v, self.t) }
-    }
-
-    /// One output from its three columns: a chain per tap row, summed at the end, so the
-    /// dependency chain is 3 FMAs + 2 adds rather than 9 FMAs.
-    #[inline(always)]
-    fn dot<const R0: bool, const R2: bool>(
-        &self,
-        x0: [S::V; 3],
-        x1: [S::V; 3],
-        x2: [S::V; 3],
-    ) -> S::V {
+        r: &BandRows,
+        o: &[*mut f32; MAX_BAND],
+        x: usize,
+        real: bool,
+        ox_fin: usize,
+        fin: &mut Acc<S>,
+        mid: &mut Acc<S>,
+        new: &mut Acc<S>,
+    ) {
         let (s, k) = (self.s, &self.k);
-        let mut acc = s.fma(x0[1], k[3], self.bias);
-        acc = s.fma(x1[1], k[4], acc);
-        acc = s.fma(x2[1], k[5], acc);
-        if R0 {
-            let mut r = s.mul(x0[0], k[0]);
-            r = s.fma(x1[0], k[1], r);
-            r = s.fma(x2[0], k[2], r);
-            acc = s.add(acc, r);
+        let n_in = if STRIDE == 1 { R + 2 } else { 2 * R + 1 };
+        if START {
+            *new = [self.bias; MAX_BAND];
         }
-        if R2 {
-            let mut r = s.mul(x0[2], k[6]);
-            r = s.fma(x1[2], k[7], r);
-            r = s.fma(x2[2], k[8], r);
-            acc = s.add(acc, r);
+        if real {
+            for i in 0..n_in {
+                if EDGE && ((i == 0 && !r.first) || (i == n_in - 1 && !r.last)) {
+                    continue;
+                }
+                // SAFETY: row i exists (checked just above) and x < in_w.
+                let v = unsafe { s.load::<MASKED>(r.r[i].add(x * self.c), self.t) };
+                for j in 0..R {
+                    let ky = i.wrapping_sub(STRIDE * j);
+                    if ky < 3 {
+                        if FIN {
+                            fin[j] = s.fma(v, k[3 * ky + 2], fin[j]);
+                        }
+                        if MID {
+                            mid[j] = s.fma(v, k[3 * ky + 1], mid[j]);
+                        }
+                        if START {
+                            new[j] = s.fma(v, k[3 * ky], new[j]);
+                        }
+                    }
+                }
+            }
         }
-        s.clamp(acc, self.lo, self.hi)
+        if FIN {
+            for j in 0..R {
+                // SAFETY: output row j of the band, ox_fin < out_w.
+                unsafe {
+                    self.s.store::<MASKED>(
+                        o[j].add(ox_fin * self.c),
+                        s.clamp(fin[j], self.lo, self.hi),
+                        self.t,
+                    )
+                }
+            }
+        }
     }
 
-    /// An output touching padding: its columns outside the image are zeros.
+    /// The band's `R` output rows at output columns `g.cols`. Virtual column
+    /// `u = x + pad_left` of the padded input feeds outputs `(u - kx) / STRIDE`.
     ///
     /// # Safety
-    /// As [`Block::col`] and [`Block::put`].
+    /// `r` holds the band's input rows and `o` its output rows, at the block's first
+    /// channel; `g` is the checked geometry, with a nonempty `cols` inside `0..out_w`.
     #[inline(always)]
-    unsafe fn border<const STRIDE: usize, const R0: bool, const R2: bool>(
+    unsafe fn band<const STRIDE: usize, const R: usize, const EDGE: bool>(
         &self,
-        r: [*const f32; 3],
-        o: *mut f32,
-        ox: usize,
+        r: &BandRows,
+        o: &[*mut f32; MAX_BAND],
         g: &Geometry,
     ) {
-        let ix = (ox * STRIDE).wrapping_sub(g.pad_left);
-        // SAFETY: `col` checks each column against in_w (a wrapped -1 is huge).
+        let (o0, w, pl) = (g.cols.start, g.cols.len(), g.pad_left);
+        // Column u - pad_left, and whether it lies inside the image.
+        let x = |u: usize| u.wrapping_sub(pl);
+        let real = |u: usize| x(u) < g.in_w;
+        let z = [self.s.splat(0.0); MAX_BAND];
+        let (mut a, mut b, mut n) = (z, z, z);
+        // SAFETY: every step gets `real` as computed above or, in the steady loops, for
+        // columns inside the image: the checked contract puts the last output's last
+        // column at most one past the image ((out_w - 1) * STRIDE + 2 <= in_w +
+        // pad_left), so every column before it, from 1 - pad_left on, is inside. Outputs
+        // stored are in `cols`.
         unsafe {
-            let x = [
-                self.col::<R0, R2>(r, ix, g.in_w),
-                self.col::<R0, R2>(r, ix.wrapping_add(1), g.in_w),
-                self.col::<R0, R2>(r, ix.wrapping_add(2), g.in_w),
-            ];
-            self.put(o, ox, self.dot::<R0, R2>(x[0], x[1], x[2]));
-        }
-    }
-
-    /// Interior outputs `ox_lo..ox_hi` of one row, sliding along it.
-    ///
-    /// # Safety
-    /// As [`Block::row`], and columns `ox * STRIDE - pad_left + {0, 1, 2}` of every output
-    /// in the range lie inside the image.
-    #[inline(always)]
-    unsafe fn sweep<const STRIDE: usize, const R0: bool, const R2: bool>(
-        &self,
-        r: [*const f32; 3],
-        o: *mut f32,
-        ox_lo: usize,
-        ox_hi: usize,
-        pad_left: usize,
-    ) {
-        if ox_lo >= ox_hi {
-            return;
-        }
-        // SAFETY: forwarded from this function's contract.
-        unsafe {
-            let mut ix = ox_lo * STRIDE - pad_left;
-            let col = |ix: usize| {
-                [
-                    if R0 { self.ld(r[0], ix) } else { self.zero },
-                    self.ld(r[1], ix),
-                    if R2 { self.ld(r[2], ix) } else { self.zero },
-                ]
-            };
-            let mut x0 = col(ix);
             if STRIDE == 1 {
-                let mut x1 = col(ix + 1);
-                for ox in ox_lo..ox_hi {
-                    let x2 = col(ix + 2);
-                    self.put(o, ox, self.dot::<R0, R2>(x0, x1, x2));
-                    (x0, x1) = (x1, x2);
-                    ix += 1;
+                // a: output u - 2, b: output u - 1, n: output u.
+                self.step::<1, R, EDGE, false, false, true>(
+                    r,
+                    o,
+                    x(o0),
+                    real(o0),
+                    0,
+                    &mut a,
+                    &mut b,
+                    &mut n,
+                );
+                b = n;
+                if w == 1 {
+                    self.step::<1, R, EDGE, false, true, false>(
+                        r,
+                        o,
+                        x(o0 + 1),
+                        real(o0 + 1),
+                        0,
+                        &mut a,
+                        &mut b,
+                        &mut n,
+                    );
+                    a = b;
+                    self.step::<1, R, EDGE, true, false, false>(
+                        r,
+                        o,
+                        x(o0 + 2),
+                        real(o0 + 2),
+                        o0,
+                        &mut a,
+                        &mut b,
+                        &mut n,
+                    );
+                    return;
                 }
+                self.step::<1, R, EDGE, false, true, true>(
+                    r,
+                    o,
+                    x(o0 + 1),
+                    real(o0 + 1),
+                    0,
+                    &mut a,
+                    &mut b,
+                    &mut n,
+                );
+                (a, b) = (b, n);
+                for u in o0 + 2..o0 + w {
+                    self.step::<1, R, EDGE, true, true, true>(
+                        r,
+                        o,
+                        u - pl,
+                        true,
+                        u - 2,
+                        &mut a,
+                        &mut b,
+                        &mut n,
+                    );
+                    (a, b) = (b, n);
+                }
+                let u = o0 + w;
+                self.step::<1, R, EDGE, true, true, false>(
+                    r,
+                    o,
+                    x(u),
+                    real(u),
+                    u - 2,
+                    &mut a,
+                    &mut b,
+                    &mut n,
+                );
+                a = b;
+                self.step::<1, R, EDGE, true, false, false>(
+                    r,
+                    o,
+                    x(u + 1),
+                    real(u + 1),
+                    u - 1,
+                    &mut a,
+                    &mut b,
+                    &mut n,
+                );
             } else {
-                for ox in ox_lo..ox_hi {
-                    let (x1, x2) = (col(ix + 1), col(ix + 2));
-                    self.put(o, ox, self.dot::<R0, R2>(x0, x1, x2));
-                    x0 = x2;
-                    ix += 2;
+                // a: the output being summed, n: the next one.
+                self.step::<2, R, EDGE, false, false, true>(
+                    r,
+                    o,
+                    x(2 * o0),
+                    real(2 * o0),
+                    0,
+                    &mut b,
+                    &mut n,
+                    &mut a,
+                );
+                for ox in o0..o0 + w - 1 {
+                    let u = 2 * ox + 1;
+                    self.step::<2, R, EDGE, false, true, false>(
+                        r,
+                        o,
+                        u - pl,
+                        true,
+                        0,
+                        &mut b,
+                        &mut a,
+                        &mut n,
+                    );
+                    self.step::<2, R, EDGE, true, false, true>(
+                        r,
+                        o,
+                        u + 1 - pl,
+                        true,
+                        ox,
+                        &mut a,
+                        &mut b,
+                        &mut n,
+                    );
+                    a = n;
                 }
-            }
-        }
-    }
-
-    /// One output row.
-    ///
-    /// # Safety
-    /// `r` holds the tap rows (those flagged present exist), `o` the output row, both at
-    /// the block's first channel; `g` is the checked geometry.
-    #[inline(always)]
-    unsafe fn row<const STRIDE: usize, const R0: bool, const R2: bool>(
-        &self,
-        r: [*const f32; 3],
-        o: *mut f32,
-        g: &Geometry,
-    ) {
-        let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, STRIDE, g.pad_left);
-        // SAFETY: borders check their columns; interior columns ox * STRIDE - pad_left +
-        // {0, 1, 2} are < in_w by construction of `interior`; every ox < out_w.
-        unsafe {
-            for ox in 0..ox_lo {
-                self.border::<STRIDE, R0, R2>(r, o, ox, g);
-            }
-            self.sweep::<STRIDE, R0, R2>(r, o, ox_lo, ox_hi, g.pad_left);
-            for ox in ox_hi..g.out_w {
-                self.border::<STRIDE, R0, R2>(r, o, ox, g);
-            }
-        }
-    }
-
-    /// Two output rows at stride 1 from four input rows, all inside the image: each
-    /// loaded column feeds both rows.
-    ///
-    /// # Safety
-    /// `r` holds four consecutive image rows, `o` the two output rows, all at the block's
-    /// first channel; `g` is the checked geometry.
-    #[inline(always)]
-    unsafe fn dual(&self, r: [*const f32; 4], o: [*mut f32; 2], g: &Geometry) {
-        let (ox_lo, ox_hi) = interior(g.in_w, g.out_w, 1, g.pad_left);
-        let (top, bottom) = ([r[0], r[1], r[2]], [r[1], r[2], r[3]]);
-        // SAFETY: as in `row`, for both output rows.
-        unsafe {
-            for ox in (0..ox_lo).chain(ox_hi..g.out_w) {
-                self.border::<1, true, true>(top, o[0], ox, g);
-                self.border::<1, true, true>(bottom, o[1], ox, g);
-            }
-            self.dual_sweep(r, o, ox_lo, ox_hi, g.pad_left);
-        }
-    }
-
-    /// Interior outputs `ox_lo..ox_hi` of two rows at stride 1.
-    ///
-    /// # Safety
-    /// As [`Block::dual`], and columns `ox - pad_left + {0, 1, 2}` of every output in the
-    /// range lie inside the image.
-    #[inline(always)]
-    unsafe fn dual_sweep(
-        &self,
-        r: [*const f32; 4],
-        o: [*mut f32; 2],
-        ox_lo: usize,
-        ox_hi: usize,
-        pad_left: usize,
-    ) {
-        if ox_lo >= ox_hi {
-            return;
-        }
-        // SAFETY: forwarded from this function's contract.
-        unsafe {
-            let ix = ox_lo - pad_left;
-            let col = |ix: usize| {
-                [
-                    self.ld(r[0], ix),
-                    self.ld(r[1], ix),
-                    self.ld(r[2], ix),
-                    self.ld(r[3], ix),
-                ]
-            };
-            let (mut x0, mut x1) = (col(ix), col(ix + 1));
-            for ox in ox_lo..ox_hi {
-                // Columns ox - pad_left + {0, 1, 2}.
-                let x2 = col(ox - pad_left + 2);
-                let lo3 = |x: [S::V; 4]| [x[0], x[1], x[2]];
-                let hi3 = |x: [S::V; 4]| [x[1], x[2], x[3]];
-                let a = self.dot::<true, true>(lo3(x0), lo3(x1), lo3(x2));
-                let b = self.dot::<true, true>(hi3(x0), hi3(x1), hi3(x2));
-                self.put(o[0], ox, a);
-                self.put(o[1], ox, b);
-                (x0, x1) = (x1, x2);
+                let ox = o0 + w - 1;
+                let u = 2 * ox + 1;
+                self.step::<2, R, EDGE, false, true, false>(
+                    r,
+                    o,
+                    x(u),
+                    real(u),
+                    0,
+                    &mut b,
+                    &mut a,
+                    &mut n,
+                );
+                self.step::<2, R, EDGE, true, false, false>(
+                    r,
+                    o,
+                    x(u + 1),
+                    real(u + 1),
+                    ox,
+                    &mut a,
+                    &mut b,
+                    &mut n,
+                );
             }
         }
     }
@@ -757,20 +643,6 @@ pub(crate) fn pack(block: usize, channels: usize, weights: &[f32], bias: &[f32])
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn interior_ranges() {
-        // in 5, pad 1 each side, stride 1: out 5, outputs 1..4 are interior.
-        assert_eq!(interior(5, 5, 1, 1), (1, 4));
-        // no padding: out 3, all interior.
-        assert_eq!(interior(5, 3, 1, 0), (0, 3));
-        // TF SAME stride 2 on 6: pads (0, 1), out 3; output 2 reads columns 4, 5, 6.
-        assert_eq!(interior(6, 3, 2, 0), (0, 2));
-        // 1-wide image padded both sides: its single output is a border.
-        assert_eq!(interior(1, 1, 1, 1), (1, 1));
-        // 2-wide, pad left only: out 1 (columns -1, 0, 1) is a border.
-        assert_eq!(interior(2, 1, 1, 1), (1, 1));
-    }
 
     #[test]
     fn pack_places_bias_then_taps_zero_padded() {

@@ -5,7 +5,8 @@ use super::{DwRows, Simd};
 use std::arch::aarch64::*;
 
 pub(crate) const BLOCK: usize = 4;
-const DUAL: bool = true;
+const BAND: usize = 4;
+const BAND2: usize = 2;
 pub(crate) const IMPL: &str = "rust neon (4-channel blocks, partial tails)";
 
 /// Token: NEON is baseline on AArch64 (and checked by the NEON kernel set).
@@ -17,7 +18,8 @@ pub(crate) struct Neon(());
 // the methods are not `#[target_feature]` functions themselves, hence the `unsafe` blocks.
 impl Simd for Neon {
     const LANES: usize = BLOCK;
-    const DUAL_ROWS: bool = DUAL;
+    const BAND: usize = BAND;
+    const BAND2: usize = BAND2;
     type V = float32x4_t;
     type Tail = usize;
 
@@ -32,14 +34,6 @@ impl Simd for Neon {
     #[inline(always)]
     fn fma(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
         unsafe { vfmaq_f32(c, a, b) }
-    }
-    #[inline(always)]
-    fn mul(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        unsafe { vmulq_f32(a, b) }
-    }
-    #[inline(always)]
-    fn add(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        unsafe { vaddq_f32(a, b) }
     }
     #[inline(always)]
     fn clamp(self, x: float32x4_t, lo: float32x4_t, hi: float32x4_t) -> float32x4_t {

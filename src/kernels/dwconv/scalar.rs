@@ -5,7 +5,8 @@
 use super::{DwRows, Simd};
 
 pub const BLOCK: usize = 8;
-const DUAL: bool = false;
+const BAND: usize = 1;
+const BAND2: usize = 1;
 pub const IMPL: &str = "rust portable (8-channel blocks)";
 
 type V = [f32; BLOCK];
@@ -21,7 +22,8 @@ fn map2(a: V, b: V, f: impl Fn(f32, f32) -> f32) -> V {
 
 impl Simd for Portable {
     const LANES: usize = BLOCK;
-    const DUAL_ROWS: bool = DUAL;
+    const BAND: usize = BAND;
+    const BAND2: usize = BAND2;
     type V = V;
     type Tail = usize;
 
@@ -36,14 +38,6 @@ impl Simd for Portable {
     #[inline(always)]
     fn fma(self, a: V, b: V, c: V) -> V {
         std::array::from_fn(|i| a[i] * b[i] + c[i])
-    }
-    #[inline(always)]
-    fn mul(self, a: V, b: V) -> V {
-        map2(a, b, |x, y| x * y)
-    }
-    #[inline(always)]
-    fn add(self, a: V, b: V) -> V {
-        map2(a, b, |x, y| x + y)
     }
     #[inline(always)]
     fn clamp(self, x: V, lo: V, hi: V) -> V {
