@@ -10,5 +10,5 @@ mod weights;
 
 pub use config::{LayerKind, LayerSpec, MobileNetConfig, PaddingStyle, BLOCKS};
 pub use fold::fold_batch_norm;
-pub use model::{Fuse, Model, Options, Step, StepKind, Workspace, FUSE_MIN_BYTES};
+pub use model::{Fuse, Model, Options, Step, StepKind, Workspace};
 pub use weights::{BatchNormParams, BlockWeights, ConvWeights, MobileNetWeights};

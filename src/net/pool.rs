@@ -64,6 +64,28 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Locks a mutex held only for a few instructions by spinning on `try_lock`: a contended
+/// `lock` would put the thread to sleep, and the wake-up (an inter-processor interrupt on a
+/// virtual machine) costs more than a whole small layer.
+pub(crate) fn spin_lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    let mut spins = 0u32;
+    loop {
+        match m.try_lock() {
+            Ok(g) => return g,
+            Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                spins = spins.wrapping_add(1);
+                if spins.is_multiple_of(256) {
+                    // The holder may have been descheduled.
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+}
+
 impl Pool {
     /// Starts `threads - 1` workers (`threads >= 2`).
     pub fn new(threads: usize) -> std::io::Result<Pool> {
@@ -141,7 +163,7 @@ impl Team<'_> {
         // unwind) before every worker's state is DONE or SKIPPED for it, so `f` outlives
         // every use. Holding the team (the `owner` lock) makes this the only job in flight.
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
-        *lock(&shared.job) = Some(job);
+        *spin_lock(&shared.job) = Some(job);
         let epoch = shared.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         if *lock(&shared.parked) > 0 {
             shared.wake.notify_all();
@@ -174,7 +196,7 @@ impl Team<'_> {
                 }
             }
         }
-        *lock(&shared.job) = None;
+        *spin_lock(&shared.job) = None;
         if let Err(payload) = mine {
             resume_unwind(payload);
         }
@@ -202,6 +224,8 @@ fn worker(shared: &Shared, index: usize) {
             }
             let since = *idle_since.get_or_insert_with(Instant::now);
             if since.elapsed() < SPIN_BEFORE_PARK {
+                // If the scheduler put us on the caller's core, give it the core back.
+                std::thread::yield_now();
                 continue;
             }
             let mut parked = lock(&shared.parked);
@@ -234,7 +258,7 @@ fn worker(shared: &Shared, index: usize) {
         {
             continue; // The caller finished this job without us.
         }
-        let job = *lock(&shared.job);
+        let job = *spin_lock(&shared.job);
         if let Some(job) = job {
             if catch_unwind(AssertUnwindSafe(|| job(index))).is_err() {
                 shared.panicked.store(true, Ordering::Release);
