@@ -123,8 +123,8 @@ struct Block {
     dw: PackedDepthwise,
     dw_params: DepthwiseParams,
     pw: PackedGemmB,
-    /// Output rows per fused band, or `None` to run the two layers whole.
-    fused_band: Option<usize>,
+    /// Fused bands per image, or `None` to run the two layers whole.
+    fused_bands: Option<usize>,
 }
 
 /// A built MobileNet V1: immutable, `Send + Sync`.
@@ -213,20 +213,19 @@ impl Model {
             };
             // Enough rows for the GEMM to reuse each B panel over FUSE_MIN_ROWS rows, few
             // enough for the band to stay in cache and for every thread to get one.
-            let fused_band = fuse.then(|| {
+            let fused_bands = fuse.then(|| {
                 let (out_w, out_h, t) = (dw_spec.out_w, dw_spec.out_h, options.threads);
                 let limit = (FUSE_BAND_BYTES / (4 * row_len))
                     .max(FUSE_MIN_ROWS.div_ceil(out_w))
                     .max(1);
                 // A multiple of the thread count of near-equal bands.
-                let bands = out_h.div_ceil(t).div_ceil(limit) * t;
-                out_h.div_ceil(bands).max(1)
+                (out_h.div_ceil(t).div_ceil(limit) * t).min(out_h)
             });
             blocks.push(Block {
                 dw: PackedDepthwise::new(kernels, dw_spec.in_c, &dw_w, &dw_b)?,
                 dw_params,
                 pw: PackedGemmB::new(kernels, pw_spec.in_c, pw_spec.out_c, &pw_w, &pw_b)?,
-                fused_band,
+                fused_bands,
             });
         }
         let fc = PackedGemmB::new(
@@ -244,7 +243,10 @@ impl Model {
         let band_len = blocks
             .iter()
             .zip(specs[1..].chunks(2))
-            .filter_map(|(b, pair)| b.fused_band.map(|r| r * pair[0].out_w * pair[0].out_c))
+            .filter_map(|(b, pair)| {
+                let (h, w, c) = (pair[0].out_h, pair[0].out_w, pair[0].out_c);
+                b.fused_bands.map(|n| h.div_ceil(n) * w * c)
+            })
             .max()
             .unwrap_or(0);
         let pool = if options.threads > 1 {
@@ -307,7 +309,7 @@ impl Model {
         };
         let mut steps = vec![step(&self.specs[0])];
         for (block, pair) in self.blocks.iter().zip(self.specs[1..].chunks(2)) {
-            if block.fused_band.is_some() {
+            if block.fused_bands.is_some() {
                 steps.push(Step {
                     name: format!("{}+{}", pair[0].name, pair[1].name),
                     kind: StepKind::Fused,
@@ -336,7 +338,7 @@ impl Model {
         let fused = self
             .blocks
             .iter()
-            .filter(|b| b.fused_band.is_some())
+            .filter(|b| b.fused_bands.is_some())
             .count();
         self.specs.len() + 2 - fused
     }
@@ -541,11 +543,16 @@ impl Model {
             );
             let src = &cur[..in_len * batch];
             let n = block.pw.n();
-            if let Some(band) = block.fused_band {
+            if let Some(bands_per_image) = block.fused_bands {
                 // Each task: a band of depthwise output rows into this thread's scratch,
                 // then the GEMM from there into the block's output.
                 let out_row = dw_spec.out_w * n;
-                let tasks = row_bands(&mut next[..out_h * out_row * batch], out_h, out_row, band);
+                let tasks = row_bands(
+                    &mut next[..out_h * out_row * batch],
+                    out_h,
+                    out_row,
+                    bands_per_image,
+                );
                 run_tasks(
                     team,
                     tasks,
@@ -564,8 +571,13 @@ impl Model {
                 continue;
             }
 
-            let band = out_h.div_ceil(self.split(threads, out_h * row_len * 9, out_h));
-            let tasks = row_bands(&mut next[..out_h * row_len * batch], out_h, row_len, band);
+            let bands_per_image = self.split(threads, out_h * row_len * 9, out_h);
+            let tasks = row_bands(
+                &mut next[..out_h * row_len * batch],
+                out_h,
+                row_len,
+                bands_per_image,
+            );
             run_tasks(team, tasks, &mut [], 0, |(b, rows, out), _| {
                 depthwise3x3_rows(p, &block.dw, &src[b * in_len..(b + 1) * in_len], rows, out)
             })?;
@@ -668,25 +680,77 @@ impl Model {
 /// Steps of at least this many multiply-adds are split into several tasks per thread.
 const BIG_STEP_MACS: usize = 4 << 20;
 
-/// `(image, output rows, their slice)` for bands of `band` rows of each image of `out`
-/// (images of `out_h` rows of `row_len` floats).
+/// `(image, output rows, their slice)` for `bands` bands of rows of each image of `out`
+/// (images of `out_h` rows of `row_len` floats; 1 <= `bands` <= `out_h`).
 fn row_bands(
     out: &mut [f32],
     out_h: usize,
     row_len: usize,
-    band: usize,
+    bands: usize,
 ) -> impl DoubleEndedIterator<Item = (usize, std::ops::Range<usize>, &mut [f32])> + Send {
     out.chunks_mut(out_h * row_len)
         .enumerate()
         .flat_map(move |(b, image)| {
-            image
-                .chunks_mut(band * row_len)
-                .enumerate()
-                .map(move |(t, rows)| {
-                    let r0 = t * band;
-                    (b, r0..r0 + rows.len() / row_len, rows)
-                })
+            RowBands {
+                rest: image,
+                rows: 0..out_h,
+                bands: 0..bands,
+                row_len,
+                total: (out_h, bands),
+            }
+            .map(move |(rows, slice)| (b, rows, slice))
         })
+}
+
+/// Rows of band `t` of `bands` over `rows` rows: sizes differ by at most one, and the
+/// longer bands sit at both ends (band 0, the last, band 1, ...), so that with two
+/// threads taking bands from opposite ends each gets the same number of rows.
+fn band_rows(rows: usize, bands: usize, t: usize) -> usize {
+    let extra = rows % bands;
+    let rank = if 2 * t < bands {
+        2 * t
+    } else {
+        2 * (bands - 1 - t) + 1
+    };
+    rows / bands + usize::from(rank < extra)
+}
+
+/// Iterator behind [`row_bands`] for one image, from either end.
+struct RowBands<'a> {
+    /// The rows not handed out yet.
+    rest: &'a mut [f32],
+    rows: std::ops::Range<usize>,
+    bands: std::ops::Range<usize>,
+    row_len: usize,
+    /// Rows and bands of the whole image.
+    total: (usize, usize),
+}
+
+impl<'a> Iterator for RowBands<'a> {
+    type Item = (std::ops::Range<usize>, &'a mut [f32]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let t = self.bands.next()?;
+        let n = band_rows(self.total.0, self.total.1, t);
+        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(n * self.row_len);
+        self.rest = tail;
+        let r0 = self.rows.start;
+        self.rows.start += n;
+        Some((r0..r0 + n, head))
+    }
+}
+
+impl DoubleEndedIterator for RowBands<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let t = self.bands.next_back()?;
+        let n = band_rows(self.total.0, self.total.1, t);
+        let rest = std::mem::take(&mut self.rest);
+        let (head, tail) = rest.split_at_mut(rest.len() - n * self.row_len);
+        self.rest = head;
+        let r1 = self.rows.end;
+        self.rows.end -= n;
+        Some((r1 - n..r1, tail))
+    }
 }
 
 /// Runs `f(task, scratch)` for every task, over the team's threads when there is one (each
@@ -802,4 +866,73 @@ fn softmax_in_place(row: &mut [f32]) {
     }
     let inv = 1.0 / sum;
     row.iter_mut().for_each(|v| *v *= inv);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row once, in order, from whichever end the bands are taken; sizes within one.
+    #[test]
+    fn row_bands_cover_each_image_in_near_equal_bands() {
+        for out_h in 1..=20 {
+            for bands in 1..=out_h {
+                for batch in 1..=2 {
+                    let row_len = 3;
+                    let mut out = vec![0.0; batch * out_h * row_len];
+                    let mut seen = Vec::new();
+                    {
+                        let mut it = row_bands(&mut out, out_h, row_len, bands);
+                        let mut front = true;
+                        loop {
+                            let band = if front { it.next() } else { it.next_back() };
+                            let Some((b, rows, slice)) = band else { break };
+                            assert_eq!(slice.len(), rows.len() * row_len);
+                            slice.fill((b * out_h + rows.start) as f32);
+                            seen.push((b, rows));
+                            front = !front;
+                        }
+                    }
+                    seen.sort_by_key(|(b, r)| (*b, r.start));
+                    assert_eq!(seen.len(), bands * batch);
+                    let mut next = (0, 0);
+                    for (b, rows) in &seen {
+                        if *b != next.0 {
+                            assert_eq!(next.1, out_h, "image {} not covered", next.0);
+                            next = (*b, 0);
+                        }
+                        assert_eq!(rows.start, next.1);
+                        let len = rows.len();
+                        assert!(len == out_h / bands || len == out_h.div_ceil(bands));
+                        next.1 = rows.end;
+                    }
+                    assert_eq!(next, (batch - 1, out_h));
+                    // Each slice sits at its rows: row r of image b starts with the
+                    // value written for its band's first row.
+                    for (b, rows) in &seen {
+                        let at = (b * out_h + rows.start) * row_len;
+                        assert_eq!(out[at], (b * out_h + rows.start) as f32);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Two threads taking bands from opposite ends get equal rows whenever the extra rows
+    /// come in pairs.
+    #[test]
+    fn longer_bands_sit_at_both_ends() {
+        assert_eq!(
+            (0..4).map(|t| band_rows(14, 4, t)).collect::<Vec<_>>(),
+            [4, 3, 3, 4]
+        );
+        assert_eq!(
+            (0..6).map(|t| band_rows(22, 6, t)).collect::<Vec<_>>(),
+            [4, 4, 3, 3, 4, 4]
+        );
+        assert_eq!(
+            (0..3).map(|t| band_rows(7, 3, t)).collect::<Vec<_>>(),
+            [3, 2, 2]
+        );
+    }
 }
