@@ -11,6 +11,7 @@
 
 use criterion::{Criterion, Throughput};
 use sepconv::kernels::gemm::{GemmArgs, GemmKernel};
+use sepconv::kernels::mat::MatMut;
 use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::ops::pointwise::{pointwise, PackedGemmB};
 use sepconv::{kernel_set, Clamp, Isa};
@@ -125,8 +126,7 @@ impl Ukernel {
             a: black_box(&self.a),
             lda: self.k,
             panel: &self.panel,
-            c: &mut self.c,
-            ldc: g.nr,
+            c: MatMut::new(&mut self.c, g.mr, g.nr, g.nr).unwrap(),
             clamp: Clamp::NONE,
         })
         .unwrap();

@@ -9,7 +9,10 @@ mod common;
 
 use proptest::prelude::*;
 use sepconv::kernels::gemm::{GemmArgs, GemmKernel};
-use sepconv::ops::pointwise::{pointwise, pointwise_panels, PackedGemmB, A_BLOCK_BYTES};
+use sepconv::kernels::mat::MatMut;
+use sepconv::ops::pointwise::{
+    pointwise, pointwise_cols, pointwise_panels, PackedGemmB, A_BLOCK_BYTES,
+};
 use sepconv::reference::{self, Conv2d};
 use sepconv::{kernel_set, Activation, Clamp, Error, Isa, Padding, Shape, Tensor};
 use std::ops::Range;
@@ -317,6 +320,57 @@ fn panel_ranges_tile_the_result() {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(32)))]
+
+    /// Column views of one output (`MatMut::col_chunks`, whole panels each), filled by
+    /// two threads at once through `pointwise_cols`, taking views from opposite ends:
+    /// bit-identical to one `pointwise` call, and the gaps between rows untouched.
+    #[test]
+    fn column_views_from_two_threads_match_one_call(
+        m in dim(40, &[7, 12]),
+        n in prop_oneof![1..=100usize, prop::sample::select(vec![24usize, 48, 96, 1000])],
+        k in prop_oneof![1..=30usize, 200..=300usize],
+        ldc_pad in 0..=3usize,
+        per_view in 1..=4usize,
+        kernel in any::<prop::sample::Index>(),
+        seed in any::<u64>(),
+    ) {
+        let p = Problem::new(m, n, k, 0, ldc_pad, seed);
+        let clamp = p.act.clamp();
+        for isa in common::isas_under_test() {
+            let kernels = gemm_kernels(isa);
+            let g = kernels[kernel.index(kernels.len())];
+            let b = PackedGemmB::with_kernel(kernel_set(isa).unwrap(), g, k, n, &p.w, &p.bias)
+                .unwrap();
+            let ldc = p.ldc;
+            let mut whole = vec![GUARD; (m - 1) * ldc + n];
+            pointwise(&b, m, &p.a, p.lda, &mut whole, ldc, clamp).unwrap();
+            let mut split = vec![GUARD; (m - 1) * ldc + n];
+            let views = MatMut::new(&mut split, m, n, ldc).unwrap().col_chunks(per_view * b.nr());
+            let queue = std::sync::Mutex::new(views.enumerate());
+            let work = |front: bool| loop {
+                let next = if front {
+                    queue.lock().unwrap().next()
+                } else {
+                    queue.lock().unwrap().next_back()
+                };
+                let Some((t, view)) = next else { break };
+                let panels = t * per_view..((t + 1) * per_view).min(b.panels());
+                pointwise_cols(&b, panels, &p.a, p.lda, view, clamp).unwrap();
+            };
+            std::thread::scope(|s| {
+                s.spawn(|| work(true));
+                work(false);
+            });
+            prop_assert!(
+                whole.iter().zip(&split).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{} {}: column views differ from one call", isa, g.name
+            );
+        }
+    }
+}
+
 /// The chosen tile never pads more than the wide one and matches the layer's width.
 #[test]
 fn narrow_layers_get_narrow_tiles() {
@@ -472,6 +526,9 @@ fn microkernel_refuses_what_the_assembly_cannot_do() {
             let panel = vec![1.0; (kc + 1) * nr];
             let mut c = vec![0.0; rows * (nr + 1)];
             let call = |mr_: usize, nr_: usize, kc_: usize, a: &[f32], p: &[f32], c: &mut [f32]| {
+                // The view covers what the call asks for (at least one row and column);
+                // a slice too short for it is refused when the view is made.
+                let c = MatMut::new(c, mr_.max(1), nr_.clamp(1, nr + 1), nr + 1)?;
                 (g.ukernel)(GemmArgs {
                     mr: mr_,
                     nr: nr_,
@@ -480,12 +537,26 @@ fn microkernel_refuses_what_the_assembly_cannot_do() {
                     lda: kc,
                     panel: p,
                     c,
-                    ldc: nr + 1,
                     clamp: Clamp::NONE,
                 })
             };
             shape_error(call(0, nr, kc, &a, &panel, &mut c), "mr");
-            shape_error(call(rows + 1, nr, kc, &a, &panel, &mut c), "a has");
+            shape_error(call(rows + 1, nr, kc, &a, &panel, &mut c), "c has");
+            // A view with fewer rows or columns than the call computes.
+            for (r, cols) in [(rows - 1, nr), (rows, nr - 1)] {
+                let view = MatMut::new(&mut c, r, cols, nr + 1).unwrap();
+                let args = GemmArgs {
+                    mr: rows,
+                    nr,
+                    kc,
+                    a: &a,
+                    lda: kc,
+                    panel: &panel,
+                    c: view,
+                    clamp: Clamp::NONE,
+                };
+                shape_error((g.ukernel)(args), "c has");
+            }
             shape_error(call(rows, nr + 1, kc, &a, &panel, &mut c), "nr");
             shape_error(call(rows, 0, kc, &a, &panel, &mut c), "nr");
             shape_error(call(rows, nr, 0, &a, &panel, &mut c), "kc");

@@ -5,6 +5,7 @@
 pub mod clamp;
 pub mod dwconv;
 pub mod gemm;
+pub mod mat;
 pub mod peak;
 
 use crate::activation::Clamp;

@@ -9,9 +9,10 @@ use super::pool::{spin_lock, Pool, Team};
 use super::weights::MobileNetWeights;
 use crate::activation::Clamp;
 use crate::isa::Isa;
+use crate::kernels::mat::MatMut;
 use crate::kernels::{kernel_set, KernelSet};
 use crate::ops::depthwise::{depthwise3x3_rows, DepthwiseParams, PackedDepthwise};
-use crate::ops::pointwise::{pointwise, pointwise_panels, PackedGemmB};
+use crate::ops::pointwise::{pointwise, pointwise_cols, PackedGemmB};
 use crate::{Error, Result};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -33,13 +34,15 @@ pub struct Options {
 /// either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Fuse {
-    /// Fuse every block when running on more than one thread, none on one thread: where
-    /// it was measured faster (2-core Zen 4: at 2 threads fusing every block saves one
-    /// hand-off per block and keeps each thread's rows in its own cache, 10-20% end to end;
-    /// at 1 thread the unfused layers run from L2/L3 as fast or 2-4% faster).
+    /// On more than one thread, fuse every block of at least 64 output pixels and split
+    /// the pointwise layer of smaller ones by columns; on one thread fuse none. Where it
+    /// was measured faster (2-core Zen 4: at 2 threads fusing saves one hand-off per block
+    /// and keeps each thread's rows in its own cache, 10-20% end to end, but 7 rows do not
+    /// split evenly over 2 threads, while columns do; at 1 thread the unfused layers run
+    /// from L2/L3 as fast or 2-4% faster).
     #[default]
     Auto,
-    /// Run every layer whole (for comparison).
+    /// Run every layer whole (for comparison); small blocks still split by columns.
     Never,
     /// Fuse every block (for tests).
     Always,
@@ -84,6 +87,11 @@ impl Default for Options {
 const FUSE_BAND_BYTES: usize = 48 << 10;
 /// Fewest GEMM rows per fused band: each band streams the whole B once.
 const FUSE_MIN_ROWS: usize = 48;
+/// At > 1 thread, blocks of fewer output pixels per image (7x7, 5x5, 4x4) run unfused with
+/// the pointwise layer split by columns. Measured on a 2-core Zen 4 (best of 5 rounds at
+/// 2 threads): 0.5-160 0.828 ms with every block fused, 0.787 with this threshold, 0.807
+/// with 128 (10x10 split by columns too); 0.25-128 0.178 / 0.175 / 0.190.
+const COLUMNS_BELOW_PIXELS: usize = 64;
 
 /// Kind of a timed step of [`Model::run_profiled`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,8 +131,11 @@ struct Block {
     dw: PackedDepthwise,
     dw_params: DepthwiseParams,
     pw: PackedGemmB,
-    /// Fused bands per image, or `None` to run the two layers whole.
+    /// Fused bands per image, or `None` to run the two layers one after the other.
     fused_bands: Option<usize>,
+    /// Unfused at > 1 thread: split the pointwise layer by columns (each thread reads all
+    /// of A and its share of B) rather than by rows.
+    by_columns: bool,
 }
 
 /// A built MobileNet V1: immutable, `Send + Sync`.
@@ -206,8 +217,12 @@ impl Model {
             };
             dw_params.validate()?;
             let row_len = dw_spec.out_w * dw_spec.out_c;
+            // Few pixels: row bands would be uneven (7 rows over 2 threads) or short of
+            // whole MR tiles, and each would stream all of B; columns split evenly.
+            let small = dw_spec.out_h * dw_spec.out_w < COLUMNS_BELOW_PIXELS;
+            let by_columns = options.threads > 1 && small && options.fuse != Fuse::Always;
             let fuse = match options.fuse {
-                Fuse::Auto => options.threads > 1,
+                Fuse::Auto => options.threads > 1 && !small,
                 Fuse::Never => false,
                 Fuse::Always => true,
             };
@@ -226,6 +241,7 @@ impl Model {
                 dw_params,
                 pw: PackedGemmB::new(kernels, pw_spec.in_c, pw_spec.out_c, &pw_w, &pw_b)?,
                 fused_bands,
+                by_columns,
             });
         }
         let fc = PackedGemmB::new(
@@ -585,13 +601,12 @@ impl Model {
             std::mem::swap(&mut cur, &mut next);
 
             let m = out_h * dw_spec.out_w * batch;
-            self.gemm(
-                team,
-                &block.pw,
-                m,
-                &cur[..m * p.channels],
-                &mut next[..m * n],
-            )?;
+            let (a, c) = (&cur[..m * p.channels], &mut next[..m * n]);
+            if block.by_columns {
+                gemm_columns(team, &block.pw, m, a, c, self.clamp)?;
+            } else {
+                self.gemm(team, &block.pw, m, a, c)?;
+            }
             lap();
             std::mem::swap(&mut cur, &mut next);
         }
@@ -612,19 +627,8 @@ impl Model {
         }
         lap();
 
-        let classes = self.config.classes;
-        if batch == 1 && threads > 1 {
-            // One row: split the classifier's columns (its weights) over the threads.
-            let fc = &self.fc;
-            let per_task = fc.panels().div_ceil(threads);
-            let tasks = output.chunks_mut(per_task * fc.nr()).enumerate();
-            run_tasks(team, tasks, &mut [], 0, |(t, out), _| {
-                let panels = t * per_task..((t + 1) * per_task).min(fc.panels());
-                pointwise_panels(fc, panels, 1, pooled, c, out, classes, Clamp::NONE)
-            })?;
-        } else {
-            self.gemm_clamped(team, &self.fc, batch, pooled, output, Clamp::NONE)?;
-        }
+        // A few rows: split the classifier's columns (its weights) over the threads.
+        gemm_columns(team, &self.fc, batch, pooled, output, Clamp::NONE)?;
         if self.config.softmax {
             for row in output.chunks_exact_mut(self.config.classes) {
                 softmax_in_place(row);
@@ -675,6 +679,28 @@ impl Model {
         let per_thread = if macs >= BIG_STEP_MACS { 4 } else { 1 };
         (threads * per_thread).clamp(1, units.max(1))
     }
+}
+
+/// C = clamp(A B + bias) over `m` rows, each thread taking a range of B's panels (all
+/// rows of A, its columns of C).
+fn gemm_columns(
+    team: Option<&Team<'_>>,
+    b: &PackedGemmB,
+    m: usize,
+    a: &[f32],
+    c: &mut [f32],
+    clamp: Clamp,
+) -> Result<()> {
+    let (k, n) = (b.k(), b.n());
+    let threads = team.map_or(1, Team::threads);
+    let per_task = b.panels().div_ceil(threads).max(1);
+    let tasks = MatMut::new(c, m, n, n)?
+        .col_chunks(per_task * b.nr())
+        .enumerate();
+    run_tasks(team, tasks, &mut [], 0, |(t, view), _| {
+        let panels = t * per_task..((t + 1) * per_task).min(b.panels());
+        pointwise_cols(b, panels, a, k, view, clamp)
+    })
 }
 
 /// Steps of at least this many multiply-adds are split into several tasks per thread.

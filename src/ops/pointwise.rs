@@ -25,6 +25,7 @@
 
 use crate::activation::Clamp;
 use crate::kernels::gemm::{GemmArgs, GemmKernel};
+use crate::kernels::mat::MatMut;
 use crate::kernels::KernelSet;
 use crate::{Error, Result};
 use std::ops::Range;
@@ -214,14 +215,41 @@ pub fn pointwise_panels(
     ldc: usize,
     clamp: Clamp,
 ) -> Result<()> {
-    if panels.start > panels.end || panels.end > b.panels() {
+    check_panels(b, &panels)?;
+    if m == 0 || panels.is_empty() {
+        return Ok(());
+    }
+    let cols = b.n.min(panels.end * b.gemm.nr) - panels.start * b.gemm.nr;
+    clamp.check()?;
+    check_a(m, a, lda, b.k)?;
+    if ldc < cols {
         return Err(Error::Shape(format!(
-            "pointwise: panel range {panels:?} outside 0..{} (n = {}, nr = {})",
-            b.panels(),
-            b.n,
-            b.nr()
+            "pointwise: ldc {ldc} < the {cols} columns of panels {panels:?}"
         )));
     }
+    let c_len = c.len();
+    let c = MatMut::new(c, m, cols, ldc).map_err(|_| {
+        Error::Shape(format!(
+            "pointwise: c needs (m - 1) x ldc + columns = ({m} - 1) x {ldc} + {cols} floats, has {}",
+            c_len
+        ))
+    })?;
+    pointwise_cols(b, panels, a, lda, c, clamp)
+}
+
+/// [`pointwise_panels`] into a view: its rows are the m rows of A, its columns those of
+/// `panels` (exactly). Views of disjoint columns of one output ([`MatMut::col_chunks`])
+/// let threads split a layer by columns, each reading all of A and its share of B.
+pub fn pointwise_cols(
+    b: &PackedGemmB,
+    panels: Range<usize>,
+    a: &[f32],
+    lda: usize,
+    mut c: MatMut<'_>,
+    clamp: Clamp,
+) -> Result<()> {
+    check_panels(b, &panels)?;
+    let m = c.rows();
     if m == 0 || panels.is_empty() {
         return Ok(());
     }
@@ -231,45 +259,22 @@ pub fn pointwise_panels(
     let j_first = panels.start * nr_max;
     let cols = n.min(panels.end * nr_max) - j_first;
     clamp.check()?;
-    if lda < k {
-        return Err(Error::Shape(format!("pointwise: lda {lda} < k {k}")));
-    }
-    if ldc < cols {
+    if c.cols() != cols {
         return Err(Error::Shape(format!(
-            "pointwise: ldc {ldc} < the {cols} columns of panels {panels:?}"
+            "pointwise: c has {} columns, panels {panels:?} make {cols}",
+            c.cols()
         )));
     }
-    let need = |stride: usize, cols: usize| {
-        (m - 1)
-            .checked_mul(stride)
-            .and_then(|x| x.checked_add(cols))
-    };
-    match need(lda, k) {
-        Some(len) if len <= a.len() => {}
-        _ => {
-            return Err(Error::Shape(format!(
-                "pointwise: a needs (m - 1) x lda + k = ({m} - 1) x {lda} + {k} floats, has {}",
-                a.len()
-            )))
-        }
-    }
-    match need(ldc, cols) {
-        Some(len) if len <= c.len() => {}
-        _ => {
-            return Err(Error::Shape(format!(
-                "pointwise: c needs (m - 1) x ldc + columns = ({m} - 1) x {ldc} + {cols} floats, has {}",
-                c.len()
-            )))
-        }
-    }
+    check_a(m, a, lda, k)?;
 
     let panel_len = (k + 1) * nr_max;
     if m == 1 {
         // One row (the classifier at batch 1): a register tile would compute MR copies of
         // it, so stream each panel once with a plain vector loop instead.
+        let row = c.row_mut(0).unwrap_or_default();
         for p in panels.clone() {
             let j0 = p * nr_max;
-            let out = &mut c[j0 - j_first..j0 - j_first + nr_max.min(n - j0)];
+            let out = &mut row[j0 - j_first..j0 - j_first + nr_max.min(n - j0)];
             let panel = &b.data[p * panel_len..(p + 1) * panel_len];
             match nr_max {
                 32 => row_panel::<32>(&a[..k], panel, out, clamp),
@@ -285,20 +290,49 @@ pub fn pointwise_panels(
         let m1 = m.min(m0 + mc);
         for p in panels.clone() {
             let j0 = p * nr_max;
+            let nr = nr_max.min(n - j0);
             // One call per panel and M block: the microkernel walks the block's rows in
             // its MR-row tiles after checking the operands once.
             (kernel.ukernel)(GemmArgs {
                 mr: m1 - m0,
-                nr: nr_max.min(n - j0),
+                nr,
                 kc: k,
                 a: &a[m0 * lda..],
                 lda,
                 panel: &b.data[p * panel_len..(p + 1) * panel_len],
-                c: &mut c[m0 * ldc + (j0 - j_first)..],
-                ldc,
+                c: c.sub(m0..m1, j0 - j_first..j0 - j_first + nr),
                 clamp,
             })?;
         }
+    }
+    Ok(())
+}
+
+/// `a` holds m >= 1 rows of k floats at stride `lda`.
+fn check_a(m: usize, a: &[f32], lda: usize, k: usize) -> Result<()> {
+    if lda < k {
+        return Err(Error::Shape(format!("pointwise: lda {lda} < k {k}")));
+    }
+    match (m - 1).checked_mul(lda).and_then(|x| x.checked_add(k)) {
+        Some(len) if len <= a.len() => {}
+        _ => {
+            return Err(Error::Shape(format!(
+                "pointwise: a needs (m - 1) x lda + k = ({m} - 1) x {lda} + {k} floats, has {}",
+                a.len()
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn check_panels(b: &PackedGemmB, panels: &Range<usize>) -> Result<()> {
+    if panels.start > panels.end || panels.end > b.panels() {
+        return Err(Error::Shape(format!(
+            "pointwise: panel range {panels:?} outside 0..{} (n = {}, nr = {})",
+            b.panels(),
+            b.n,
+            b.nr()
+        )));
     }
     Ok(())
 }

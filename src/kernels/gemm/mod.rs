@@ -12,6 +12,7 @@ pub mod x86;
 pub mod neon;
 
 use crate::activation::Clamp;
+use crate::kernels::mat::MatMut;
 use crate::{Error, Result};
 
 /// The one calling convention of the assembly microkernels (see kernels/*/gemm_*.S):
@@ -38,9 +39,9 @@ pub(crate) type AsmUkernel = unsafe extern "C" fn(
 /// tile: for 1 <= mr <= mr_tile, 1 <= nr <= nr_max, kc >= 1 it reads exactly rows 0..mr
 /// of `a` (kc floats each) and (kc + 1) x nr_max panel floats, and writes exactly
 /// C[0..mr][0..nr]. Everything else is checked here: [`GemmArgs::check`] puts all `mr`
-/// rows of `a` and `c` and the panel inside their slices, and each tile below passes the
-/// rows from its first one on, at most `mr_tile` of them; `c` is an exclusive borrow, so
-/// it overlaps neither `a` nor the panel.
+/// rows of `a` and `c` and the panel inside their slice and view, and each tile below
+/// passes the rows from its first one on, at most `mr_tile` of them; `c` is an exclusive
+/// borrow, so it overlaps neither `a` nor the panel.
 #[cfg(sepconv_asm)]
 pub(crate) unsafe fn call_asm(
     kernel: AsmUkernel,
@@ -50,15 +51,17 @@ pub(crate) unsafe fn call_asm(
 ) -> Result<()> {
     let (lda_bytes, ldc_bytes) = args.check(nr_max)?;
     let params = [args.clamp.min, args.clamp.max];
-    let (rows, lda, ldc) = (args.mr, args.lda, args.ldc);
+    let (rows, lda) = (args.mr, args.lda);
+    let mut c_all = args.c;
     for i0 in (0..rows).step_by(mr_tile) {
-        // In bounds: i0 < rows, and `check` put row rows - 1 inside both slices.
+        // In bounds: i0 < rows, and `check` put row rows - 1 inside `a` and the view.
         let a = &args.a[i0 * lda..];
-        let c = &mut args.c[i0 * ldc..];
-        // SAFETY: rows i0 .. i0 + mr of `a` and `c` are rows 0..mr of these subslices,
-        // inside them by `check` (rows <= `args.mr`); the panel, nr and kc were checked by
-        // `check`; the tile is at most `mr_tile` rows; CPU support is promised by the
-        // caller.
+        let mut c = c_all.sub(i0..rows, 0..args.nr);
+        // SAFETY: rows i0 .. i0 + mr of `a` and `c` are rows 0..mr of `a` and of the view
+        // `c` (rows and nr columns at the view's stride, exclusively borrowed, so
+        // overlapping neither `a` nor the panel), inside them by `check` (rows <=
+        // `args.mr`); the panel, nr and kc were checked by `check`; the tile is at most
+        // `mr_tile` rows; CPU support is promised by the caller.
         unsafe {
             kernel(
                 mr_tile.min(rows - i0),
@@ -80,8 +83,8 @@ pub(crate) unsafe fn call_asm(
 ///
 /// `panel` is one packed B panel: `nr_max` biases, then `kc` rows of `nr_max` weights
 /// (`nr_max` = the kernel's NR). `a` holds `mr` rows of stride `lda` (`kc` floats used
-/// per row); `c` holds `mr` rows of stride `ldc`, of which the first `nr` floats are
-/// written. `mr` may be any number of rows: the kernel walks them in tiles of its MR
+/// per row); `c` is a view of at least `mr` rows and `nr` columns, of which exactly
+/// those are written. `mr` may be any number of rows: the kernel walks them in tiles of its MR
 /// after checking the whole call once, so per-call checks are paid once per panel and M
 /// block, not once per register tile (which matters at short K).
 #[derive(Debug)]
@@ -92,8 +95,7 @@ pub struct GemmArgs<'a, 'c> {
     pub a: &'a [f32],
     pub lda: usize,
     pub panel: &'a [f32],
-    pub c: &'c mut [f32],
-    pub ldc: usize,
+    pub c: MatMut<'c>,
     pub clamp: Clamp,
 }
 
@@ -135,8 +137,14 @@ impl GemmArgs<'_, '_> {
         if self.lda < self.kc {
             return bad(format!("lda {} < kc {}", self.lda, self.kc));
         }
-        if self.ldc < self.nr {
-            return bad(format!("ldc {} < nr {}", self.ldc, self.nr));
+        if self.c.rows() < self.mr || self.c.cols() < self.nr {
+            return bad(format!(
+                "c has {} x {}, too few for {} x {}",
+                self.c.rows(),
+                self.c.cols(),
+                self.mr,
+                self.nr
+            ));
         }
         let need = |rows: usize, stride: usize, cols: usize| {
             (rows - 1)
@@ -147,16 +155,12 @@ impl GemmArgs<'_, '_> {
             Some(n) if n <= self.a.len() => {}
             _ => return bad(format!("a has {} floats, too few", self.a.len())),
         }
-        match need(self.mr, self.ldc, self.nr) {
-            Some(n) if n <= self.c.len() => {}
-            _ => return bad(format!("c has {} floats, too few", self.c.len())),
-        }
         match (self.kc + 1).checked_mul(nr_max) {
             Some(n) if n <= self.panel.len() => {}
             _ => return bad(format!("panel has {} floats, too few", self.panel.len())),
         }
         self.clamp.check()?;
-        match (self.lda.checked_mul(4), self.ldc.checked_mul(4)) {
+        match (self.lda.checked_mul(4), self.c.stride().checked_mul(4)) {
             (Some(a), Some(c)) => Ok((a, c)),
             _ => bad("stride overflows".into()),
         }

@@ -4,6 +4,7 @@
 
 use super::{GemmArgs, GemmKernel};
 use crate::activation::Clamp;
+use crate::kernels::mat::MatMut;
 use crate::Result;
 
 pub const MR: usize = 4;
@@ -27,8 +28,7 @@ pub fn gemm(args: GemmArgs<'_, '_>) -> Result<()> {
         a,
         lda,
         panel,
-        c,
-        ldc,
+        mut c,
         clamp,
     } = args;
     for i0 in (0..rows).step_by(MR) {
@@ -39,8 +39,7 @@ pub fn gemm(args: GemmArgs<'_, '_>) -> Result<()> {
             &a[i0 * lda..],
             lda,
             panel,
-            &mut c[i0 * ldc..],
-            ldc,
+            c.sub(i0..rows, 0..nr),
             clamp,
         );
     }
@@ -56,8 +55,7 @@ fn tile(
     a: &[f32],
     lda: usize,
     panel: &[f32],
-    c: &mut [f32],
-    ldc: usize,
+    mut c: MatMut<'_>,
     clamp: Clamp,
 ) {
     let mut acc = [[0.0f32; NR]; MR];
@@ -75,7 +73,9 @@ fn tile(
         }
     }
     for (i, row) in acc.iter().enumerate().take(mr) {
-        for (out, &v) in c[i * ldc..i * ldc + nr].iter_mut().zip(row) {
+        // `gemm` checked that the view has mr rows of nr columns.
+        let out = c.row_mut(i).unwrap_or_default();
+        for (out, &v) in out[..nr].iter_mut().zip(row) {
             *out = clamp.apply(v);
         }
     }
