@@ -19,7 +19,10 @@
  * values. Columns >= nr are stored with vmaskmovps, masks cut from a -1/0 table. */
 #include "asm.h"
 
+/* One k step; the prefetch runs 64 k steps (4 KiB) ahead in the panel and on into the
+ * next one, as in gemm_avx512.S (a hint: never faults past the end of the weights). */
 #define KSTEP(o, j) \
+    prefetcht0 (64*(j)+4096)(%r9) SEP \
     vmovups (64*(j))(%r9), %ymm12 SEP \
     vmovups (64*(j)+32)(%r9), %ymm13 SEP \
     vbroadcastss o(%rcx,%rdx), %ymm14 SEP \

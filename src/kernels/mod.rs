@@ -7,6 +7,7 @@ pub mod dwconv;
 pub mod gemm;
 pub mod mat;
 pub mod peak;
+pub mod prefetch;
 
 use crate::activation::Clamp;
 use crate::isa::Isa;

@@ -26,6 +26,7 @@
 use crate::activation::Clamp;
 use crate::kernels::gemm::{GemmArgs, GemmKernel};
 use crate::kernels::mat::MatMut;
+use crate::kernels::prefetch;
 use crate::kernels::KernelSet;
 use crate::{Error, Result};
 use std::ops::Range;
@@ -344,6 +345,7 @@ fn row_panel<const NR: usize>(a: &[f32], panel: &[f32], out: &mut [f32], clamp: 
     let mut acc = [0.0f32; NR];
     acc.copy_from_slice(&panel[..NR]);
     for (&x, w) in a.iter().zip(panel[NR..].chunks_exact(NR)) {
+        prefetch_ahead(w);
         for (s, &w) in acc.iter_mut().zip(w) {
             *s += x * w;
         }
@@ -351,11 +353,25 @@ fn row_panel<const NR: usize>(a: &[f32], panel: &[f32], out: &mut [f32], clamp: 
     store_clamped(&acc, out, clamp);
 }
 
+/// Prefetches the weights 8 KiB past the start of `w`, into the next panel near a
+/// panel's end: a one-row GEMM reads each weight once, straight from DRAM or L3, and the
+/// hardware prefetcher alone leaves it latency-bound on some cores (the 4 MB classifier
+/// of 1.0-224 ran at ~7 GB/s on a virtualized Xeon).
+#[inline(always)]
+fn prefetch_ahead(w: &[f32]) {
+    const AHEAD: usize = 8192 / 4;
+    let p = w.as_ptr().wrapping_add(AHEAD);
+    for l in (0..w.len()).step_by(prefetch::LINE_FLOATS) {
+        prefetch::to_l2(p.wrapping_add(l));
+    }
+}
+
 /// [`row_panel`] for a panel width without a specialization.
 fn row_panel_any(nr: usize, a: &[f32], panel: &[f32], out: &mut [f32], clamp: Clamp) {
     let cols = out.len();
     out.copy_from_slice(&panel[..cols]);
     for (&x, w) in a.iter().zip(panel[nr..].chunks_exact(nr)) {
+        prefetch_ahead(w);
         for (s, &w) in out.iter_mut().zip(w) {
             *s += x * w;
         }
