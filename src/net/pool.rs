@@ -245,8 +245,14 @@ fn worker(shared: &Shared, index: usize) {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
+        #[cfg(test)]
+        tests::stall_worker();
+        // Claim the job only from a state of an earlier epoch. A worker delayed between
+        // reading `epoch` and here may find the caller already past this job (and others):
+        // its state then carries that later epoch, and claiming it would let this worker
+        // run whatever job is current while the caller no longer waits for it.
         let s = st.load(Ordering::Acquire);
-        if s == state(epoch, SKIPPED)
+        if s / 4 >= epoch
             || st
                 .compare_exchange(
                     s,
@@ -287,6 +293,47 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     /// Counts `n` tasks off a shared counter, recording which thread ran each.
+    /// Microseconds each worker sleeps between seeing a new epoch and claiming it (0: no
+    /// stall), to force the interleaving of a descheduled worker.
+    static STALL_US: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn stall_worker() {
+        let us = STALL_US.load(Ordering::Relaxed);
+        if us > 0 {
+            std::thread::sleep(Duration::from_micros(us));
+        }
+    }
+
+    #[test]
+    fn a_late_worker_never_runs_a_job_whose_call_returned() {
+        // Regression: a worker that stalled after reading the epoch claimed its state
+        // from a later, skipped epoch and ran the then-current job after its `run` had
+        // returned (seen as a segfault and a garbled GEMM shape in the 2-thread runner).
+        // `active` counts workers inside a job; it must be 0 whenever `run` has returned.
+        STALL_US.store(300, Ordering::Relaxed);
+        let pool = Pool::new(2).unwrap();
+        let team = pool.team().unwrap();
+        let active = AtomicUsize::new(0);
+        let mut late = 0;
+        for i in 0..if cfg!(miri) { 20 } else { 300 } {
+            team.run(&|t| {
+                if t == 0 {
+                    // Short jobs on the caller: several epochs pass during one stall.
+                    std::thread::sleep(Duration::from_micros(40 + 20 * (i % 4)));
+                } else {
+                    active.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_micros(100));
+                    active.fetch_sub(1, Ordering::SeqCst);
+                }
+            });
+            late += active.load(Ordering::SeqCst);
+        }
+        drop(team);
+        drop(pool);
+        STALL_US.store(0, Ordering::Relaxed);
+        assert_eq!(late, 0, "a worker ran a job after its call had returned");
+    }
+
     fn drain(team: &Team<'_>, n: usize, done: &[AtomicUsize], by: &[AtomicUsize]) {
         let next = AtomicUsize::new(0);
         team.run(&|t| loop {
