@@ -158,10 +158,12 @@ impl Team<'_> {
     /// re-raised here after the others finish.
     pub fn run(&self, f: &(dyn Fn(usize) + Sync)) {
         let shared = &*self.pool.shared;
-        // SAFETY: only the lifetime is erased. A worker calls `job` only after it moved
-        // its state to RUNNING for this epoch, and this function does not return (nor
-        // unwind) before every worker's state is DONE or SKIPPED for it, so `f` outlives
-        // every use. Holding the team (the `owner` lock) makes this the only job in flight.
+        // SAFETY: only the lifetime is erased. A worker reads and calls `job` only after
+        // moving its state from an earlier epoch to RUNNING for this one (`worker`), which
+        // fails once the loop below has set this epoch's SKIPPED; and this function does
+        // not return (nor unwind) before every worker's state is DONE or SKIPPED for this
+        // epoch, so `f` outlives every use. Holding the team (the `owner` lock) makes this
+        // the only job in flight.
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
         *spin_lock(&shared.job) = Some(job);
         let epoch = shared.epoch.fetch_add(1, Ordering::SeqCst) + 1;
@@ -292,7 +294,6 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    /// Counts `n` tasks off a shared counter, recording which thread ran each.
     /// Microseconds each worker sleeps between seeing a new epoch and claiming it (0: no
     /// stall), to force the interleaving of a descheduled worker.
     static STALL_US: AtomicU64 = AtomicU64::new(0);
@@ -334,6 +335,7 @@ mod tests {
         assert_eq!(late, 0, "a worker ran a job after its call had returned");
     }
 
+    /// Counts `n` tasks off a shared counter, recording which thread ran each.
     fn drain(team: &Team<'_>, n: usize, done: &[AtomicUsize], by: &[AtomicUsize]) {
         let next = AtomicUsize::new(0);
         team.run(&|t| loop {
