@@ -46,6 +46,11 @@ fn state(epoch: u64, phase: u64) -> u64 {
     epoch * 4 + phase
 }
 
+/// The epoch a [`state`] value belongs to.
+fn epoch_of(state: u64) -> u64 {
+    state / 4
+}
+
 /// `threads - 1` worker threads; the caller of [`Team::run`] is thread 0.
 pub struct Pool {
     shared: Arc<Shared>,
@@ -254,7 +259,7 @@ fn worker(shared: &Shared, index: usize) {
         // its state then carries that later epoch, and claiming it would let this worker
         // run whatever job is current while the caller no longer waits for it.
         let s = st.load(Ordering::Acquire);
-        if s / 4 >= epoch
+        if epoch_of(s) >= epoch
             || st
                 .compare_exchange(
                     s,
