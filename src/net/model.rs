@@ -155,8 +155,8 @@ pub struct Model {
     band_len: usize,
 }
 
-/// Per-call scratch for one batch size: activation ping-pong buffers and the first
-/// layer's patch matrix. One per thread that calls `run`.
+/// Per-call scratch for one batch size: activation ping-pong buffers and a band of the
+/// first layer's patch matrix per thread. One per thread that calls `run`.
 pub struct Workspace {
     batch: usize,
     ping: AlignedBuf,
@@ -367,9 +367,9 @@ impl Model {
         let too_big = || Error::Shape(format!("batch {batch} is too large for memory"));
         let act = self.max_activation.checked_mul(batch).ok_or_else(too_big)?;
         let s0 = &self.specs[0];
-        let patches = (s0.out_h * s0.out_w * CONV0_K)
-            .checked_mul(batch)
-            .ok_or_else(too_big)?;
+        // One band of patches per thread, reused band after band so it stays in L1/L2
+        // (a whole image's patches, 1.35 MB at 224, would stream through memory).
+        let patches = CONV0_ROWS_PER_STEP * s0.out_w * CONV0_K * self.threads;
         Ok(Workspace {
             batch,
             ping: AlignedBuf::zeroed(act),
@@ -440,7 +440,7 @@ impl Model {
         }
         let s0 = &self.specs[0];
         if ws.ping.len() < self.max_activation * batch
-            || ws.patches.len() < s0.out_h * s0.out_w * CONV0_K * batch
+            || ws.patches.len() < CONV0_ROWS_PER_STEP * s0.out_w * CONV0_K * self.threads
             || ws.nhwc.len() < self.input_len() * batch
             || ws.pooled.len() < self.config.feature_channels() * batch
             || ws.bands.len() < self.band_len * self.threads
@@ -537,13 +537,13 @@ impl Model {
         let rows = s0.out_h * batch;
         let (patch_row, out_row) = (s0.out_w * CONV0_K, s0.out_w * s0.out_c);
         let band = CONV0_ROWS_PER_STEP.min(rows.div_ceil(threads));
-        let tasks = patches[..rows * patch_row]
-            .chunks_mut(band * patch_row)
-            .zip(ping[..rows * out_row].chunks_mut(band * out_row))
+        let tasks = ping[..rows * out_row]
+            .chunks_mut(band * out_row)
             .enumerate();
-        run_tasks(team, tasks, &mut [], 0, |(i, (p, o)), _| {
-            im2col_rows(s0, image, i * band, p);
+        run_tasks(team, tasks, patches, band * patch_row, |(i, o), p| {
             let m = o.len() / s0.out_c;
+            let p = &mut p[..m * CONV0_K];
+            im2col_rows(s0, image, i * band, p);
             pointwise(&self.conv0, m, p, CONV0_K, o, s0.out_c, self.clamp)
         })?;
         lap();
@@ -844,38 +844,41 @@ fn im2col_rows(spec: &LayerSpec, input: &[f32], first_row: usize, band: &mut [f3
     for (r, row) in band.chunks_exact_mut(spec.out_w * CONV0_K).enumerate() {
         let (b, oy) = ((first_row + r) / spec.out_h, (first_row + r) % spec.out_h);
         let image = &input[b * image_len..(b + 1) * image_len];
-        for ky in 0..3 {
+        // The window's three input rows; `None` where they fall in the padding.
+        let lines: [Option<&[f32]>; 3] = std::array::from_fn(|ky| {
             let iy = (oy * stride + ky) as isize - spec.padding.top as isize;
-            if iy < 0 || iy >= ih {
-                row.chunks_exact_mut(CONV0_K)
-                    .for_each(|p| p[ky * 9..ky * 9 + 9].fill(0.0));
-                continue;
-            }
-            let line = &image[iy as usize * iw * 3..(iy as usize + 1) * iw * 3];
-            // Interior: the window row is 9 contiguous floats, a fixed-size copy.
-            if !interior.is_empty() {
-                let x0 = interior.start * stride - pad_left;
-                let windows = line[x0 * 3..].windows(9).step_by(3 * stride);
-                for (patch, src) in row
-                    .chunks_exact_mut(CONV0_K)
-                    .skip(interior.start)
-                    .take(interior.len())
-                    .zip(windows)
-                {
-                    let src: &[f32; 9] = src.try_into().expect("windows of 9");
-                    patch[ky * 9..ky * 9 + 9].copy_from_slice(src);
+            (0..ih)
+                .contains(&iy)
+                .then(|| &image[iy as usize * iw * 3..(iy as usize + 1) * iw * 3])
+        });
+        // Interior: each window row is 9 contiguous floats, and each patch is written
+        // once, front to back (27 floats), which is what makes this loop cheap.
+        let patches = row.chunks_exact_mut(CONV0_K);
+        for (ox, patch) in patches
+            .enumerate()
+            .skip(interior.start)
+            .take(interior.len())
+        {
+            let x0 = (ox * stride - pad_left) * 3;
+            for (dst, line) in patch.chunks_exact_mut(9).zip(lines) {
+                match line {
+                    Some(line) => dst.copy_from_slice(&line[x0..x0 + 9]),
+                    None => dst.fill(0.0),
                 }
             }
-            // Borders: pixel by pixel, zero outside the image.
-            let borders = (0..interior.start).chain(interior.end.max(interior.start)..spec.out_w);
-            for ox in borders {
-                let patch = &mut row[ox * CONV0_K..(ox + 1) * CONV0_K];
+        }
+        // Borders: pixel by pixel, zero outside the image.
+        let borders = (0..interior.start).chain(interior.end.max(interior.start)..spec.out_w);
+        for ox in borders {
+            let patch = &mut row[ox * CONV0_K..(ox + 1) * CONV0_K];
+            for (ky, line) in lines.iter().enumerate() {
                 for (kx, px) in patch[ky * 9..ky * 9 + 9].chunks_exact_mut(3).enumerate() {
                     let ix = (ox * stride + kx) as isize - pad_left as isize;
-                    if ix < 0 || ix >= iw as isize {
-                        px.fill(0.0);
-                    } else {
-                        px.copy_from_slice(&line[ix as usize * 3..ix as usize * 3 + 3]);
+                    match line {
+                        Some(line) if (0..iw as isize).contains(&ix) => {
+                            px.copy_from_slice(&line[ix as usize * 3..ix as usize * 3 + 3])
+                        }
+                        _ => px.fill(0.0),
                     }
                 }
             }
