@@ -72,6 +72,16 @@ typedef enum SepconvLayout {
   SEPCONV_LAYOUT_NCHW = 1,
 } SepconvLayout;
 
+// Whether each depthwise layer is fused with the pointwise layer after it (a band of
+// depthwise rows feeds the GEMM while still in cache).
+typedef enum SepconvFuse {
+  // Where it is measured to be faster: at more than one thread, on layers of at least
+  // 64 pixels.
+  SEPCONV_FUSE_AUTO = 0,
+  SEPCONV_FUSE_NEVER = 1,
+  SEPCONV_FUSE_ALWAYS = 2,
+} SepconvFuse;
+
 // A built model (opaque).
 typedef struct SepconvModel SepconvModel;
 
@@ -84,6 +94,8 @@ typedef struct SepconvOptions {
   uint32_t threads;
   // A `SepconvIsa` value.
   int32_t isa;
+  // A `SepconvFuse` value.
+  int32_t fuse;
 } SepconvOptions;
 
 // The built-in MobileNet V1 architecture.
@@ -133,7 +145,7 @@ enum SepconvStatus sepconv_selected_isa(enum SepconvIsa *out);
 // Whether this CPU runs `isa` (a `SepconvIsa` value): 1 or 0.
 uint8_t sepconv_isa_available(int32_t isa);
 
-// Default options: 1 thread, `SEPCONV_ISA_AUTO`.
+// Default options: 1 thread, `SEPCONV_ISA_AUTO`, `SEPCONV_FUSE_AUTO`.
 struct SepconvOptions sepconv_options_default(void);
 
 // Default configuration: MobileNet V1 1.0-224, 1000 classes, ReLU, TF SAME, softmax.

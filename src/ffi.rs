@@ -21,7 +21,9 @@
 
 use crate::activation::Activation;
 use crate::isa::Isa;
-use crate::net::{MobileNetConfig, MobileNetWeights, Model, Options, PaddingStyle, Workspace};
+use crate::net::{
+    Fuse, MobileNetConfig, MobileNetWeights, Model, Options, PaddingStyle, Workspace,
+};
 use crate::Error;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -86,6 +88,18 @@ pub enum SepconvPadding {
     Symmetric = 1,
 }
 
+/// Whether each depthwise layer is fused with the pointwise layer after it (a band of
+/// depthwise rows feeds the GEMM while still in cache).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SepconvFuse {
+    /// Where it is measured to be faster: at more than one thread, on layers of at least
+    /// 64 pixels.
+    Auto = 0,
+    Never = 1,
+    Always = 2,
+}
+
 /// Memory layout of input images.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +116,8 @@ pub struct SepconvOptions {
     pub threads: u32,
     /// A `SepconvIsa` value.
     pub isa: i32,
+    /// A `SepconvFuse` value.
+    pub fuse: i32,
 }
 
 /// The built-in MobileNet V1 architecture.
@@ -273,10 +289,21 @@ fn options(options: *const SepconvOptions) -> Result<Options, Failure> {
             )
         }
     };
+    let fuse = match o.fuse {
+        0 => Fuse::Auto,
+        1 => Fuse::Never,
+        2 => Fuse::Always,
+        v => {
+            return fail(
+                SepconvStatus::InvalidArgument,
+                format!("options.fuse {v} is unknown"),
+            )
+        }
+    };
     Ok(Options {
         threads: o.threads as usize,
         isa,
-        ..Options::default()
+        fuse,
     })
 }
 
@@ -356,12 +383,13 @@ pub extern "C" fn sepconv_isa_available(isa: i32) -> u8 {
     isa.check().is_ok() as u8
 }
 
-/// Default options: 1 thread, `SEPCONV_ISA_AUTO`.
+/// Default options: 1 thread, `SEPCONV_ISA_AUTO`, `SEPCONV_FUSE_AUTO`.
 #[no_mangle]
 pub extern "C" fn sepconv_options_default() -> SepconvOptions {
     SepconvOptions {
         threads: 1,
         isa: SepconvIsa::Auto as i32,
+        fuse: SepconvFuse::Auto as i32,
     }
 }
 

@@ -105,8 +105,11 @@ int main(int argc, char **argv) {
   uint8_t *bytes = malloc(file_len);
   CHECK(fread(bytes, 1, file_len, f) == file_len, "read model bytes");
   fclose(f);
+  /* The second model runs on one thread, with every depthwise layer fused. */
+  struct SepconvOptions opts2 = sepconv_options_default();
+  opts2.fuse = SEPCONV_FUSE_ALWAYS;
   struct SepconvModel *model2 = NULL;
-  s = sepconv_model_load_memory(bytes, file_len, NULL, &model2);
+  s = sepconv_model_load_memory(bytes, file_len, &opts2, &model2);
   CHECK(s == SEPCONV_STATUS_OK && model2, "load_memory: %s", sepconv_last_error());
 
   struct SepconvModelInfo info;
@@ -127,7 +130,7 @@ int main(int argc, char **argv) {
   printf("max |sepconv - expected| = %g (scale %g)\n", err, scale);
   CHECK(err <= 1e-3f * scale, "output differs from expected: %g", err);
 
-  /* The model loaded from memory gives the same result. */
+  /* The model loaded from memory (another thread count and fusion) gives the same result. */
   struct SepconvWorkspace *ws2 = NULL;
   float *out2 = calloc(info.classes, sizeof(float));
   CHECK(sepconv_workspace_create(model2, 1, &ws2) == SEPCONV_STATUS_OK, "workspace 2");
@@ -164,6 +167,9 @@ int main(int argc, char **argv) {
                SEPCONV_STATUS_MODEL);
   struct SepconvOptions bad_opts = sepconv_options_default();
   bad_opts.isa = 42;
+  EXPECT_ERROR(sepconv_model_load_file(argv[1], &bad_opts, &bad), SEPCONV_STATUS_INVALID_ARGUMENT);
+  bad_opts = sepconv_options_default();
+  bad_opts.fuse = 3;
   EXPECT_ERROR(sepconv_model_load_file(argv[1], &bad_opts, &bad), SEPCONV_STATUS_INVALID_ARGUMENT);
   bad_opts = sepconv_options_default();
   bad_opts.threads = 0;
