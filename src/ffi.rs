@@ -304,6 +304,7 @@ fn options(options: *const SepconvOptions) -> Result<Options, Failure> {
         threads: o.threads as usize,
         isa,
         fuse,
+        depth_first: None,
     })
 }
 

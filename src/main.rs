@@ -87,6 +87,10 @@ pub struct BenchArgs {
     /// Depthwise -> pointwise fusion: auto, never (every layer whole) or always.
     #[arg(long, default_value = "auto")]
     pub fuse: sepconv::net::Fuse,
+    /// Leading blocks run depth-first with conv0 (0 = none; default: those whose input
+    /// activation is at least 1 MiB, when fusion is auto).
+    #[arg(long)]
+    pub depth_first: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

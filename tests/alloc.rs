@@ -34,12 +34,14 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn run_allocates_nothing() {
     for fuse in [Fuse::Never, Fuse::Always] {
-        check(1, fuse);
-        check(2, fuse);
+        check(1, fuse, None);
+        check(2, fuse, None);
     }
+    check(1, Fuse::Auto, Some(4));
+    check(2, Fuse::Auto, Some(4));
 }
 
-fn check(threads: usize, fuse: Fuse) {
+fn check(threads: usize, fuse: Fuse, depth_first: Option<usize>) {
     let config = MobileNetConfig {
         alpha: 0.25,
         resolution: 64,
@@ -53,6 +55,7 @@ fn check(threads: usize, fuse: Fuse) {
         Options {
             threads,
             fuse,
+            depth_first,
             ..Options::default()
         },
     )
@@ -84,7 +87,7 @@ fn check(threads: usize, fuse: Fuse) {
     assert_eq!(
         ALLOCATIONS.load(Ordering::SeqCst) - before,
         0,
-        "{threads} threads, {fuse:?}"
+        "{threads} threads, {fuse:?}, depth-first {depth_first:?}"
     );
     // The counter works: a fresh workspace does allocate.
     let _ws2 = model.workspace(1).unwrap();

@@ -35,12 +35,14 @@ fn check(config: MobileNetConfig, batch_norm: bool, batch: usize) {
     let x = input(batch, config.resolution, 3);
     let want = reference::mobilenet_v1_forward(&config, &weights, &x).unwrap();
     for isa in common::isas_under_test() {
-        for (threads, fuse) in [
-            (1, Fuse::Never),
-            (1, Fuse::Always),
-            (2, Fuse::Never),
-            (2, Fuse::Always),
-            (3, Fuse::Auto),
+        for (threads, fuse, depth_first) in [
+            (1, Fuse::Never, None),
+            (1, Fuse::Always, None),
+            (2, Fuse::Never, None),
+            (2, Fuse::Always, None),
+            (3, Fuse::Auto, None),
+            (1, Fuse::Never, Some(13)),
+            (2, Fuse::Auto, Some(3)),
         ] {
             let model = Model::build(
                 &config,
@@ -49,6 +51,7 @@ fn check(config: MobileNetConfig, batch_norm: bool, batch: usize) {
                     threads,
                     isa: Some(isa),
                     fuse,
+                    depth_first,
                 },
             )
             .unwrap();
@@ -58,7 +61,10 @@ fn check(config: MobileNetConfig, batch_norm: bool, batch: usize) {
             assert_close(
                 &out,
                 &want.data,
-                &format!("{config:?} bn={batch_norm} {isa} threads={threads} fuse={fuse:?}"),
+                &format!(
+                    "{config:?} bn={batch_norm} {isa} threads={threads} fuse={fuse:?} \
+                     depth_first={depth_first:?}"
+                ),
             );
         }
     }
@@ -239,4 +245,72 @@ fn bad_calls_are_errors_naming_the_problem() {
 fn model_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Model>();
+}
+
+/// Depth-first execution computes every value as the layers run one by one do, whatever
+/// the number of blocks in the pipeline, the threads sharing its rows, the batch and the
+/// geometry (odd sizes, both paddings: the windows' edges and the stride-2 layers' row
+/// parity differ).
+#[test]
+fn depth_first_is_bit_identical_to_layer_by_layer() {
+    for (alpha, resolution, padding, batch) in [
+        (0.25, 64, PaddingStyle::TfSame, 1),
+        (0.25, 45, PaddingStyle::Symmetric, 2),
+        (0.5, 37, PaddingStyle::TfSame, 1),
+        (0.25, 30, PaddingStyle::Symmetric, 1),
+    ] {
+        let config = MobileNetConfig {
+            alpha,
+            resolution,
+            classes: 9,
+            padding,
+            softmax: false,
+            ..MobileNetConfig::default()
+        };
+        let weights = MobileNetWeights::random(&config, 5, true).unwrap();
+        let x = input(batch, resolution, 7);
+        let run = |threads, depth_first| {
+            let options = Options {
+                threads,
+                fuse: Fuse::Never,
+                depth_first: Some(depth_first),
+                ..Options::default()
+            };
+            let model = Model::build(&config, &weights, options).unwrap();
+            assert_eq!(model.depth_first_blocks(), depth_first);
+            let mut ws = model.workspace(batch).unwrap();
+            let mut out = vec![0.0; batch * config.classes];
+            model.run(&mut ws, &x.data, batch, &mut out).unwrap();
+            out
+        };
+        let want = run(1, 0);
+        for depth_first in 1..=13 {
+            for threads in [1, 2, 3] {
+                assert_eq!(
+                    run(threads, depth_first),
+                    want,
+                    "{config:?} batch {batch}: {depth_first} blocks depth-first, {threads} threads"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn depth_first_past_the_last_block_is_an_error() {
+    let config = MobileNetConfig {
+        alpha: 0.25,
+        resolution: 32,
+        classes: 3,
+        ..MobileNetConfig::default()
+    };
+    let weights = MobileNetWeights::random(&config, 1, false).unwrap();
+    let options = Options {
+        depth_first: Some(14),
+        ..Options::default()
+    };
+    match Model::build(&config, &weights, options) {
+        Err(Error::Config(msg)) => assert!(msg.contains("depth-first"), "{msg}"),
+        other => panic!("expected a config error, got {:?}", other.err()),
+    }
 }

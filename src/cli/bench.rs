@@ -25,6 +25,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             threads: args.threads,
             isa: args.isa,
             fuse: args.fuse,
+            depth_first: args.depth_first,
         },
     )?;
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -108,6 +109,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             "isa": model.isa().name(),
             "threads": args.threads,
             "fuse": args.fuse.name(),
+            "depth_first_blocks": model.depth_first_blocks(),
             "batch": batch,
             "runs": runs,
             "build_ms": build_ms,
@@ -122,13 +124,15 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     }
 
     println!(
-        "MobileNet V1 {}-{}: {:.1} M mult-adds/image, batch {batch}, isa {}, {} thread(s), fusion {}",
+        "MobileNet V1 {}-{}: {:.1} M mult-adds/image, batch {batch}, isa {}, {} thread(s), fusion {}, \
+         {} block(s) depth-first",
         config.alpha,
         config.resolution,
         config.macs()? as f64 / 1e6,
         model.isa(),
         args.threads,
-        args.fuse.name()
+        args.fuse.name(),
+        model.depth_first_blocks()
     );
     println!("build (fold BN + pack weights): {build_ms:.2} ms");
     println!(
@@ -142,7 +146,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             "{:<11} {:<5} {:>9} {:>9} {:>7}",
             "layer", "kind", "ms", "GFLOP/s", "%peak"
         );
-        let mut by_kind = [0.0f64; 6];
+        let mut by_kind = [0.0f64; 7];
         for (i, s) in steps.iter().enumerate() {
             println!(
                 "{:<11} {:<5} {:>9.4} {:>9.1} {:>6.1}%",
@@ -160,6 +164,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             StepKind::Depthwise,
             StepKind::Pointwise,
             StepKind::Fused,
+            StepKind::DepthFirst,
             StepKind::Pool,
             StepKind::Fc,
         ] {

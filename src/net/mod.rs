@@ -3,6 +3,7 @@
 
 mod buffer;
 mod config;
+mod deep;
 mod fold;
 mod model;
 mod pool;
@@ -10,5 +11,5 @@ mod weights;
 
 pub use config::{LayerKind, LayerSpec, MobileNetConfig, PaddingStyle, BLOCKS};
 pub use fold::fold_batch_norm;
-pub use model::{Fuse, Model, Options, Step, StepKind, Workspace};
+pub use model::{Fuse, Model, Options, Step, StepKind, Workspace, DEPTH_FIRST_MIN_BYTES};
 pub use weights::{BatchNormParams, BlockWeights, ConvWeights, MobileNetWeights};

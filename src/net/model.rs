@@ -4,6 +4,7 @@
 
 use super::buffer::AlignedBuf;
 use super::config::{LayerKind, LayerSpec, MobileNetConfig};
+use super::deep::DeepPlan;
 use super::fold::fold_batch_norm;
 use super::pool::{spin_lock, Pool, Team};
 use super::weights::MobileNetWeights;
@@ -27,7 +28,20 @@ pub struct Options {
     pub isa: Option<Isa>,
     /// Which depthwise layers run fused with the pointwise layer after them.
     pub fuse: Fuse,
+    /// How many leading blocks run depth-first with conv0 (see [`DEPTH_FIRST_MIN_BYTES`]);
+    /// `None` picks: with [`Fuse::Auto`], the leading blocks whose input activation is at
+    /// least `DEPTH_FIRST_MIN_BYTES`; with `Never` or `Always`, none.
+    pub depth_first: Option<usize>,
 }
+
+/// Automatic depth-first execution covers the leading blocks whose input activation (one
+/// image) is at least this big: those whose layers, run one after the other, would write
+/// and read back activations that do not fit in L2. Measured on a virtualized 2-core Xeon
+/// (Sapphire/Emerald Rapids), 1.0-224 (inputs 1.6, 3.2, 1.6, 1.6, then 0.8 MB: 4 blocks),
+/// lowest of 3-5 alternating rounds of `bench --layers`: conv0 to pw4 3.32 -> 2.68 ms at
+/// 1 thread, 1.65 -> 1.60 ms at 2; stopping after 3 blocks or going on to 5 was slower
+/// at 1 thread. 0.5-160 and 0.25-128 (at most 0.8 MB) were no faster depth-first.
+pub const DEPTH_FIRST_MIN_BYTES: usize = 1 << 20;
 
 /// Depthwise -> pointwise fusion: a band of depthwise output rows goes from the cache
 /// straight into the GEMM instead of through a whole activation. Results are identical
@@ -78,6 +92,7 @@ impl Default for Options {
             threads: 1,
             isa: None,
             fuse: Fuse::Auto,
+            depth_first: None,
         }
     }
 }
@@ -103,6 +118,8 @@ pub enum StepKind {
     Fc,
     /// A depthwise layer and the pointwise layer after it, fused.
     Fused,
+    /// conv0 and the first blocks, run depth-first as one pipeline.
+    DepthFirst,
 }
 
 impl StepKind {
@@ -114,6 +131,7 @@ impl StepKind {
             StepKind::Pool => "pool",
             StepKind::Fc => "fc",
             StepKind::Fused => "dw+pw",
+            StepKind::DepthFirst => "deep",
         }
     }
 }
@@ -127,10 +145,10 @@ pub struct Step {
     pub macs: usize,
 }
 
-struct Block {
-    dw: PackedDepthwise,
-    dw_params: DepthwiseParams,
-    pw: PackedGemmB,
+pub(super) struct Block {
+    pub(super) dw: PackedDepthwise,
+    pub(super) dw_params: DepthwiseParams,
+    pub(super) pw: PackedGemmB,
     /// Fused bands per image, or `None` to run the two layers one after the other.
     fused_bands: Option<usize>,
     /// Unfused at > 1 thread: split the pointwise layer by columns (each thread reads all
@@ -142,10 +160,12 @@ struct Block {
 pub struct Model {
     config: MobileNetConfig,
     kernels: &'static KernelSet,
-    specs: Vec<LayerSpec>,
-    clamp: Clamp,
-    conv0: PackedGemmB,
-    blocks: Vec<Block>,
+    pub(super) specs: Vec<LayerSpec>,
+    pub(super) clamp: Clamp,
+    pub(super) conv0: PackedGemmB,
+    pub(super) blocks: Vec<Block>,
+    /// The first blocks run depth-first with conv0 (see `deep`).
+    deep: Option<DeepPlan>,
     fc: PackedGemmB,
     pool: Option<Pool>,
     threads: usize,
@@ -166,6 +186,8 @@ pub struct Workspace {
     pooled: AlignedBuf,
     /// One fused band of depthwise output per thread.
     bands: AlignedBuf,
+    /// One depth-first pipeline's windows per thread.
+    deep: AlignedBuf,
 }
 
 impl Workspace {
@@ -175,7 +197,7 @@ impl Workspace {
     }
 }
 
-const CONV0_K: usize = 27;
+pub(super) const CONV0_K: usize = 27;
 /// Output rows of conv0 per im2col + GEMM step: 4 x 112 x 27 floats = 48 KiB of patches.
 const CONV0_ROWS_PER_STEP: usize = 4;
 
@@ -273,7 +295,7 @@ impl Model {
         } else {
             None
         };
-        Ok(Model {
+        let mut model = Model {
             config: *config,
             kernels,
             specs,
@@ -285,7 +307,37 @@ impl Model {
             threads: options.threads,
             max_activation,
             band_len,
-        })
+            deep: None,
+        };
+        let deep = match (options.depth_first, options.fuse) {
+            (Some(n), _) => n,
+            (None, Fuse::Auto) => model
+                .specs
+                .iter()
+                .step_by(2)
+                .take(model.blocks.len())
+                .take_while(|s| 4 * s.out_h * s.out_w * s.out_c >= DEPTH_FIRST_MIN_BYTES)
+                .count(),
+            (None, _) => 0,
+        };
+        if deep > model.blocks.len() {
+            return Err(Error::Config(format!(
+                "depth-first blocks must be at most {}, got {deep}",
+                model.blocks.len()
+            )));
+        }
+        if deep > 0 {
+            model.deep = Some(DeepPlan::new(&model, deep, |j| {
+                if j == 0 {
+                    return CONV0_ROWS_PER_STEP;
+                }
+                let dw = &model.specs[2 * j - 1];
+                (FUSE_BAND_BYTES / (4 * dw.out_w * dw.out_c))
+                    .max(FUSE_MIN_ROWS.div_ceil(dw.out_w))
+                    .max(1)
+            }));
+        }
+        Ok(model)
     }
 
     pub fn config(&self) -> &MobileNetConfig {
@@ -299,6 +351,11 @@ impl Model {
 
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Leading blocks that run depth-first with conv0.
+    pub fn depth_first_blocks(&self) -> usize {
+        self.deep_blocks()
     }
 
     /// Floats per input image (NHWC or NCHW): resolution^2 x 3.
@@ -323,8 +380,18 @@ impl Model {
             },
             macs: s.macs(),
         };
-        let mut steps = vec![step(&self.specs[0])];
-        for (block, pair) in self.blocks.iter().zip(self.specs[1..].chunks(2)) {
+        let deep = self.deep_blocks();
+        let mut steps = vec![if deep > 0 {
+            Step {
+                name: format!("conv0..{}", self.specs[2 * deep].name),
+                kind: StepKind::DepthFirst,
+                macs: self.specs[..=2 * deep].iter().map(LayerSpec::macs).sum(),
+            }
+        } else {
+            step(&self.specs[0])
+        }];
+        let pairs = self.specs[1..].chunks(2);
+        for (block, pair) in self.blocks.iter().zip(pairs).skip(deep) {
             if block.fused_bands.is_some() {
                 steps.push(Step {
                     name: format!("{}+{}", pair[0].name, pair[1].name),
@@ -349,14 +416,24 @@ impl Model {
         steps
     }
 
+    /// Floats of one thread's depth-first scratch.
+    fn deep_len(&self) -> usize {
+        self.deep.as_ref().map_or(0, |d| d.scratch_len)
+    }
+
+    /// Blocks run depth-first with conv0.
+    fn deep_blocks(&self) -> usize {
+        self.deep.as_ref().map_or(0, |d| d.blocks)
+    }
+
     /// `self.steps().len()`, without allocating.
     fn step_count(&self) -> usize {
-        let fused = self
-            .blocks
+        let deep = self.deep_blocks();
+        let fused = self.blocks[deep..]
             .iter()
             .filter(|b| b.fused_bands.is_some())
             .count();
-        self.specs.len() + 2 - fused
+        self.specs.len() + 2 - fused - 2 * deep
     }
 
     /// Scratch for batches of up to `batch` images (allocates; do it once per thread).
@@ -378,6 +455,7 @@ impl Model {
             nhwc: AlignedBuf::zeroed(self.input_len() * batch),
             pooled: AlignedBuf::zeroed(self.config.feature_channels() * batch),
             bands: AlignedBuf::zeroed(self.band_len * self.threads),
+            deep: AlignedBuf::zeroed(self.deep_len() * self.threads),
         })
     }
 
@@ -444,6 +522,7 @@ impl Model {
             || ws.nhwc.len() < self.input_len() * batch
             || ws.pooled.len() < self.config.feature_channels() * batch
             || ws.bands.len() < self.band_len * self.threads
+            || ws.deep.len() < self.deep_len() * self.threads
         {
             return Err(Error::Shape(
                 "workspace was made for a different model".into(),
@@ -499,8 +578,10 @@ impl Model {
             nhwc,
             pooled,
             bands,
+            deep,
             ..
         } = ws;
+        let deep = deep.as_mut_slice();
         let (ping, pong, patches, nhwc, pooled, bands) = (
             ping.as_mut_slice(),
             pong.as_mut_slice(),
@@ -531,25 +612,49 @@ impl Model {
             step += 1;
         };
 
-        // conv0: patches (im2col, K = 27) then the GEMM, a few output rows at a time so
-        // the patches are still in L1/L2 when the GEMM reads them.
-        let s0 = &self.specs[0];
-        let rows = s0.out_h * batch;
-        let (patch_row, out_row) = (s0.out_w * CONV0_K, s0.out_w * s0.out_c);
-        let band = CONV0_ROWS_PER_STEP.min(rows.div_ceil(threads));
-        let tasks = ping[..rows * out_row]
-            .chunks_mut(band * out_row)
-            .enumerate();
-        run_tasks(team, tasks, patches, band * patch_row, |(i, o), p| {
-            let m = o.len() / s0.out_c;
-            let p = &mut p[..m * CONV0_K];
-            im2col_rows(s0, image, i * band, p);
-            pointwise(&self.conv0, m, p, CONV0_K, o, s0.out_c, self.clamp)
-        })?;
-        lap();
+        if let Some(plan) = &self.deep {
+            // conv0 and the first blocks depth-first: each thread a share of the rows of
+            // each image's output of the last block in the pipeline.
+            let (out_h, row_len) = (plan.out_h(), plan.row_len());
+            let in_len = self.input_len();
+            let tasks = row_bands(
+                &mut ping[..out_h * row_len * batch],
+                out_h,
+                row_len,
+                threads,
+            );
+            run_tasks(
+                team,
+                tasks,
+                deep,
+                plan.scratch_len,
+                |(b, rows, out), scratch| {
+                    let image = &image[b * in_len..(b + 1) * in_len];
+                    self.deep_rows(plan, image, rows, out, scratch)
+                },
+            )?;
+            lap();
+        } else {
+            // conv0: patches (im2col, K = 27) then the GEMM, a few output rows at a time so
+            // the patches are still in L1/L2 when the GEMM reads them.
+            let s0 = &self.specs[0];
+            let rows = s0.out_h * batch;
+            let (patch_row, out_row) = (s0.out_w * CONV0_K, s0.out_w * s0.out_c);
+            let band = CONV0_ROWS_PER_STEP.min(rows.div_ceil(threads));
+            let tasks = ping[..rows * out_row]
+                .chunks_mut(band * out_row)
+                .enumerate();
+            run_tasks(team, tasks, patches, band * patch_row, |(i, o), p| {
+                let m = o.len() / s0.out_c;
+                let p = &mut p[..m * CONV0_K];
+                im2col_rows(s0, image, i * band, p);
+                pointwise(&self.conv0, m, p, CONV0_K, o, s0.out_c, self.clamp)
+            })?;
+            lap();
+        }
 
         let (mut cur, mut next) = (ping, pong);
-        for (i, block) in self.blocks.iter().enumerate() {
+        for (i, block) in self.blocks.iter().enumerate().skip(self.deep_blocks()) {
             let dw_spec = &self.specs[1 + 2 * i];
             let p = &block.dw_params;
             let (in_len, out_h, row_len) = (
@@ -829,7 +934,7 @@ enum Input<'a> {
 /// values (ky, kx, c) of its 3x3x3 window, zero where the window covers padding. The
 /// order matches OHWI weights, so the GEMM's B is the weights as they are. `band` starts at
 /// output row `first_row` (counted over the batch) and holds whole output rows.
-fn im2col_rows(spec: &LayerSpec, input: &[f32], first_row: usize, band: &mut [f32]) {
+pub(super) fn im2col_rows(spec: &LayerSpec, input: &[f32], first_row: usize, band: &mut [f32]) {
     let (ih, iw, stride) = (spec.in_h as isize, spec.in_w, spec.stride);
     let pad_left = spec.padding.left;
     let image_len = spec.in_h * spec.in_w * 3;
