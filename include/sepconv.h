@@ -76,7 +76,8 @@ typedef enum SepconvLayout {
 // depthwise rows feeds the GEMM while still in cache).
 typedef enum SepconvFuse {
   // Where it is measured to be faster: at more than one thread, on layers of at least
-  // 64 pixels.
+  // 64 pixels; and conv0 with the leading blocks whose input is at least 1 MiB run
+  // depth-first (row bands through small windows in cache).
   SEPCONV_FUSE_AUTO = 0,
   SEPCONV_FUSE_NEVER = 1,
   SEPCONV_FUSE_ALWAYS = 2,

@@ -94,7 +94,8 @@ pub enum SepconvPadding {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SepconvFuse {
     /// Where it is measured to be faster: at more than one thread, on layers of at least
-    /// 64 pixels.
+    /// 64 pixels; and conv0 with the leading blocks whose input is at least 1 MiB run
+    /// depth-first (row bands through small windows in cache).
     Auto = 0,
     Never = 1,
     Always = 2,

@@ -56,9 +56,11 @@ pub enum Fuse {
     /// from L2/L3 as fast or 2-4% faster).
     #[default]
     Auto,
-    /// Run every layer whole (for comparison); small blocks still split by columns.
+    /// Run every layer whole (for comparison); small blocks still split by columns. No
+    /// automatic depth-first execution either (an explicit `Options::depth_first` still
+    /// applies).
     Never,
-    /// Fuse every block (for tests).
+    /// Fuse every block (for tests); no automatic depth-first execution.
     Always,
 }
 
