@@ -1,14 +1,16 @@
 /* void sepconv_gemm_f32_8x8_neon(size_t mr, size_t nr, size_t kc,
  *                                const float *a, size_t a_stride_bytes,
  *                                const float *w, float *c, size_t c_stride_bytes,
- *                                const float *params)
+ *                                const struct params *params)
  *
- * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[8 + k*8 + j], params[0]), params[1])
+ * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[8 + k*8 + j], params->min), params->max)
  * for i < mr, j < nr. `w` is one packed panel: 8 biases, then kc rows of 8 weights
  * (zero-padded past the layer's last column). 1 <= mr <= 8, 1 <= nr <= 8, kc >= 1;
  * reads exactly rows 0..mr of `a` (kc floats each) and the panel (kc + 1 rows), writes
  * exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
  * (src/kernels/gemm/neon.rs) checks all of this.
+ * struct params { float min, max; const void *prefetch; } (AsmParams in
+ * src/kernels/gemm/mod.rs); this tile ignores `prefetch`.
  * AAPCS64: x0 mr, x1 nr, x2 kc, x3 a, x4 a_stride, x5 w, x6 c, x7 c_stride,
  * [sp] params.
  *

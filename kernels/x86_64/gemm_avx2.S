@@ -1,14 +1,17 @@
 /* void sepconv_gemm_f32_6x16_avx2(size_t mr, size_t nr, size_t kc,
  *                                  const float *a, size_t a_stride_bytes,
  *                                  const float *w, float *c, size_t c_stride_bytes,
- *                                  const float *params)
+ *                                  const struct params *params)
  *
- * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[16 + k*16 + j], params[0]), params[1])
+ * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[16 + k*16 + j], params->min), params->max)
  * for i < mr, j < nr. `w` is one packed panel: 16 biases, then kc rows of 16 weights
  * (zero-padded past the layer's last column). Requires AVX2 and FMA; 1 <= mr <= 6,
  * 1 <= nr <= 16, kc >= 1; reads exactly rows 0..mr of `a` (kc floats each) and the
  * panel, writes exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
  * (src/kernels/gemm/x86.rs) checks all of this.
+ * struct params { float min, max; const void *prefetch; } (AsmParams in
+ * src/kernels/gemm/mod.rs): every 4 k steps one line from `prefetch` on is prefetched
+ * into L2 (a slice of the next panel, chosen by the caller).
  * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
  *
  * Tile 6x16: 12 accumulators (ymm0-11) + 2 B vectors (ymm12-13) + 2 broadcasts
@@ -53,6 +56,9 @@
 FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     pushq %rbx
     pushq %rbp
+    pushq %r12
+    movq 48(%rsp), %r12             /* params */
+    movq 8(%r12), %r12              /* params->prefetch: one line per 4 k steps into L2 */
     /* A row pointers: rcx, rax, r10, r11, rbx, rbp. */
     NEXT_ROW(%rcx, %rax, %r8, 1)
     NEXT_ROW(%rax, %r10, %r8, 2)
@@ -87,7 +93,9 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
 
     cmpq $-16, %rdx
     jg 2f
-1:  KSTEP(0, 0)
+1:  prefetcht1 (%r12)
+    addq $64, %r12
+    KSTEP(0, 0)
     KSTEP(4, 1)
     KSTEP(8, 2)
     KSTEP(12, 3)
@@ -103,7 +111,7 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     jnz 3b
 4:
     /* Clamp. */
-    movq 40(%rsp), %rax             /* params */
+    movq 48(%rsp), %rax             /* params */
     vbroadcastss (%rax), %ymm12
     vbroadcastss 4(%rax), %ymm13
     vmaxps %ymm12, %ymm0, %ymm0
@@ -132,8 +140,8 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     vminps %ymm13, %ymm11, %ymm11
 
     /* C row pointers: rcx, rax, r10, r11, rbx, rbp (aliased like A's). */
-    movq 24(%rsp), %rcx             /* c */
-    movq 32(%rsp), %r8              /* c_stride */
+    movq 32(%rsp), %rcx             /* c */
+    movq 40(%rsp), %r8              /* c_stride */
     NEXT_ROW(%rcx, %rax, %r8, 1)
     NEXT_ROW(%rax, %r10, %r8, 2)
     NEXT_ROW(%r10, %r11, %r8, 3)
@@ -172,7 +180,8 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     vmaskmovps %ymm9, %ymm13, 32(%rbx)
     vmaskmovps %ymm10, %ymm12, (%rbp)
     vmaskmovps %ymm11, %ymm13, 32(%rbp)
-6:  popq %rbp
+6:  popq %r12
+    popq %rbp
     popq %rbx
     vzeroupper
     ret

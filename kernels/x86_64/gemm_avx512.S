@@ -1,14 +1,17 @@
 /* void sepconv_gemm_f32_7x32_avx512(size_t mr, size_t nr, size_t kc,
  *                                    const float *a, size_t a_stride_bytes,
  *                                    const float *w, float *c, size_t c_stride_bytes,
- *                                    const float *params)
+ *                                    const struct params *params)
  *
- * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[32 + k*32 + j], params[0]), params[1])
+ * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[32 + k*32 + j], params->min), params->max)
  * for i < mr, j < nr. `w` is one packed panel: 32 biases, then kc rows of 32 weights
  * (zero-padded past the layer's last column). Requires AVX-512F; 1 <= mr <= 7,
  * 1 <= nr <= 32, kc >= 1; reads exactly rows 0..mr of `a` (kc floats each) and the
  * panel, writes exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
  * (src/kernels/gemm/x86.rs) checks all of this.
+ * struct params { float min, max; const void *prefetch; } (AsmParams in
+ * src/kernels/gemm/mod.rs): every 4 k steps one line from `prefetch` on is prefetched
+ * into L2 (a slice of the next panel, chosen by the caller).
  * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
  *
  * Tile 7x32: 14 accumulators (zmm0-13) + 2 B vectors (zmm14-15) + 7 broadcasts
@@ -71,6 +74,9 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     pushq %rbx
     pushq %rbp
     pushq %r12
+    pushq %r13
+    movq 56(%rsp), %r13             /* params */
+    movq 8(%r13), %r13              /* params.prefetch */
     /* A row pointers: rcx, rax, r10, r11, rbx, rbp, r12. */
     NEXT_ROW(%rcx, %rax, %r8, 1)
     NEXT_ROW(%rax, %r10, %r8, 2)
@@ -110,7 +116,9 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     /* Four k steps per iteration while at least four remain. */
     cmpq $-16, %rdx
     jg 2f
-1:  KSTEP(0, 0)
+1:  prefetcht1 (%r13)
+    addq $64, %r13
+    KSTEP(0, 0)
     KSTEP(4, 1)
     KSTEP(8, 2)
     KSTEP(12, 3)
@@ -126,7 +134,7 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     jnz 3b
 4:
     /* Clamp. */
-    movq 48(%rsp), %rax             /* params */
+    movq 56(%rsp), %rax             /* params */
     vbroadcastss (%rax), %zmm30
     vbroadcastss 4(%rax), %zmm31
     vmaxps %zmm30, %zmm0, %zmm0
@@ -159,8 +167,8 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     vminps %zmm31, %zmm13, %zmm13
 
     /* C row pointers: rcx, rax, r10, r11, rbx, rbp, r12 (aliased like A's). */
-    movq 32(%rsp), %rcx             /* c */
-    movq 40(%rsp), %r8              /* c_stride */
+    movq 40(%rsp), %rcx             /* c */
+    movq 48(%rsp), %r8              /* c_stride */
     NEXT_ROW(%rcx, %rax, %r8, 1)
     NEXT_ROW(%rax, %r10, %r8, 2)
     NEXT_ROW(%r10, %r11, %r8, 3)
@@ -208,7 +216,8 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     vmovups %zmm11, 64(%rbp){%k2}
     vmovups %zmm12, (%r12){%k1}
     vmovups %zmm13, 64(%r12){%k2}
-6:  popq %r12
+6:  popq %r13
+    popq %r12
     popq %rbp
     popq %rbx
     vzeroupper

@@ -1,14 +1,16 @@
 /* void sepconv_gemm_f32_12x16_avx512(size_t mr, size_t nr, size_t kc,
  *                                     const float *a, size_t a_stride_bytes,
  *                                     const float *w, float *c, size_t c_stride_bytes,
- *                                     const float *params)
+ *                                     const struct params *params)
  *
- * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[16 + k*16 + j], params[0]), params[1])
+ * C[i][j] = min(max(w[j] + sum_k a[i][k] * w[16 + k*16 + j], params->min), params->max)
  * for i < mr, j < nr. `w` is one packed panel: 16 biases, then kc rows of 16 weights
  * (zero-padded past the layer's last column). Requires AVX-512F; 1 <= mr <= 12,
  * 1 <= nr <= 16, kc >= 1; reads exactly rows 0..mr of `a` (kc floats each) and the
  * panel, writes exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
  * (src/kernels/gemm/x86.rs) checks all of this.
+ * struct params { float min, max; const void *prefetch; } (AsmParams in
+ * src/kernels/gemm/mod.rs); this tile ignores `prefetch`.
  * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
  *
  * The narrow tile of the AVX-512 set, for layers with N <= 16 (or N = 48, 80 ...) where

@@ -17,7 +17,7 @@ extern "C" {
         w: *const f32,
         c: *mut f32,
         c_stride_bytes: usize,
-        params: *const f32,
+        params: *const super::AsmParams,
     );
 }
 

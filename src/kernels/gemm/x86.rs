@@ -26,7 +26,7 @@ macro_rules! asm_kernels {
                     w: *const f32,
                     c: *mut f32,
                     c_stride_bytes: usize,
-                    params: *const f32,
+                    params: *const super::AsmParams,
                 );
             )*
         }
