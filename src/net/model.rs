@@ -240,7 +240,6 @@ impl Model {
                 clamp,
             };
             dw_params.validate()?;
-            let row_len = dw_spec.out_w * dw_spec.out_c;
             // Few pixels: row bands would be uneven (7 rows over 2 threads) or short of
             // whole MR tiles, and each would stream all of B; columns split evenly.
             let small = dw_spec.out_h * dw_spec.out_w < COLUMNS_BELOW_PIXELS;
@@ -254,9 +253,7 @@ impl Model {
             // enough for the band to stay in cache and for every thread to get one.
             let fused_bands = fuse.then(|| {
                 let (out_w, out_h, t) = (dw_spec.out_w, dw_spec.out_h, options.threads);
-                let limit = (FUSE_BAND_BYTES / (4 * row_len))
-                    .max(FUSE_MIN_ROWS.div_ceil(out_w))
-                    .max(1);
+                let limit = fuse_band_limit(out_w, dw_spec.out_c);
                 // A multiple of the thread count of near-equal bands.
                 (out_h.div_ceil(t).div_ceil(limit) * t).min(out_h)
             });
@@ -334,9 +331,7 @@ impl Model {
                     return CONV0_ROWS_PER_STEP;
                 }
                 let dw = &model.specs[2 * j - 1];
-                (FUSE_BAND_BYTES / (4 * dw.out_w * dw.out_c))
-                    .max(FUSE_MIN_ROWS.div_ceil(dw.out_w))
-                    .max(1)
+                fuse_band_limit(dw.out_w, dw.out_c)
             }));
         }
         Ok(model)
@@ -353,11 +348,6 @@ impl Model {
 
     pub fn threads(&self) -> usize {
         self.threads
-    }
-
-    /// Leading blocks that run depth-first with conv0.
-    pub fn depth_first_blocks(&self) -> usize {
-        self.deep_blocks()
     }
 
     /// Floats per input image (NHWC or NCHW): resolution^2 x 3.
@@ -382,7 +372,7 @@ impl Model {
             },
             macs: s.macs(),
         };
-        let deep = self.deep_blocks();
+        let deep = self.depth_first_blocks();
         let mut steps = vec![if deep > 0 {
             Step {
                 name: format!("conv0..{}", self.specs[2 * deep].name),
@@ -423,14 +413,14 @@ impl Model {
         self.deep.as_ref().map_or(0, |d| d.scratch_len)
     }
 
-    /// Blocks run depth-first with conv0.
-    fn deep_blocks(&self) -> usize {
+    /// Leading blocks that run depth-first with conv0.
+    pub fn depth_first_blocks(&self) -> usize {
         self.deep.as_ref().map_or(0, |d| d.blocks)
     }
 
     /// `self.steps().len()`, without allocating.
     fn step_count(&self) -> usize {
-        let deep = self.deep_blocks();
+        let deep = self.depth_first_blocks();
         let fused = self.blocks[deep..]
             .iter()
             .filter(|b| b.fused_bands.is_some())
@@ -656,7 +646,12 @@ impl Model {
         }
 
         let (mut cur, mut next) = (ping, pong);
-        for (i, block) in self.blocks.iter().enumerate().skip(self.deep_blocks()) {
+        for (i, block) in self
+            .blocks
+            .iter()
+            .enumerate()
+            .skip(self.depth_first_blocks())
+        {
             let dw_spec = &self.specs[1 + 2 * i];
             let p = &block.dw_params;
             let (in_len, out_h, row_len) = (
@@ -833,6 +828,16 @@ fn row_bands(
             }
             .map(move |(rows, slice)| (b, rows, slice))
         })
+}
+
+/// Most rows of a depthwise output band fed to its pointwise GEMM (fused blocks and
+/// depth-first stages): few enough rows of `out_w` x `channels` floats to stay within
+/// FUSE_BAND_BYTES of cache, but at least FUSE_MIN_ROWS GEMM rows so each B panel is
+/// reused over them, and at least one.
+fn fuse_band_limit(out_w: usize, channels: usize) -> usize {
+    (FUSE_BAND_BYTES / (4 * out_w * channels))
+        .max(FUSE_MIN_ROWS.div_ceil(out_w))
+        .max(1)
 }
 
 /// Rows of band `t` of `bands` over `rows` rows: sizes differ by at most one, and the
