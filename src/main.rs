@@ -91,6 +91,11 @@ pub struct BenchArgs {
     /// activation is at least 1 MiB, when fusion is auto).
     #[arg(long)]
     pub depth_first: Option<usize>,
+    /// Also time a second model built with this fusion setting (automatic depth-first),
+    /// alternating runs with the first: on a noisy machine the two then see the same
+    /// conditions, which separate commands do not.
+    #[arg(long)]
+    pub against: Option<sepconv::net::Fuse>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -48,6 +48,33 @@ fn bench_json_has_the_documented_schema() {
         assert!(l["ms"].as_f64().unwrap() >= 0.0);
         assert!(l["gflops"].is_number());
     }
+    assert!(v["against"].is_null());
+
+    // A second model timed in alternation: its own fusion setting and latency.
+    let (ok, out, err) = sepconv(&[
+        "bench",
+        "--alpha",
+        "0.25",
+        "--res",
+        "32",
+        "--runs",
+        "3",
+        "--json",
+        "--threads",
+        "2",
+        "--against",
+        "never",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let against = &v["against"];
+    assert_eq!(against["fuse"], "never");
+    assert_eq!(against["depth_first_blocks"], 0);
+    let (median, min) = (
+        against["latency_ms"]["median"].as_f64().unwrap(),
+        against["latency_ms"]["min"].as_f64().unwrap(),
+    );
+    assert!(min > 0.0 && min <= median, "{against}");
 }
 
 #[test]
@@ -67,6 +94,22 @@ fn bench_text_with_layers_and_bad_arguments() {
     assert!(ok, "{err}");
     assert!(out.contains("latency: median"), "{out}");
     assert!(out.contains("pw13"), "{out}");
+    let (ok, out, err) = sepconv(&[
+        "bench",
+        "--alpha",
+        "0.25",
+        "--res",
+        "32",
+        "--runs",
+        "2",
+        "--against",
+        "always",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("against fusion always"), "{out}");
+    let (ok, _, err) = sepconv(&["bench", "--res", "32", "--against", "sometimes"]);
+    assert!(!ok);
+    assert!(err.contains("against"), "{err}");
     let (ok, _, err) = sepconv(&["bench", "--alpha=-1"]);
     assert!(!ok);
     assert!(err.contains("alpha"), "{err}");

@@ -31,6 +31,20 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let batch = args.batch;
     let mut ws = model.workspace(batch)?;
+    let other = match args.against {
+        Some(fuse) => {
+            let options = Options {
+                threads: args.threads,
+                isa: args.isa,
+                fuse,
+                depth_first: None,
+            };
+            let m = Model::build(&config, &weights, options)?;
+            let ws = m.workspace(batch)?;
+            Some((m, ws))
+        }
+        None => None,
+    };
     let input: Vec<f32> = (0..model.input_len() * batch)
         .map(|i| ((i * 7919 % 255) as f32) / 127.5 - 1.0)
         .collect();
@@ -43,6 +57,12 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     for _ in 0..3 {
         model.run(&mut ws, &input, batch, &mut output)?;
     }
+    let mut other = other;
+    if let Some((m, ws)) = other.as_mut() {
+        for _ in 0..3 {
+            m.run(ws, &input, batch, &mut output)?;
+        }
+    }
     let per_run = t.elapsed().as_secs_f64() / 3.0;
     let runs = args
         .runs
@@ -50,14 +70,30 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
         .max(1);
 
     let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let t = Instant::now();
-        model.run(&mut ws, &input, batch, &mut output)?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+    let mut other_times = Vec::with_capacity(runs);
+    for i in 0..runs {
+        // With a second model, each goes first in every other pair of runs.
+        let order = if i % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for first in order {
+            let t = Instant::now();
+            if first {
+                model.run(&mut ws, &input, batch, &mut output)?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            } else if let Some((m, ws)) = other.as_mut() {
+                m.run(ws, &input, batch, &mut output)?;
+                other_times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
     }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    let min = times[0];
+    let (median, min) = median_min(&mut times);
+    let against = other.as_ref().map(|(m, _)| {
+        let (median, min) = median_min(&mut other_times);
+        (m, median, min)
+    });
 
     // Per-layer: median of each step over profiled runs.
     let mut per_step: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
@@ -118,6 +154,11 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             "peak_gflops": peak,
             "peak_pct": 100.0 * gflops / peak,
             "layers": layers,
+            "against": against.map(|(m, median, min)| serde_json::json!({
+                "fuse": args.against.map(|f| f.name()),
+                "depth_first_blocks": m.depth_first_blocks(),
+                "latency_ms": { "median": median, "min": min },
+            })),
         });
         println!("{report}");
         return Ok(());
@@ -140,6 +181,16 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
          {:.1}% of the {peak:.1} GFLOP/s FMA peak ({peak_1:.1} per thread, measured now)",
         100.0 * gflops / peak
     );
+    if let (Some((m, o_median, o_min)), Some(fuse)) = (against, args.against) {
+        println!(
+            "against fusion {} ({} block(s) depth-first), runs alternating: median {o_median:.3} \
+             ms, min {o_min:.3} ms; this model takes {:.3}x its median, {:.3}x its min",
+            fuse.name(),
+            m.depth_first_blocks(),
+            median / o_median,
+            min / o_min
+        );
+    }
     if args.layers {
         println!();
         println!(
@@ -176,4 +227,10 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sorts `times` (ms, at least one) and returns its median and minimum.
+fn median_min(times: &mut [f64]) -> (f64, f64) {
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[0])
 }
