@@ -23,11 +23,15 @@ fn info_names_features_isa_and_kernels() {
     }
 }
 
+/// `sepconv bench` on a tiny model (0.25-32, 2 timed runs) with `extra` arguments.
+fn small_bench(extra: &[&str]) -> (bool, String, String) {
+    let base = ["bench", "--alpha", "0.25", "--res", "32", "--runs", "2"];
+    sepconv(&[&base[..], extra].concat())
+}
+
 #[test]
 fn bench_json_has_the_documented_schema() {
-    let (ok, out, err) = sepconv(&[
-        "bench", "--alpha", "0.25", "--res", "32", "--runs", "2", "--json", "--layers",
-    ]);
+    let (ok, out, err) = small_bench(&["--json", "--layers"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(v["latency_ms"]["median"].as_f64().unwrap() > 0.0);
@@ -51,20 +55,7 @@ fn bench_json_has_the_documented_schema() {
     assert!(v["against"].is_null());
 
     // A second model timed in alternation: its own fusion setting and latency.
-    let (ok, out, err) = sepconv(&[
-        "bench",
-        "--alpha",
-        "0.25",
-        "--res",
-        "32",
-        "--runs",
-        "3",
-        "--json",
-        "--threads",
-        "2",
-        "--against",
-        "never",
-    ]);
+    let (ok, out, err) = small_bench(&["--json", "--threads", "2", "--against", "never"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let against = &v["against"];
@@ -79,32 +70,11 @@ fn bench_json_has_the_documented_schema() {
 
 #[test]
 fn bench_text_with_layers_and_bad_arguments() {
-    let (ok, out, err) = sepconv(&[
-        "bench",
-        "--alpha",
-        "0.25",
-        "--res",
-        "32",
-        "--runs",
-        "2",
-        "--layers",
-        "--threads",
-        "2",
-    ]);
+    let (ok, out, err) = small_bench(&["--layers", "--threads", "2"]);
     assert!(ok, "{err}");
     assert!(out.contains("latency: median"), "{out}");
     assert!(out.contains("pw13"), "{out}");
-    let (ok, out, err) = sepconv(&[
-        "bench",
-        "--alpha",
-        "0.25",
-        "--res",
-        "32",
-        "--runs",
-        "2",
-        "--against",
-        "always",
-    ]);
+    let (ok, out, err) = small_bench(&["--against", "always"]);
     assert!(ok, "{err}");
     assert!(out.contains("against fusion always"), "{out}");
     let (ok, _, err) = sepconv(&["bench", "--res", "32", "--against", "sometimes"]);
