@@ -31,7 +31,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let batch = args.batch;
     let mut ws = model.workspace(batch)?;
-    let other = match args.against {
+    let mut other = match args.against {
         Some(fuse) => {
             let options = Options {
                 threads: args.threads,
@@ -57,7 +57,6 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     for _ in 0..3 {
         model.run(&mut ws, &input, batch, &mut output)?;
     }
-    let mut other = other;
     if let Some((m, ws)) = other.as_mut() {
         for _ in 0..3 {
             m.run(ws, &input, batch, &mut output)?;
