@@ -1,8 +1,8 @@
 //! Pointwise GEMM speed per ISA: (a) the bare microkernel on an L1/L2-resident panel,
 //! K = 256, 512, 1024; (b) the full operator on every pointwise layer of MobileNet V1
-//! 1.0-224 and 0.25-128, and (c) the narrow layers of the small width multipliers (conv0
-//! as a K = 27 GEMM, the first pointwise layers, the alpha-0.75 widths, the batch-1
-//! classifier). Criterion measures each; a summary table from a plain timing
+//! 1.0-224 and 0.25-128, and (c) the narrow layers of the small width multipliers (K = 27
+//! GEMMs of conv0's former im2col path, the first pointwise layers, the alpha-0.75 widths,
+//! the batch-1 classifier). Criterion measures each; a summary table from a plain timing
 //! loop follows, in GFLOP/s and % of the FMA peak measured in the same run (before and
 //! after each ISA's table, to show drift on a shared machine).
 //!
@@ -46,7 +46,8 @@ const MOBILENET_0_25_128: [Layer; 9] = [
 ];
 
 /// The narrow layers of the small width multipliers, where a 32-wide tile wastes lanes:
-/// conv0 as a GEMM over im2col patches (K = 27) and the first pointwise layers.
+/// the first pointwise layers, and the K = 27 GEMMs that conv0 was as im2col + GEMM
+/// (benches/conv0.rs times the direct kernel that replaced it).
 const NARROW: [Layer; 9] = [
     (4096, 8, 27, 1),   // 0.25-128 conv0
     (4096, 16, 27, 1),  // 0.5-128 conv0

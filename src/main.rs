@@ -139,6 +139,7 @@ fn info() -> sepconv::Result<()> {
         println!("  gemm narrow {}", g.name);
     }
     println!("  dw3x3       {}", set.dw3x3_impl);
+    println!("  conv0       {}", set.conv0.name);
     let peak = sepconv::kernels::peak::fma_peak_gflops(set.isa)?;
     println!(
         "fma peak:     {peak:.1} GFLOP/s per core ({}, measured now)",

@@ -3,6 +3,7 @@
 //! plain function pointers, like XNNPACK's hardware config.
 
 pub mod clamp;
+pub mod conv0;
 pub mod dwconv;
 pub mod gemm;
 pub mod mat;
@@ -36,6 +37,8 @@ pub struct KernelSet {
     pub dw3x3_block: usize,
     /// Which implementation `dw3x3` is, for `sepconv info`.
     pub dw3x3_impl: &'static str,
+    /// The first layer (3x3 stride 2 from 3 channels), one output row per call.
+    pub conv0: conv0::Conv0Kernel,
 }
 
 static SCALAR: KernelSet = KernelSet {
@@ -47,6 +50,7 @@ static SCALAR: KernelSet = KernelSet {
     dw3x3: dwconv::scalar::rows,
     dw3x3_block: dwconv::scalar::BLOCK,
     dw3x3_impl: dwconv::scalar::IMPL,
+    conv0: conv0::SCALAR,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -59,6 +63,7 @@ static AVX2: KernelSet = KernelSet {
     dw3x3: dwconv::avx2::rows,
     dw3x3_block: dwconv::avx2::BLOCK,
     dw3x3_impl: dwconv::avx2::IMPL,
+    conv0: conv0::x86::AVX2,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -71,6 +76,7 @@ static AVX512: KernelSet = KernelSet {
     dw3x3: dwconv::avx512::rows,
     dw3x3_block: dwconv::avx512::BLOCK,
     dw3x3_impl: dwconv::avx512::IMPL,
+    conv0: conv0::x86::AVX512,
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -83,6 +89,7 @@ static NEON: KernelSet = KernelSet {
     dw3x3: dwconv::neon::rows,
     dw3x3_block: dwconv::neon::BLOCK,
     dw3x3_impl: dwconv::neon::IMPL,
+    conv0: conv0::neon::NEON,
 };
 
 /// The kernel set of `isa`, or an error naming why this CPU cannot run it.

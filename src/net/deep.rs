@@ -17,8 +17,9 @@
 //! runs its own pipeline for a share of the last stage's rows and recomputes the few
 //! rows of earlier stages that the shares' windows both need.
 
-use super::model::{im2col_rows, Model, CONV0_K};
+use super::model::Model;
 use crate::geometry::Padding;
+use crate::ops::conv0::conv0_rows;
 use crate::ops::depthwise::{depthwise3x3_rows, DepthwiseParams};
 use crate::ops::pointwise::pointwise;
 use crate::{Error, Result};
@@ -47,9 +48,8 @@ pub(super) struct DeepPlan {
     /// Blocks in the pipeline: stages 0 ..= blocks.
     pub blocks: usize,
     stages: [Stage; MAX_STAGES],
-    /// Offsets of the depthwise band and of the conv0 patches in a thread's scratch.
+    /// Offset of the depthwise band in a thread's scratch.
     band_at: usize,
-    patches_at: usize,
     /// Floats of one thread's scratch.
     pub scratch_len: usize,
 }
@@ -89,14 +89,11 @@ impl DeepPlan {
             })
             .max()
             .unwrap_or(0);
-        let patches_at = band_at + band;
-        let s0 = &specs[0];
-        let scratch_len = patches_at + stages[0].band * s0.out_w * CONV0_K;
+        let scratch_len = band_at + band;
         DeepPlan {
             blocks,
             stages,
             band_at,
-            patches_at,
             scratch_len,
         }
     }
@@ -121,7 +118,6 @@ struct Run<'a> {
     /// Rows computed so far (one past the last) per stage.
     done: [usize; MAX_STAGES],
     band: &'a mut [f32],
-    patches: &'a mut [f32],
 }
 
 impl Model {
@@ -148,13 +144,12 @@ impl Model {
             ));
         }
         let (wins_mem, rest) = scratch.split_at_mut(plan.band_at);
-        let (band, rest) = rest.split_at_mut(plan.patches_at - plan.band_at);
+        let band = &mut rest[..plan.scratch_len - plan.band_at];
         let mut run = Run {
             wins: Default::default(),
             base: [0; MAX_STAGES],
             done: [0; MAX_STAGES],
             band,
-            patches: rest,
         };
         let mut mem = wins_mem;
         for j in 0..last {
@@ -203,13 +198,9 @@ impl Model {
                 }
             }
             if j == 0 {
-                let s0 = &self.specs[0];
-                let m = (r1 - r0) * s0.out_w;
-                let patches = &mut run.patches[..m * CONV0_K];
-                im2col_rows(s0, image, r0, patches);
                 let b = run.base[0];
                 let out = &mut run.wins[0][(r0 - b) * st.row_len..(r1 - b) * st.row_len];
-                pointwise(&self.conv0, m, patches, CONV0_K, out, s0.out_c, self.clamp)?;
+                conv0_rows(&self.conv0_params, &self.conv0, image, r0..r1, out)?;
             } else {
                 let block = &self.blocks[j - 1];
                 let p = &block.dw_params;

@@ -12,6 +12,7 @@ use crate::activation::Clamp;
 use crate::isa::Isa;
 use crate::kernels::mat::MatMut;
 use crate::kernels::{kernel_set, KernelSet};
+use crate::ops::conv0::{conv0_rows, Conv0Params, PackedConv0};
 use crate::ops::depthwise::{depthwise3x3_rows, DepthwiseParams, PackedDepthwise};
 use crate::ops::pointwise::{pointwise, pointwise_cols, PackedGemmB};
 use crate::{Error, Result};
@@ -164,7 +165,9 @@ pub struct Model {
     kernels: &'static KernelSet,
     pub(super) specs: Vec<LayerSpec>,
     pub(super) clamp: Clamp,
-    pub(super) conv0: PackedGemmB,
+    pub(super) conv0: PackedConv0,
+    /// conv0's shape at batch 1 (the batch is set per run).
+    pub(super) conv0_params: Conv0Params,
     pub(super) blocks: Vec<Block>,
     /// The first blocks run depth-first with conv0 (see `deep`).
     deep: Option<DeepPlan>,
@@ -177,13 +180,12 @@ pub struct Model {
     band_len: usize,
 }
 
-/// Per-call scratch for one batch size: activation ping-pong buffers and a band of the
-/// first layer's patch matrix per thread. One per thread that calls `run`.
+/// Per-call scratch for one batch size: activation ping-pong buffers, fused bands and
+/// depth-first windows per thread. One per thread that calls `run`.
 pub struct Workspace {
     batch: usize,
     ping: AlignedBuf,
     pong: AlignedBuf,
-    patches: AlignedBuf,
     nhwc: AlignedBuf,
     pooled: AlignedBuf,
     /// One fused band of depthwise output per thread.
@@ -199,8 +201,8 @@ impl Workspace {
     }
 }
 
-pub(super) const CONV0_K: usize = 27;
-/// Output rows of conv0 per im2col + GEMM step: 4 x 112 x 27 floats = 48 KiB of patches.
+/// Output rows of conv0 per task (and per depth-first step): enough work per task to
+/// amortize taking it, small enough to split 112 rows evenly over threads.
 const CONV0_ROWS_PER_STEP: usize = 4;
 
 impl Model {
@@ -224,7 +226,17 @@ impl Model {
         let clamp = config.activation.clamp();
 
         let (w0, b0) = fold_batch_norm(&weights.conv0);
-        let conv0 = PackedGemmB::new(kernels, CONV0_K, specs[0].out_c, &w0, &b0)?;
+        let s0 = &specs[0];
+        let conv0 = PackedConv0::new(kernels, s0.out_c, &w0, &b0)?;
+        let conv0_params = Conv0Params {
+            batch: 1,
+            in_h: s0.in_h,
+            in_w: s0.in_w,
+            out_c: s0.out_c,
+            padding: s0.padding,
+            clamp,
+        };
+        conv0_params.validate()?;
         let mut blocks = Vec::with_capacity(13);
         for (pair, bw) in specs[1..].chunks(2).zip(&weights.blocks) {
             let (dw_spec, pw_spec) = (&pair[0], &pair[1]);
@@ -300,6 +312,7 @@ impl Model {
             specs,
             clamp,
             conv0,
+            conv0_params,
             blocks,
             fc,
             pool,
@@ -435,15 +448,10 @@ impl Model {
         }
         let too_big = || Error::Shape(format!("batch {batch} is too large for memory"));
         let act = self.max_activation.checked_mul(batch).ok_or_else(too_big)?;
-        let s0 = &self.specs[0];
-        // One band of patches per thread, reused band after band so it stays in L1/L2
-        // (a whole image's patches, 1.35 MB at 224, would stream through memory).
-        let patches = CONV0_ROWS_PER_STEP * s0.out_w * CONV0_K * self.threads;
         Ok(Workspace {
             batch,
             ping: AlignedBuf::zeroed(act),
             pong: AlignedBuf::zeroed(act),
-            patches: AlignedBuf::zeroed(patches),
             nhwc: AlignedBuf::zeroed(self.input_len() * batch),
             pooled: AlignedBuf::zeroed(self.config.feature_channels() * batch),
             bands: AlignedBuf::zeroed(self.band_len * self.threads),
@@ -508,9 +516,7 @@ impl Model {
                 ws.batch
             )));
         }
-        let s0 = &self.specs[0];
         if ws.ping.len() < self.max_activation * batch
-            || ws.patches.len() < CONV0_ROWS_PER_STEP * s0.out_w * CONV0_K * self.threads
             || ws.nhwc.len() < self.input_len() * batch
             || ws.pooled.len() < self.config.feature_channels() * batch
             || ws.bands.len() < self.band_len * self.threads
@@ -566,7 +572,6 @@ impl Model {
         let Workspace {
             ping,
             pong,
-            patches,
             nhwc,
             pooled,
             bands,
@@ -574,10 +579,9 @@ impl Model {
             ..
         } = ws;
         let deep = deep.as_mut_slice();
-        let (ping, pong, patches, nhwc, pooled, bands) = (
+        let (ping, pong, nhwc, pooled, bands) = (
             ping.as_mut_slice(),
             pong.as_mut_slice(),
-            patches.as_mut_slice(),
             nhwc.as_mut_slice(),
             pooled.as_mut_slice(),
             bands.as_mut_slice(),
@@ -627,20 +631,21 @@ impl Model {
             )?;
             lap();
         } else {
-            // conv0: patches (im2col, K = 27) then the GEMM, a few output rows at a time so
-            // the patches are still in L1/L2 when the GEMM reads them.
+            // conv0, directly from the image, a few output rows per task.
             let s0 = &self.specs[0];
             let rows = s0.out_h * batch;
-            let (patch_row, out_row) = (s0.out_w * CONV0_K, s0.out_w * s0.out_c);
+            let out_row = s0.out_w * s0.out_c;
             let band = CONV0_ROWS_PER_STEP.min(rows.div_ceil(threads));
             let tasks = ping[..rows * out_row]
                 .chunks_mut(band * out_row)
                 .enumerate();
-            run_tasks(team, tasks, patches, band * patch_row, |(i, o), p| {
-                let m = o.len() / s0.out_c;
-                let p = &mut p[..m * CONV0_K];
-                im2col_rows(s0, image, i * band, p);
-                pointwise(&self.conv0, m, p, CONV0_K, o, s0.out_c, self.clamp)
+            let p = Conv0Params {
+                batch,
+                ..self.conv0_params
+            };
+            run_tasks(team, tasks, &mut [], 0, |(i, o), _| {
+                let r0 = i * band;
+                conv0_rows(&p, &self.conv0, image, r0..r0 + o.len() / out_row, o)
             })?;
             lap();
         }
@@ -935,67 +940,6 @@ fn run_tasks<T: Send>(
 enum Input<'a> {
     Nhwc(&'a [f32]),
     Nchw(&'a [f32]),
-}
-
-/// Rows of the first layer's patch matrix: for output pixel (y, x) of image b, the 27
-/// values (ky, kx, c) of its 3x3x3 window, zero where the window covers padding. The
-/// order matches OHWI weights, so the GEMM's B is the weights as they are. `band` starts at
-/// output row `first_row` (counted over the batch) and holds whole output rows.
-pub(super) fn im2col_rows(spec: &LayerSpec, input: &[f32], first_row: usize, band: &mut [f32]) {
-    let (ih, iw, stride) = (spec.in_h as isize, spec.in_w, spec.stride);
-    let pad_left = spec.padding.left;
-    let image_len = spec.in_h * spec.in_w * 3;
-    // Outputs whose window lies inside the image columns: ox in interior.
-    let first = pad_left.div_ceil(stride);
-    let end = if iw + pad_left >= 3 {
-        ((iw + pad_left - 3) / stride + 1).min(spec.out_w)
-    } else {
-        0
-    };
-    let interior = first.min(end)..end;
-    for (r, row) in band.chunks_exact_mut(spec.out_w * CONV0_K).enumerate() {
-        let (b, oy) = ((first_row + r) / spec.out_h, (first_row + r) % spec.out_h);
-        let image = &input[b * image_len..(b + 1) * image_len];
-        // The window's three input rows; `None` where they fall in the padding.
-        let lines: [Option<&[f32]>; 3] = std::array::from_fn(|ky| {
-            let iy = (oy * stride + ky) as isize - spec.padding.top as isize;
-            (0..ih)
-                .contains(&iy)
-                .then(|| &image[iy as usize * iw * 3..(iy as usize + 1) * iw * 3])
-        });
-        // Interior: each window row is 9 contiguous floats, and each patch is written
-        // once, front to back (27 floats), which is what makes this loop cheap.
-        let patches = row.chunks_exact_mut(CONV0_K);
-        for (ox, patch) in patches
-            .enumerate()
-            .skip(interior.start)
-            .take(interior.len())
-        {
-            let x0 = (ox * stride - pad_left) * 3;
-            for (dst, line) in patch.chunks_exact_mut(9).zip(lines) {
-                match line {
-                    Some(line) => dst.copy_from_slice(&line[x0..x0 + 9]),
-                    None => dst.fill(0.0),
-                }
-            }
-        }
-        // Borders: pixel by pixel, zero outside the image.
-        let borders = (0..interior.start).chain(interior.end.max(interior.start)..spec.out_w);
-        for ox in borders {
-            let patch = &mut row[ox * CONV0_K..(ox + 1) * CONV0_K];
-            for (ky, line) in lines.iter().enumerate() {
-                for (kx, px) in patch[ky * 9..ky * 9 + 9].chunks_exact_mut(3).enumerate() {
-                    let ix = (ox * stride + kx) as isize - pad_left as isize;
-                    match line {
-                        Some(line) if (0..iw as isize).contains(&ix) => {
-                            px.copy_from_slice(&line[ix as usize * 3..ix as usize * 3 + 3])
-                        }
-                        _ => px.fill(0.0),
-                    }
-                }
-            }
-        }
-    }
 }
 
 fn softmax_in_place(row: &mut [f32]) {

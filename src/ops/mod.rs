@@ -2,5 +2,6 @@
 //! blocking and tiling. They never allocate in the compute call and are single-threaded;
 //! the runner splits work over rows.
 
+pub mod conv0;
 pub mod depthwise;
 pub mod pointwise;

@@ -10,12 +10,23 @@ const BAND: usize = 2;
 const BAND2: usize = 2;
 pub(crate) const IMPL: &str = "rust avx2+fma (8-channel blocks, maskload tails)";
 
-/// Token: exists only inside [`entry`], which runs with AVX2 and FMA enabled.
+/// Token: exists only inside [`entry`] and the conv0 entries (`kernels::conv0::x86`),
+/// which run with AVX2 and FMA enabled.
 #[derive(Clone, Copy)]
 pub(crate) struct Avx2(());
 
-// SAFETY (every value intrinsic below): a token exists only inside `entry`, whose
-// `#[target_feature(enable = "avx2,fma")]` the AVX2 kernel set's CPU check guarantees.
+impl Avx2 {
+    /// # Safety
+    /// The CPU runs AVX2 and FMA, and the token is used only inside a function compiled with
+    /// those features (a `#[target_feature]` entry), like the conv0 entries.
+    #[inline(always)]
+    pub(crate) unsafe fn new() -> Avx2 {
+        Avx2(())
+    }
+}
+
+// SAFETY (every value intrinsic below): a token exists only inside `entry` and the conv0
+// entries, whose `#[target_feature(enable = "avx2,fma")]` the kernel set's CPU check guarantees.
 impl Simd for Avx2 {
     const LANES: usize = BLOCK;
     const BAND: usize = BAND;

@@ -9,12 +9,23 @@ const BAND: usize = 4;
 const BAND2: usize = 2;
 pub(crate) const IMPL: &str = "rust avx512f (16-channel blocks, k-mask tails)";
 
-/// Token: exists only inside [`entry`], which runs with AVX-512F enabled.
+/// Token: exists only inside [`entry`] and the conv0 entries (`kernels::conv0::x86`),
+/// which run with AVX-512F enabled.
 #[derive(Clone, Copy)]
 pub(crate) struct Avx512(());
 
-// SAFETY (every value intrinsic below): a token exists only inside `entry`, whose
-// `#[target_feature(enable = "avx512f")]` the AVX-512 kernel set's CPU check guarantees.
+impl Avx512 {
+    /// # Safety
+    /// The CPU runs AVX-512F, and the token is used only inside a function compiled with
+    /// those features (a `#[target_feature]` entry), like the conv0 entries.
+    #[inline(always)]
+    pub(crate) unsafe fn new() -> Avx512 {
+        Avx512(())
+    }
+}
+
+// SAFETY (every value intrinsic below): a token exists only inside `entry` and the conv0
+// entries, whose `#[target_feature(enable = "avx512f")]` the kernel set's CPU check guarantees.
 impl Simd for Avx512 {
     const LANES: usize = BLOCK;
     const BAND: usize = BAND;

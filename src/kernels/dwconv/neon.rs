@@ -13,6 +13,16 @@ pub(crate) const IMPL: &str = "rust neon (4-channel blocks, partial tails)";
 #[derive(Clone, Copy)]
 pub(crate) struct Neon(());
 
+impl Neon {
+    /// # Safety
+    /// The CPU runs NEON, and the token is used only inside a function compiled with
+    /// those features (a `#[target_feature]` entry), like the conv0 entries.
+    #[inline(always)]
+    pub(crate) unsafe fn new() -> Neon {
+        Neon(())
+    }
+}
+
 // SAFETY (every value intrinsic below): NEON is enabled in every AArch64 build
 // (`target_feature = "neon"` is part of the baseline) and checked by the NEON kernel set;
 // the methods are not `#[target_feature]` functions themselves, hence the `unsafe` blocks.

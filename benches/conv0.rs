@@ -1,0 +1,151 @@
+//! conv0 (the first layer: 3x3 stride 2 from 3 channels, computed directly from the image)
+//! at the MobileNet V1 input sizes and widths, per ISA.
+//!
+//! Criterion reports time and GB/s (input + output bytes); the summary table at the end,
+//! from its own best-of-trials loop, adds GFLOP/s (2 x 27 x outputs) and % of the FMA peak
+//! measured in the same run. `SEPCONV_ISA` restricts the run to one ISA.
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use sepconv::kernels::peak::fma_peak_gflops;
+use sepconv::ops::conv0::{conv0, Conv0Params, PackedConv0};
+use sepconv::{kernel_set, Activation, Isa, Padding};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// (model, resolution, output channels): conv0 of 1.0-224, 0.75-192, 0.5-160, 0.25-128.
+const LAYERS: [(&str, usize, usize); 4] = [
+    ("1.0-224", 224, 32),
+    ("0.75-192", 192, 24),
+    ("0.5-160", 160, 16),
+    ("0.25-128", 128, 8),
+];
+
+fn params(res: usize, c: usize) -> Conv0Params {
+    Conv0Params {
+        batch: 1,
+        in_h: res,
+        in_w: res,
+        out_c: c,
+        // TensorFlow SAME at stride 2 on an even size: bottom and right only.
+        padding: Padding::new(0, 0, 1, 1),
+        clamp: Activation::Relu6.clamp(),
+    }
+}
+
+fn flops(p: &Conv0Params) -> f64 {
+    (2 * 27 * p.out_h() * p.out_w() * p.out_c) as f64
+}
+
+fn bytes(p: &Conv0Params) -> u64 {
+    (4 * (p.in_h * p.in_w * 3 + p.out_h() * p.out_w() * p.out_c)) as u64
+}
+
+struct Prepared {
+    w: PackedConv0,
+    input: Vec<f32>,
+    output: Vec<f32>,
+}
+
+fn prepare(isa: Isa, p: &Conv0Params) -> Prepared {
+    let c = p.out_c;
+    let weights: Vec<f32> = (0..27 * c).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
+    let bias: Vec<f32> = (0..c).map(|i| (i % 5) as f32 * 0.01).collect();
+    Prepared {
+        w: PackedConv0::new(kernel_set(isa).unwrap(), c, &weights, &bias).unwrap(),
+        input: (0..p.in_h * p.in_w * 3)
+            .map(|i| ((i * 7919 % 255) as f32) / 127.5 - 1.0)
+            .collect(),
+        output: vec![0.0; p.out_h() * p.out_w() * c],
+    }
+}
+
+impl Prepared {
+    fn run(&mut self, p: &Conv0Params) {
+        conv0(p, &self.w, &self.input, &mut self.output).unwrap();
+        black_box(self.output[0]);
+    }
+}
+
+/// Best per-call seconds over many short trials: the ones that escape preemption on a
+/// shared machine.
+fn best_time(p: &Conv0Params, prep: &mut Prepared) -> f64 {
+    let t = Instant::now();
+    let mut calls = 0;
+    while t.elapsed() < Duration::from_millis(5) || calls < 3 {
+        prep.run(p);
+        calls += 1;
+    }
+    let per_trial = (calls / 10).max(1);
+    (0..60)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..per_trial {
+                prep.run(p);
+            }
+            t.elapsed().as_secs_f64() / per_trial as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn isas() -> Vec<Isa> {
+    match std::env::var("SEPCONV_ISA") {
+        Ok(name) if !name.trim().is_empty() => {
+            vec![Isa::resolve(Some(name.parse().unwrap())).unwrap()]
+        }
+        _ => Isa::available(),
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(600))
+        .sample_size(20)
+        .configure_from_args();
+    for isa in isas() {
+        let mut group = c.benchmark_group(format!("conv0/{isa}"));
+        for (model, res, ch) in LAYERS {
+            let p = params(res, ch);
+            let mut prep = prepare(isa, &p);
+            group.throughput(Throughput::Bytes(bytes(&p)));
+            group.bench_function(BenchmarkId::from_parameter(model), |b| {
+                b.iter(|| prep.run(&p))
+            });
+        }
+        group.finish();
+    }
+    c.final_summary();
+
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    println!();
+    for isa in isas() {
+        let peak = (0..3)
+            .map(|_| fma_peak_gflops(isa).unwrap())
+            .fold(0.0, f64::max);
+        println!(
+            "{isa}: {} (FMA peak measured now: {peak:.1} GFLOP/s)",
+            kernel_set(isa).unwrap().conv0.name
+        );
+        println!(
+            "  {:<22} {:>10} {:>9} {:>8} {:>7}",
+            "conv0", "time us", "GFLOP/s", "GB/s", "% peak"
+        );
+        for (model, res, ch) in LAYERS {
+            let p = params(res, ch);
+            let mut prep = prepare(isa, &p);
+            let t = best_time(&p, &mut prep);
+            let gflops = flops(&p) / t / 1e9;
+            println!(
+                "  {:<22} {:>10.2} {:>9.1} {:>8.1} {:>6.1}%",
+                format!("{model} {res}x{res}x3 -> {ch}"),
+                t * 1e6,
+                gflops,
+                bytes(&p) as f64 / t / 1e9,
+                100.0 * gflops / peak
+            );
+        }
+        println!();
+    }
+}
