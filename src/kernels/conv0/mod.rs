@@ -24,6 +24,8 @@
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
 #[cfg(target_arch = "x86_64")]
+mod pairs;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
 
 use super::dwconv::scalar::Portable;

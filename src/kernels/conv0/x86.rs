@@ -11,7 +11,7 @@ use crate::kernels::dwconv::avx512::{self, Avx512};
 pub const AVX512: Conv0Kernel = Conv0Kernel {
     row: row_avx512,
     block: avx512::BLOCK,
-    name: "rust avx512f (12 pixels x 32 or 24 x 16 channels, direct from the image)",
+    name: "rust avx512f (12 pixels x 32 or 24 x 16 channels, 12 x 8 as tap pairs, direct from the image)",
 };
 
 /// AVX2: 16 ymm registers: 4 pixels x 2 vectors (8 + 6 + 1) or 12 pixels x 1 vector
@@ -34,8 +34,15 @@ fn row_avx512(mut a: Conv0Row<'_>) {
 /// The CPU has AVX-512F and `a.check(avx512::BLOCK)` passed.
 #[target_feature(enable = "avx512f")]
 unsafe fn entry_avx512(a: &mut Conv0Row<'_>) {
-    // SAFETY: AVX-512F is enabled here, so the token is valid; the row was checked.
-    unsafe { super::row::<_, 12, 4, 24, 8>(Avx512::new(), a) }
+    // SAFETY: AVX-512F is enabled here, so the token is valid; the row was checked (and
+    // `pairs::row` takes at most 8 channels).
+    unsafe {
+        if a.out_c <= 8 {
+            super::pairs::row(a)
+        } else {
+            super::row::<_, 12, 4, 24, 8>(Avx512::new(), a)
+        }
+    }
 }
 
 fn row_avx2(mut a: Conv0Row<'_>) {
