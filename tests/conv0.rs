@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::{assert_close, assert_guards, guarded, shape_error, GUARD_LEN};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -9,9 +10,8 @@ use sepconv::ops::conv0::{conv0, conv0_rows, Conv0Params, PackedConv0};
 use sepconv::reference::{conv2d, Conv2d};
 use sepconv::{kernel_set, Activation, Clamp, Error, Isa, Padding, Shape, Tensor};
 
-/// Written around every output slice; a kernel writing out of bounds changes it.
-const GUARD: f32 = -7.654321e27;
-const GUARD_LEN: usize = 37;
+/// Products per output: the terms of the error bound of `common::assert_close`.
+const TERMS: usize = 27;
 
 struct Case {
     p: Conv0Params,
@@ -76,42 +76,6 @@ impl Case {
     }
 }
 
-/// Error bound of a 27-product dot product plus bias in f32 (any summation order, with or
-/// without FMA): (K + 1) * eps * sum |terms|, doubled for slack.
-fn tolerance(magnitude: f32) -> f32 {
-    2.0 * 28.0 * f32::EPSILON * magnitude + f32::MIN_POSITIVE
-}
-
-fn guarded(len: usize) -> Vec<f32> {
-    vec![GUARD; len + 2 * GUARD_LEN]
-}
-
-fn assert_guards(buf: &[f32], what: &str) {
-    let n = buf.len();
-    assert!(
-        buf[..GUARD_LEN].iter().all(|&v| v == GUARD),
-        "{what}: wrote before the output"
-    );
-    assert!(
-        buf[n - GUARD_LEN..].iter().all(|&v| v == GUARD),
-        "{what}: wrote past the output"
-    );
-}
-
-fn assert_close(got: &[f32], want: &[f32], mag: &[f32], clamp: Clamp, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, ((&g, &w), &m)) in got.iter().zip(want).zip(mag).enumerate() {
-        assert!(
-            (g - w).abs() <= tolerance(m),
-            "{what}: element {i}: got {g}, want {w} (magnitude {m})"
-        );
-        assert!(
-            g >= clamp.min && g <= clamp.max,
-            "{what}: element {i} = {g} outside the clamp {clamp:?}"
-        );
-    }
-}
-
 fn check_full(case: &Case) {
     let want = case.reference();
     let mag = case.magnitude();
@@ -128,6 +92,7 @@ fn check_full(case: &Case) {
             &want.data,
             &mag.data,
             case.p.clamp,
+            TERMS,
             &what,
         );
     }
@@ -219,7 +184,7 @@ proptest! {
                 assert_guards(&buf, &what);
                 let got = &buf[GUARD_LEN..GUARD_LEN + n];
                 let span = r[0] * row..r[1] * row;
-                assert_close(got, &want.data[span.clone()], &mag.data[span.clone()], p.clamp, &what);
+                assert_close(got, &want.data[span.clone()], &mag.data[span.clone()], p.clamp, TERMS, &what);
                 // A row's value does not depend on which range computed it.
                 prop_assert_eq!(got, &full[span]);
             }
@@ -309,13 +274,6 @@ fn a_hand_computed_example() {
         let mut out = [0.0; 4];
         conv0(&p, &w, &input, &mut out).unwrap();
         assert_eq!(out, want, "{isa}");
-    }
-}
-
-fn shape_error(r: sepconv::Result<()>, needle: &str) {
-    match r {
-        Err(Error::Shape(msg)) => assert!(msg.contains(needle), "{msg:?} lacks {needle:?}"),
-        other => panic!("expected a shape error about {needle:?}, got {other:?}"),
     }
 }
 

@@ -92,6 +92,29 @@ static NEON: KernelSet = KernelSet {
     conv0: conv0::neon::NEON,
 };
 
+/// Packs per-channel filters for the direct-convolution kernels (depthwise, conv0):
+/// `weights` holds `taps` floats per channel, `bias` one. Per block of `block` channels:
+/// the bias vector, then one vector per tap, each zero-padded to `block` lanes, so a
+/// kernel loads whole vectors even in the last, partial block.
+pub(crate) fn pack_channel_blocks(
+    block: usize,
+    taps: usize,
+    channels: usize,
+    weights: &[f32],
+    bias: &[f32],
+) -> Vec<f32> {
+    let stride = (1 + taps) * block;
+    let mut packed = vec![0.0; channels.div_ceil(block) * stride];
+    for (ch, &b) in bias.iter().enumerate().take(channels) {
+        let base = ch / block * stride + ch % block;
+        packed[base] = b;
+        for (tap, &w) in weights[ch * taps..(ch + 1) * taps].iter().enumerate() {
+            packed[base + (tap + 1) * block] = w;
+        }
+    }
+    packed
+}
+
 /// The kernel set of `isa`, or an error naming why this CPU cannot run it.
 pub fn kernel_set(isa: Isa) -> Result<&'static KernelSet> {
     isa.check()?;

@@ -147,18 +147,7 @@ impl PackedConv0 {
 /// Whole batch: `input` [batch, in_h, in_w, 3], `output` [batch, out_h, out_w, C], both
 /// contiguous NHWC.
 pub fn conv0(p: &Conv0Params, w: &PackedConv0, input: &[f32], output: &mut [f32]) -> Result<()> {
-    check(p, w)?;
-    let image = p.image_len()?;
-    if input.len() != image * p.batch {
-        return Err(Error::Shape(format!(
-            "conv0 input [{}, {}, {}, {IN_C}] needs {} floats, got {}",
-            p.batch,
-            p.in_h,
-            p.in_w,
-            image * p.batch,
-            input.len()
-        )));
-    }
+    check(p, w, input)?;
     let out_image = p.out_h() * p.out_w() * p.out_c;
     if output.len() != out_image * p.batch {
         return Err(Error::Shape(format!(
@@ -185,18 +174,7 @@ pub fn conv0_rows(
     rows: Range<usize>,
     output: &mut [f32],
 ) -> Result<()> {
-    check(p, w)?;
-    let image = p.image_len()?;
-    if input.len() != image * p.batch {
-        return Err(Error::Shape(format!(
-            "conv0 input [{}, {}, {}, {IN_C}] needs {} floats, got {}",
-            p.batch,
-            p.in_h,
-            p.in_w,
-            image * p.batch,
-            input.len()
-        )));
-    }
+    check(p, w, input)?;
     let all = p.out_h() * p.batch;
     if rows.start > rows.end || rows.end > all {
         return Err(Error::Shape(format!(
@@ -219,12 +197,24 @@ pub fn conv0_rows(
     Ok(())
 }
 
-fn check(p: &Conv0Params, w: &PackedConv0) -> Result<()> {
+/// Checks the parameters, that `w` was packed for them and that `input` is the whole batch.
+fn check(p: &Conv0Params, w: &PackedConv0, input: &[f32]) -> Result<()> {
     p.validate()?;
     if w.out_c != p.out_c {
         return Err(Error::Shape(format!(
             "conv0 weights were packed for {} output channels, the layer has {}",
             w.out_c, p.out_c
+        )));
+    }
+    let image = p.image_len()?;
+    if input.len() != image * p.batch {
+        return Err(Error::Shape(format!(
+            "conv0 input [{}, {}, {}, {IN_C}] needs {} floats, got {}",
+            p.batch,
+            p.in_h,
+            p.in_w,
+            image * p.batch,
+            input.len()
         )));
     }
     Ok(())

@@ -104,15 +104,7 @@ impl Conv0Row<'_> {
 /// channels: per block the bias vector, then the 27 tap vectors, each zero-padded to
 /// `block` lanes.
 pub(crate) fn pack(block: usize, out_c: usize, weights: &[f32], bias: &[f32]) -> Vec<f32> {
-    let mut packed = vec![0.0; out_c.div_ceil(block) * PACKED_VECTORS * block];
-    for (ch, &b) in bias.iter().enumerate().take(out_c) {
-        let base = ch / block * PACKED_VECTORS * block + ch % block;
-        packed[base] = b;
-        for tap in 0..TAPS {
-            packed[base + (tap + 1) * block] = weights[ch * TAPS + tap];
-        }
-    }
-    packed
+    super::pack_channel_blocks(block, TAPS, out_c, weights, bias)
 }
 
 /// Computes a checked row: channel blocks in pairs (the last one alone if their count is
@@ -135,19 +127,11 @@ pub(crate) unsafe fn row<
     let lanes = S::LANES;
     let blocks = a.out_c.div_ceil(lanes);
     let last_lanes = a.out_c - (blocks - 1) * lanes;
-    let (pl, in_w) = (a.pad_left, a.in_w);
-    // Pixels whose window lies inside the image columns: 2 * ox - pl >= 0 and
-    // 2 * ox - pl + 2 < in_w.
-    let end = if in_w + pl >= 3 {
-        ((in_w + pl - 3) / 2 + 1).min(a.out_w)
-    } else {
-        0
-    };
-    let first = pl.min(end);
+    let (first, end) = interior(a);
     let g = Sweep {
-        rows: a.input.map(|r| r.map_or(std::ptr::null(), |r| r.as_ptr())),
-        in_w,
-        pl,
+        input: a.input,
+        in_w: a.in_w,
+        pl: a.pad_left,
         out: a.out.as_mut_ptr(),
         out_c: a.out_c,
         lo: s.splat(a.clamp.min),
@@ -176,10 +160,45 @@ pub(crate) unsafe fn row<
     }
 }
 
+/// Output pixels `first..end` have their window inside the image columns
+/// (2 ox - pad_left >= 0 and 2 ox - pad_left + 2 < in_w); the others touch padding.
+fn interior(a: &Conv0Row<'_>) -> (usize, usize) {
+    let (in_w, pl) = (a.in_w, a.pad_left);
+    let end = if in_w + pl >= 3 {
+        ((in_w + pl - 3) / 2 + 1).min(a.out_w)
+    } else {
+        0
+    };
+    (pl.min(end), end)
+}
+
+/// The window of output pixel `ox` as three rows of 9 floats, zero where it covers
+/// padding: border pixels run their 1-pixel tile on this copy.
+fn window(input: &[Option<&[f32]>; 3], in_w: usize, pl: usize, ox: usize) -> [f32; TAPS] {
+    let mut win = [0.0; TAPS];
+    for (ky, r) in input.iter().enumerate() {
+        let Some(r) = r else { continue };
+        for kx in 0..3 {
+            let x = (ox * 2 + kx).wrapping_sub(pl);
+            if x < in_w {
+                let at = (ky * 3 + kx) * IN_C;
+                win[at..at + IN_C].copy_from_slice(&r[x * IN_C..(x + 1) * IN_C]);
+            }
+        }
+    }
+    win
+}
+
+/// Raw pointers to three input rows (of the image, or of a stack window), null where a
+/// row is missing (padding): what the tiles read.
+fn row_ptrs(input: &[Option<&[f32]>; 3]) -> [*const f32; 3] {
+    input.map(|r| r.map_or(std::ptr::null(), |r| r.as_ptr()))
+}
+
 /// What every tile of a row shares.
-struct Sweep<S: Simd> {
-    /// The three input rows, null where missing (padding).
-    rows: [*const f32; 3],
+struct Sweep<'a, S: Simd> {
+    /// The three input rows, `None` where missing (padding).
+    input: [Option<&'a [f32]>; 3],
     in_w: usize,
     pl: usize,
     out: *mut f32,
@@ -190,7 +209,7 @@ struct Sweep<S: Simd> {
     t: S::Tail,
 }
 
-impl<S: Simd> Sweep<S> {
+impl<S: Simd> Sweep<'_, S> {
     /// Channel blocks from `c0 / LANES` on, `V` of them (weights at `w`), over the whole
     /// row: interior pixels `first..end` in tiles, the others one by one from a window on
     /// the stack.
@@ -212,31 +231,39 @@ impl<S: Simd> Sweep<S> {
     ) {
         let n = end - first;
         let mut ox = first;
+        let rows = row_ptrs(&self.input);
         // SAFETY (every tile): pixels ox .. ox + Q lie in first..end, so their windows
         // are inside the image columns; the output pixels are inside the row.
         unsafe {
             while end - ox >= P {
-                self.tile::<V, MASKED, P>(s, self.rows, self.x0(ox), w, c0, ox);
+                self.tile::<V, MASKED, P>(s, rows, self.x0(ox), w, c0, ox);
                 ox += P;
             }
             while end - ox >= H {
-                self.tile::<V, MASKED, H>(s, self.rows, self.x0(ox), w, c0, ox);
+                self.tile::<V, MASKED, H>(s, rows, self.x0(ox), w, c0, ox);
                 ox += H;
             }
             if ox < end && n >= H {
                 // The last H interior pixels again: the remainder and some already done.
-                self.tile::<V, MASKED, H>(s, self.rows, self.x0(end - H), w, c0, end - H);
+                self.tile::<V, MASKED, H>(s, rows, self.x0(end - H), w, c0, end - H);
                 ox = end;
             }
             while ox < end {
-                self.tile::<V, MASKED, 1>(s, self.rows, self.x0(ox), w, c0, ox);
+                self.tile::<V, MASKED, 1>(s, rows, self.x0(ox), w, c0, ox);
                 ox += 1;
             }
             for ox in (0..first).chain(end.max(first)..out_w) {
-                let win = self.window(ox);
-                let p = win.as_ptr();
-                let rows = [p, p.wrapping_add(9), p.wrapping_add(18)];
-                self.tile::<V, MASKED, 1>(s, rows, 0, w, c0, ox);
+                let win = window(&self.input, self.in_w, self.pl, ox);
+                let (top, rest) = win.split_at(9);
+                let (mid, bottom) = rest.split_at(9);
+                self.tile::<V, MASKED, 1>(
+                    s,
+                    row_ptrs(&[Some(top), Some(mid), Some(bottom)]),
+                    0,
+                    w,
+                    c0,
+                    ox,
+                );
             }
         }
     }
@@ -245,27 +272,6 @@ impl<S: Simd> Sweep<S> {
     #[inline(always)]
     fn x0(&self, ox: usize) -> usize {
         (ox * 2 - self.pl) * IN_C
-    }
-
-    /// The window of pixel `ox` as three rows of 9 floats, zero outside the image.
-    #[inline(always)]
-    fn window(&self, ox: usize) -> [f32; TAPS] {
-        let mut win = [0.0; TAPS];
-        for (ky, &r) in self.rows.iter().enumerate() {
-            if r.is_null() {
-                continue;
-            }
-            for kx in 0..3 {
-                let x = (ox * 2 + kx).wrapping_sub(self.pl);
-                if x < self.in_w {
-                    for c in 0..IN_C {
-                        // SAFETY: a present row holds in_w * 3 floats (checked), x < in_w.
-                        win[(ky * 3 + kx) * IN_C + c] = unsafe { *r.add(x * IN_C + c) };
-                    }
-                }
-            }
-        }
-        win
     }
 
     /// Output pixels `ox .. ox + P`, channel blocks `c0 / LANES ..` (`V` of them): bias,

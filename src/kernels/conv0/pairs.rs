@@ -10,7 +10,7 @@
 //! row are the first two of pixel p + 1's, loaded once for both. Every pixel sums in the
 //! same order whichever tile computes it.
 
-use super::{Conv0Row, IN_C, PACKED_VECTORS};
+use super::{interior, row_ptrs, window, Conv0Row, IN_C, PACKED_VECTORS};
 use std::arch::x86_64::*;
 
 /// Pixels per tile, then per tile of what remains (15 weight vectors + 12 accumulators
@@ -59,14 +59,9 @@ pub(super) unsafe fn row(a: &mut Conv0Row<'_>) {
         hi: _mm256_set1_ps(a.clamp.max),
         mask: ((1u32 << a.out_c) - 1) as __mmask16,
     };
+    let (first, end) = interior(a);
     let (pl, in_w) = (a.pad_left, a.in_w);
-    let end = if in_w + pl >= 3 {
-        ((in_w + pl - 3) / 2 + 1).min(a.out_w)
-    } else {
-        0
-    };
-    let first = pl.min(end);
-    let rows = a.input.map(|r| r.map_or(std::ptr::null(), |r| r.as_ptr()));
+    let rows = row_ptrs(&a.input);
     let out = a.out.as_mut_ptr();
     let c = a.out_c;
     let x0 = |ox: usize| (ox * 2 - pl) * IN_C;
@@ -93,20 +88,10 @@ pub(super) unsafe fn row(a: &mut Conv0Row<'_>) {
         }
     }
     for ox in (0..first).chain(end.max(first)..a.out_w) {
-        // The window, zero outside the image, as three rows of 9 floats.
-        let mut win = [0.0f32; 27];
-        for (ky, r) in a.input.iter().enumerate() {
-            let Some(r) = r else { continue };
-            for kx in 0..3 {
-                let x = (ox * 2 + kx).wrapping_sub(pl);
-                if x < in_w {
-                    let at = (ky * 3 + kx) * IN_C;
-                    win[at..at + IN_C].copy_from_slice(&r[x * IN_C..(x + 1) * IN_C]);
-                }
-            }
-        }
-        let p = win.as_ptr();
-        let rows = [p, p.wrapping_add(9), p.wrapping_add(18)];
+        let win = window(&a.input, in_w, pl, ox);
+        let (top, rest) = win.split_at(9);
+        let (mid, bottom) = rest.split_at(9);
+        let rows = row_ptrs(&[Some(top), Some(mid), Some(bottom)]);
         // SAFETY: the window holds 3 rows of 9 floats, pixel ox is inside the output row.
         unsafe { tile::<1>(&g, rows, 0, out.wrapping_add(ox * c), c) };
     }

@@ -628,16 +628,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
 /// Packs `weights` ([C][3][3]) and `bias` ([C]) into blocks of `block` channels: per block
 /// the bias vector, then the 9 tap vectors, each zero-padded to `block` lanes.
 pub(crate) fn pack(block: usize, channels: usize, weights: &[f32], bias: &[f32]) -> Vec<f32> {
-    let blocks = channels.div_ceil(block);
-    let mut packed = vec![0.0; blocks * PACKED_VECTORS * block];
-    for (ch, &b) in bias.iter().enumerate().take(channels) {
-        let base = ch / block * PACKED_VECTORS * block + ch % block;
-        packed[base] = b;
-        for tap in 0..9 {
-            packed[base + (tap + 1) * block] = weights[ch * 9 + tap];
-        }
-    }
-    packed
+    super::pack_channel_blocks(block, PACKED_VECTORS - 1, channels, weights, bias)
 }
 
 #[cfg(test)]
