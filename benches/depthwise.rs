@@ -3,6 +3,11 @@
 //! Criterion reports time and GB/s (input + output bytes); the summary table at the end,
 //! from its own best-of-trials loop, adds GFLOP/s (2 x 9 x outputs) and % of the FMA peak
 //! measured in the same run. `SEPCONV_ISA` restricts the run to one ISA.
+//!
+//! Each layer's output lies an odd number of cache lines after its input modulo 4 KiB, as
+//! the network runner places its activations; the table also times the output at the
+//! input's offset within a page (two separate large allocations), where 4K aliasing
+//! slows the kernel (see `src/net/buffer.rs`).
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use sepconv::kernels::peak::fma_peak_gflops;
@@ -65,52 +70,53 @@ fn layers(model: &'static str, alpha: f32, resolution: usize) -> Vec<Layer> {
     out
 }
 
-/// A zeroed buffer of `n` floats starting on a 64-byte boundary (as an arena would give).
-struct Aligned {
-    buf: Vec<f32>,
-    off: usize,
-    n: usize,
-}
+/// Where the output lies after the input, modulo 4 KiB: as the network runner places its
+/// activations (an odd number of cache lines apart, 33), or at the same offset, which is
+/// what two separate large allocations get and the worst case for 4K aliasing (see
+/// `src/net/buffer.rs`).
+const PLACED: usize = 2112;
+const SAME_OFFSET: usize = 0;
 
-impl Aligned {
-    fn new(n: usize, f: impl Fn(usize) -> f32) -> Aligned {
-        let mut buf = vec![0.0f32; n + 16];
-        let off = buf.as_ptr().align_offset(64);
-        for (i, v) in buf[off..off + n].iter_mut().enumerate() {
-            *v = f(i);
-        }
-        Aligned { buf, off, n }
-    }
-    fn get(&self) -> &[f32] {
-        &self.buf[self.off..self.off + self.n]
-    }
-    fn get_mut(&mut self) -> &mut [f32] {
-        &mut self.buf[self.off..self.off + self.n]
-    }
-}
-
+/// Input and output of one layer in one allocation: the input on a 4 KiB boundary, the
+/// output `gap` bytes past a 4 KiB boundary after it.
 struct Prepared {
     w: PackedDepthwise,
-    input: Aligned,
-    output: Aligned,
+    arena: Vec<f32>,
+    input: usize,
+    output: usize,
+    n_in: usize,
+    n_out: usize,
 }
 
-fn prepare(isa: Isa, l: &Layer) -> Prepared {
+fn prepare(isa: Isa, l: &Layer, gap: usize) -> Prepared {
+    const PAGE: usize = 1024; // floats
     let c = l.p.channels;
     let weights: Vec<f32> = (0..9 * c).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
     let bias: Vec<f32> = (0..c).map(|i| (i % 5) as f32 * 0.01).collect();
     let n_in = l.p.in_h * l.p.in_w * c;
+    let n_out = l.p.out_h() * l.p.out_w() * c;
+    let mut arena = vec![0.0f32; n_in + n_out + 3 * PAGE];
+    let input = (4096 - arena.as_ptr() as usize % 4096) % 4096 / 4;
+    let output = input + n_in.div_ceil(PAGE) * PAGE + gap / 4;
+    for (i, v) in arena[input..input + n_in].iter_mut().enumerate() {
+        *v = ((i * 7919 % 255) as f32) / 127.5 - 1.0;
+    }
     Prepared {
         w: PackedDepthwise::new(kernel_set(isa).unwrap(), c, &weights, &bias).unwrap(),
-        input: Aligned::new(n_in, |i| ((i * 7919 % 255) as f32) / 127.5 - 1.0),
-        output: Aligned::new(l.p.out_h() * l.p.out_w() * c, |_| 0.0),
+        arena,
+        input,
+        output,
+        n_in,
+        n_out,
     }
 }
 
 impl Prepared {
     fn run(&mut self, p: &DepthwiseParams) {
-        depthwise3x3(p, &self.w, self.input.get(), self.output.get_mut()).unwrap();
-        black_box(self.output.get()[0]);
+        let (a, b) = self.arena.split_at_mut(self.output);
+        let out = &mut b[..self.n_out];
+        depthwise3x3(p, &self.w, &a[self.input..self.input + self.n_in], out).unwrap();
+        black_box(out[0]);
     }
 }
 
@@ -166,7 +172,7 @@ fn main() {
     for isa in isas() {
         let mut group = c.benchmark_group(format!("depthwise/{isa}"));
         for l in &all {
-            let mut prep = prepare(isa, l);
+            let mut prep = prepare(isa, l, PLACED);
             group.throughput(Throughput::Bytes(l.bytes()));
             group.bench_function(BenchmarkId::from_parameter(l.name()), |b| {
                 b.iter(|| prep.run(&l.p))
@@ -188,32 +194,40 @@ fn main() {
             kernel_set(isa).unwrap().dw3x3_impl
         );
         println!(
-            "  {:<28} {:>3} {:>10} {:>9} {:>8} {:>7}",
-            "layer", "n", "time us", "GFLOP/s", "GB/s", "% peak"
+            "  {:<28} {:>3} {:>10} {:>9} {:>8} {:>7} {:>14}",
+            "layer", "n", "time us", "GFLOP/s", "GB/s", "% peak", "same-offset us"
         );
-        let mut totals: Vec<(&str, f64)> = Vec::new();
+        let mut totals: Vec<(&str, f64, f64)> = Vec::new();
         for l in &all {
-            let mut prep = prepare(isa, l);
+            let mut prep = prepare(isa, l, PLACED);
+            let mut same = prepare(isa, l, SAME_OFFSET);
             let t = best_time(l, &mut prep);
+            let t_same = best_time(l, &mut same);
             let gflops = l.flops() / t / 1e9;
             println!(
-                "  {:<28} {:>3} {:>10.2} {:>9.1} {:>8.1} {:>6.1}%",
+                "  {:<28} {:>3} {:>10.2} {:>9.1} {:>8.1} {:>6.1}% {:>14.2}",
                 l.name(),
                 l.count,
                 t * 1e6,
                 gflops,
                 l.bytes() as f64 / t / 1e9,
-                100.0 * gflops / peak
+                100.0 * gflops / peak,
+                t_same * 1e6
             );
-            match totals.iter_mut().find(|(m, _)| *m == l.model) {
-                Some((_, s)) => *s += t * l.count as f64,
-                None => totals.push((l.model, t * l.count as f64)),
+            let n = l.count as f64;
+            match totals.iter_mut().find(|(m, _, _)| *m == l.model) {
+                Some((_, s, s_same)) => {
+                    *s += t * n;
+                    *s_same += t_same * n;
+                }
+                None => totals.push((l.model, t * n, t_same * n)),
             }
         }
-        for (model, s) in totals {
+        for (model, s, s_same) in totals {
             println!(
-                "  total of the 13 depthwise layers of {model}: {:.3} ms",
-                s * 1e3
+                "  total of the 13 depthwise layers of {model}: {:.3} ms ({:.3} ms at the same offset)",
+                s * 1e3,
+                s_same * 1e3
             );
         }
         println!();

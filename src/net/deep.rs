@@ -17,6 +17,7 @@
 //! runs its own pipeline for a share of the last stage's rows and recomputes the few
 //! rows of earlier stages that the shares' windows both need.
 
+use super::buffer::{odd_lines_from, PLACE_SLACK};
 use super::model::Model;
 use crate::geometry::Padding;
 use crate::ops::conv0::conv0_rows;
@@ -89,7 +90,7 @@ impl DeepPlan {
             })
             .max()
             .unwrap_or(0);
-        let scratch_len = band_at + band;
+        let scratch_len = band_at + band + PLACE_SLACK;
         DeepPlan {
             blocks,
             stages,
@@ -226,7 +227,7 @@ impl Model {
                 let (wins_lo, wins_hi) = run.wins.split_at_mut(j);
                 let window = &wins_lo[j - 1][..(d_in - b_in) * in_row];
                 let dw_row = wp.out_w() * p.channels;
-                let a = &mut run.band[..(r1 - r0) * dw_row];
+                let a = odd_lines_from(window.as_ptr(), run.band, (r1 - r0) * dw_row);
                 depthwise3x3_rows(&wp, &block.dw, window, r0 - shift..r1 - shift, a)?;
                 let b = run.base[j];
                 let out = &mut wins_hi[0][(r0 - b) * st.row_len..(r1 - b) * st.row_len];

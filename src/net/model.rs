@@ -2,7 +2,7 @@
 //! in a caller-owned [`Workspace`], so [`Model::run`] allocates nothing and one model serves
 //! many threads at once.
 
-use super::buffer::AlignedBuf;
+use super::buffer::{odd_lines_from, AlignedBuf, PLACE_SLACK};
 use super::config::{LayerKind, LayerSpec, MobileNetConfig};
 use super::deep::DeepPlan;
 use super::fold::fold_batch_norm;
@@ -294,7 +294,7 @@ impl Model {
             .zip(specs[1..].chunks(2))
             .filter_map(|(b, pair)| {
                 let (h, w, c) = (pair[0].out_h, pair[0].out_w, pair[0].out_c);
-                b.fused_bands.map(|n| h.div_ceil(n) * w * c)
+                b.fused_bands.map(|n| h.div_ceil(n) * w * c + PLACE_SLACK)
             })
             .max()
             .unwrap_or(0);
@@ -450,9 +450,11 @@ impl Model {
         let act = self.max_activation.checked_mul(batch).ok_or_else(too_big)?;
         Ok(Workspace {
             batch,
+            // Layers read one buffer and write the other: an odd number of cache lines
+            // apart either way (33 lines, and 31 back), see `buffer`.
             ping: AlignedBuf::zeroed(act),
-            pong: AlignedBuf::zeroed(act),
-            nhwc: AlignedBuf::zeroed(self.input_len() * batch),
+            pong: AlignedBuf::zeroed_at(act, 2112),
+            nhwc: AlignedBuf::zeroed_at(self.input_len() * batch, 1088),
             pooled: AlignedBuf::zeroed(self.config.feature_channels() * batch),
             bands: AlignedBuf::zeroed(self.band_len * self.threads),
             deep: AlignedBuf::zeroed(self.deep_len() * self.threads),
@@ -682,8 +684,8 @@ impl Model {
                     bands,
                     self.band_len,
                     |(b, rows, out), scratch| {
-                        let a = &mut scratch[..rows.len() * row_len];
                         let image = &src[b * in_len..(b + 1) * in_len];
+                        let a = odd_lines_from(image.as_ptr(), scratch, rows.len() * row_len);
                         depthwise3x3_rows(p, &block.dw, image, rows, a)?;
                         let m = a.len() / p.channels;
                         pointwise(&block.pw, m, a, p.channels, out, n, self.clamp)
