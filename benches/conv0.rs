@@ -6,11 +6,13 @@
 //! measured in the same run. `SEPCONV_ISA` restricts the run to one ISA.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::ops::conv0::{conv0, Conv0Params, PackedConv0};
 use sepconv::{kernel_set, Activation, Isa, Padding};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::{best_time, isas, peak};
 
 /// (model, resolution, output channels): conv0 of 1.0-224, 0.75-192, 0.5-160, 0.25-128.
 const LAYERS: [(&str, usize, usize); 4] = [
@@ -66,36 +68,6 @@ impl Prepared {
     }
 }
 
-/// Best per-call seconds over many short trials: the ones that escape preemption on a
-/// shared machine.
-fn best_time(p: &Conv0Params, prep: &mut Prepared) -> f64 {
-    let t = Instant::now();
-    let mut calls = 0;
-    while t.elapsed() < Duration::from_millis(5) || calls < 3 {
-        prep.run(p);
-        calls += 1;
-    }
-    let per_trial = (calls / 10).max(1);
-    (0..60)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..per_trial {
-                prep.run(p);
-            }
-            t.elapsed().as_secs_f64() / per_trial as f64
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
-fn isas() -> Vec<Isa> {
-    match std::env::var("SEPCONV_ISA") {
-        Ok(name) if !name.trim().is_empty() => {
-            vec![Isa::resolve(Some(name.parse().unwrap())).unwrap()]
-        }
-        _ => Isa::available(),
-    }
-}
-
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(200))
@@ -121,9 +93,7 @@ fn main() {
     }
     println!();
     for isa in isas() {
-        let peak = (0..3)
-            .map(|_| fma_peak_gflops(isa).unwrap())
-            .fold(0.0, f64::max);
+        let peak = peak(isa);
         println!(
             "{isa}: {} (FMA peak measured now: {peak:.1} GFLOP/s)",
             kernel_set(isa).unwrap().conv0.name
@@ -135,7 +105,7 @@ fn main() {
         for (model, res, ch) in LAYERS {
             let p = params(res, ch);
             let mut prep = prepare(isa, &p);
-            let t = best_time(&p, &mut prep);
+            let t = best_time(|| prep.run(&p));
             let gflops = flops(&p) / t / 1e9;
             println!(
                 "  {:<22} {:>10.2} {:>9.1} {:>8.1} {:>6.1}%",

@@ -10,12 +10,14 @@
 //! slows the kernel (see `src/net/buffer.rs`).
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::net::LayerKind;
 use sepconv::ops::depthwise::{depthwise3x3, DepthwiseParams, PackedDepthwise};
 use sepconv::{kernel_set, Activation, Isa, MobileNetConfig};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::{best_time, isas, peak};
 
 struct Layer {
     model: &'static str,
@@ -120,44 +122,6 @@ impl Prepared {
     }
 }
 
-/// Best per-call seconds over many ~0.5 ms trials: short trials are the ones that escape
-/// preemption on a shared machine, and the best of them is the kernel's own speed.
-fn best_time(l: &Layer, prep: &mut Prepared) -> f64 {
-    let t = Instant::now();
-    let mut calls = 0;
-    while t.elapsed() < Duration::from_millis(5) || calls < 3 {
-        prep.run(&l.p);
-        calls += 1;
-    }
-    let per_trial = (calls / 10).max(1);
-    (0..60)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..per_trial {
-                prep.run(&l.p);
-            }
-            t.elapsed().as_secs_f64() / per_trial as f64
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
-/// The FMA peak, best of three measurements (each is itself a best of trials; taking the
-/// best again discounts time lost to other processes).
-fn peak(isa: Isa) -> f64 {
-    (0..3)
-        .map(|_| fma_peak_gflops(isa).unwrap())
-        .fold(0.0, f64::max)
-}
-
-fn isas() -> Vec<Isa> {
-    match std::env::var("SEPCONV_ISA") {
-        Ok(name) if !name.trim().is_empty() => {
-            vec![Isa::resolve(Some(name.parse().unwrap())).unwrap()]
-        }
-        _ => Isa::available(),
-    }
-}
-
 fn main() {
     let all: Vec<Layer> = [layers("1.0-224", 1.0, 224), layers("0.25-128", 0.25, 128)]
         .into_iter()
@@ -201,8 +165,8 @@ fn main() {
         for l in &all {
             let mut prep = prepare(isa, l, PLACED);
             let mut same = prepare(isa, l, SAME_OFFSET);
-            let t = best_time(l, &mut prep);
-            let t_same = best_time(l, &mut same);
+            let t = best_time(|| prep.run(&l.p));
+            let t_same = best_time(|| same.run(&l.p));
             let gflops = l.flops() / t / 1e9;
             println!(
                 "  {:<28} {:>3} {:>10.2} {:>9.1} {:>8.1} {:>6.1}% {:>14.2}",

@@ -18,6 +18,8 @@ use sepconv::{kernel_set, Clamp, Isa};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+mod common;
+
 /// (M, N, K, times in the network).
 type Layer = (usize, usize, usize, usize);
 
@@ -76,14 +78,13 @@ fn gemm_kernels(isa: Isa) -> Vec<GemmKernel> {
         .collect()
 }
 
+/// The ISAs to time: the scalar GEMM has no microkernel worth a table.
 fn isas() -> Vec<Isa> {
-    match std::env::var("SEPCONV_ISA") {
-        Ok(name) if !name.trim().is_empty() => vec![name.parse().expect("a known ISA")],
-        _ => Isa::available()
-            .into_iter()
-            .filter(|&i| i != Isa::Scalar)
-            .collect(),
+    let all = common::isas();
+    if all.len() == 1 {
+        return all;
     }
+    all.into_iter().filter(|&i| i != Isa::Scalar).collect()
 }
 
 fn data(len: usize, seed: u32) -> Vec<f32> {
