@@ -451,7 +451,8 @@ impl Model {
         Ok(Workspace {
             batch,
             // Layers read one buffer and write the other: an odd number of cache lines
-            // apart either way (33 lines, and 31 back), see `buffer`.
+            // apart either way (33 lines, and 31 back), see `buffer`. conv0 reads the
+            // NHWC copy of an NCHW input into ping: 17 lines apart.
             ping: AlignedBuf::zeroed(act),
             pong: AlignedBuf::zeroed_at(act, 2112),
             nhwc: AlignedBuf::zeroed_at(self.input_len() * batch, 1088),
