@@ -194,15 +194,19 @@ fn packed_b_is_send_and_sync() {
     assert_send_sync::<PackedGemmB>();
 }
 
-/// Every shape relation to each kernel's tile, exhaustively over small sizes: m around
-/// MR, n around NR, k around the unrolling (4 on x86, 2 on NEON) and 1.
+/// Every shape relation to each kernel's tile, exhaustively over small sizes: m up to
+/// MR + 1 and beyond, n around NR, k around the unrolling (4 on x86, 2 on NEON) and 1.
 #[test]
 fn edges_of_every_tile() {
     for isa in common::isas_under_test() {
         let ks_ = kernel_set(isa).unwrap();
         for g in gemm_kernels(isa) {
             let (mr, nr) = (g.mr, g.nr);
-            let ms = [1, mr - 1, mr, mr + 1, 2 * mr + 1, 3 * mr];
+            // Every row count of a first tile (the x86 wide tiles run short ones of <= 4
+            // rows in a loop of their own), and short and long tails after whole tiles.
+            let ms: Vec<usize> = (1..=mr + 1)
+                .chain([2 * mr + 1, 2 * mr + 4, 3 * mr])
+                .collect();
             let ns = [1, 2, nr - 1, nr, nr + 1, 2 * nr + 3];
             let ks = [1, 2, 3, 4, 5, 7, 8, 9, 17, 27, 64];
             let mut seed = 0;

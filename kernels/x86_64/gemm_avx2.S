@@ -19,7 +19,8 @@
  * independent chains needed, 12 give slack. Per k: 12 FMAs (6 cycles) against 2 vector
  * loads and 6 broadcasts. (7x16 would leave no register for the broadcast.)
  * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
- * values. Columns >= nr are stored with vmaskmovps, masks cut from a -1/0 table. */
+ * values. A short tile (mr <= 4, the rows left after whole tiles of 6) runs a loop over
+ * rows 0-3 only: 8 FMAs per k instead of 12. Columns >= nr are stored with vmaskmovps, masks cut from a -1/0 table. */
 #include "asm.h"
 
 /* One k step; the prefetch runs 64 k steps (4 KiB) ahead in the panel and on into the
@@ -46,6 +47,24 @@
     vfmadd231ps %ymm13, %ymm14, %ymm9 SEP \
     vfmadd231ps %ymm12, %ymm15, %ymm10 SEP \
     vfmadd231ps %ymm13, %ymm15, %ymm11
+
+/* KSTEP for rows 0-3 only (the short-tile loop), broadcasting into ymm8-9 as well. */
+#define KSTEP4(o, j) \
+    prefetcht0 (64*(j)+4096)(%r9) SEP \
+    vmovups (64*(j))(%r9), %ymm12 SEP \
+    vmovups (64*(j)+32)(%r9), %ymm13 SEP \
+    vbroadcastss o(%rcx,%rdx), %ymm14 SEP \
+    vbroadcastss o(%rax,%rdx), %ymm15 SEP \
+    vbroadcastss o(%r10,%rdx), %ymm8 SEP \
+    vbroadcastss o(%r11,%rdx), %ymm9 SEP \
+    vfmadd231ps %ymm12, %ymm14, %ymm0 SEP \
+    vfmadd231ps %ymm13, %ymm14, %ymm1 SEP \
+    vfmadd231ps %ymm12, %ymm15, %ymm2 SEP \
+    vfmadd231ps %ymm13, %ymm15, %ymm3 SEP \
+    vfmadd231ps %ymm12, %ymm8, %ymm4 SEP \
+    vfmadd231ps %ymm13, %ymm8, %ymm5 SEP \
+    vfmadd231ps %ymm12, %ymm9, %ymm6 SEP \
+    vfmadd231ps %ymm13, %ymm9, %ymm7
 
 /* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (rdi). */
 #define NEXT_ROW(prev, dst, stride, row) \
@@ -90,6 +109,10 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     vmovaps %ymm0, %ymm10
     vmovaps %ymm1, %ymm11
     addq $64, %r9
+    /* A short tile (mr <= 4, the remainder of M after whole tiles of 6) runs the 4-row
+     * loop: 8 FMA chains still cover 2 x 4 in flight. */
+    cmpq $4, %rdi
+    jbe 7f
 
     cmpq $-16, %rdx
     jg 2f
@@ -185,6 +208,33 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     popq %rbx
     vzeroupper
     ret
+
+    /* Rows 0-3 only (mr <= 4), then rejoin at the clamp. */
+7:  cmpq $-16, %rdx
+    jg 9f
+8:  prefetcht1 (%r12)
+    addq $64, %r12
+    KSTEP4(0, 0)
+    KSTEP4(4, 1)
+    KSTEP4(8, 2)
+    KSTEP4(12, 3)
+    addq $256, %r9
+    addq $16, %rdx
+    cmpq $-16, %rdx
+    jle 8b
+9:  testq %rdx, %rdx
+    jz 11f
+10: KSTEP4(0, 0)
+    addq $64, %r9
+    addq $4, %rdx
+    jnz 10b
+    /* Rows 4-5 alias row mr - 1 <= 3, as does row 3: store row 3's values through them
+     * too, so every store to that row writes the same. */
+11: vmovaps %ymm6, %ymm8
+    vmovaps %ymm7, %ymm9
+    vmovaps %ymm6, %ymm10
+    vmovaps %ymm7, %ymm11
+    jmp 4b
 FUNC_END(sepconv_gemm_f32_6x16_avx2)
 
 /* 16 x -1 then 16 x 0, read-only, kept in .text so no per-format section is needed. */

@@ -269,9 +269,10 @@ pub fn pointwise_cols(
     check_a(m, a, lda, k)?;
 
     let panel_len = (k + 1) * nr_max;
-    if m == 1 {
-        // One row (the classifier at batch 1): a register tile would compute MR copies of
-        // it, so stream each panel once with a plain vector loop instead.
+    if m == 1 && !kernel.one_row {
+        // One row (the classifier at batch 1): a register tile without a short-tile loop
+        // would compute MR copies of it, so stream each panel once with a plain vector
+        // loop instead.
         let row = c.row_mut(0).unwrap_or_default();
         for p in panels.clone() {
             let j0 = p * nr_max;

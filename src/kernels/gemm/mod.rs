@@ -141,6 +141,11 @@ pub struct GemmKernel {
     /// measured by `benches/pointwise.rs`. [`crate::ops::pointwise::PackedGemmB::new`]
     /// picks the kernel of least `ceil(n / nr) * nr * col_cost` for a layer of width n.
     pub col_cost: f32,
+    /// Whether a single row (the classifier at batch 1) runs through `ukernel` rather
+    /// than the portable one-row loop of [`crate::ops::pointwise`]: true where the
+    /// kernel's short-tile loop beats that loop (the AVX-512 7x32: 1000 x 256 cold from L3
+    /// in 27 against 35 us on a virtualized Xeon; the AVX2 6x16 lost, 28 against 24).
+    pub one_row: bool,
     /// Which implementation this is, for `sepconv info`.
     pub name: &'static str,
 }

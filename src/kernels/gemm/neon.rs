@@ -27,6 +27,7 @@ pub const NEON: GemmKernel = GemmKernel {
     mr: 8,
     nr: 8,
     col_cost: 1.0,
+    one_row: false,
     name: "asm neon 8x8 (kernels/aarch64/gemm_neon.S)",
 };
 #[cfg(not(sepconv_asm))]

@@ -15,6 +15,7 @@ pub const KERNEL: GemmKernel = GemmKernel {
     mr: MR,
     nr: NR,
     col_cost: 1.0,
+    one_row: false,
     name: "rust 4x8",
 };
 

@@ -48,6 +48,7 @@ pub const AVX2: GemmKernel = GemmKernel {
     mr: 6,
     nr: 16,
     col_cost: 1.0,
+    one_row: false,
     name: "asm avx2+fma 6x16 (kernels/x86_64/gemm_avx2.S)",
 };
 #[cfg(not(sepconv_asm))]
@@ -62,6 +63,7 @@ pub const AVX2_12X8: GemmKernel = GemmKernel {
     // benches/pointwise.rs on Zen 4: 65-80% of peak on full panels (12 broadcast loads per
     // 12 FMAs) against the 6x16's ~95%; at N = 24 it beats the 6x16 (76 vs 58 GFLOP/s).
     col_cost: 1.25,
+    one_row: false,
     name: "asm avx2+fma 12x8 (kernels/x86_64/gemm_avx2_12x8.S)",
 };
 
@@ -72,6 +74,7 @@ pub const AVX512: GemmKernel = GemmKernel {
     mr: 7,
     nr: 32,
     col_cost: 1.0,
+    one_row: true,
     name: "asm avx512f 7x32 (kernels/x86_64/gemm_avx512.S)",
 };
 #[cfg(not(sepconv_asm))]
@@ -86,6 +89,7 @@ pub const AVX512_12X16: GemmKernel = GemmKernel {
     // As fast as the 7x32 on full panels, but 12 aliased rows against 7 when M is tiny
     // (the batch-1 classifier, N = 1000: 9 vs 16 GFLOP/s): never chosen to save < 3%.
     col_cost: 1.03,
+    one_row: false,
     name: "asm avx512f 12x16 (kernels/x86_64/gemm_avx512_12x16.S)",
 };
 
@@ -96,6 +100,7 @@ pub const AVX512_12X8: GemmKernel = GemmKernel {
     // Zen 4: 65-80% of peak against ~95% for the zmm tiles; at N = 24 on a par with the
     // 7x32 (76 vs 81 GFLOP/s), at N = 8 3x faster.
     col_cost: 1.35,
+    one_row: false,
     ..AVX2_12X8
 };
 
