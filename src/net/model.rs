@@ -784,8 +784,13 @@ impl Model {
 
     /// Tasks to split a step of `macs` multiply-adds into, at most `units` (rows or tiles):
     /// one per thread, more on big steps so a descheduled thread's share can be taken
-    /// over by the others.
+    /// over by the others. One thread runs a step as one task: each row band of a GEMM
+    /// streams all of its weights again, and the 7x7 layers of 1.0-224 (2 and 4 MB of
+    /// weights, read from L3) took 0.46 and 1.04 ms in 4 bands against 0.35 and 0.71 in one.
     fn split(&self, threads: usize, macs: usize, units: usize) -> usize {
+        if threads == 1 {
+            return 1;
+        }
         let per_thread = if macs >= BIG_STEP_MACS { 4 } else { 1 };
         (threads * per_thread).clamp(1, units.max(1))
     }
