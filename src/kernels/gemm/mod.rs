@@ -76,17 +76,16 @@ pub(crate) unsafe fn call_asm(
     let next = args.panel.as_ptr().cast::<u8>().wrapping_add(panel_bytes);
     // Tile t prefetches from slice t mod `slices`, stepped without a division per tile
     // (a 64-bit divide is a good part of a short-K tile's time: K = 32 is 224 cycles).
-    let (step, mut slice, mut offset) = (panel_bytes / slices, 0, 0);
+    let (step, mut offset) = (panel_bytes / slices, 0);
     for i0 in (0..rows).step_by(mr_tile) {
         let params = AsmParams {
             min: args.clamp.min,
             max: args.clamp.max,
             prefetch: next.wrapping_add(offset & !63),
         };
-        slice += 1;
         offset += step;
-        if slice == slices {
-            (slice, offset) = (0, 0);
+        if offset == slices * step {
+            offset = 0;
         }
         // In bounds: i0 < rows, and `check` put row rows - 1 inside `a` and the view.
         let a = &args.a[i0 * lda..];
