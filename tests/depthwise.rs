@@ -6,7 +6,10 @@ use common::{assert_close, assert_guards, guarded, shape_error, GUARD_LEN};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sepconv::ops::depthwise::{depthwise3x3, depthwise3x3_rows, DepthwiseParams, PackedDepthwise};
+use sepconv::ops::depthwise::{
+    depthwise3x3, depthwise3x3_in_order, depthwise3x3_rows, DepthwiseParams, DwOrder,
+    PackedDepthwise,
+};
 use sepconv::reference::{conv2d, Conv2d};
 use sepconv::{kernel_set, Activation, Clamp, Error, Isa, Padding, Shape, Tensor};
 
@@ -81,25 +84,32 @@ impl Case {
     }
 }
 
+/// Both loop orders of every ISA under test against the reference; the orders must also
+/// agree bit for bit (they sum each output in the same order).
 fn check_full(case: &Case) {
     let want = case.reference();
     let mag = case.magnitude();
+    let n = want.data.len();
     for isa in common::isas_under_test() {
         let ks = kernel_set(isa).unwrap();
         let w = PackedDepthwise::new(ks, case.p.channels, &case.weights, &case.bias).unwrap();
-        let mut buf = guarded(want.data.len());
-        let n = want.data.len();
-        depthwise3x3(&case.p, &w, &case.input, &mut buf[GUARD_LEN..GUARD_LEN + n]).unwrap();
-        let what = format!("{isa} {:?}", case.p);
-        assert_guards(&buf, &what);
-        assert_close(
-            &buf[GUARD_LEN..GUARD_LEN + n],
-            &want.data,
-            &mag.data,
-            case.p.clamp,
-            TERMS,
-            &what,
-        );
+        let mut first: Option<Vec<f32>> = None;
+        for order in [DwOrder::Columns, DwOrder::Pixels] {
+            let mut buf = guarded(n);
+            let out = &mut buf[GUARD_LEN..GUARD_LEN + n];
+            depthwise3x3_in_order(&case.p, &w, order, &case.input, out).unwrap();
+            let what = format!("{isa} {order:?} {:?}", case.p);
+            assert_guards(&buf, &what);
+            let got = &buf[GUARD_LEN..GUARD_LEN + n];
+            assert_close(got, &want.data, &mag.data, case.p.clamp, TERMS, &what);
+            match &first {
+                None => first = Some(got.to_vec()),
+                Some(f) => assert!(
+                    f.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{what}: the orders differ"
+                ),
+            }
+        }
     }
 }
 
@@ -264,6 +274,49 @@ fn every_band_split_of_the_rows() {
                         check_full(&Case::new(p, seed));
                     }
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn orders_agree_on_mobilenet_layers() {
+    // Real layer shapes, where `Auto` picks each order somewhere (the reference is too
+    // slow for them): every order gives the same bits on every ISA.
+    let mut seed = 9000;
+    for (hw, c, stride) in [
+        (112, 32, 1),
+        (112, 64, 2),
+        (56, 128, 1),
+        (28, 256, 1),
+        (28, 256, 2),
+        (14, 512, 1),
+        (7, 1024, 1),
+        (20, 96, 2),
+    ] {
+        let pads = if stride == 1 { 0b1111 } else { 0b1100 };
+        let p = params(1, hw, hw, c, stride, pads, Activation::Relu6);
+        seed += 1;
+        let case = Case::new(p, seed);
+        let n = p.out_h() * p.out_w() * c;
+        for isa in common::isas_under_test() {
+            let ks = kernel_set(isa).unwrap();
+            let w = PackedDepthwise::new(ks, c, &case.weights, &case.bias).unwrap();
+            let outs: Vec<Vec<f32>> = [DwOrder::Auto, DwOrder::Columns, DwOrder::Pixels]
+                .into_iter()
+                .map(|order| {
+                    let mut out = vec![f32::NAN; n];
+                    depthwise3x3_in_order(&p, &w, order, &case.input, &mut out).unwrap();
+                    out
+                })
+                .collect();
+            for o in &outs[1..] {
+                assert!(
+                    o.iter()
+                        .zip(&outs[0])
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{isa} {p:?}: the orders differ"
+                );
             }
         }
     }

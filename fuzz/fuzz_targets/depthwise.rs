@@ -5,7 +5,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sepconv::ops::depthwise::{depthwise3x3, DepthwiseParams, PackedDepthwise};
+use sepconv::ops::depthwise::{depthwise3x3_in_order, DepthwiseParams, DwOrder, PackedDepthwise};
 use sepconv::reference::{conv2d, Conv2d};
 use sepconv::{kernel_set, Clamp, Isa, Padding, Shape, Tensor};
 
@@ -17,6 +17,8 @@ struct Input {
     c: u16,
     stride: u8,
     pads: u8,
+    /// Loop order: auto, columns or pixels.
+    order: u8,
     clamp: (f32, f32),
     /// Cycled to fill input, weights and bias.
     data: Vec<f32>,
@@ -28,7 +30,7 @@ fuzz_target!(|x: Input| {
         batch: usize::from(x.batch % 3) + 1,
         in_h: usize::from(x.h % 12) + 1,
         in_w: usize::from(x.w % 12) + 1,
-        // Up to 300 channels: from 256 the kernels take their all-blocks-per-pixel path.
+        // Up to 300 channels: many blocks per pixel group and partial last blocks.
         channels: usize::from(x.c % 300) + 1,
         stride: usize::from(x.stride % 2) + 1,
         padding: Padding::new(bit(0), bit(1), bit(2), bit(3)),
@@ -84,7 +86,8 @@ fuzz_target!(|x: Input| {
             return;
         };
         let mut got = vec![0.0; want.data.len()];
-        depthwise3x3(&p, &w, &input, &mut got).unwrap();
+        let order = [DwOrder::Auto, DwOrder::Columns, DwOrder::Pixels][usize::from(x.order % 3)];
+        depthwise3x3_in_order(&p, &w, order, &input, &mut got).unwrap();
         let mag = conv2d(
             &Tensor::from_vec(shape, abs(&input)).unwrap(),
             &abs(&weights),
@@ -97,7 +100,7 @@ fuzz_target!(|x: Input| {
             let tol = 20.0 * f32::EPSILON * m + f32::MIN_POSITIVE;
             assert!(
                 (g - r).abs() <= tol,
-                "{isa} {p:?} element {i}: got {g}, want {r}"
+                "{isa} {order:?} {p:?} element {i}: got {g}, want {r}"
             );
             assert!(
                 g >= p.clamp.min && g <= p.clamp.max,

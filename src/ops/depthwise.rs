@@ -7,6 +7,7 @@
 
 use crate::activation::Clamp;
 use crate::geometry::{conv_output_len, Padding};
+pub use crate::kernels::dwconv::DwOrder;
 use crate::kernels::dwconv::{self, DwRows};
 use crate::kernels::KernelSet;
 use crate::{Error, Result};
@@ -164,6 +165,18 @@ pub fn depthwise3x3(
     input: &[f32],
     output: &mut [f32],
 ) -> Result<()> {
+    depthwise3x3_in_order(p, w, DwOrder::Auto, input, output)
+}
+
+/// [`depthwise3x3`] in a given loop order (the orders give the same bits; `Auto` picks
+/// the faster for the shape).
+pub fn depthwise3x3_in_order(
+    p: &DepthwiseParams,
+    w: &PackedDepthwise,
+    order: DwOrder,
+    input: &[f32],
+    output: &mut [f32],
+) -> Result<()> {
     check(p, w)?;
     let image = p.image_len()?;
     let out_image = p.out_h() * p.out_w() * p.channels;
@@ -193,7 +206,7 @@ pub fn depthwise3x3(
         .chunks_exact(image)
         .zip(output.chunks_exact_mut(out_image))
     {
-        rows_unchecked(p, w, img, 0..p.out_h(), out);
+        rows_unchecked(p, w, order, img, 0..p.out_h(), out);
     }
     Ok(())
 }
@@ -237,7 +250,7 @@ pub fn depthwise3x3_rows(
             output.len()
         )));
     }
-    rows_unchecked(p, w, image, rows, output);
+    rows_unchecked(p, w, DwOrder::Auto, image, rows, output);
     Ok(())
 }
 
@@ -257,6 +270,7 @@ fn check(p: &DepthwiseParams, w: &PackedDepthwise) -> Result<()> {
 fn rows_unchecked(
     p: &DepthwiseParams,
     w: &PackedDepthwise,
+    order: DwOrder,
     image: &[f32],
     rows: Range<usize>,
     output: &mut [f32],
@@ -292,6 +306,7 @@ fn rows_unchecked(
             pad_top: p.padding.top,
             pad_left: p.padding.left,
             clamp: p.clamp,
+            order,
         });
         start = end;
     }
