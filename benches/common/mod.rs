@@ -23,9 +23,10 @@ pub fn peak(isa: Isa) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Best per-call seconds of `run` over 60 trials of about 0.5 ms: short trials are the
+/// Best per-call seconds of `run` over 400 trials of about 0.5 ms: short trials are the
 /// ones that escape preemption on a shared machine, and the best of them is the
-/// kernel's own speed.
+/// kernel's own speed. (60 trials left L2-resident layers 20-40% slow in noisy phases:
+/// 28x28x256 depthwise read 61 us, against 40-43 with 400.)
 #[allow(dead_code)] // the pointwise bench batches its calls its own way
 pub fn best_time(mut run: impl FnMut()) -> f64 {
     let t = Instant::now();
@@ -35,7 +36,7 @@ pub fn best_time(mut run: impl FnMut()) -> f64 {
         calls += 1;
     }
     let per_trial = (calls / 10).max(1);
-    (0..60)
+    (0..400)
         .map(|_| {
             let t = Instant::now();
             for _ in 0..per_trial {

@@ -31,6 +31,7 @@ impl Simd for Avx2 {
     const LANES: usize = BLOCK;
     const BAND: usize = BAND;
     const BAND2: usize = BAND2;
+    const PIXELS_WIDELY: bool = true;
     type V = __m256;
     type Tail = __m256i;
 

@@ -19,7 +19,7 @@
 //! Two loop orders share that arithmetic ([`DwOrder`]). Columns: blocks are the outer
 //! loop, and a block's sweep over a row tile reads what the previous block's sweep brought
 //! into L2. Pixels (`pixels`): bands are the outer loop, swept two output columns at a
-//! time through every block of a 1 KiB channel group, so that memory is walked in address
+//! time through every block of a 512 B channel group, so that memory is walked in address
 //! order; it wins on large images and on stride 2 with many channels (`pixels_pay`).
 
 pub mod scalar;
@@ -41,15 +41,15 @@ use std::ops::Range;
 /// they give the same bits; they differ in how they move through memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DwOrder {
-    /// [`DwOrder::Pixels`] where it pays (large or 1 KiB-strided images, stride 2 with
-    /// many channels), else [`DwOrder::Columns`]: see `pixels_pay`.
+    /// [`DwOrder::Pixels`] where it pays (images past most of L2, stride 2 with many
+    /// channels, more shapes on AVX2), else [`DwOrder::Columns`]: see `pixels_pay`.
     #[default]
     Auto,
     /// Channel block outermost, each sweeping bands of rows along the whole width with
     /// its taps in registers: the fewest instructions per output.
     Columns,
     /// Bands of rows outermost, swept two output columns at a time, every channel block
-    /// of a 1 KiB group in turn per step: stores and loads walk each pixel's channels
+    /// of a 512 B group in turn per step: stores and loads walk each pixel's channels
     /// in address order.
     Pixels,
 }
@@ -146,6 +146,10 @@ pub(crate) trait Simd: Copy {
     /// The same at stride 2, where a band keeps two output columns of accumulators per row
     /// but reads `2 * rows + 1` input rows (one general register each).
     const BAND2: usize;
+    /// Whether the pixel order pays on every stride-2 layer and on stride-1 layers of a
+    /// multiple of 256 channels (`pixels_pay`): measured true for AVX2, whose 16
+    /// registers leave the column sweep 2-row bands that reload more input per output.
+    const PIXELS_WIDELY: bool = false;
     type V: Copy;
     /// Whatever a partial load/store needs (a mask, or the lane count).
     type Tail: Copy;
@@ -181,7 +185,7 @@ pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>) {
     // SAFETY: `a` was checked.
     let rp = unsafe { Rows::new(a) };
     let pixels = match a.order {
-        DwOrder::Auto => pixels_pay(a),
+        DwOrder::Auto => pixels_pay::<S>(a),
         order => order == DwOrder::Pixels,
     };
     if pixels {
@@ -202,21 +206,22 @@ pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>) {
 }
 
 /// Whether [`DwOrder::Pixels`] beats [`DwOrder::Columns`] on this image, as measured on
-/// a Sapphire/Emerald Rapids-class Xeon (AVX-512 and AVX2; both orders give the same
-/// bits, so this only moves time). The column sweep stores a block's outputs one pixel
-/// stride apart, which at multiples of 512 B crowds a few L1 sets: on images past most
-/// of L2 those stores cost up to twice what address-order stores do (56x56x128: 145 vs
-/// 116 us). At stride 2 the pixel order also reads each pixel's channels together, which
-/// pays from 128 channels (14x14x512: 11.5 vs 9.7 us). Elsewhere, with the data in L2,
-/// the column sweep's fewer instructions win by 0-30%, in the network too (14x14x512 s1
-/// between 1x1 layers: 22 vs 25 us).
-fn pixels_pay(a: &DwRows<'_>) -> bool {
+/// a Sapphire/Emerald Rapids-class Xeon (both orders give the same bits, so this only
+/// moves time). The column sweep stores a block's outputs one pixel stride apart, which
+/// at multiples of 512 B crowds a few L1 sets: on images past most of L2 those stores
+/// cost up to twice what address-order stores do (AVX-512, 56x56x128: 145 vs 116 us).
+/// At stride 2 the pixel order also reads each pixel's channels together, which pays
+/// from 128 channels (14x14x512: 11.5 vs 9.7 us). Elsewhere, with the data in L2, the
+/// AVX-512 column sweep's fewer instructions win by 0-30%, in the network too
+/// (14x14x512 s1 between 1x1 layers: 22 vs 25 us). AVX2: see `Simd::PIXELS_WIDELY`
+/// (14x14x512 s1: 46 vs 33 us; 40x40x64 s2: 17.4 vs 10.9 us).
+fn pixels_pay<S: Simd>(a: &DwRows<'_>) -> bool {
     let input = a.in_h * a.in_w * a.channels * 4;
     let bytes = input + input / (a.stride * a.stride);
     if a.stride == 2 {
-        a.channels >= 128 || input >= 1 << 20
+        S::PIXELS_WIDELY || a.channels >= 128 || input >= 1 << 20
     } else {
-        bytes > 5 << 18
+        bytes > 5 << 18 || (S::PIXELS_WIDELY && a.channels.is_multiple_of(256))
     }
 }
 

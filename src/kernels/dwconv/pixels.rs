@@ -3,7 +3,7 @@
 //! `GROUP_BYTES` of channels loads its taps and the step's input window and stores its
 //! `R x NP` outputs. Consecutive blocks touch consecutive cache lines, so a step's stores
 //! and loads walk each pixel's channels in address order (the column sweep's stores lie
-//! one pixel stride apart, which at multiples of 1 KiB crowds a few L1 sets).
+//! one pixel stride apart, which at multiples of 512 B crowds a few L1 sets).
 //!
 //! Each output is summed as in the column sweep: the bias, then the window's input
 //! columns in order (kx = 0, 1, 2), each over the band's rows (ky = 0, 1, 2); the two
@@ -17,10 +17,10 @@ use std::ops::Range;
 const NP: usize = 2;
 /// Input columns of a step's window at stride 2.
 const MAX_WIN: usize = 2 * NP + 1;
-/// Channels per group, in bytes: 16 AVX-512 blocks. A step's window of 6 rows x 4 columns
-/// of a group (24 KiB) stays in L1 for the next step, which reuses half of it; 4 and 8
-/// blocks were slower, 32 no faster.
-const GROUP_BYTES: usize = 1024;
+/// Channels per group, in bytes: 8 AVX-512 or 16 AVX2 blocks. A step's window of 6 rows
+/// x 4 columns of a group (12 KiB) stays in L1 for the next step, which reuses half of
+/// it. 1 KiB groups ran as fast on AVX-512 and up to 30% slower on AVX2; 256 B slower.
+const GROUP_BYTES: usize = 512;
 
 /// Byte offsets of a step's input window (row i, column u) and outputs (row j, column p),
 /// from the step's first input and first output address. A volatile read of each keeps
