@@ -122,6 +122,7 @@ impl Ukernel {
     fn run(&mut self) {
         let g = self.g;
         (g.ukernel)(GemmArgs {
+            prefetch_next: 0,
             mr: g.mr,
             nr: g.nr,
             kc: self.k,

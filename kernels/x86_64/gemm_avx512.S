@@ -15,13 +15,12 @@
  * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
  *
  * Tile 7x32: 14 accumulators (zmm0-13) + 2 B vectors (zmm14-15) + 7 broadcasts
- * (zmm16-22). Zen 5 runs 2 512-bit FMAs per cycle with latency 4, so >= 8 independent
- * chains are needed; 14 give slack. Per k: 14 FMAs (7 cycles) against 2 vector loads
- * and 7 broadcast loads, well under the 2-3 loads/cycle the core sustains. NR = 32
- * divides every MobileNet channel count >= 32, and MR = 7 divides every M of
- * MobileNet 224 (7 x 7 x 2^i), so full-width layers run no remainder tiles.
- * (14x32 would halve B loads per FMA but needs 14 row pointers: more GPRs than x86-64
- * has alongside the loop state; the loads are not the bottleneck.)
+ * (zmm16-22). Two 512-bit FMAs per cycle with latency 4 need >= 8 independent chains;
+ * 14 give slack. Per k: 14 FMAs (7 cycles) against 2 vector and 7 broadcast loads.
+ * Whole tiles of 14 rows run in gemm_avx512_14x32.S (28 accumulators: half the B loads
+ * per FMA); this kernel takes the rows left after them (M = 49 = 3 x 14 + 7 at 224 px)
+ * and the batch-1 classifier's single row, where its short-tile loop and its prefetch
+ * of the weights 8 KiB ahead pay.
  * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
  * values, so remainder rows touch nothing outside the tile. A short tile (mr <= 4: the
  * rows left after whole tiles of 7, e.g. 25 = 3 x 7 + 4 at 160 px, or the one row of the

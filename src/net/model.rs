@@ -284,6 +284,15 @@ impl Model {
             &weights.fc_weights,
             &weights.fc_bias,
         )?;
+        // Each pointwise layer's last panel prefetches the next one's first, which would
+        // otherwise start cold from L3.
+        for i in 1..blocks.len() {
+            let (done, rest) = blocks.split_at_mut(i);
+            done[i - 1].pw.prefetch_next(&rest[0].pw);
+        }
+        if let Some(last) = blocks.last_mut() {
+            last.pw.prefetch_next(&fc);
+        }
         let max_activation = specs
             .iter()
             .map(|s| s.out_h * s.out_w * s.out_c)

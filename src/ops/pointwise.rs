@@ -44,6 +44,9 @@ pub struct PackedGemmB {
     n: usize,
     /// ceil(n / NR) panels of (k + 1) x NR floats.
     data: Vec<f32>,
+    /// Where the last panel's tiles prefetch (see [`PackedGemmB::prefetch_next`]): an
+    /// address hint, never dereferenced; 0 for the floats right after the last panel.
+    next: usize,
 }
 
 /// The kernel of `kernels` that computes a width-`n` layer fastest: least padded columns
@@ -129,7 +132,15 @@ impl PackedGemmB {
             k,
             n,
             data,
+            next: 0,
         })
+    }
+
+    /// Makes the tiles of this layer's last panel prefetch the first panel of `next`
+    /// into L2 (as every other panel's tiles prefetch the panel after it): the layer run
+    /// after this one, whose weights would otherwise start cold from L3 or DRAM.
+    pub fn prefetch_next(&mut self, next: &PackedGemmB) {
+        self.next = next.data.as_ptr() as usize;
     }
 
     /// Input channels (rows of B).
@@ -295,8 +306,10 @@ pub fn pointwise_cols(
             let nr = nr_max.min(n - j0);
             // One call per panel and M block: the microkernel walks the block's rows in
             // its MR-row tiles after checking the operands once.
+            let last = p + 1 == b.panels();
             (kernel.ukernel)(GemmArgs {
                 mr: m1 - m0,
+                prefetch_next: if last { b.next } else { 0 },
                 nr,
                 kc: k,
                 a: &a[m0 * lda..],

@@ -31,9 +31,8 @@ pub(crate) type AsmUkernel = unsafe extern "C" fn(
 );
 
 /// The last argument of the assembly microkernels: the clamp bounds, then an address
-/// from which a kernel may prefetch into L2 as it goes, one cache line per 4 k steps
-/// (a hint: never dereferenced, so it may point anywhere). The narrow x86 tiles and
-/// NEON read only the bounds.
+/// from which a kernel may prefetch into L2 as it goes (a hint: never dereferenced, so it
+/// may point anywhere). The narrow x86 tiles and NEON read only the bounds.
 #[cfg(sepconv_asm)]
 #[repr(C)]
 pub(crate) struct AsmParams {
@@ -42,50 +41,77 @@ pub(crate) struct AsmParams {
     pub prefetch: *const u8,
 }
 
-/// Checks `args` once, then computes its `mr` rows in tiles of `mr_tile` rows with the
-/// assembly `kernel` (an `mr_tile` x `nr_max` register tile; the last tile may be short).
+/// One assembly register tile for [`call_asm`]: the routine, its rows, and how many
+/// 64-byte lines of the next panel it prefetches per 4 k steps (consecutive from
+/// [`AsmParams::prefetch`] on).
+#[cfg(sepconv_asm)]
+#[derive(Clone, Copy)]
+pub(crate) struct AsmTile {
+    pub kernel: AsmUkernel,
+    pub mr: usize,
+    pub prefetch_lines: usize,
+}
+
+/// Checks `args` once, then computes its `mr` rows in tiles: whole tiles of `full`, then,
+/// with a `tail` tile, the rows left over in tiles of `tail` (else one short `full` tile).
 ///
 /// # Safety
-/// The CPU must run `kernel`'s instructions (the caller names where that is checked), and
-/// `kernel` must honour the contract of kernels/*/gemm_*.S for an `mr_tile` x `nr_max`
-/// tile: for 1 <= mr <= mr_tile, 1 <= nr <= nr_max, kc >= 1 it reads exactly rows 0..mr
-/// of `a` (kc floats each) and (kc + 1) x nr_max panel floats, and writes exactly
-/// C[0..mr][0..nr]. Everything else is checked here: [`GemmArgs::check`] puts all `mr`
-/// rows of `a` and `c` and the panel inside their slice and view, and each tile below
-/// passes the rows from its first one on, at most `mr_tile` of them; `c` is an exclusive
-/// borrow, so it overlaps neither `a` nor the panel.
+/// The CPU must run both kernels' instructions (the caller names where that is checked),
+/// and each kernel must honour the contract of kernels/*/gemm_*.S for its `mr` x `nr_max`
+/// tile: for 1 <= mr <= tile.mr (exactly tile.mr for `full` when there is a `tail`),
+/// 1 <= nr <= nr_max, kc >= 1 it reads exactly rows 0..mr of `a` (kc floats each) and
+/// (kc + 1) x nr_max panel floats, and writes exactly C[0..mr][0..nr]. Everything else is
+/// checked here: [`GemmArgs::check`] puts all `mr` rows of `a` and `c` and the panel
+/// inside their slice and view, and each tile below passes the rows from its first one
+/// on, at most its kernel's rows, exactly `full.mr` when a tail takes the rest; `c` is an
+/// exclusive borrow, so it overlaps neither `a` nor the panel.
 #[cfg(sepconv_asm)]
 pub(crate) unsafe fn call_asm(
-    kernel: AsmUkernel,
-    mr_tile: usize,
+    full: AsmTile,
+    tail: Option<AsmTile>,
     nr_max: usize,
     args: GemmArgs<'_, '_>,
 ) -> Result<()> {
     let (lda_bytes, ldc_bytes) = args.check(nr_max)?;
     let (rows, lda) = (args.mr, args.lda);
     let mut c_all = args.c;
-    // The next panel is packed right after this one. While the tiles of this call reuse
-    // their panel from L1/L2, each prefetches a slice of the next one into L2, so the
-    // next call's first tile does not wait on L3 line by line (the weights of the large
-    // layers are read once per run and outgrow L2). A kernel prefetching one 64-byte
-    // line per 4 k steps (16 x nr_max panel bytes) covers 4 / nr_max of the next panel
-    // per tile, so the panel is cut into nr_max / 4 slices. On a virtualized Xeon this
-    // took the 49 x 1024 x 1024 layer with its weights in L3 from 100 to 130 GFLOP/s.
+    // The next panel is packed right after this one (or named by `prefetch_next`).
+    // While the tiles of this call reuse their panel from L1/L2, each prefetches a slice
+    // of the next one into L2, so the next call's first tile does not wait on L3 line by
+    // line (the weights of the large layers are read once per run and outgrow L2). On a
+    // virtualized Xeon this took the 49 x 1024 x 1024 layer with its weights in L3 from
+    // 100 to 130 GFLOP/s. Tile after tile the slices follow each other around the next
+    // panel.
     let panel_bytes = (args.kc + 1) * nr_max * 4;
-    let slices = rows.div_ceil(mr_tile).min(nr_max / 4).max(1);
-    let next = args.panel.as_ptr().cast::<u8>().wrapping_add(panel_bytes);
-    // Tile t prefetches from slice t mod `slices`, stepped without a division per tile
-    // (a 64-bit divide is a good part of a short-K tile's time: K = 32 is 224 cycles).
-    let (step, mut offset) = (panel_bytes / slices, 0);
-    for i0 in (0..rows).step_by(mr_tile) {
+    let full_rows = match tail {
+        Some(_) => rows - rows % full.mr,
+        None => rows,
+    };
+    let next = match args.prefetch_next {
+        0 => args.panel.as_ptr().cast::<u8>().wrapping_add(panel_bytes),
+        at => at as *const u8,
+    };
+    let mut offset = 0;
+    let mut i0 = 0;
+    while i0 < rows {
+        let tile = if i0 < full_rows {
+            full
+        } else {
+            tail.unwrap_or(full)
+        };
+        let mr = tile.mr.min(rows - i0);
         let params = AsmParams {
             min: args.clamp.min,
             max: args.clamp.max,
-            prefetch: next.wrapping_add(offset & !63),
+            prefetch: next.wrapping_add(offset),
         };
-        offset += step;
-        if offset == slices * step {
-            offset = 0;
+        // A tile prefetches 64 x lines bytes per 4 k steps, at most the panel's 16 x
+        // nr_max (every kernel's lines <= nr_max / 4), so one wrap suffices. No division
+        // per tile: a 64-bit divide is a good part of a short-K tile's time (K = 32 is
+        // 224 cycles).
+        offset += tile.prefetch_lines * 16 * args.kc;
+        if offset >= panel_bytes {
+            offset -= panel_bytes;
         }
         // In bounds: i0 < rows, and `check` put row rows - 1 inside `a` and the view.
         let a = &args.a[i0 * lda..];
@@ -93,11 +119,12 @@ pub(crate) unsafe fn call_asm(
         // SAFETY: rows i0 .. i0 + mr of `a` and `c` are rows 0..mr of `a` and of the view
         // `c` (rows and nr columns at the view's stride, exclusively borrowed, so
         // overlapping neither `a` nor the panel), inside them by `check` (rows <=
-        // `args.mr`); the panel, nr and kc were checked by `check`; the tile is at most
-        // `mr_tile` rows; CPU support is promised by the caller.
+        // `args.mr`); the panel, nr and kc were checked by `check`; mr is at most the
+        // tile's rows, and exactly `full.mr` for a full tile when a tail takes the rest
+        // (i0 < full_rows, a multiple of full.mr); CPU support is promised by the caller.
         unsafe {
-            kernel(
-                mr_tile.min(rows - i0),
+            (tile.kernel)(
+                mr,
                 args.nr,
                 args.kc,
                 a.as_ptr(),
@@ -108,6 +135,7 @@ pub(crate) unsafe fn call_asm(
                 &params,
             )
         }
+        i0 += mr;
     }
     Ok(())
 }
@@ -123,6 +151,9 @@ pub(crate) unsafe fn call_asm(
 #[derive(Debug)]
 pub struct GemmArgs<'a, 'c> {
     pub mr: usize,
+    /// Address of the panel a kernel may prefetch into L2 while it works, a hint never
+    /// dereferenced; 0 for the floats right after `panel` (the next packed panel).
+    pub prefetch_next: usize,
     pub nr: usize,
     pub kc: usize,
     pub a: &'a [f32],

@@ -38,5 +38,16 @@ pub const NEON: super::GemmKernel = super::scalar::KERNEL;
 pub fn gemm_neon(args: GemmArgs<'_, '_>) -> Result<()> {
     // SAFETY: the routine needs NEON, baseline on AArch64 and checked by `Isa::check`
     // before the NEON set is handed out; `call_asm` checks the rest.
-    unsafe { super::call_asm(sepconv_gemm_f32_8x8_neon, NEON.mr, NEON.nr, args) }
+    unsafe {
+        super::call_asm(
+            super::AsmTile {
+                kernel: sepconv_gemm_f32_8x8_neon,
+                mr: NEON.mr,
+                prefetch_lines: 1,
+            },
+            None,
+            NEON.nr,
+            args,
+        )
+    }
 }

@@ -1,5 +1,6 @@
 //! x86-64 GEMM microkernels: safe wrappers around the assembly in `kernels/x86_64/`:
-//! the wide tiles `gemm_avx2.S` (6x16) and `gemm_avx512.S` (7x32), and the narrow ones for
+//! the wide tiles `gemm_avx2.S` (6x16) and `gemm_avx512_14x32.S` (14x32, with
+//! `gemm_avx512.S`'s 7x32 for the rows after whole tiles), and the narrow ones for
 //! layers of few output channels, `gemm_avx2_12x8.S` (12x8, used by both sets) and
 //! `gemm_avx512_12x16.S` (12x16). Without the assembly (Windows) the AVX sets use the
 //! portable kernel instead.
@@ -39,6 +40,7 @@ asm_kernels!(
     sepconv_gemm_f32_12x8_avx2,
     sepconv_gemm_f32_7x32_avx512,
     sepconv_gemm_f32_12x16_avx512,
+    sepconv_gemm_f32_14x32_avx512,
 );
 
 /// The AVX2 set's wide kernel.
@@ -71,11 +73,11 @@ pub const AVX2_12X8: GemmKernel = GemmKernel {
 #[cfg(sepconv_asm)]
 pub const AVX512: GemmKernel = GemmKernel {
     ukernel: gemm_avx512,
-    mr: 7,
+    mr: 14,
     nr: 32,
     col_cost: 1.0,
     one_row: true,
-    name: "asm avx512f 7x32 (kernels/x86_64/gemm_avx512.S)",
+    name: "asm avx512f 14x32, 7x32 tail (kernels/x86_64/gemm_avx512_14x32.S, gemm_avx512.S)",
 };
 #[cfg(not(sepconv_asm))]
 pub const AVX512: super::GemmKernel = super::scalar::KERNEL;
@@ -86,7 +88,7 @@ pub const AVX512_12X16: GemmKernel = GemmKernel {
     ukernel: gemm_12x16_avx512,
     mr: 12,
     nr: 16,
-    // As fast as the 7x32 on full panels, but 12 aliased rows against 7 when M is tiny
+    // As fast as the 7x32 on full panels (on Zen 4), but 12 aliased rows against 7 when M is tiny
     // (the batch-1 classifier, N = 1000: 9 vs 16 GFLOP/s): never chosen to save < 3%.
     col_cost: 1.03,
     one_row: false,
@@ -152,7 +154,18 @@ pub fn gemm_avx2(args: GemmArgs<'_, '_>) -> Result<()> {
     require_avx2()?;
     // SAFETY: the routine needs AVX2 and FMA, checked just above; it honours the 6x16
     // contract of `call_asm` (kernels/x86_64/gemm_avx2.S), which checks the rest.
-    unsafe { super::call_asm(sepconv_gemm_f32_6x16_avx2, AVX2.mr, AVX2.nr, args) }
+    unsafe {
+        super::call_asm(
+            super::AsmTile {
+                kernel: sepconv_gemm_f32_6x16_avx2,
+                mr: AVX2.mr,
+                prefetch_lines: 1,
+            },
+            None,
+            AVX2.nr,
+            args,
+        )
+    }
 }
 
 /// Entry of the AVX2 12x8 kernel (both x86 SIMD sets).
@@ -161,16 +174,48 @@ pub fn gemm_12x8_avx2(args: GemmArgs<'_, '_>) -> Result<()> {
     require_avx2()?;
     // SAFETY: the routine needs AVX2 and FMA, checked just above; it honours the 12x8
     // contract of `call_asm` (kernels/x86_64/gemm_avx2_12x8.S), which checks the rest.
-    unsafe { super::call_asm(sepconv_gemm_f32_12x8_avx2, AVX2_12X8.mr, AVX2_12X8.nr, args) }
+    unsafe {
+        super::call_asm(
+            super::AsmTile {
+                kernel: sepconv_gemm_f32_12x8_avx2,
+                mr: AVX2_12X8.mr,
+                prefetch_lines: 1,
+            },
+            None,
+            AVX2_12X8.nr,
+            args,
+        )
+    }
 }
 
-/// Entry of the AVX-512 7x32 kernel.
+/// Entry of the AVX-512 wide kernel: whole tiles of 14 rows, then the rows left over (and
+/// the batch-1 classifier's single row) in 7x32 tiles, whose short-tile loop and weight
+/// prefetch suit them (the 14x32 has neither: dropping the 7x32's prefetch 8 KiB ahead
+/// from L2-resident tiles was worth 1-5% in the network, while the classifier at 1.0-224
+/// lost 10% without it).
 #[cfg(sepconv_asm)]
 pub fn gemm_avx512(args: GemmArgs<'_, '_>) -> Result<()> {
     require_avx512()?;
-    // SAFETY: the routine needs AVX-512F, checked just above; it honours the 7x32
-    // contract of `call_asm` (kernels/x86_64/gemm_avx512.S), which checks the rest.
-    unsafe { super::call_asm(sepconv_gemm_f32_7x32_avx512, AVX512.mr, AVX512.nr, args) }
+    // SAFETY: both routines need AVX-512F, checked just above; the 14x32 honours the
+    // contract of `call_asm` for exactly 14 rows (kernels/x86_64/gemm_avx512_14x32.S),
+    // which `call_asm` passes it when a tail tile is given, and the 7x32 for 1..=7 rows
+    // (kernels/x86_64/gemm_avx512.S); `call_asm` checks the rest.
+    unsafe {
+        super::call_asm(
+            super::AsmTile {
+                kernel: sepconv_gemm_f32_14x32_avx512,
+                mr: 14,
+                prefetch_lines: 2,
+            },
+            Some(super::AsmTile {
+                kernel: sepconv_gemm_f32_7x32_avx512,
+                mr: 7,
+                prefetch_lines: 1,
+            }),
+            AVX512.nr,
+            args,
+        )
+    }
 }
 
 /// Entry of the AVX-512 12x16 kernel.
@@ -181,8 +226,12 @@ pub fn gemm_12x16_avx512(args: GemmArgs<'_, '_>) -> Result<()> {
     // contract of `call_asm` (kernels/x86_64/gemm_avx512_12x16.S), which checks the rest.
     unsafe {
         super::call_asm(
-            sepconv_gemm_f32_12x16_avx512,
-            AVX512_12X16.mr,
+            super::AsmTile {
+                kernel: sepconv_gemm_f32_12x16_avx512,
+                mr: AVX512_12X16.mr,
+                prefetch_lines: 1,
+            },
+            None,
             AVX512_12X16.nr,
             args,
         )
