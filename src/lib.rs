@@ -11,6 +11,7 @@ pub mod geometry;
 pub mod io;
 pub mod isa;
 pub mod kernels;
+mod memory;
 pub mod net;
 pub mod ops;
 pub mod reference;

@@ -1,4 +1,4 @@
-//! Activation buffers and where they sit relative to each other.
+//! Where activation buffers sit relative to each other.
 //!
 //! Placement matters because of 4K aliasing: an Intel core first matches a load against
 //! earlier, still-pending stores on address bits 0..11 only, and a load that matches one
@@ -10,7 +10,10 @@
 //! output offsets 0..4032 in steps of 64 bytes): 112x112x32 at 32-36 GFLOP/s for every
 //! even line offset against 48-51 for every odd one, 56x56x128 36-40 against 49-51,
 //! 28x28x256 56-69 against 65-77. Separate large allocations share their offset within
-//! a page, the worst case, so the runner places its buffers explicitly.
+//! a page, the worst case, so the runner places its buffers explicitly, all in one
+//! page-aligned buffer (see [`crate::memory`]).
+
+use std::ops::Range;
 
 /// Bytes in the address bits a load is first matched against pending stores on.
 pub(crate) const PAGE: usize = 4096;
@@ -18,44 +21,24 @@ pub(crate) const PAGE: usize = 4096;
 /// Floats of slack a destination needs for [`odd_lines_from`] to place it.
 pub(crate) const PLACE_SLACK: usize = 32;
 
-/// A zeroed f32 buffer starting at a chosen byte offset within a 4 KiB page (a multiple
-/// of 64: activations start on a cache line, so the kernels' full-vector loads and
-/// stores never split one).
-pub(crate) struct AlignedBuf {
-    storage: Vec<f32>,
-    start: usize,
-    len: usize,
-}
-
-impl AlignedBuf {
-    /// `len` floats starting on a page boundary.
-    pub(crate) fn zeroed(len: usize) -> AlignedBuf {
-        AlignedBuf::zeroed_at(len, 0)
-    }
-
-    /// `len` floats starting `phase` bytes after a page boundary (`phase` < 4096, a
-    /// multiple of 64).
-    pub(crate) fn zeroed_at(len: usize, phase: usize) -> AlignedBuf {
+/// Lays parts of `(floats, phase)` out one after the other in a buffer that starts on a
+/// page: part i starts `phase` bytes after a 4 KiB boundary (`phase` < 4096, a multiple
+/// of 64: activations start on a cache line, so the kernels' full-vector loads and stores
+/// never split one). Returns each part's range and the floats the buffer needs, or
+/// `None` if that overflows.
+pub(crate) fn place<const N: usize>(
+    parts: [(usize, usize); N],
+) -> Option<([Range<usize>; N], usize)> {
+    let mut at = Some(0usize);
+    let ranges = parts.map(|(len, phase)| {
         debug_assert!(phase < PAGE && phase.is_multiple_of(64));
-        let storage = vec![0.0f32; len + PAGE / 4];
-        let addr = storage.as_ptr() as usize;
-        // Vec<f32> is 4-byte aligned, so the distance to the wanted phase is whole floats,
-        // fewer than PAGE / 4 of them.
-        let start = (phase + PAGE - addr % PAGE) % PAGE / 4;
-        AlignedBuf {
-            storage,
-            start,
-            len,
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
-        &mut self.storage[self.start..self.start + self.len]
-    }
+        let (page, want) = (PAGE / 4, phase / 4);
+        let start = at.and_then(|a| a.checked_add((want + page - a % page) % page));
+        let end = start.and_then(|s| s.checked_add(len));
+        at = end;
+        start.unwrap_or(0)..end.unwrap_or(0)
+    });
+    Some((ranges, at?))
 }
 
 /// The first `len` floats of `dst` after skipping 0..32 of them, so that they start an
@@ -73,17 +56,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn starts_at_the_asked_phase_with_the_asked_length() {
-        for len in [0, 1, 17, 1000] {
-            for phase in [0, 64, 2112, 4032] {
-                let mut b = AlignedBuf::zeroed_at(len, phase);
-                assert_eq!(b.len(), len);
-                let s = b.as_mut_slice();
-                assert_eq!(s.len(), len);
-                assert_eq!(s.as_ptr() as usize % PAGE, phase);
-                assert!(s.iter().all(|&x| x == 0.0));
-            }
+    fn parts_start_at_their_phases_without_overlap() {
+        let parts = [
+            (0, 0),
+            (1, 64),
+            (17, 2112),
+            (1000, 4032),
+            (5000, 0),
+            (3, 1088),
+        ];
+        let (ranges, len) = place(parts).unwrap();
+        let mut end = 0;
+        for (r, (n, phase)) in ranges.iter().zip(parts) {
+            assert_eq!(r.len(), n);
+            assert_eq!(r.start * 4 % PAGE, phase);
+            assert!(r.start >= end);
+            end = r.end;
         }
+        assert_eq!(len, end);
+        assert!(place([(usize::MAX - 10, 0), (20, 64)]).is_none());
     }
 
     #[test]

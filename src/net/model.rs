@@ -2,7 +2,7 @@
 //! in a caller-owned [`Workspace`], so [`Model::run`] allocates nothing and one model serves
 //! many threads at once.
 
-use super::buffer::{odd_lines_from, AlignedBuf, PLACE_SLACK};
+use super::buffer::{odd_lines_from, place, PLACE_SLACK};
 use super::config::{LayerKind, LayerSpec, MobileNetConfig};
 use super::deep::DeepPlan;
 use super::fold::fold_batch_norm;
@@ -12,10 +12,12 @@ use crate::activation::Clamp;
 use crate::isa::Isa;
 use crate::kernels::mat::MatMut;
 use crate::kernels::{kernel_set, KernelSet};
+use crate::memory::{gather, split_parts, PageBuf};
 use crate::ops::conv0::{conv0_rows, Conv0Params, PackedConv0};
 use crate::ops::depthwise::{depthwise3x3_rows, DepthwiseParams, PackedDepthwise};
 use crate::ops::pointwise::{pointwise, pointwise_cols, PackedGemmB};
 use crate::{Error, Result};
+use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
@@ -184,14 +186,13 @@ pub struct Model {
 /// depth-first windows per thread. One per thread that calls `run`.
 pub struct Workspace {
     batch: usize,
-    ping: AlignedBuf,
-    pong: AlignedBuf,
-    nhwc: AlignedBuf,
-    pooled: AlignedBuf,
-    /// One fused band of depthwise output per thread.
-    bands: AlignedBuf,
-    /// One depth-first pipeline's windows per thread.
-    deep: AlignedBuf,
+    /// Every buffer below, in one page-aligned allocation (huge pages where it is large).
+    mem: PageBuf,
+    /// Ranges of `mem`, in this order: ping, pong (activations, each layer reads one and
+    /// writes the other), nhwc (an NCHW input's NHWC copy), pooled, bands (one fused
+    /// band of depthwise output per thread), deep (one depth-first pipeline's windows
+    /// per thread).
+    parts: [Range<usize>; 6],
 }
 
 impl Workspace {
@@ -227,7 +228,7 @@ impl Model {
 
         let (w0, b0) = fold_batch_norm(&weights.conv0);
         let s0 = &specs[0];
-        let conv0 = PackedConv0::new(kernels, s0.out_c, &w0, &b0)?;
+        let mut conv0 = PackedConv0::new(kernels, s0.out_c, &w0, &b0)?;
         let conv0_params = Conv0Params {
             batch: 1,
             in_h: s0.in_h,
@@ -277,15 +278,27 @@ impl Model {
                 by_columns,
             });
         }
-        let fc = PackedGemmB::new(
+        let mut fc = PackedGemmB::new(
             kernels,
             config.feature_channels(),
             config.classes,
             &weights.fc_weights,
             &weights.fc_bias,
         )?;
+        // All weights in one buffer on huge pages, in the order the layers run.
+        {
+            let mut parts = vec![conv0.packed_mut()];
+            for b in blocks.iter_mut() {
+                parts.push(b.dw.packed_mut());
+                parts.push(b.pw.packed_mut());
+            }
+            parts.push(fc.packed_mut());
+            gather(&mut parts).ok_or_else(|| {
+                Error::Shape("the model's packed weights do not fit in memory".into())
+            })?;
+        }
         // Each pointwise layer's last panel prefetches the next one's first, which would
-        // otherwise start cold from L3.
+        // otherwise start cold from L3 (after `gather`: it takes addresses).
         for i in 1..blocks.len() {
             let (done, rest) = blocks.split_at_mut(i);
             done[i - 1].pw.prefetch_next(&rest[0].pw);
@@ -457,17 +470,31 @@ impl Model {
         }
         let too_big = || Error::Shape(format!("batch {batch} is too large for memory"));
         let act = self.max_activation.checked_mul(batch).ok_or_else(too_big)?;
+        // Layers read one buffer and write the other: an odd number of cache lines apart
+        // either way (33 lines, and 31 back), see `buffer`. conv0 reads the NHWC copy of
+        // an NCHW input into ping: 17 lines apart.
+        let sizes = [
+            self.input_len().checked_mul(batch),
+            self.config.feature_channels().checked_mul(batch),
+            self.band_len.checked_mul(self.threads),
+            self.deep_len().checked_mul(self.threads),
+        ];
+        let [Some(nhwc), Some(pooled), Some(bands), Some(deep)] = sizes else {
+            return Err(too_big());
+        };
+        let (parts, len) = place([
+            (act, 0),
+            (act, 2112),
+            (nhwc, 1088),
+            (pooled, 0),
+            (bands, 0),
+            (deep, 0),
+        ])
+        .ok_or_else(too_big)?;
         Ok(Workspace {
             batch,
-            // Layers read one buffer and write the other: an odd number of cache lines
-            // apart either way (33 lines, and 31 back), see `buffer`. conv0 reads the
-            // NHWC copy of an NCHW input into ping: 17 lines apart.
-            ping: AlignedBuf::zeroed(act),
-            pong: AlignedBuf::zeroed_at(act, 2112),
-            nhwc: AlignedBuf::zeroed_at(self.input_len() * batch, 1088),
-            pooled: AlignedBuf::zeroed(self.config.feature_channels() * batch),
-            bands: AlignedBuf::zeroed(self.band_len * self.threads),
-            deep: AlignedBuf::zeroed(self.deep_len() * self.threads),
+            mem: PageBuf::zeroed(len).ok_or_else(too_big)?,
+            parts,
         })
     }
 
@@ -528,11 +555,12 @@ impl Model {
                 ws.batch
             )));
         }
-        if ws.ping.len() < self.max_activation * batch
-            || ws.nhwc.len() < self.input_len() * batch
-            || ws.pooled.len() < self.config.feature_channels() * batch
-            || ws.bands.len() < self.band_len * self.threads
-            || ws.deep.len() < self.deep_len() * self.threads
+        let [ping, _, nhwc, pooled, bands, deep] = ws.parts.each_ref().map(|r| r.len());
+        if ping < self.max_activation * batch
+            || nhwc < self.input_len() * batch
+            || pooled < self.config.feature_channels() * batch
+            || bands < self.band_len * self.threads
+            || deep < self.deep_len() * self.threads
         {
             return Err(Error::Shape(
                 "workspace was made for a different model".into(),
@@ -581,23 +609,7 @@ impl Model {
         mut step_ms: Option<&mut [f64]>,
         team: Option<&Team<'_>>,
     ) -> Result<()> {
-        let Workspace {
-            ping,
-            pong,
-            nhwc,
-            pooled,
-            bands,
-            deep,
-            ..
-        } = ws;
-        let deep = deep.as_mut_slice();
-        let (ping, pong, nhwc, pooled, bands) = (
-            ping.as_mut_slice(),
-            pong.as_mut_slice(),
-            nhwc.as_mut_slice(),
-            pooled.as_mut_slice(),
-            bands.as_mut_slice(),
-        );
+        let [ping, pong, nhwc, pooled, bands, deep] = split_parts(ws.mem.as_mut_slice(), &ws.parts);
         let image: &[f32] = match input {
             Input::Nhwc(x) => x,
             Input::Nchw(x) => {

@@ -6,6 +6,7 @@ use crate::activation::Clamp;
 use crate::geometry::{conv_output_len, Padding};
 use crate::kernels::conv0::{self, Conv0Row, IN_C, TAPS};
 use crate::kernels::KernelSet;
+use crate::memory::Packed;
 use crate::{Error, Result};
 use std::ops::Range;
 
@@ -95,10 +96,15 @@ impl Conv0Params {
 pub struct PackedConv0 {
     kernels: &'static KernelSet,
     out_c: usize,
-    packed: Vec<f32>,
+    packed: Packed,
 }
 
 impl PackedConv0 {
+    /// The packed weights, for a model to gather with its other weights.
+    pub(crate) fn packed_mut(&mut self) -> &mut Packed {
+        &mut self.packed
+    }
+
     /// Packs `weights` [C][3][3][3] (OHWI, as `reference::conv2d`) and `bias` [C] for
     /// `kernels`.
     pub fn new(
@@ -130,7 +136,7 @@ impl PackedConv0 {
         Ok(PackedConv0 {
             kernels,
             out_c,
-            packed: conv0::pack(kernels.conv0.block, out_c, weights, bias),
+            packed: Packed::from_vec(conv0::pack(kernels.conv0.block, out_c, weights, bias)),
         })
     }
 

@@ -10,6 +10,7 @@ use crate::geometry::{conv_output_len, Padding};
 pub use crate::kernels::dwconv::DwOrder;
 use crate::kernels::dwconv::{self, DwRows};
 use crate::kernels::KernelSet;
+use crate::memory::Packed;
 use crate::{Error, Result};
 use std::ops::Range;
 
@@ -108,10 +109,15 @@ impl DepthwiseParams {
 pub struct PackedDepthwise {
     kernels: &'static KernelSet,
     channels: usize,
-    packed: Vec<f32>,
+    packed: Packed,
 }
 
 impl PackedDepthwise {
+    /// The packed weights, for a model to gather with its other weights.
+    pub(crate) fn packed_mut(&mut self) -> &mut Packed {
+        &mut self.packed
+    }
+
     /// Packs `weights` [C][3][3] (OHWI with I = 1, as `reference::conv2d` with groups = C)
     /// and `bias` [C] for `kernels`.
     pub fn new(
@@ -143,7 +149,7 @@ impl PackedDepthwise {
         Ok(PackedDepthwise {
             kernels,
             channels,
-            packed: dwconv::pack(kernels.dw3x3_block, channels, weights, bias),
+            packed: Packed::from_vec(dwconv::pack(kernels.dw3x3_block, channels, weights, bias)),
         })
     }
 

@@ -28,6 +28,7 @@ use crate::kernels::gemm::{GemmArgs, GemmKernel};
 use crate::kernels::mat::MatMut;
 use crate::kernels::prefetch;
 use crate::kernels::KernelSet;
+use crate::memory::Packed;
 use crate::{Error, Result};
 use std::ops::Range;
 
@@ -43,7 +44,7 @@ pub struct PackedGemmB {
     k: usize,
     n: usize,
     /// ceil(n / NR) panels of (k + 1) x NR floats.
-    data: Vec<f32>,
+    data: Packed,
     /// Where the last panel's tiles prefetch (see [`PackedGemmB::prefetch_next`]): an
     /// address hint, never dereferenced; 0 for the floats right after the last panel.
     next: usize,
@@ -131,9 +132,14 @@ impl PackedGemmB {
             gemm,
             k,
             n,
-            data,
+            data: Packed::from_vec(data),
             next: 0,
         })
+    }
+
+    /// The packed panels, for a model to gather with its other weights.
+    pub(crate) fn packed_mut(&mut self) -> &mut Packed {
+        &mut self.data
     }
 
     /// Makes the tiles of this layer's last panel prefetch the first panel of `next`
