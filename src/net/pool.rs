@@ -11,7 +11,7 @@
 //! runs inline instead of waiting.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,18 +23,27 @@ const SPIN_BEFORE_PARK: Duration = Duration::from_millis(2);
 /// does not return before every worker is done with it.
 type Job = &'static (dyn Fn(usize) + Sync);
 
-struct Shared {
+/// What a worker reads on every job, in one cache line: a hand-off moves it from the
+/// caller's core once.
+#[repr(align(64))]
+struct Slot {
     /// Bumped once per job (and once at shutdown).
     epoch: AtomicU64,
-    job: Mutex<Option<Job>>,
+    /// The current job, on the caller's stack in [`Team::run`] (null between jobs).
+    job: AtomicPtr<Job>,
+}
+
+struct Shared {
+    slot: Slot,
     /// Per worker: `epoch * 4 + phase`, the last job it ran or was skipped for. The caller
     /// and the worker race on it with compare-exchange, so a worker either runs a job
     /// while the caller waits for it, or never touches it.
     state: Vec<AtomicU64>,
     panicked: AtomicBool,
     shutdown: AtomicBool,
-    /// Parked workers, and the condition they wait on.
-    parked: Mutex<usize>,
+    /// Parked workers (changed under `sleep`), and the condition they wait on.
+    parked: AtomicUsize,
+    sleep: Mutex<()>,
     wake: Condvar,
 }
 
@@ -96,14 +105,17 @@ impl Pool {
     pub fn new(threads: usize) -> std::io::Result<Pool> {
         let workers = threads.saturating_sub(1);
         let shared = Arc::new(Shared {
-            epoch: AtomicU64::new(0),
-            job: Mutex::new(None),
+            slot: Slot {
+                epoch: AtomicU64::new(0),
+                job: AtomicPtr::new(std::ptr::null_mut()),
+            },
             state: (0..workers)
                 .map(|_| AtomicU64::new(state(0, DONE)))
                 .collect(),
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
-            parked: Mutex::new(0),
+            parked: AtomicUsize::new(0),
+            sleep: Mutex::new(()),
             wake: Condvar::new(),
         });
         let mut pool = Pool {
@@ -163,16 +175,20 @@ impl Team<'_> {
     /// re-raised here after the others finish.
     pub fn run(&self, f: &(dyn Fn(usize) + Sync)) {
         let shared = &*self.pool.shared;
-        // SAFETY: only the lifetime is erased. A worker reads and calls `job` only after
-        // moving its state from an earlier epoch to RUNNING for this one (`worker`), which
-        // fails once the loop below has set this epoch's SKIPPED; and this function does
-        // not return (nor unwind) before every worker's state is DONE or SKIPPED for this
-        // epoch, so `f` outlives every use. Holding the team (the `owner` lock) makes this
-        // the only job in flight.
-        let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
-        *spin_lock(&shared.job) = Some(job);
-        let epoch = shared.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        if *lock(&shared.parked) > 0 {
+        // SAFETY: only the lifetime is erased. A worker reads `slot.job` (which points at
+        // `job`, on this stack) and calls it only after moving its state from an earlier
+        // epoch to RUNNING for this one (`worker`), which fails once the loop below has
+        // set this epoch's SKIPPED; and this function does not return (nor unwind) before
+        // every worker's state is DONE or SKIPPED for this epoch, so `f` and `job` outlive
+        // every use. Holding the team (the `owner` lock) makes this the only job in flight.
+        let mut job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
+        // Published by the epoch's release: a worker that sees the new epoch sees this.
+        shared.slot.job.store(&mut job, Ordering::Relaxed);
+        let epoch = shared.slot.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        // A worker counts itself parked before it checks the epoch one last time (both
+        // SeqCst): either it sees this epoch, or this load sees it parked.
+        if shared.parked.load(Ordering::SeqCst) > 0 {
+            drop(lock(&shared.sleep));
             shared.wake.notify_all();
         }
         let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
@@ -203,7 +219,10 @@ impl Team<'_> {
                 }
             }
         }
-        *spin_lock(&shared.job) = None;
+        shared
+            .slot
+            .job
+            .store(std::ptr::null_mut(), Ordering::Relaxed);
         if let Err(payload) = mine {
             resume_unwind(payload);
         }
@@ -220,7 +239,7 @@ fn worker(shared: &Shared, index: usize) {
         let mut idle_since: Option<Instant> = None;
         let mut spins = 0u32;
         let epoch = loop {
-            let epoch = shared.epoch.load(Ordering::Acquire);
+            let epoch = shared.slot.epoch.load(Ordering::Acquire);
             if epoch != seen {
                 break epoch;
             }
@@ -235,17 +254,19 @@ fn worker(shared: &Shared, index: usize) {
                 std::thread::yield_now();
                 continue;
             }
-            let mut parked = lock(&shared.parked);
-            *parked += 1;
-            // The caller bumps the epoch before it reads `parked` under this lock, so
-            // either the epoch has moved already or it will notify us.
-            while shared.epoch.load(Ordering::SeqCst) == seen {
-                parked = shared
+            let mut guard = lock(&shared.sleep);
+            shared.parked.fetch_add(1, Ordering::SeqCst);
+            // The caller bumps the epoch before it reads `parked`, and takes `sleep`
+            // before it notifies, so either the epoch has moved already or the
+            // notification comes after this thread waits.
+            while shared.slot.epoch.load(Ordering::SeqCst) == seen {
+                guard = shared
                     .wake
-                    .wait(parked)
+                    .wait(guard)
                     .unwrap_or_else(PoisonError::into_inner);
             }
-            *parked -= 1;
+            shared.parked.fetch_sub(1, Ordering::SeqCst);
+            drop(guard);
             idle_since = None;
         };
         seen = epoch;
@@ -271,8 +292,11 @@ fn worker(shared: &Shared, index: usize) {
         {
             continue; // The caller finished this job without us.
         }
-        let job = *spin_lock(&shared.job);
-        if let Some(job) = job {
+        let job = shared.slot.job.load(Ordering::Relaxed);
+        // SAFETY: this worker holds RUNNING for `epoch`, whose caller set `slot.job` to a
+        // job on its stack before publishing the epoch (seen above with Acquire) and does
+        // not return, nor change `slot.job`, before this state is DONE (`Team::run`).
+        if let Some(job) = unsafe { job.as_ref() } {
             if catch_unwind(AssertUnwindSafe(|| job(index))).is_err() {
                 shared.panicked.store(true, Ordering::Release);
             }
@@ -285,8 +309,8 @@ impl Drop for Pool {
     fn drop(&mut self) {
         // `&mut self`: no team is alive, so no job is in flight.
         self.shared.shutdown.store(true, Ordering::Release);
-        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
-        drop(lock(&self.shared.parked));
+        self.shared.slot.epoch.fetch_add(1, Ordering::SeqCst);
+        drop(lock(&self.shared.sleep));
         self.shared.wake.notify_all();
         for w in self.workers.drain(..) {
             let _ = w.join();
