@@ -122,7 +122,6 @@ impl Ukernel {
     fn run(&mut self) {
         let g = self.g;
         (g.ukernel)(GemmArgs {
-            prefetch_next: 0,
             mr: g.mr,
             nr: g.nr,
             kc: self.k,

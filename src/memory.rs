@@ -7,9 +7,11 @@
 //! its activations into another, each starting on a 2 MiB boundary and marked for
 //! transparent huge pages (Linux and Android `madvise(MADV_HUGEPAGE)`, which takes effect
 //! where THP is enabled as "always" or "madvise"). Measured on a 2-core virtualized Xeon
-//! (THP "madvise"), one process alternating two models, 10th percentile: 1.0-224 6.98 ->
-//! 6.43 ms at 1 thread, 3.67 -> 3.30 at 2; 0.5-160 0.991 -> 0.915 at 1 thread; 0.25-128
-//! 0.220 -> 0.202.
+//! (THP "madvise"), one process alternating two models, 10th percentile: 1.0-224 at 1
+//! thread 5.95-6.27 -> 5.72-5.74 ms with these buffers; beforehand, with an allocator
+//! that put every large allocation on huge pages standing in for them, 6.98 -> 6.43 ms
+//! at 1 thread, 3.67 -> 3.30 at 2, 0.5-160 0.991 -> 0.915 at 1 thread, 0.25-128 0.220 ->
+//! 0.202.
 
 use std::ops::{Deref, Range};
 use std::sync::Arc;
@@ -125,7 +127,7 @@ impl Deref for Packed {
 }
 
 /// Copies `parts` one after the other (each on a cache line) into one new page-aligned
-/// buffer and points each at its copy: a model's weights in the order the layers run.
+/// buffer and points each at its copy: a model's weights.
 /// `None` (and `parts` unchanged) if the memory cannot be had.
 pub(crate) fn gather(parts: &mut [&mut Packed]) -> Option<()> {
     let mut at = Vec::with_capacity(parts.len());

@@ -533,7 +533,6 @@ fn microkernel_refuses_what_the_assembly_cannot_do() {
                 // a slice too short for it is refused when the view is made.
                 let c = MatMut::new(c, mr_.max(1), nr_.clamp(1, nr + 1), nr + 1)?;
                 (g.ukernel)(GemmArgs {
-                    prefetch_next: 0,
                     mr: mr_,
                     nr: nr_,
                     kc: kc_,
@@ -550,7 +549,6 @@ fn microkernel_refuses_what_the_assembly_cannot_do() {
             for (r, cols) in [(rows - 1, nr), (rows, nr - 1)] {
                 let view = MatMut::new(&mut c, r, cols, nr + 1).unwrap();
                 let args = GemmArgs {
-                    prefetch_next: 0,
                     mr: rows,
                     nr,
                     kc,

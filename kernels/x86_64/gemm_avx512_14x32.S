@@ -70,6 +70,18 @@
     ROWFMA(ROW12(o), 30, 24, 25) SEP \
     ROWFMA(ROW13(o), 31, 26, 27)
 
+/* `op(lo, hi)` for the accumulator pairs of rows 1-13, and of all 14 rows. */
+#define LATER_ROWS(op) \
+    op(2, 3) SEP op(4, 5) SEP op(6, 7) SEP op(8, 9) SEP op(10, 11) SEP op(12, 13) SEP \
+    op(14, 15) SEP op(16, 17) SEP op(18, 19) SEP op(20, 21) SEP op(22, 23) SEP \
+    op(24, 25) SEP op(26, 27)
+#define EACH_ROW(op) op(0, 1) SEP LATER_ROWS(op)
+
+/* Row lo, hi starts from row 0's accumulators (the bias). */
+#define FROM_BIAS(lo, hi) \
+    vmovaps %zmm0, %zmm##lo SEP \
+    vmovaps %zmm1, %zmm##hi
+
 /* Clamp accumulators lo, hi to [zmm30, zmm31]. */
 #define CLAMP2(lo, hi) \
     vmaxps %zmm30, %zmm##lo, %zmm##lo SEP \
@@ -98,32 +110,7 @@ FUNC_BEGIN(sepconv_gemm_f32_14x32_avx512)
     /* Accumulators start at the bias. */
     vmovups (%r9), %zmm0
     vmovups 64(%r9), %zmm1
-    vmovaps %zmm0, %zmm2
-    vmovaps %zmm1, %zmm3
-    vmovaps %zmm0, %zmm4
-    vmovaps %zmm1, %zmm5
-    vmovaps %zmm0, %zmm6
-    vmovaps %zmm1, %zmm7
-    vmovaps %zmm0, %zmm8
-    vmovaps %zmm1, %zmm9
-    vmovaps %zmm0, %zmm10
-    vmovaps %zmm1, %zmm11
-    vmovaps %zmm0, %zmm12
-    vmovaps %zmm1, %zmm13
-    vmovaps %zmm0, %zmm14
-    vmovaps %zmm1, %zmm15
-    vmovaps %zmm0, %zmm16
-    vmovaps %zmm1, %zmm17
-    vmovaps %zmm0, %zmm18
-    vmovaps %zmm1, %zmm19
-    vmovaps %zmm0, %zmm20
-    vmovaps %zmm1, %zmm21
-    vmovaps %zmm0, %zmm22
-    vmovaps %zmm1, %zmm23
-    vmovaps %zmm0, %zmm24
-    vmovaps %zmm1, %zmm25
-    vmovaps %zmm0, %zmm26
-    vmovaps %zmm1, %zmm27
+    LATER_ROWS(FROM_BIAS)
     addq $128, %r9
 
     /* Four k steps per iteration while at least four remain (rdi counts them). */
@@ -155,39 +142,13 @@ FUNC_BEGIN(sepconv_gemm_f32_14x32_avx512)
     movq 32(%rsp), %rax             /* params */
     vbroadcastss (%rax), %zmm30
     vbroadcastss 4(%rax), %zmm31
-    CLAMP2(0, 1)
-    CLAMP2(2, 3)
-    CLAMP2(4, 5)
-    CLAMP2(6, 7)
-    CLAMP2(8, 9)
-    CLAMP2(10, 11)
-    CLAMP2(12, 13)
-    CLAMP2(14, 15)
-    CLAMP2(16, 17)
-    CLAMP2(18, 19)
-    CLAMP2(20, 21)
-    CLAMP2(22, 23)
-    CLAMP2(24, 25)
-    CLAMP2(26, 27)
+    EACH_ROW(CLAMP2)
 
     movq 16(%rsp), %rcx             /* c */
     movq 24(%rsp), %r8              /* c_stride */
     cmpq $32, %rsi
     jne 5f
-    STORE(0, 1)
-    STORE(2, 3)
-    STORE(4, 5)
-    STORE(6, 7)
-    STORE(8, 9)
-    STORE(10, 11)
-    STORE(12, 13)
-    STORE(14, 15)
-    STORE(16, 17)
-    STORE(18, 19)
-    STORE(20, 21)
-    STORE(22, 23)
-    STORE(24, 25)
-    STORE(26, 27)
+    EACH_ROW(STORE)
     jmp 6f
 5:  /* nr < 32: k1 masks columns 0-15, k2 columns 16-31. */
     movq %rcx, %r9
@@ -199,20 +160,7 @@ FUNC_BEGIN(sepconv_gemm_f32_14x32_avx512)
     shrl $16, %edx
     kmovw %edx, %k2
     movq %r9, %rcx
-    STORE_MASKED(0, 1)
-    STORE_MASKED(2, 3)
-    STORE_MASKED(4, 5)
-    STORE_MASKED(6, 7)
-    STORE_MASKED(8, 9)
-    STORE_MASKED(10, 11)
-    STORE_MASKED(12, 13)
-    STORE_MASKED(14, 15)
-    STORE_MASKED(16, 17)
-    STORE_MASKED(18, 19)
-    STORE_MASKED(20, 21)
-    STORE_MASKED(22, 23)
-    STORE_MASKED(24, 25)
-    STORE_MASKED(26, 27)
+    EACH_ROW(STORE_MASKED)
 6:  popq %r13
     vzeroupper
     ret

@@ -256,7 +256,6 @@ mod tests {
         let (left, right) = (views.next().unwrap(), views.next().unwrap());
         let run = |view: MatMut<'_>| {
             scalar::gemm(GemmArgs {
-                prefetch_next: 0,
                 mr: rows,
                 nr,
                 kc,

@@ -285,26 +285,21 @@ impl Model {
             &weights.fc_weights,
             &weights.fc_bias,
         )?;
-        // All weights in one buffer on huge pages, in the order the layers run.
+        // All weights in one buffer on huge pages: the pointwise layers and the classifier
+        // first, in the order they run, so that the next-panel prefetch of each layer's
+        // last panel (`gemm::call_asm`) runs on into the next layer's first panel, which
+        // would otherwise start cold from L3; then conv0 and the depthwise weights.
         {
-            let mut parts = vec![conv0.packed_mut()];
+            let (mut parts, mut rest) = (Vec::new(), vec![conv0.packed_mut()]);
             for b in blocks.iter_mut() {
-                parts.push(b.dw.packed_mut());
                 parts.push(b.pw.packed_mut());
+                rest.push(b.dw.packed_mut());
             }
             parts.push(fc.packed_mut());
+            parts.append(&mut rest);
             gather(&mut parts).ok_or_else(|| {
                 Error::Shape("the model's packed weights do not fit in memory".into())
             })?;
-        }
-        // Each pointwise layer's last panel prefetches the next one's first, which would
-        // otherwise start cold from L3 (after `gather`: it takes addresses).
-        for i in 1..blocks.len() {
-            let (done, rest) = blocks.split_at_mut(i);
-            done[i - 1].pw.prefetch_next(&rest[0].pw);
-        }
-        if let Some(last) = blocks.last_mut() {
-            last.pw.prefetch_next(&fc);
         }
         let max_activation = specs
             .iter()

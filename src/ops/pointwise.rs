@@ -45,9 +45,6 @@ pub struct PackedGemmB {
     n: usize,
     /// ceil(n / NR) panels of (k + 1) x NR floats.
     data: Packed,
-    /// Where the last panel's tiles prefetch (see [`PackedGemmB::prefetch_next`]): an
-    /// address hint, never dereferenced; 0 for the floats right after the last panel.
-    next: usize,
 }
 
 /// The kernel of `kernels` that computes a width-`n` layer fastest: least padded columns
@@ -133,20 +130,12 @@ impl PackedGemmB {
             k,
             n,
             data: Packed::from_vec(data),
-            next: 0,
         })
     }
 
     /// The packed panels, for a model to gather with its other weights.
     pub(crate) fn packed_mut(&mut self) -> &mut Packed {
         &mut self.data
-    }
-
-    /// Makes the tiles of this layer's last panel prefetch the first panel of `next`
-    /// into L2 (as every other panel's tiles prefetch the panel after it): the layer run
-    /// after this one, whose weights would otherwise start cold from L3 or DRAM.
-    pub fn prefetch_next(&mut self, next: &PackedGemmB) {
-        self.next = next.data.as_ptr() as usize;
     }
 
     /// Input channels (rows of B).
@@ -312,10 +301,8 @@ pub fn pointwise_cols(
             let nr = nr_max.min(n - j0);
             // One call per panel and M block: the microkernel walks the block's rows in
             // its MR-row tiles after checking the operands once.
-            let last = p + 1 == b.panels();
             (kernel.ukernel)(GemmArgs {
                 mr: m1 - m0,
-                prefetch_next: if last { b.next } else { 0 },
                 nr,
                 kc: k,
                 a: &a[m0 * lda..],

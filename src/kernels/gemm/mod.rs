@@ -75,8 +75,8 @@ pub(crate) unsafe fn call_asm(
     let (lda_bytes, ldc_bytes) = args.check(nr_max)?;
     let (rows, lda) = (args.mr, args.lda);
     let mut c_all = args.c;
-    // The next panel is packed right after this one (or named by `prefetch_next`).
-    // While the tiles of this call reuse their panel from L1/L2, each prefetches a slice
+    // The next panel is packed right after this one (after a layer's last panel, a
+    // model packs the next layer's first: `Model::build`). While the tiles of this call reuse their panel from L1/L2, each prefetches a slice
     // of the next one into L2, so the next call's first tile does not wait on L3 line by
     // line (the weights of the large layers are read once per run and outgrow L2). On a
     // virtualized Xeon this took the 49 x 1024 x 1024 layer with its weights in L3 from
@@ -87,10 +87,7 @@ pub(crate) unsafe fn call_asm(
         Some(_) => rows - rows % full.mr,
         None => rows,
     };
-    let next = match args.prefetch_next {
-        0 => args.panel.as_ptr().cast::<u8>().wrapping_add(panel_bytes),
-        at => at as *const u8,
-    };
+    let next = args.panel.as_ptr().cast::<u8>().wrapping_add(panel_bytes);
     let mut offset = 0;
     let mut i0 = 0;
     while i0 < rows {
@@ -151,9 +148,6 @@ pub(crate) unsafe fn call_asm(
 #[derive(Debug)]
 pub struct GemmArgs<'a, 'c> {
     pub mr: usize,
-    /// Address of the panel a kernel may prefetch into L2 while it works, a hint never
-    /// dereferenced; 0 for the floats right after `panel` (the next packed panel).
-    pub prefetch_next: usize,
     pub nr: usize,
     pub kc: usize,
     pub a: &'a [f32],

@@ -31,7 +31,6 @@ pub fn gemm(args: GemmArgs<'_, '_>) -> Result<()> {
         panel,
         mut c,
         clamp,
-        ..
     } = args;
     for i0 in (0..rows).step_by(MR) {
         tile(

@@ -204,7 +204,7 @@ pub fn gemm_avx512(args: GemmArgs<'_, '_>) -> Result<()> {
         super::call_asm(
             super::AsmTile {
                 kernel: sepconv_gemm_f32_14x32_avx512,
-                mr: 14,
+                mr: AVX512.mr,
                 prefetch_lines: 2,
             },
             Some(super::AsmTile {
