@@ -42,18 +42,27 @@ impl Clamp {
         max: f32::INFINITY,
     };
 
-    /// Bounds checked for kernels: neither NaN, and min <= max.
+    /// Bounds checked for kernels: neither NaN, min <= max, min below +inf and max above
+    /// -inf.
     pub fn new(min: f32, max: f32) -> Result<Clamp> {
         let c = Clamp { min, max };
         c.check()?;
         Ok(c)
     }
 
-    /// Rejects NaN bounds and min > max, which the SIMD kernels could not honour.
+    /// Rejects NaN bounds and min > max, which the SIMD kernels could not honour, and a
+    /// lower bound of +inf or an upper bound of -inf, which would turn every output,
+    /// whatever the input, into that infinity.
     pub fn check(&self) -> Result<()> {
         if self.min.is_nan() || self.max.is_nan() || self.min > self.max {
             return Err(Error::Config(format!(
                 "clamp bounds must be ordered numbers, got min {} max {}",
+                self.min, self.max
+            )));
+        }
+        if self.min == f32::INFINITY || self.max == f32::NEG_INFINITY {
+            return Err(Error::Config(format!(
+                "clamp bounds min {} max {} send every output to infinity",
                 self.min, self.max
             )));
         }

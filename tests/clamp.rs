@@ -34,6 +34,26 @@ fn every_length_up_to_70_and_every_activation() {
     }
 }
 
+/// Found by the depthwise fuzz target: `Clamp::new(inf, inf)` was accepted, every output
+/// became +inf, and `inf - inf` made the differential comparison fail.
+#[test]
+fn bounds_that_force_infinity_are_rejected() {
+    let inf = f32::INFINITY;
+    for (lo, hi) in [(inf, inf), (-inf, -inf), (f32::NAN, 1.0), (2.0, 1.0)] {
+        let err = Clamp::new(lo, hi).unwrap_err().to_string();
+        assert!(err.contains("clamp bounds"), "{lo} {hi}: {err}");
+    }
+    for (lo, hi) in [
+        (-inf, inf),
+        (-inf, 0.0),
+        (0.0, inf),
+        (6.0, 6.0),
+        (f32::MAX, inf),
+    ] {
+        assert!(Clamp::new(lo, hi).is_ok(), "{lo} {hi}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(common::cases(128)))]
 
