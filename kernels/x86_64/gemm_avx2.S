@@ -15,12 +15,14 @@
  * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
  *
  * Tile 6x16: 12 accumulators (ymm0-11) + 2 B vectors (ymm12-13) + 2 broadcasts
- * (ymm14-15) = all 16 ymm. Zen 5 runs 2 FMAs per cycle with latency 4: >= 8
+ * (ymm14-15) = all 16 ymm. Zen 3-5 run 2 FMAs per cycle with latency 4: >= 8
  * independent chains needed, 12 give slack. Per k: 12 FMAs (6 cycles) against 2 vector
  * loads and 6 broadcasts. (7x16 would leave no register for the broadcast.)
  * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
  * values. A short tile (mr <= 4, the rows left after whole tiles of 6) runs a loop over
- * rows 0-3 only: 8 FMAs per k instead of 12. Columns >= nr are stored with vmaskmovps, masks cut from a -1/0 table. */
+ * rows 0-3 only: 8 FMAs per k instead of 12; a single row (the batch-1 classifier, the
+ * last row of M = 25 or 49) one of its own, 2 FMAs per k.
+ * Columns >= nr are stored with vmaskmovps, masks cut from a -1/0 table. */
 #include "asm.h"
 
 /* One k step; the prefetch runs 64 k steps (4 KiB) ahead in the panel and on into the
@@ -66,6 +68,13 @@
     vfmadd231ps %ymm12, %ymm9, %ymm6 SEP \
     vfmadd231ps %ymm13, %ymm9, %ymm7
 
+/* KSTEP for row 0 only (the one-row loop). */
+#define KSTEP1(o, j) \
+    prefetcht0 (64*(j)+4096)(%r9) SEP \
+    vbroadcastss o(%rcx,%rdx), %ymm14 SEP \
+    vfmadd231ps (64*(j))(%r9), %ymm14, %ymm0 SEP \
+    vfmadd231ps (64*(j)+32)(%r9), %ymm14, %ymm1
+
 /* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (rdi). */
 #define NEXT_ROW(prev, dst, stride, row) \
     leaq (prev,stride), dst SEP \
@@ -109,8 +118,11 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     vmovaps %ymm0, %ymm10
     vmovaps %ymm1, %ymm11
     addq $64, %r9
-    /* A short tile (mr <= 4, the remainder of M after whole tiles of 6) runs the 4-row
-     * loop: 8 FMA chains still cover 2 x 4 in flight. */
+    /* One row (the batch-1 classifier) runs its own loop; a short tile (mr <= 4, the
+     * remainder of M after whole tiles of 6) the 4-row loop: 8 FMA chains still cover
+     * 2 x 4 in flight. */
+    cmpq $1, %rdi
+    je 12f
     cmpq $4, %rdi
     jbe 7f
 
@@ -234,6 +246,41 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     vmovaps %ymm7, %ymm9
     vmovaps %ymm6, %ymm10
     vmovaps %ymm7, %ymm11
+    jmp 4b
+
+    /* One row: each weight is read once, from L3 or DRAM, so the loop is bound by the
+     * weight stream, not by FMAs. One accumulator pair, k in order as in the tile loops:
+     * a row's sums do not depend on where in a tile it falls (depth-first and threaded
+     * runs split rows differently and stay bit-identical). */
+12: cmpq $-16, %rdx
+    jg 14f
+13: prefetcht1 (%r12)
+    addq $64, %r12
+    KSTEP1(0, 0)
+    KSTEP1(4, 1)
+    KSTEP1(8, 2)
+    KSTEP1(12, 3)
+    addq $256, %r9
+    addq $16, %rdx
+    cmpq $-16, %rdx
+    jle 13b
+14: testq %rdx, %rdx
+    jz 16f
+15: KSTEP1(0, 0)
+    addq $64, %r9
+    addq $4, %rdx
+    jnz 15b
+    /* Every other row aliases row 0 and stores the same values. */
+16: vmovaps %ymm0, %ymm2
+    vmovaps %ymm1, %ymm3
+    vmovaps %ymm0, %ymm4
+    vmovaps %ymm1, %ymm5
+    vmovaps %ymm0, %ymm6
+    vmovaps %ymm1, %ymm7
+    vmovaps %ymm0, %ymm8
+    vmovaps %ymm1, %ymm9
+    vmovaps %ymm0, %ymm10
+    vmovaps %ymm1, %ymm11
     jmp 4b
 FUNC_END(sepconv_gemm_f32_6x16_avx2)
 

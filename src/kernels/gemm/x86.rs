@@ -50,7 +50,7 @@ pub const AVX2: GemmKernel = GemmKernel {
     mr: 6,
     nr: 16,
     col_cost: 1.0,
-    one_row: false,
+    one_row: true,
     name: "asm avx2+fma 6x16 (kernels/x86_64/gemm_avx2.S)",
 };
 #[cfg(not(sepconv_asm))]
