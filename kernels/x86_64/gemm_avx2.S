@@ -75,6 +75,43 @@
     vfmadd231ps (64*(j))(%r9), %ymm14, %ymm0 SEP \
     vfmadd231ps (64*(j)+32)(%r9), %ymm14, %ymm1
 
+/* Rows 1-5 (ymm2-11) take row 0's accumulators. */
+#define ROW0_TO_ALL \
+    vmovaps %ymm0, %ymm2 SEP \
+    vmovaps %ymm1, %ymm3 SEP \
+    vmovaps %ymm0, %ymm4 SEP \
+    vmovaps %ymm1, %ymm5 SEP \
+    vmovaps %ymm0, %ymm6 SEP \
+    vmovaps %ymm1, %ymm7 SEP \
+    vmovaps %ymm0, %ymm8 SEP \
+    vmovaps %ymm1, %ymm9 SEP \
+    vmovaps %ymm0, %ymm10 SEP \
+    vmovaps %ymm1, %ymm11
+
+/* The k loop of one row count, `step` being its KSTEP: 4 steps per iteration, each
+ * iteration prefetching one line of the next panel into L2, then single steps; rdx counts
+ * bytes up to 0. Labels 20-23 are its own (each use defines them afresh). */
+#define KLOOP(step) \
+    cmpq $-16, %rdx SEP \
+    jg 21f SEP \
+20: prefetcht1 (%r12) SEP \
+    addq $64, %r12 SEP \
+    step(0, 0) SEP \
+    step(4, 1) SEP \
+    step(8, 2) SEP \
+    step(12, 3) SEP \
+    addq $256, %r9 SEP \
+    addq $16, %rdx SEP \
+    cmpq $-16, %rdx SEP \
+    jle 20b SEP \
+21: testq %rdx, %rdx SEP \
+    jz 23f SEP \
+22: step(0, 0) SEP \
+    addq $64, %r9 SEP \
+    addq $4, %rdx SEP \
+    jnz 22b SEP \
+23:
+
 /* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (rdi). */
 #define NEXT_ROW(prev, dst, stride, row) \
     leaq (prev,stride), dst SEP \
@@ -107,16 +144,7 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     /* Accumulators start at the bias. */
     vmovups (%r9), %ymm0
     vmovups 32(%r9), %ymm1
-    vmovaps %ymm0, %ymm2
-    vmovaps %ymm1, %ymm3
-    vmovaps %ymm0, %ymm4
-    vmovaps %ymm1, %ymm5
-    vmovaps %ymm0, %ymm6
-    vmovaps %ymm1, %ymm7
-    vmovaps %ymm0, %ymm8
-    vmovaps %ymm1, %ymm9
-    vmovaps %ymm0, %ymm10
-    vmovaps %ymm1, %ymm11
+    ROW0_TO_ALL
     addq $64, %r9
     /* One row (the batch-1 classifier) runs its own loop; a short tile (mr <= 4, the
      * remainder of M after whole tiles of 6) the 4-row loop: 8 FMA chains still cover
@@ -126,24 +154,7 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     cmpq $4, %rdi
     jbe 7f
 
-    cmpq $-16, %rdx
-    jg 2f
-1:  prefetcht1 (%r12)
-    addq $64, %r12
-    KSTEP(0, 0)
-    KSTEP(4, 1)
-    KSTEP(8, 2)
-    KSTEP(12, 3)
-    addq $256, %r9
-    addq $16, %rdx
-    cmpq $-16, %rdx
-    jle 1b
-2:  testq %rdx, %rdx
-    jz 4f
-3:  KSTEP(0, 0)
-    addq $64, %r9
-    addq $4, %rdx
-    jnz 3b
+    KLOOP(KSTEP)
 4:
     /* Clamp. */
     movq 48(%rsp), %rax             /* params */
@@ -222,27 +233,10 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     ret
 
     /* Rows 0-3 only (mr <= 4), then rejoin at the clamp. */
-7:  cmpq $-16, %rdx
-    jg 9f
-8:  prefetcht1 (%r12)
-    addq $64, %r12
-    KSTEP4(0, 0)
-    KSTEP4(4, 1)
-    KSTEP4(8, 2)
-    KSTEP4(12, 3)
-    addq $256, %r9
-    addq $16, %rdx
-    cmpq $-16, %rdx
-    jle 8b
-9:  testq %rdx, %rdx
-    jz 11f
-10: KSTEP4(0, 0)
-    addq $64, %r9
-    addq $4, %rdx
-    jnz 10b
+7:  KLOOP(KSTEP4)
     /* Rows 4-5 alias row mr - 1 <= 3, as does row 3: store row 3's values through them
      * too, so every store to that row writes the same. */
-11: vmovaps %ymm6, %ymm8
+    vmovaps %ymm6, %ymm8
     vmovaps %ymm7, %ymm9
     vmovaps %ymm6, %ymm10
     vmovaps %ymm7, %ymm11
@@ -252,35 +246,9 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
      * weight stream, not by FMAs. One accumulator pair, k in order as in the tile loops:
      * a row's sums do not depend on where in a tile it falls (depth-first and threaded
      * runs split rows differently and stay bit-identical). */
-12: cmpq $-16, %rdx
-    jg 14f
-13: prefetcht1 (%r12)
-    addq $64, %r12
-    KSTEP1(0, 0)
-    KSTEP1(4, 1)
-    KSTEP1(8, 2)
-    KSTEP1(12, 3)
-    addq $256, %r9
-    addq $16, %rdx
-    cmpq $-16, %rdx
-    jle 13b
-14: testq %rdx, %rdx
-    jz 16f
-15: KSTEP1(0, 0)
-    addq $64, %r9
-    addq $4, %rdx
-    jnz 15b
+12: KLOOP(KSTEP1)
     /* Every other row aliases row 0 and stores the same values. */
-16: vmovaps %ymm0, %ymm2
-    vmovaps %ymm1, %ymm3
-    vmovaps %ymm0, %ymm4
-    vmovaps %ymm1, %ymm5
-    vmovaps %ymm0, %ymm6
-    vmovaps %ymm1, %ymm7
-    vmovaps %ymm0, %ymm8
-    vmovaps %ymm1, %ymm9
-    vmovaps %ymm0, %ymm10
-    vmovaps %ymm1, %ymm11
+    ROW0_TO_ALL
     jmp 4b
 FUNC_END(sepconv_gemm_f32_6x16_avx2)
 
