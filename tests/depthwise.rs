@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sepconv::ops::depthwise::{
-    depthwise3x3, depthwise3x3_in_order, depthwise3x3_rows, DepthwiseParams, DwOrder,
-    PackedDepthwise,
+    depthwise3x3, depthwise3x3_in_order, depthwise3x3_rows, depthwise3x3_rows_strided,
+    DepthwiseParams, DwOrder, PackedDepthwise,
 };
 use sepconv::reference::{conv2d, Conv2d};
 use sepconv::{kernel_set, Activation, Clamp, Error, Isa, Padding, Shape, Tensor};
@@ -213,7 +213,53 @@ proptest! {
                 let span = r[0] * row..r[1] * row;
                 assert_close(got, &want.data[span.clone()], &mag.data[span.clone()], p.clamp, TERMS, &what);
                 // A row's value does not depend on which range computed it.
-                prop_assert_eq!(got, &full[span]);
+                prop_assert_eq!(got, &full[span.clone()]);
+            }
+        }
+    }
+
+    /// Output pixels `out_px` floats apart (the layout a pointwise layer reads at its A
+    /// stride), in both loop orders: each pixel's channels are the dense result's bits,
+    /// and the floats between pixels and around the output are never written.
+    #[test]
+    fn strided_output_rows_match_dense_and_leave_the_gaps(
+        h in 1usize..=16,
+        w in 1usize..=16,
+        c in channels(),
+        stride in 1usize..=2,
+        pads in 0u8..16,
+        out_pad in prop_oneof![1..=3usize, Just(16usize), Just(0usize)],
+        rows in (0usize..=16, 0usize..=16),
+        seed in any::<u64>(),
+    ) {
+        let (h, w) = if c > 128 { (h.min(8), w.min(8)) } else { (h, w) };
+        let p = params(1, h, w, c, stride, pads, Activation::Relu);
+        prop_assume!(fits(&p));
+        let case = Case::new(p, seed);
+        let (out_h, out_w, out_px) = (p.out_h(), p.out_w(), c + out_pad);
+        let (r0, r1) = (rows.0.min(rows.1).min(out_h), rows.0.max(rows.1).min(out_h));
+        for isa in common::isas_under_test() {
+            let ks = kernel_set(isa).unwrap();
+            let wts = PackedDepthwise::new(ks, c, &case.weights, &case.bias).unwrap();
+            let mut full = vec![0.0; out_h * out_w * c];
+            depthwise3x3(&p, &wts, &case.input, &mut full).unwrap();
+            for order in [DwOrder::Columns, DwOrder::Pixels] {
+                let n = (r1 - r0) * out_w * out_px;
+                let mut buf = guarded(n);
+                let out = &mut buf[GUARD_LEN..GUARD_LEN + n];
+                depthwise3x3_rows_strided(&p, &wts, order, &case.input, r0..r1, out, out_px)
+                    .unwrap();
+                let what = format!("{isa} {order:?} {p:?} rows {r0}..{r1} pixel stride {out_px}");
+                assert_guards(&buf, &what);
+                let out = &buf[GUARD_LEN..GUARD_LEN + n];
+                for (i, px) in out.chunks_exact(out_px).enumerate() {
+                    let dense = &full[(r0 * out_w + i) * c..][..c];
+                    prop_assert!(
+                        px[..c].iter().zip(dense).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{}: pixel {} differs from the dense output", what, i
+                    );
+                    prop_assert!(px[c..].iter().all(|&v| v == common::GUARD), "{}: gap after pixel {} written", what, i);
+                }
             }
         }
     }

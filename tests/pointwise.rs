@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use sepconv::kernels::gemm::{GemmArgs, GemmKernel};
 use sepconv::kernels::mat::MatMut;
 use sepconv::ops::pointwise::{
-    pointwise, pointwise_cols, pointwise_panels, PackedGemmB, A_BLOCK_BYTES,
+    a_stride, pointwise, pointwise_cols, pointwise_panels, PackedGemmB, A_BLOCK_BYTES,
 };
 use sepconv::reference::{self, Conv2d};
 use sepconv::{kernel_set, Activation, Clamp, Error, Isa, Padding, Shape, Tensor};
@@ -372,6 +372,54 @@ proptest! {
             );
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(32)))]
+
+    /// Where a kernel computes a single row itself (`GemmKernel::one_row`: the x86 one-row
+    /// loops behind the batch-1 classifier), that row gets the same bits as in any
+    /// register tile of a many-row call: batch 1 and batch N give the same logits.
+    #[test]
+    fn one_row_matches_its_row_in_a_tile(
+        m in dim(60, &[6, 7, 14]),
+        n in prop_oneof![1..=100usize, prop::sample::select(vec![1000usize])],
+        k in prop_oneof![1..=30usize, 200..=300usize],
+        seed in any::<u64>(),
+    ) {
+        let p = Problem::new(m, n, k, 0, 0, seed);
+        let clamp = p.act.clamp();
+        for isa in common::isas_under_test() {
+            for g in gemm_kernels(isa).into_iter().filter(|g| g.one_row) {
+                let ks = kernel_set(isa).unwrap();
+                let b = PackedGemmB::with_kernel(ks, g, k, n, &p.w, &p.bias).unwrap();
+                let mut all = vec![0.0; m * n];
+                pointwise(&b, m, &p.a, k, &mut all, n, clamp).unwrap();
+                for i in 0..m {
+                    let mut row = vec![0.0; n];
+                    pointwise(&b, 1, &p.a[i * k..(i + 1) * k], k, &mut row, n, clamp).unwrap();
+                    let same = row.iter().zip(&all[i * n..]).all(|(x, y)| x.to_bits() == y.to_bits());
+                    prop_assert!(same, "{} {}: row {} of {} alone differs", isa, g.name, i, m);
+                }
+            }
+        }
+    }
+}
+
+/// Rows are spread by one cache line only where a tile's rows would crowd one L1 set.
+#[test]
+fn a_stride_spreads_only_rows_that_crowd_an_l1_set() {
+    // 4 KiB rows: every row of a 14- or 12-row tile in one set.
+    assert_eq!(a_stride(1024, 14), 1040);
+    assert_eq!(a_stride(1024, 12), 1040);
+    assert_eq!(a_stride(2048, 14), 2064);
+    // 2 KiB rows: 7 per set, within the 8 ways; 8 rows of 4 KiB likewise.
+    assert_eq!(a_stride(512, 14), 512);
+    assert_eq!(a_stride(1024, 8), 1024);
+    assert_eq!(a_stride(1024, 6), 1024);
+    // Rows not a multiple of a line apart spread over the sets by themselves.
+    assert_eq!(a_stride(1000, 14), 1000);
+    assert_eq!(a_stride(1, 14), 1);
 }
 
 /// The chosen tile never pads more than the wide one and matches the layer's width.

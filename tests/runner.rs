@@ -116,6 +116,25 @@ fn equals_reference_alpha_0_75_res_32_batch_3() {
     );
 }
 
+/// Alpha 1.0 reaches 1024 channels, whose 4 KiB rows the AVX-512 tile reads at a padded
+/// stride (`PackedGemmB::a_stride`): the depthwise layer before pw13 writes its pixels
+/// that far apart on every path (layer by layer, fused, depth-first), and the pool writes
+/// the classifier's rows so.
+#[test]
+fn equals_reference_alpha_1_0_res_32_batch_2() {
+    check(
+        MobileNetConfig {
+            alpha: 1.0,
+            resolution: 32,
+            classes: 7,
+            softmax: false,
+            ..MobileNetConfig::default()
+        },
+        false,
+        2,
+    );
+}
+
 #[test]
 fn nchw_entry_equals_nhwc() {
     let config = MobileNetConfig {

@@ -1,11 +1,15 @@
 //! Differential: depthwise 3x3 of every ISA this CPU runs against the reference, on an
-//! arbitrary small shape and arbitrary data. Shapes the reference rejects must be rejected
-//! by the operator too.
+//! arbitrary small shape and arbitrary data; with an output pixel stride past the
+//! channels (the layout a pointwise layer's A stride asks for), the same bits per pixel
+//! and the gaps untouched. Shapes the reference rejects must be rejected by the operator
+//! too.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sepconv::ops::depthwise::{depthwise3x3_in_order, DepthwiseParams, DwOrder, PackedDepthwise};
+use sepconv::ops::depthwise::{
+    depthwise3x3_in_order, depthwise3x3_rows_strided, DepthwiseParams, DwOrder, PackedDepthwise,
+};
 use sepconv::reference::{conv2d, Conv2d};
 use sepconv::{kernel_set, Clamp, Isa, Padding, Shape, Tensor};
 
@@ -19,6 +23,8 @@ struct Input {
     pads: u8,
     /// Loop order: auto, columns or pixels.
     order: u8,
+    /// Floats between output pixels past the channels (0..20).
+    out_pad: u8,
     clamp: (f32, f32),
     /// Cycled to fill input, weights and bias.
     data: Vec<f32>,
@@ -106,6 +112,36 @@ fuzz_target!(|x: Input| {
                 g >= p.clamp.min && g <= p.clamp.max,
                 "{isa}: {g} outside the clamp"
             );
+        }
+        let out_px = c + usize::from(x.out_pad % 20);
+        if out_px > c {
+            const GAP: f32 = -3.25e30;
+            let one = DepthwiseParams { batch: 1, ..p };
+            let (image, out_image) = (p.in_h * p.in_w * c, p.out_h() * p.out_w() * c);
+            for b in 0..p.batch {
+                let mut buf = vec![GAP; p.out_h() * p.out_w() * out_px];
+                let img = &input[b * image..(b + 1) * image];
+                depthwise3x3_rows_strided(&one, &w, order, img, 0..p.out_h(), &mut buf, out_px)
+                    .unwrap();
+                let dense = &got[b * out_image..(b + 1) * out_image];
+                for (i, (px, d)) in buf
+                    .chunks_exact(out_px)
+                    .zip(dense.chunks_exact(c))
+                    .enumerate()
+                {
+                    assert!(
+                        px[..c]
+                            .iter()
+                            .zip(d)
+                            .all(|(s, d)| s.to_bits() == d.to_bits()),
+                        "{isa} {order:?} {p:?} stride {out_px}: pixel {i} differs from dense"
+                    );
+                    assert!(
+                        px[c..].iter().all(|&v| v == GAP),
+                        "{isa} {order:?} {p:?} stride {out_px}: gap after pixel {i} written"
+                    );
+                }
+            }
         }
     }
 });

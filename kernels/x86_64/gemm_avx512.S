@@ -19,13 +19,18 @@
  * 14 give slack. Per k: 14 FMAs (7 cycles) against 2 vector and 7 broadcast loads.
  * Whole tiles of 14 rows run in gemm_avx512_14x32.S (28 accumulators: half the B loads
  * per FMA); this kernel takes the rows left after them (M = 49 = 3 x 14 + 7 at 224 px)
- * and the batch-1 classifier's single row, where its short-tile loop and its prefetch
- * of the weights 8 KiB ahead pay.
+ * and the batch-1 classifier's single row, where its short-tile and one-row loops and its
+ * prefetch of the weights 8 KiB ahead pay.
  * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
  * values, so remainder rows touch nothing outside the tile. A short tile (mr <= 4: the
- * rows left after whole tiles of 7, e.g. 25 = 3 x 7 + 4 at 160 px, or the one row of the
- * batch-1 classifier) runs a loop over rows 0-3 only, in 4/7 of the cycles per k
- * (measured 0.66 of a full tile's time at K = N = 256).
+ * rows left after whole tiles of 7, e.g. 25 = 3 x 7 + 4 at 160 px) runs a loop over rows
+ * 0-3 only, in 4/7 of the cycles per k (measured 0.66 of a full tile's time at K = N =
+ * 256). One row (the batch-1 classifier, the last row of M = 15 or 29) runs a loop of its
+ * own: 2 FMAs per k instead of the 4-row loop's 8, which on Zen 4 (one zmm FMA per
+ * cycle) had made the classifier FMA-bound: 1000 x 256 from L3 20.1 -> 14.3 us, 1000 x
+ * 1024 74 -> 64-68 us. Its two accumulator chains wait on FMA latency (4 cycles per k);
+ * splitting k over more would change the sums' order, and a row must give the same bits
+ * in any loop (batch 1 = batch N).
  * Columns >= nr are masked with k1/k2 on store. */
 #include "asm.h"
 
@@ -84,6 +89,13 @@
     vfmadd231ps %zmm14, %zmm19, %zmm6 SEP \
     vfmadd231ps %zmm15, %zmm19, %zmm7
 
+/* KSTEP for row 0 only: the one-row loop below. */
+#define KSTEP1(o, j) \
+    PF(j) \
+    vbroadcastss o(%rcx,%rdx), %zmm16 SEP \
+    vfmadd231ps (128*(j))(%r9), %zmm16, %zmm0 SEP \
+    vfmadd231ps (128*(j)+64)(%r9), %zmm16, %zmm1
+
 /* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (rdi). */
 #define NEXT_ROW(prev, dst, stride, row) \
     leaq (prev,stride), dst SEP \
@@ -132,6 +144,10 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     vmovaps %zmm0, %zmm12
     vmovaps %zmm1, %zmm13
     addq $128, %r9
+    /* One row (the batch-1 classifier): 2 FMAs per k in the tile loops' k order, so a
+     * row's sums are the same bits whichever loop computes it. */
+    cmpq $1, %rdi
+    je 12f
     /* A short tile (mr <= 4, the remainder of M after whole tiles of 7) runs the 4-row
      * loop at 7/4 of the speed per tile: 8 FMA chains still cover Zen 5's 2 x 4 in flight. */
     cmpq $4, %rdi
@@ -274,6 +290,39 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     vmovaps %zmm7, %zmm11
     vmovaps %zmm6, %zmm12
     vmovaps %zmm7, %zmm13
+    jmp 4b
+
+    /* Row 0 only (mr == 1), then every row (all alias row 0) stores its values. */
+12: cmpq $-16, %rdx
+    jg 14f
+13: prefetcht1 (%r13)
+    addq $64, %r13
+    KSTEP1(0, 0)
+    KSTEP1(4, 1)
+    KSTEP1(8, 2)
+    KSTEP1(12, 3)
+    addq $512, %r9
+    addq $16, %rdx
+    cmpq $-16, %rdx
+    jle 13b
+14: testq %rdx, %rdx
+    jz 16f
+15: KSTEP1(0, 0)
+    addq $128, %r9
+    addq $4, %rdx
+    jnz 15b
+16: vmovaps %zmm0, %zmm2
+    vmovaps %zmm1, %zmm3
+    vmovaps %zmm0, %zmm4
+    vmovaps %zmm1, %zmm5
+    vmovaps %zmm0, %zmm6
+    vmovaps %zmm1, %zmm7
+    vmovaps %zmm0, %zmm8
+    vmovaps %zmm1, %zmm9
+    vmovaps %zmm0, %zmm10
+    vmovaps %zmm1, %zmm11
+    vmovaps %zmm0, %zmm12
+    vmovaps %zmm1, %zmm13
     jmp 4b
 FUNC_END(sepconv_gemm_f32_7x32_avx512)
 

@@ -21,7 +21,7 @@ use super::buffer::{odd_lines_from, PLACE_SLACK};
 use super::model::Model;
 use crate::geometry::Padding;
 use crate::ops::conv0::conv0_rows;
-use crate::ops::depthwise::{depthwise3x3_rows, DepthwiseParams};
+use crate::ops::depthwise::{depthwise3x3_rows_strided, DepthwiseParams, DwOrder};
 use crate::ops::pointwise::pointwise;
 use crate::{Error, Result};
 use std::ops::Range;
@@ -86,7 +86,7 @@ impl DeepPlan {
         let band = (1..=blocks)
             .map(|j| {
                 let dw = &specs[2 * j - 1];
-                stages[j].band * dw.out_w * dw.out_c
+                stages[j].band * dw.out_w * model.blocks[j - 1].pw.a_stride()
             })
             .max()
             .unwrap_or(0);
@@ -226,13 +226,15 @@ impl Model {
                 let in_row = p.in_w * p.channels;
                 let (wins_lo, wins_hi) = run.wins.split_at_mut(j);
                 let window = &wins_lo[j - 1][..(d_in - b_in) * in_row];
-                let dw_row = wp.out_w() * p.channels;
+                let lda = block.pw.a_stride();
+                let dw_row = wp.out_w() * lda;
                 let a = odd_lines_from(window.as_ptr(), run.band, (r1 - r0) * dw_row);
-                depthwise3x3_rows(&wp, &block.dw, window, r0 - shift..r1 - shift, a)?;
+                let rows = r0 - shift..r1 - shift;
+                depthwise3x3_rows_strided(&wp, &block.dw, DwOrder::Auto, window, rows, a, lda)?;
                 let b = run.base[j];
                 let out = &mut wins_hi[0][(r0 - b) * st.row_len..(r1 - b) * st.row_len];
                 let m = (r1 - r0) * wp.out_w();
-                pointwise(&block.pw, m, a, p.channels, out, block.pw.n(), self.clamp)?;
+                pointwise(&block.pw, m, a, lda, out, block.pw.n(), self.clamp)?;
             }
             run.done[j] = r1;
         }

@@ -14,7 +14,7 @@ use crate::kernels::mat::MatMut;
 use crate::kernels::{kernel_set, KernelSet};
 use crate::memory::{gather, split_parts, PageBuf};
 use crate::ops::conv0::{conv0_rows, Conv0Params, PackedConv0};
-use crate::ops::depthwise::{depthwise3x3_rows, DepthwiseParams, PackedDepthwise};
+use crate::ops::depthwise::{depthwise3x3_rows_strided, DepthwiseParams, DwOrder, PackedDepthwise};
 use crate::ops::pointwise::{pointwise, pointwise_cols, PackedGemmB};
 use crate::{Error, Result};
 use std::ops::Range;
@@ -301,17 +301,23 @@ impl Model {
                 Error::Shape("the model's packed weights do not fit in memory".into())
             })?;
         }
+        // Depthwise outputs are GEMM rows at their pointwise layer's A stride.
+        let dw_outputs = blocks
+            .iter()
+            .zip(specs[1..].chunks(2))
+            .map(|(b, pair)| pair[0].out_h * pair[0].out_w * b.pw.a_stride());
         let max_activation = specs
             .iter()
             .map(|s| s.out_h * s.out_w * s.out_c)
+            .chain(dw_outputs)
             .max()
             .unwrap_or(0);
         let band_len = blocks
             .iter()
             .zip(specs[1..].chunks(2))
             .filter_map(|(b, pair)| {
-                let (h, w, c) = (pair[0].out_h, pair[0].out_w, pair[0].out_c);
-                b.fused_bands.map(|n| h.div_ceil(n) * w * c + PLACE_SLACK)
+                let (h, w, lda) = (pair[0].out_h, pair[0].out_w, b.pw.a_stride());
+                b.fused_bands.map(|n| h.div_ceil(n) * w * lda + PLACE_SLACK)
             })
             .max()
             .unwrap_or(0);
@@ -470,7 +476,7 @@ impl Model {
         // an NCHW input into ping: 17 lines apart.
         let sizes = [
             self.input_len().checked_mul(batch),
-            self.config.feature_channels().checked_mul(batch),
+            self.fc.a_stride().checked_mul(batch),
             self.band_len.checked_mul(self.threads),
             self.deep_len().checked_mul(self.threads),
         ];
@@ -553,7 +559,7 @@ impl Model {
         let [ping, _, nhwc, pooled, bands, deep] = ws.parts.each_ref().map(|r| r.len());
         if ping < self.max_activation * batch
             || nhwc < self.input_len() * batch
-            || pooled < self.config.feature_channels() * batch
+            || pooled < self.fc.a_stride() * batch
             || bands < self.band_len * self.threads
             || deep < self.deep_len() * self.threads
         {
@@ -678,10 +684,12 @@ impl Model {
         {
             let dw_spec = &self.specs[1 + 2 * i];
             let p = &block.dw_params;
+            // The depthwise output is the GEMM's A: pixels `lda` apart (see `a_stride`).
+            let lda = block.pw.a_stride();
             let (in_len, out_h, row_len) = (
                 p.in_h * p.in_w * p.channels,
                 dw_spec.out_h,
-                dw_spec.out_w * p.channels,
+                dw_spec.out_w * lda,
             );
             let src = &cur[..in_len * batch];
             let n = block.pw.n();
@@ -703,9 +711,17 @@ impl Model {
                     |(b, rows, out), scratch| {
                         let image = &src[b * in_len..(b + 1) * in_len];
                         let a = odd_lines_from(image.as_ptr(), scratch, rows.len() * row_len);
-                        depthwise3x3_rows(p, &block.dw, image, rows, a)?;
-                        let m = a.len() / p.channels;
-                        pointwise(&block.pw, m, a, p.channels, out, n, self.clamp)
+                        let m = rows.len() * dw_spec.out_w;
+                        depthwise3x3_rows_strided(
+                            p,
+                            &block.dw,
+                            DwOrder::Auto,
+                            image,
+                            rows,
+                            a,
+                            lda,
+                        )?;
+                        pointwise(&block.pw, m, a, lda, out, n, self.clamp)
                     },
                 )?;
                 lap();
@@ -721,17 +737,18 @@ impl Model {
                 bands_per_image,
             );
             run_tasks(team, tasks, &mut [], 0, |(b, rows, out), _| {
-                depthwise3x3_rows(p, &block.dw, &src[b * in_len..(b + 1) * in_len], rows, out)
+                let image = &src[b * in_len..(b + 1) * in_len];
+                depthwise3x3_rows_strided(p, &block.dw, DwOrder::Auto, image, rows, out, lda)
             })?;
             lap();
             std::mem::swap(&mut cur, &mut next);
 
             let m = out_h * dw_spec.out_w * batch;
-            let (a, c) = (&cur[..m * p.channels], &mut next[..m * n]);
+            let (a, c) = (&cur[..m * lda], &mut next[..m * n]);
             if block.by_columns {
-                gemm_columns(team, &block.pw, m, a, c, self.clamp)?;
+                gemm_columns(team, &block.pw, m, a, lda, c, self.clamp)?;
             } else {
-                self.gemm(team, &block.pw, m, a, c)?;
+                self.gemm(team, &block.pw, m, a, lda, c)?;
             }
             lap();
             std::mem::swap(&mut cur, &mut next);
@@ -740,8 +757,11 @@ impl Model {
         // Global average pool.
         let last = &self.specs[self.specs.len() - 1];
         let (hw, c) = (last.out_h * last.out_w, last.out_c);
-        let pooled = &mut pooled[..batch * c];
-        for (b, out) in pooled.chunks_exact_mut(c).enumerate() {
+        // Rows of the classifier's A, at its stride.
+        let lda = self.fc.a_stride();
+        let pooled = &mut pooled[..batch * lda];
+        for (b, row) in pooled.chunks_exact_mut(lda).enumerate() {
+            let out = &mut row[..c];
             out.fill(0.0);
             for px in cur[b * hw * c..(b + 1) * hw * c].chunks_exact(c) {
                 for (o, v) in out.iter_mut().zip(px) {
@@ -754,7 +774,7 @@ impl Model {
         lap();
 
         // A few rows: split the classifier's columns (its weights) over the threads.
-        gemm_columns(team, &self.fc, batch, pooled, output, Clamp::NONE)?;
+        gemm_columns(team, &self.fc, batch, pooled, lda, output, Clamp::NONE)?;
         if self.config.softmax {
             for row in output.chunks_exact_mut(self.config.classes) {
                 softmax_in_place(row);
@@ -764,26 +784,16 @@ impl Model {
         Ok(())
     }
 
-    /// C = clamp(A B + bias) over `m` rows, in bands of whole MR-row tiles over the team.
+    /// C = clamp(A B + bias) over `m` rows of A (`lda` floats apart), in bands of whole
+    /// MR-row tiles over the team.
     fn gemm(
         &self,
         team: Option<&Team<'_>>,
         b: &PackedGemmB,
         m: usize,
         a: &[f32],
+        lda: usize,
         c: &mut [f32],
-    ) -> Result<()> {
-        self.gemm_clamped(team, b, m, a, c, self.clamp)
-    }
-
-    fn gemm_clamped(
-        &self,
-        team: Option<&Team<'_>>,
-        b: &PackedGemmB,
-        m: usize,
-        a: &[f32],
-        c: &mut [f32],
-        clamp: Clamp,
     ) -> Result<()> {
         let (k, n) = (b.k(), b.n());
         let threads = team.map_or(1, Team::threads);
@@ -793,8 +803,8 @@ impl Model {
         let tasks = c.chunks_mut(band * n).enumerate();
         run_tasks(team, tasks, &mut [], 0, |(t, cb), _| {
             let rows = cb.len() / n;
-            let a = &a[t * band * k..(t * band + rows) * k];
-            pointwise(b, rows, a, k, cb, n, clamp)
+            let a = &a[t * band * lda..(t * band + rows) * lda];
+            pointwise(b, rows, a, lda, cb, n, self.clamp)
         })
     }
 
@@ -812,17 +822,18 @@ impl Model {
     }
 }
 
-/// C = clamp(A B + bias) over `m` rows, each thread taking a range of B's panels (all
-/// rows of A, its columns of C).
+/// C = clamp(A B + bias) over `m` rows of A (`lda` floats apart), each thread taking a
+/// range of B's panels (all rows of A, its columns of C).
 fn gemm_columns(
     team: Option<&Team<'_>>,
     b: &PackedGemmB,
     m: usize,
     a: &[f32],
+    lda: usize,
     c: &mut [f32],
     clamp: Clamp,
 ) -> Result<()> {
-    let (k, n) = (b.k(), b.n());
+    let n = b.n();
     let threads = team.map_or(1, Team::threads);
     let per_task = b.panels().div_ceil(threads).max(1);
     let tasks = MatMut::new(c, m, n, n)?
@@ -830,7 +841,7 @@ fn gemm_columns(
         .enumerate();
     run_tasks(team, tasks, &mut [], 0, |(t, view), _| {
         let panels = t * per_task..((t + 1) * per_task).min(b.panels());
-        pointwise_cols(b, panels, a, k, view, clamp)
+        pointwise_cols(b, panels, a, lda, view, clamp)
     })
 }
 

@@ -212,7 +212,7 @@ pub fn depthwise3x3_in_order(
         .chunks_exact(image)
         .zip(output.chunks_exact_mut(out_image))
     {
-        rows_unchecked(p, w, order, img, 0..p.out_h(), out);
+        rows_unchecked(p, w, order, img, 0..p.out_h(), out, p.channels);
     }
     Ok(())
 }
@@ -226,7 +226,30 @@ pub fn depthwise3x3_rows(
     rows: Range<usize>,
     output: &mut [f32],
 ) -> Result<()> {
+    depthwise3x3_rows_strided(p, w, DwOrder::Auto, image, rows, output, p.channels)
+}
+
+/// [`depthwise3x3_rows`] in a given loop order, with the output pixels `out_px >= C`
+/// floats apart: `output` holds exactly `rows.len() * out_w * out_px` floats, of which
+/// the `out_px - C` after each pixel's channels are left as they are. A pointwise layer
+/// reads such rows as GEMM rows of stride `out_px`
+/// ([`crate::ops::pointwise::PackedGemmB::a_stride`]).
+pub fn depthwise3x3_rows_strided(
+    p: &DepthwiseParams,
+    w: &PackedDepthwise,
+    order: DwOrder,
+    image: &[f32],
+    rows: Range<usize>,
+    output: &mut [f32],
+    out_px: usize,
+) -> Result<()> {
     check(p, w)?;
+    if out_px < p.channels {
+        return Err(Error::Shape(format!(
+            "depthwise output pixel stride {out_px} < the {} channels",
+            p.channels
+        )));
+    }
     let image_len = p.image_len()?;
     if image.len() != image_len {
         return Err(Error::Shape(format!(
@@ -245,18 +268,22 @@ pub fn depthwise3x3_rows(
             p.out_h()
         )));
     }
-    let need = rows.len() * p.out_w() * p.channels;
-    if output.len() != need {
+    let need = rows
+        .len()
+        .checked_mul(p.out_w())
+        .and_then(|n| n.checked_mul(out_px));
+    if need != Some(output.len()) {
         return Err(Error::Shape(format!(
-            "depthwise output rows {}..{} of width {} and {} channels need {need} floats, got {}",
+            "depthwise output rows {}..{} of width {} at pixel stride {out_px} ({} channels) need {} floats, got {}",
             rows.start,
             rows.end,
             p.out_w(),
             p.channels,
+            need.map_or("too many".into(), |n| n.to_string()),
             output.len()
         )));
     }
-    rows_unchecked(p, w, DwOrder::Auto, image, rows, output);
+    rows_unchecked(p, w, order, image, rows, output, out_px);
     Ok(())
 }
 
@@ -272,7 +299,7 @@ fn check(p: &DepthwiseParams, w: &PackedDepthwise) -> Result<()> {
 }
 
 /// The loop nest, on validated shapes: `image` is one whole image, `output` holds exactly
-/// the output rows `rows`.
+/// the output rows `rows`, pixels `out_px` floats apart.
 fn rows_unchecked(
     p: &DepthwiseParams,
     w: &PackedDepthwise,
@@ -280,12 +307,13 @@ fn rows_unchecked(
     image: &[f32],
     rows: Range<usize>,
     output: &mut [f32],
+    out_px: usize,
 ) {
     let ks = w.kernels;
     let block = ks.dw3x3_block;
     let c = p.channels;
     let out_w = p.out_w();
-    let out_row = out_w * c;
+    let out_row = out_w * out_px;
     let row_bytes = (p.stride * p.in_w * c + out_row) * std::mem::size_of::<f32>();
     // Whole bands of the kernel's 4 output rows, unless the tile is smaller than a band.
     let tile = match TILE_BYTES / row_bytes {
@@ -306,6 +334,7 @@ fn rows_unchecked(
             in_w: p.in_w,
             out_w,
             channels: c,
+            out_px,
             c0: 0,
             blocks: c.div_ceil(block),
             stride: p.stride,

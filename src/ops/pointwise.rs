@@ -35,6 +35,33 @@ use std::ops::Range;
 /// Budget for the block of A rows that all panels pass over (see the module comment).
 pub const A_BLOCK_BYTES: usize = 512 << 10;
 
+/// Bytes after which an address maps to the same L1D set again: 64 sets of 64-byte
+/// lines in the L1D of every x86 core sepconv targets (32-48 KiB, 8-12 ways).
+const L1_SET_PERIOD: usize = 4096;
+/// Most rows of a register tile that may share one L1 set: the ways of Zen 4's 32 KiB,
+/// 8-way L1D (the smallest of those), less none: the B panel's lines pass through too,
+/// but 7 rows per set ran at the FMA peak there (K = 512 at 14 rows per tile).
+const L1_WAYS: usize = 8;
+
+/// The row stride of A, in floats, at which a GEMM with `k` columns of A and `mr`-row
+/// register tiles runs fastest: `k`, or `k` plus one cache line where rows `k` floats
+/// apart would put more than [`L1_WAYS`] of a tile's rows in one L1 set. A tile reads
+/// its `mr` rows side by side, one float of each per k step; at K = 1024 (4 KiB rows)
+/// the 14 rows of the AVX-512 tile all fall in one set, and each k step's broadcasts
+/// evict each other's lines: on Zen 4 the 49 x 1024 x 1024 layer (1.0-224's pw13) ran
+/// at 92 GFLOP/s at stride 1024 and 117, the FMA peak, at stride 1040.
+pub fn a_stride(k: usize, mr: usize) -> usize {
+    let row_bytes = 4 * k;
+    // Rows before the set index repeats: the period over gcd(row bytes, period).
+    let shared = (row_bytes.trailing_zeros() as usize).min(L1_SET_PERIOD.trailing_zeros() as usize);
+    let rows_per_cycle = L1_SET_PERIOD >> shared;
+    if mr.div_ceil(rows_per_cycle) > L1_WAYS {
+        k + prefetch::LINE_FLOATS
+    } else {
+        k
+    }
+}
+
 /// B (weights) and bias of a pointwise layer, packed for one microkernel of a kernel set.
 #[derive(Debug, Clone)]
 pub struct PackedGemmB {
@@ -167,6 +194,12 @@ impl PackedGemmB {
     /// Columns per packed panel: panel `p` holds columns `p * nr .. min((p + 1) * nr, n)`.
     pub fn nr(&self) -> usize {
         self.gemm.nr
+    }
+
+    /// The row stride of A this layer runs fastest with ([`a_stride`] for its K and
+    /// tile); producers of its input write their rows that far apart.
+    pub fn a_stride(&self) -> usize {
+        a_stride(self.k, self.gemm.mr)
     }
 
     /// Number of panels, `ceil(n / nr)` (the range of [`pointwise_panels`]).

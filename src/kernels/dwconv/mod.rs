@@ -60,7 +60,9 @@ pub const PACKED_VECTORS: usize = 10;
 /// Output rows `rows` of one channel block of one image.
 ///
 /// `image` is one `[in_h, in_w, channels]` image (longer is allowed); `out` holds the
-/// output rows `rows`, `rows.len() * out_w * channels` floats (longer is allowed). The
+/// output rows `rows`, `rows.len() * out_w * out_px` floats (longer is allowed), pixel
+/// after pixel `out_px >= channels` floats apart (the floats between one pixel's channels
+/// and the next pixel are not written). The
 /// block covers channels `c0 .. min(c0 + block, channels)`; `weights` is its packed block,
 /// `10 * block` floats. Output (oy, ox) reads input rows `oy * stride - pad_top + {0, 1, 2}`
 /// and columns `ox * stride - pad_left + {0, 1, 2}`; those outside the image are zero.
@@ -73,6 +75,8 @@ pub struct DwRows<'a> {
     pub in_w: usize,
     pub out_w: usize,
     pub channels: usize,
+    /// Floats from one output pixel to the next (`channels` for dense NHWC).
+    pub out_px: usize,
     pub c0: usize,
     /// Channel blocks to compute from `c0` (`weights` holds them consecutively).
     pub blocks: usize,
@@ -98,7 +102,7 @@ impl DwRows<'_> {
             .and_then(|n| n.checked_mul(c));
         let out_len = self
             .out_w
-            .checked_mul(c)
+            .checked_mul(self.out_px)
             .and_then(|n| n.checked_mul(self.rows.len()));
         // The last output's last column (row) is at most one past the image: padding.
         let last = |outs: usize, pad: usize, input: usize| {
@@ -108,6 +112,7 @@ impl DwRows<'_> {
                 .is_some_and(|last| last <= input + pad)
         };
         let ok = matches!(self.stride, 1 | 2)
+            && self.out_px >= c
             && self.pad_left <= 1
             && self.pad_top <= 1
             && self.in_w >= 1
@@ -289,7 +294,7 @@ impl Rows {
                 img: a.image.as_ptr().add(a.c0),
                 out: a.out.as_mut_ptr().add(a.c0),
                 row_len: a.in_w * a.channels,
-                out_row: a.out_w * a.channels,
+                out_row: a.out_w * a.out_px,
             }
         }
     }
@@ -422,6 +427,7 @@ unsafe fn block<S: Simd, const MASKED: bool>(
         s,
         t,
         c: a.channels,
+        oc: a.out_px,
         bias: w!(0),
         k: [
             w!(1),
@@ -450,8 +456,10 @@ struct Geometry {
 struct Block<S: Simd, const MASKED: bool> {
     s: S,
     t: S::Tail,
-    /// Pixel stride (channels).
+    /// Input pixel stride (channels).
     c: usize,
+    /// Output pixel stride.
+    oc: usize,
     bias: S::V,
     k: [S::V; 9],
     lo: S::V,
@@ -526,7 +534,7 @@ impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
                 // SAFETY: output row j of the band, ox_fin < out_w.
                 unsafe {
                     self.s.store::<MASKED>(
-                        o[j].add(ox_fin * self.c),
+                        o[j].add(ox_fin * self.oc),
                         s.clamp(fin[j], self.lo, self.hi),
                         self.t,
                     )

@@ -95,6 +95,8 @@ struct Band<'r, S: Simd> {
     o: &'r [*mut f32; MAX_BAND],
     window: Window,
     c: usize,
+    /// Output pixel stride.
+    oc: usize,
     in_w: usize,
     lo: S::V,
     hi: S::V,
@@ -124,7 +126,7 @@ unsafe fn sweep<S: Simd, const STRIDE: usize, const R: usize, const EDGE: bool>(
     }
     for (j, row) in window.output.iter_mut().enumerate().take(R) {
         for (p, e) in row.iter_mut().enumerate() {
-            *e = 4 * (j * a.out_w * c + p * c);
+            *e = 4 * (j * a.out_w * a.out_px + p * a.out_px);
         }
     }
     let g = Band {
@@ -133,6 +135,7 @@ unsafe fn sweep<S: Simd, const STRIDE: usize, const R: usize, const EDGE: bool>(
         o,
         window,
         c,
+        oc: a.out_px,
         in_w: a.in_w,
         lo: s.splat(a.clamp.min),
         hi: s.splat(a.clamp.max),
@@ -214,7 +217,7 @@ impl<S: Simd> Band<'_, S> {
             .wrapping_add((x0 as usize).wrapping_mul(c))
             .wrapping_add(off)
             .cast::<u8>();
-        let out0 = self.o[0].wrapping_add(ox * c + off).cast::<u8>();
+        let out0 = self.o[0].wrapping_add(ox * self.oc + off).cast::<u8>();
         let n_in = if STRIDE == 1 { R + 2 } else { 2 * R + 1 };
         for u in 0..(P - 1) * STRIDE + 3 {
             let x = x0 + u as isize;
@@ -251,7 +254,7 @@ impl<S: Simd> Band<'_, S> {
         for (j, accj) in acc.iter().enumerate() {
             for (q, e) in accj.iter().enumerate() {
                 let p = if CHECK {
-                    self.o[j].wrapping_add((ox + q) * c + off)
+                    self.o[j].wrapping_add((ox + q) * self.oc + off)
                 } else {
                     // SAFETY: a plain read of an initialized local.
                     let d = unsafe { core::ptr::read_volatile(&self.window.output[j][q]) };

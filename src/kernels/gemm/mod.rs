@@ -175,8 +175,9 @@ pub struct GemmKernel {
     pub col_cost: f32,
     /// Whether a single row (the classifier at batch 1) runs through `ukernel` rather
     /// than the portable one-row loop of [`crate::ops::pointwise`]: true where the
-    /// kernel's one-row or short-tile loop beats that loop (the AVX-512 7x32: 1000 x 256
-    /// cold from L3 in 27 against 35 us on a virtualized Xeon; the AVX2 6x16's one-row
+    /// kernel's one-row loop beats that loop (the AVX-512 7x32's: 1000 x 256 from L3 in
+    /// 14.3 us on Zen 4, its 4-row loop 20.1, on a virtualized Xeon 27 against the
+    /// portable loop's 35; the AVX2 6x16's one-row
     /// loop: 20.5-21.2 GFLOP/s on 1000 x 256 from L3 on a 2-core AMD EPYC (Zen 3),
     /// against 12.7 for the portable loop; its 4-row short-tile loop, at four times the
     /// FMAs, ran 21.8).
