@@ -96,6 +96,46 @@
     vfmadd231ps (128*(j))(%r9), %zmm16, %zmm0 SEP \
     vfmadd231ps (128*(j)+64)(%r9), %zmm16, %zmm1
 
+/* Rows 1-6 take row 0's accumulators (the bias at the start; the one-row loop's sums at
+ * its end, stored through rows that all alias row 0). */
+#define ROW0_TO_ALL \
+    vmovaps %zmm0, %zmm2 SEP \
+    vmovaps %zmm1, %zmm3 SEP \
+    vmovaps %zmm0, %zmm4 SEP \
+    vmovaps %zmm1, %zmm5 SEP \
+    vmovaps %zmm0, %zmm6 SEP \
+    vmovaps %zmm1, %zmm7 SEP \
+    vmovaps %zmm0, %zmm8 SEP \
+    vmovaps %zmm1, %zmm9 SEP \
+    vmovaps %zmm0, %zmm10 SEP \
+    vmovaps %zmm1, %zmm11 SEP \
+    vmovaps %zmm0, %zmm12 SEP \
+    vmovaps %zmm1, %zmm13
+
+/* The k loop of one row count, `step` being its KSTEP: 4 steps per iteration while at
+ * least four remain, each iteration prefetching one line of the next panel into L2, then
+ * single steps; rdx counts the byte index up to 0. */
+#define KLOOP(step) \
+    cmpq $-16, %rdx SEP \
+    jg 21f SEP \
+20: prefetcht1 (%r13) SEP \
+    addq $64, %r13 SEP \
+    step(0, 0) SEP \
+    step(4, 1) SEP \
+    step(8, 2) SEP \
+    step(12, 3) SEP \
+    addq $512, %r9 SEP \
+    addq $16, %rdx SEP \
+    cmpq $-16, %rdx SEP \
+    jle 20b SEP \
+21: testq %rdx, %rdx SEP \
+    jz 23f SEP \
+22: step(0, 0) SEP \
+    addq $128, %r9 SEP \
+    addq $4, %rdx SEP \
+    jnz 22b SEP \
+23:
+
 /* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (rdi). */
 #define NEXT_ROW(prev, dst, stride, row) \
     leaq (prev,stride), dst SEP \
@@ -131,18 +171,7 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     /* Accumulators start at the bias. */
     vmovups (%r9), %zmm0
     vmovups 64(%r9), %zmm1
-    vmovaps %zmm0, %zmm2
-    vmovaps %zmm1, %zmm3
-    vmovaps %zmm0, %zmm4
-    vmovaps %zmm1, %zmm5
-    vmovaps %zmm0, %zmm6
-    vmovaps %zmm1, %zmm7
-    vmovaps %zmm0, %zmm8
-    vmovaps %zmm1, %zmm9
-    vmovaps %zmm0, %zmm10
-    vmovaps %zmm1, %zmm11
-    vmovaps %zmm0, %zmm12
-    vmovaps %zmm1, %zmm13
+    ROW0_TO_ALL
     addq $128, %r9
     /* One row (the batch-1 classifier): 2 FMAs per k in the tile loops' k order, so a
      * row's sums are the same bits whichever loop computes it. */
@@ -153,25 +182,7 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     cmpq $4, %rdi
     jbe 7f
 
-    /* Four k steps per iteration while at least four remain. */
-    cmpq $-16, %rdx
-    jg 2f
-1:  prefetcht1 (%r13)
-    addq $64, %r13
-    KSTEP(0, 0)
-    KSTEP(4, 1)
-    KSTEP(8, 2)
-    KSTEP(12, 3)
-    addq $512, %r9
-    addq $16, %rdx
-    cmpq $-16, %rdx
-    jle 1b
-2:  testq %rdx, %rdx
-    jz 4f
-3:  KSTEP(0, 0)
-    addq $128, %r9
-    addq $4, %rdx
-    jnz 3b
+    KLOOP(KSTEP)
 4:
     /* Clamp. */
     movq 56(%rsp), %rax             /* params */
@@ -264,27 +275,10 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     ret
 
     /* Rows 0-3 only (mr <= 4), then rejoin at the clamp. */
-7:  cmpq $-16, %rdx
-    jg 9f
-8:  prefetcht1 (%r13)
-    addq $64, %r13
-    KSTEP4(0, 0)
-    KSTEP4(4, 1)
-    KSTEP4(8, 2)
-    KSTEP4(12, 3)
-    addq $512, %r9
-    addq $16, %rdx
-    cmpq $-16, %rdx
-    jle 8b
-9:  testq %rdx, %rdx
-    jz 11f
-10: KSTEP4(0, 0)
-    addq $128, %r9
-    addq $4, %rdx
-    jnz 10b
+7:  KLOOP(KSTEP4)
     /* Rows 4-6 alias row mr - 1 <= 3, as does row 3: store row 3's values through them
      * too, so every store to that row writes the same. */
-11: vmovaps %zmm6, %zmm8
+    vmovaps %zmm6, %zmm8
     vmovaps %zmm7, %zmm9
     vmovaps %zmm6, %zmm10
     vmovaps %zmm7, %zmm11
@@ -293,36 +287,8 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     jmp 4b
 
     /* Row 0 only (mr == 1), then every row (all alias row 0) stores its values. */
-12: cmpq $-16, %rdx
-    jg 14f
-13: prefetcht1 (%r13)
-    addq $64, %r13
-    KSTEP1(0, 0)
-    KSTEP1(4, 1)
-    KSTEP1(8, 2)
-    KSTEP1(12, 3)
-    addq $512, %r9
-    addq $16, %rdx
-    cmpq $-16, %rdx
-    jle 13b
-14: testq %rdx, %rdx
-    jz 16f
-15: KSTEP1(0, 0)
-    addq $128, %r9
-    addq $4, %rdx
-    jnz 15b
-16: vmovaps %zmm0, %zmm2
-    vmovaps %zmm1, %zmm3
-    vmovaps %zmm0, %zmm4
-    vmovaps %zmm1, %zmm5
-    vmovaps %zmm0, %zmm6
-    vmovaps %zmm1, %zmm7
-    vmovaps %zmm0, %zmm8
-    vmovaps %zmm1, %zmm9
-    vmovaps %zmm0, %zmm10
-    vmovaps %zmm1, %zmm11
-    vmovaps %zmm0, %zmm12
-    vmovaps %zmm1, %zmm13
+12: KLOOP(KSTEP1)
+    ROW0_TO_ALL
     jmp 4b
 FUNC_END(sepconv_gemm_f32_7x32_avx512)
 

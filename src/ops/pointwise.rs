@@ -38,9 +38,9 @@ pub const A_BLOCK_BYTES: usize = 512 << 10;
 /// Bytes after which an address maps to the same L1D set again: 64 sets of 64-byte
 /// lines in the L1D of every x86 core sepconv targets (32-48 KiB, 8-12 ways).
 const L1_SET_PERIOD: usize = 4096;
-/// Most rows of a register tile that may share one L1 set: the ways of Zen 4's 32 KiB,
-/// 8-way L1D (the smallest of those), less none: the B panel's lines pass through too,
-/// but 7 rows per set ran at the FMA peak there (K = 512 at 14 rows per tile).
+/// Most rows of a register tile that may share one L1 set: the 8 ways of Zen 4's 32 KiB
+/// L1D (the smallest of those). The B panel's lines pass through the same sets, yet 7
+/// rows per set still ran at the FMA peak there (K = 512, 14-row tiles).
 const L1_WAYS: usize = 8;
 
 /// The row stride of A, in floats, at which a GEMM with `k` columns of A and `mr`-row
