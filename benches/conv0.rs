@@ -96,7 +96,7 @@ fn main() {
         let peak = peak(isa);
         println!(
             "{isa}: {} (FMA peak measured now: {peak:.1} GFLOP/s)",
-            kernel_set(isa).unwrap().conv0.name
+            kernel_set(isa).unwrap().conv0[0].id.name
         );
         println!(
             "  {:<22} {:>10} {:>9} {:>8} {:>7}",

@@ -155,7 +155,7 @@ fn main() {
         let peak = peak(isa);
         println!(
             "{isa}: {} (FMA peak measured now: {peak:.1} GFLOP/s)",
-            kernel_set(isa).unwrap().dw3x3_impl
+            kernel_set(isa).unwrap().dw3x3.id.name
         );
         println!(
             "  {:<28} {:>3} {:>10} {:>9} {:>8} {:>7} {:>14}",

@@ -10,7 +10,7 @@
 //! every SIMD ISA of the host is measured (scalar only if forced).
 
 use criterion::{Criterion, Throughput};
-use sepconv::kernels::gemm::{GemmArgs, GemmKernel};
+use sepconv::kernels::f32_gemm::{GemmArgs, GemmKernel};
 use sepconv::kernels::mat::MatMut;
 use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::ops::pointwise::{pointwise, PackedGemmB};
@@ -71,11 +71,8 @@ const NETS: [(&str, &[Layer]); 3] = [
 const UKERNEL_KS: [usize; 3] = [256, 512, 1024];
 
 /// Every GEMM kernel of `isa`'s set: the wide one, then the narrow ones.
-fn gemm_kernels(isa: Isa) -> Vec<GemmKernel> {
-    let ks = kernel_set(isa).unwrap();
-    std::iter::once(ks.gemm)
-        .chain(ks.gemm_narrow.iter().copied())
-        .collect()
+fn gemm_kernels(isa: Isa) -> Vec<&'static GemmKernel> {
+    kernel_set(isa).unwrap().gemms().collect()
 }
 
 /// The ISAs to time: the scalar GEMM has no microkernel worth a table.
@@ -97,7 +94,7 @@ fn data(len: usize, seed: u32) -> Vec<f32> {
 
 /// Operands of the bare-microkernel benchmark: one MR x K tile of A, one packed panel.
 struct Ukernel {
-    g: GemmKernel,
+    g: &'static GemmKernel,
     k: usize,
     a: Vec<f32>,
     panel: Vec<f32>,
@@ -105,7 +102,7 @@ struct Ukernel {
 }
 
 impl Ukernel {
-    fn new(g: GemmKernel, k: usize) -> Self {
+    fn new(g: &'static GemmKernel, k: usize) -> Self {
         Ukernel {
             g,
             k,
@@ -147,7 +144,7 @@ struct LayerRun {
 
 impl LayerRun {
     /// Packed for the kernel `PackedGemmB::new` chooses, or for `kernel` if given.
-    fn new(isa: Isa, (m, n, k, _): Layer, kernel: Option<GemmKernel>) -> Self {
+    fn new(isa: Isa, (m, n, k, _): Layer, kernel: Option<&'static GemmKernel>) -> Self {
         let ks = kernel_set(isa).unwrap();
         let (w, bias) = (data(n * k, 3), data(n, 4));
         let b = match kernel {
@@ -283,7 +280,7 @@ fn summary() {
         let low = peaks.iter().copied().fold(f64::INFINITY, f64::min);
         println!(
             "\n{isa}: {} ({}x{}), FMA peak {peak:.1} GFLOP/s (best of {} measured in this run, lowest {low:.1})",
-            g.name,
+            g.id.name,
             g.mr,
             g.nr,
             peaks.len()
@@ -301,7 +298,7 @@ fn summary() {
         let tile = |g: &GemmKernel| format!("{}x{}", g.mr, g.nr);
         for (u, t) in ukernels.iter().zip(&t_uk) {
             row(
-                format!("ukernel {} k={}", tile(&u.g), u.k),
+                format!("ukernel {} k={}", tile(u.g), u.k),
                 u.flops() / t / 1e9,
                 String::new(),
             );

@@ -11,8 +11,11 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// An ISA name that sepconv does not know.
-    #[error("unknown ISA {0:?}: expected one of scalar, avx2, avx512, neon")]
+    #[error("unknown ISA {0:?}: expected one of {isas}", isas = crate::kernels::cpu::Isa::names())]
     UnknownIsa(String),
+    /// A CPU feature name that sepconv does not know.
+    #[error("unknown CPU feature {0:?}: expected one of {features}", features = crate::kernels::cpu::Feature::names())]
+    UnknownFeature(String),
     /// An ISA that was asked for but that this CPU (or this build) cannot run.
     #[error("ISA {isa} is not available: {why}")]
     IsaUnavailable { isa: &'static str, why: String },

@@ -5,7 +5,8 @@
 //! pointers and lengths, and checks handles against a registry of live ones, so a null,
 //! freed or foreign handle is an error, not undefined behaviour.
 //!
-//! Enums cross the boundary as `int32_t` (the `SepconvIsa`, ... constants), so an
+//! Enums cross the boundary as `int32_t` (the `SepconvIsa`, ... constants; `SepconvFeature` sets as
+//! `uint32_t` bit masks), so an
 //! out-of-range value from C is an error, not an invalid Rust enum.
 //!
 //! Safety contract (why the entry points are `unsafe`): pointers that are not null must
@@ -20,7 +21,7 @@
 #![allow(clippy::missing_safety_doc)] // one contract for all, stated above
 
 use crate::activation::Activation;
-use crate::isa::Isa;
+use crate::kernels::cpu::{Cpu, Feature, Features, Isa};
 use crate::net::{
     Fuse, MobileNetConfig, MobileNetWeights, Model, Options, PaddingStyle, Workspace,
 };
@@ -29,7 +30,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// Result of every call.
 #[repr(C)]
@@ -57,17 +58,10 @@ pub enum SepconvStatus {
     Internal = 9,
 }
 
-/// Instruction sets.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SepconvIsa {
-    /// `SEPCONV_ISA` from the environment if set, else the best the CPU runs.
-    Auto = 0,
-    Scalar = 1,
-    Avx2 = 2,
-    Avx512 = 3,
-    Neon = 4,
-}
+/// `SepconvOptions::isa`: `SEPCONV_ISA` from the environment if set, else the best base
+/// ISA the CPU runs. The other values are the `SepconvIsa` constants (the base ISAs of
+/// `src/kernels/cpu.rs`, whose discriminants are their C values).
+pub const SEPCONV_ISA_AUTO: i32 = 0;
 
 /// Activation after every convolution.
 #[repr(C)]
@@ -115,10 +109,13 @@ pub enum SepconvLayout {
 pub struct SepconvOptions {
     /// Threads per run (1 = the caller's thread only).
     pub threads: u32,
-    /// A `SepconvIsa` value.
+    /// A `SepconvIsa` value, or `SEPCONV_ISA_AUTO`.
     pub isa: i32,
     /// A `SepconvFuse` value.
     pub fuse: i32,
+    /// `SepconvFeature` bits the kernels must not use even where the CPU has them (0:
+    /// use all).
+    pub features_off: u32,
 }
 
 /// The built-in MobileNet V1 architecture.
@@ -147,8 +144,10 @@ pub struct SepconvModelInfo {
     /// Output floats per image.
     pub classes: u32,
     pub alpha: f32,
-    /// The ISA the model's kernels use.
-    pub isa: SepconvIsa,
+    /// The base ISA the model's kernels use.
+    pub isa: Isa,
+    /// The `SepconvFeature` bits its kernels may use.
+    pub features: u32,
     pub threads: u32,
 }
 
@@ -187,7 +186,9 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         let status = match &e {
             Error::Shape(_) => SepconvStatus::Shape,
-            Error::Config(_) | Error::UnknownIsa(_) => SepconvStatus::InvalidArgument,
+            Error::Config(_) | Error::UnknownIsa(_) | Error::UnknownFeature(_) => {
+                SepconvStatus::InvalidArgument
+            }
             Error::IsaUnavailable { .. } => SepconvStatus::IsaUnavailable,
             Error::Model(_) => SepconvStatus::Model,
             Error::Io { .. } => SepconvStatus::Io,
@@ -277,19 +278,32 @@ fn options(options: *const SepconvOptions) -> Result<Options, Failure> {
     }
     // SAFETY: checked non-null; the caller passes a valid SepconvOptions (header doc).
     let o = unsafe { *options };
-    let isa = match o.isa {
-        0 => None,
-        1 => Some(Isa::Scalar),
-        2 => Some(Isa::Avx2),
-        3 => Some(Isa::Avx512),
-        4 => Some(Isa::Neon),
-        v => {
+    let isa = match (o.isa, Isa::from_c(o.isa)) {
+        (SEPCONV_ISA_AUTO, _) => None,
+        (_, Some(isa)) => Some(isa),
+        (v, None) => {
             return fail(
                 SepconvStatus::InvalidArgument,
                 format!("options.isa {v} is unknown"),
             )
         }
     };
+    let off = Features::from_bits(o.features_off);
+    if off.bits() != o.features_off {
+        return fail(
+            SepconvStatus::InvalidArgument,
+            format!(
+                "options.features_off {:#x} has unknown bits {:#x}",
+                o.features_off,
+                o.features_off & !off.bits()
+            ),
+        );
+    }
+    let cpu = match isa {
+        Some(isa) => Cpu::with_isa(isa)?,
+        None => Cpu::selected()?,
+    }
+    .without(off);
     let fuse = match o.fuse {
         0 => Fuse::Auto,
         1 => Fuse::Never,
@@ -303,7 +317,7 @@ fn options(options: *const SepconvOptions) -> Result<Options, Failure> {
     };
     Ok(Options {
         threads: o.threads as usize,
-        isa,
+        cpu: Some(cpu),
         fuse,
         depth_first: None,
     })
@@ -335,39 +349,75 @@ pub extern "C" fn sepconv_last_error() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
-/// The name of an ISA ("auto", "scalar", "avx2", "avx512", "neon"; static string).
-#[no_mangle]
-pub extern "C" fn sepconv_isa_name(isa: i32) -> *const c_char {
-    let name: &'static CStr = match isa {
-        0 => c"auto",
-        1 => c"scalar",
-        2 => c"avx2",
-        3 => c"avx512",
-        4 => c"neon",
-        _ => c"unknown",
-    };
-    name.as_ptr()
+/// NUL-terminated copies of the table's names, made once.
+fn c_names() -> &'static [(i32, CString)] {
+    static NAMES: OnceLock<Vec<(i32, CString)>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let isas = Isa::all().map(|i| (i.c_value(), i.name()));
+        // Features as negative keys: their bits never collide with ISA values that way.
+        let features = Feature::all().map(|f| (-(f.bit() as i32), f.name()));
+        isas.chain(features)
+            .chain([(SEPCONV_ISA_AUTO, "auto")])
+            .filter_map(|(v, name)| CString::new(name).ok().map(|c| (v, c)))
+            .collect()
+    })
 }
 
-fn isa_to_c(isa: Isa) -> SepconvIsa {
-    match isa {
-        Isa::Scalar => SepconvIsa::Scalar,
-        Isa::Avx2 => SepconvIsa::Avx2,
-        Isa::Avx512 => SepconvIsa::Avx512,
-        Isa::Neon => SepconvIsa::Neon,
+fn c_name(key: i32) -> *const c_char {
+    c_names()
+        .iter()
+        .find(|(v, _)| *v == key)
+        .map_or(c"unknown".as_ptr(), |(_, name)| name.as_ptr())
+}
+
+/// The name of a `SepconvIsa` value ("auto" for `SEPCONV_ISA_AUTO`, "unknown" for others;
+/// static string).
+#[no_mangle]
+pub extern "C" fn sepconv_isa_name(isa: i32) -> *const c_char {
+    if isa < 0 {
+        return c"unknown".as_ptr();
+    }
+    c_name(isa)
+}
+
+/// The name of one `SepconvFeature` bit ("unknown" for anything else; static string).
+#[no_mangle]
+pub extern "C" fn sepconv_feature_name(feature: u32) -> *const c_char {
+    match Feature::all().find(|f| f.bit() == feature) {
+        Some(f) => c_name(-(f.bit() as i32)),
+        None => c"unknown".as_ptr(),
     }
 }
 
-/// The ISA `SEPCONV_ISA_AUTO` resolves to on this CPU (environment override included).
+/// The base ISA and features `SEPCONV_ISA_AUTO` resolves to on this CPU (the environment
+/// override included): `*isa` a `SepconvIsa` value, `*features` `SepconvFeature` bits.
+/// Either pointer may be null.
 #[no_mangle]
-pub unsafe extern "C" fn sepconv_selected_isa(out: *mut SepconvIsa) -> SepconvStatus {
+pub unsafe extern "C" fn sepconv_selected_cpu(isa: *mut Isa, features: *mut u32) -> SepconvStatus {
+    guard(|| {
+        let cpu = Cpu::selected()?;
+        if !isa.is_null() {
+            // SAFETY: checked non-null; the caller passes a writable SepconvIsa.
+            unsafe { *isa = cpu.isa };
+        }
+        if !features.is_null() {
+            // SAFETY: checked non-null; the caller passes a writable uint32_t.
+            unsafe { *features = cpu.features.bits() };
+        }
+        Ok(())
+    })
+}
+
+/// The base ISA `SEPCONV_ISA_AUTO` resolves to on this CPU (environment override included).
+#[no_mangle]
+pub unsafe extern "C" fn sepconv_selected_isa(out: *mut Isa) -> SepconvStatus {
     guard(|| {
         if out.is_null() {
             return fail(SepconvStatus::NullPointer, "out is null");
         }
-        let isa = Isa::selected()?;
+        let cpu = Cpu::selected()?;
         // SAFETY: checked non-null; the caller passes a writable SepconvIsa.
-        unsafe { *out = isa_to_c(isa) };
+        unsafe { *out = cpu.isa };
         Ok(())
     })
 }
@@ -375,14 +425,16 @@ pub unsafe extern "C" fn sepconv_selected_isa(out: *mut SepconvIsa) -> SepconvSt
 /// Whether this CPU runs `isa` (a `SepconvIsa` value): 1 or 0.
 #[no_mangle]
 pub extern "C" fn sepconv_isa_available(isa: i32) -> u8 {
-    let isa = match isa {
-        1 => Isa::Scalar,
-        2 => Isa::Avx2,
-        3 => Isa::Avx512,
-        4 => Isa::Neon,
-        _ => return 0,
-    };
-    isa.check().is_ok() as u8
+    Isa::from_c(isa).is_some_and(|i| i.check().is_ok()) as u8
+}
+
+/// The `SepconvFeature` bits this CPU has at `isa` (a `SepconvIsa` value; 0 if it cannot
+/// run that ISA).
+#[no_mangle]
+pub extern "C" fn sepconv_isa_features(isa: i32) -> u32 {
+    Isa::from_c(isa)
+        .and_then(|i| Cpu::with_isa(i).ok())
+        .map_or(0, |cpu| cpu.features.bits())
 }
 
 /// Default options: 1 thread, `SEPCONV_ISA_AUTO`, `SEPCONV_FUSE_AUTO`.
@@ -390,8 +442,9 @@ pub extern "C" fn sepconv_isa_available(isa: i32) -> u8 {
 pub extern "C" fn sepconv_options_default() -> SepconvOptions {
     SepconvOptions {
         threads: 1,
-        isa: SepconvIsa::Auto as i32,
+        isa: SEPCONV_ISA_AUTO,
         fuse: SepconvFuse::Auto as i32,
+        features_off: 0,
     }
 }
 
@@ -520,7 +573,8 @@ pub unsafe extern "C" fn sepconv_model_info(
                 resolution: c.resolution as u32,
                 classes: c.classes as u32,
                 alpha: c.alpha,
-                isa: isa_to_c(m.isa()),
+                isa: m.cpu().isa,
+                features: m.cpu().features.bits(),
                 threads: m.threads() as u32,
             }
         };

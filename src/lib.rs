@@ -2,14 +2,13 @@
 //! on ARM NEON and x86 AVX2 / AVX-512, with runtime CPU dispatch.
 //!
 //! Activations are f32 NHWC. `reference` holds the naive oracle every kernel is tested
-//! against; `kernels` the per-ISA kernels gathered in a [`KernelSet`]; `net` MobileNet V1.
+//! against; `kernels` the kernel tables per op, from which a [`KernelSet`] is picked for a [`Cpu`]; `net` MobileNet V1.
 
 pub mod activation;
 pub mod error;
 pub mod ffi;
 pub mod geometry;
 pub mod io;
-pub mod isa;
 pub mod kernels;
 mod memory;
 pub mod net;
@@ -20,7 +19,7 @@ pub mod tensor;
 pub use activation::{Activation, Clamp};
 pub use error::{Error, Result};
 pub use geometry::Padding;
-pub use isa::{CpuFeatures, Isa};
+pub use kernels::cpu::{Cpu, Feature, Features, Isa};
 pub use kernels::{kernel_set, selected_kernel_set, KernelSet};
 pub use net::{MobileNetConfig, MobileNetWeights, PaddingStyle};
 pub use tensor::{Shape, Tensor};

@@ -1,7 +1,8 @@
 //! The `sepconv` command line.
 
 use clap::{Parser, Subcommand};
-use sepconv::{CpuFeatures, Isa};
+use sepconv::kernels::cpu::Host;
+use sepconv::{Cpu, Isa};
 use std::process::ExitCode;
 
 mod cli;
@@ -56,9 +57,10 @@ pub struct RunArgs {
     /// Threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Force an ISA (scalar, avx2, avx512, neon).
+    /// Force a base ISA, optionally with features off: `avx2`, `avx512,-vnni` (names:
+    /// `sepconv info`).
     #[arg(long)]
-    pub isa: Option<Isa>,
+    pub isa: Option<Cpu>,
 }
 
 #[derive(clap::Args)]
@@ -75,9 +77,10 @@ pub struct BenchArgs {
     /// Images per run.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
-    /// Force an ISA (scalar, avx2, avx512, neon).
+    /// Force a base ISA, optionally with features off: `avx2`, `avx512,-vnni` (names:
+    /// `sepconv info`).
     #[arg(long)]
-    pub isa: Option<Isa>,
+    pub isa: Option<Cpu>,
     /// Timed runs (default: as many as fit in about 2 seconds, at least 20).
     #[arg(long)]
     pub runs: Option<usize>,
@@ -120,30 +123,26 @@ fn run(cli: Cli) -> sepconv::Result<()> {
 }
 
 fn info() -> sepconv::Result<()> {
-    let features = CpuFeatures::get();
     println!("arch:         {}", std::env::consts::ARCH);
-    println!("cpu features: {}", features.names().join(" "));
+    println!("cpu features: {}", Host::get().names().join(" "));
     let available: Vec<&str> = Isa::available().iter().map(|i| i.name()).collect();
     println!("isas:         {} (best first)", available.join(" "));
     let set = sepconv::selected_kernel_set()?;
     let forced = std::env::var("SEPCONV_ISA").ok().filter(|s| !s.is_empty());
     println!(
         "isa in use:   {}{}",
-        set.isa,
+        set.isa(),
         forced.map_or(String::new(), |f| format!(" (forced by SEPCONV_ISA={f})"))
     );
+    println!("features:     {}", set.cpu.features);
     println!("kernels:");
-    println!("  clamp       {}", set.clamp_impl);
-    println!("  gemm        {}", set.gemm.name);
-    for g in set.gemm_narrow {
-        println!("  gemm narrow {}", g.name);
+    for (op, id) in set.ids() {
+        println!("  {op:<6} {id}");
     }
-    println!("  dw3x3       {}", set.dw3x3_impl);
-    println!("  conv0       {}", set.conv0.name);
-    let peak = sepconv::kernels::peak::fma_peak_gflops(set.isa)?;
+    let peak = sepconv::kernels::peak::fma_peak_gflops(set.isa())?;
     println!(
         "fma peak:     {peak:.1} GFLOP/s per core ({}, measured now)",
-        set.isa
+        set.isa()
     );
     Ok(())
 }

@@ -15,7 +15,7 @@ fn check(data: &[f32], c: Clamp) {
         // Guard bytes after the slice must stay untouched.
         got.extend_from_slice(&[f32::MAX; 5]);
         let n = data.len();
-        (kernel_set(isa).unwrap().clamp)(&mut got[..n], c);
+        (kernel_set(isa).unwrap().clamp.run)(&mut got[..n], c);
         assert_eq!(&got[..n], &want.data[..], "{isa} n={n}");
         assert!(
             got[n..].iter().all(|&v| v == f32::MAX),

@@ -506,6 +506,6 @@ fn bad_shapes_are_errors() {
 fn kernel_sets_name_their_depthwise_kernel() {
     for isa in common::isas_under_test() {
         let ks = kernel_set(isa).unwrap();
-        assert!(ks.dw3x3_block >= 1 && !ks.dw3x3_impl.is_empty(), "{isa}");
+        assert!(ks.dw3x3.block >= 1 && !ks.dw3x3.id.name.is_empty(), "{isa}");
     }
 }

@@ -1,12 +1,14 @@
-//! Dispatch: detection, forcing, refusal of ISAs the CPU lacks.
+//! Dispatch: detection, forcing (base ISA and features off), refusal of what the CPU
+//! lacks, and that every kernel set holds only kernels its CPU runs.
 
 mod common;
 
-use sepconv::{kernel_set, selected_kernel_set, Error, Isa};
+use sepconv::kernels::{all_kernels, Kernel};
+use sepconv::{kernel_set, selected_kernel_set, Cpu, Error, Feature, Features, Isa};
 
 #[test]
 fn detection_picks_the_expected_isa() {
-    // CI sets SEPCONV_EXPECT_ISA where it knows the CPU: avx512 natively on the Zen 5 host,
+    // CI sets SEPCONV_EXPECT_ISA where it knows the CPU: the host's best natively,
     // avx2 under `qemu-x86_64 -cpu Haswell`, neon under qemu-aarch64.
     if let Ok(expected) = std::env::var("SEPCONV_EXPECT_ISA") {
         let expected: Isa = expected.parse().unwrap();
@@ -15,30 +17,69 @@ fn detection_picks_the_expected_isa() {
     let available = Isa::available();
     assert_eq!(*available.last().unwrap(), Isa::Scalar);
     assert_eq!(available[0], Isa::detect());
+    assert_eq!(Cpu::detect().isa, Isa::detect());
+    assert_eq!(Cpu::detect(), Cpu::available()[0]);
 }
 
 #[test]
 fn selected_honours_the_environment() {
-    let selected = Isa::selected().unwrap();
+    let selected = Cpu::selected().unwrap();
     match std::env::var("SEPCONV_ISA") {
-        Ok(name) if !name.is_empty() => assert_eq!(selected, name.parse::<Isa>().unwrap()),
-        _ => assert_eq!(selected, Isa::detect()),
+        Ok(spec) if !spec.is_empty() => assert_eq!(selected, spec.parse::<Cpu>().unwrap()),
+        _ => assert_eq!(selected, Cpu::detect()),
     }
-    assert_eq!(selected_kernel_set().unwrap().isa, selected);
+    assert_eq!(Isa::selected().unwrap(), selected.isa);
+    assert_eq!(selected_kernel_set().unwrap().cpu, selected);
 }
 
 #[test]
-fn every_available_isa_has_its_kernel_set() {
-    for isa in Isa::available() {
-        assert_eq!(kernel_set(isa).unwrap().isa, isa);
-        assert_eq!(Isa::resolve(Some(isa)).unwrap(), isa);
+fn every_available_cpu_has_its_kernel_set_of_kernels_it_runs() {
+    for cpu in Cpu::available() {
+        let ks = kernel_set(cpu).unwrap();
+        assert_eq!(ks.cpu, cpu);
+        assert_eq!(
+            kernel_set(cpu.isa).unwrap().cpu,
+            cpu,
+            "an Isa means all its features"
+        );
+        assert_eq!(Isa::resolve(Some(cpu.isa)).unwrap(), cpu.isa);
+        for (op, id) in ks.ids() {
+            assert!(id.runs_on(cpu), "{cpu}: {op} {}", id.name);
+        }
+        // Every feature subset picks a set too, of kernels that need none switched off.
+        for f in cpu.features.iter() {
+            let less = cpu.without(Features::of(&[f]));
+            let ks = kernel_set(less).unwrap();
+            assert_eq!(ks.cpu, less);
+            for (op, id) in ks.ids() {
+                assert!(!id.features.has(f), "{less}: {op} {} needs {f}", id.name);
+            }
+        }
     }
+}
+
+#[test]
+fn kernel_names_are_unique_and_name_their_isa() {
+    let ids = all_kernels();
+    for (i, a) in ids.iter().enumerate() {
+        assert!(
+            ids[i + 1..].iter().all(|b| b.name != a.name),
+            "{} twice",
+            a.name
+        );
+        assert!(a.name.ends_with(a.isa.name()), "{} for {}", a.name, a.isa);
+        assert!(a.name.starts_with("f32_"), "{}", a.name);
+    }
+    // Each table's last entry runs anywhere, so every op has a kernel on every CPU.
+    let ks = kernel_set(Isa::Scalar).unwrap();
+    assert!(ks.ids().iter().all(|(_, id)| id.isa == Isa::Scalar));
+    assert_eq!(ks.gemm.id().name, "f32_gemm_4x8_scalar");
 }
 
 #[test]
 fn unavailable_isas_are_refused_with_a_reason() {
     let available = Isa::available();
-    for isa in Isa::ALL.into_iter().filter(|i| !available.contains(i)) {
+    for isa in Isa::all().filter(|i| !available.contains(i)) {
         match kernel_set(isa) {
             Err(Error::IsaUnavailable { isa: name, why }) => {
                 assert_eq!(name, isa.name());
@@ -56,33 +97,75 @@ fn unavailable_isas_are_refused_with_a_reason() {
 }
 
 #[test]
-fn isa_names_round_trip_and_unknown_names_fail() {
-    for isa in Isa::ALL {
-        assert_eq!(isa.name().parse::<Isa>().unwrap(), isa);
+fn features_the_cpu_lacks_are_refused() {
+    for cpu in Cpu::available() {
+        for f in Feature::all().filter(|f| !cpu.features.has(*f)) {
+            let more = Cpu {
+                features: cpu.features.with(f),
+                ..cpu
+            };
+            match kernel_set(more) {
+                Err(Error::IsaUnavailable { why, .. }) => assert!(why.contains(f.name()), "{why}"),
+                other => panic!("{more} should be refused, got {other:?}"),
+            }
+        }
     }
-    assert!(matches!("sse9".parse::<Isa>(), Err(Error::UnknownIsa(_))));
+}
+
+#[test]
+fn names_round_trip_and_unknown_names_fail() {
+    for isa in Isa::all() {
+        assert_eq!(isa.name().parse::<Isa>().unwrap(), isa);
+        assert_eq!(Isa::from_c(isa.c_value()), Some(isa));
+    }
+    for f in Feature::all() {
+        assert_eq!(f.name().parse::<Feature>().unwrap(), f);
+    }
+    match "sse9".parse::<Isa>() {
+        Err(e @ Error::UnknownIsa(_)) => {
+            let msg = e.to_string();
+            assert!(Isa::all().all(|i| msg.contains(i.name())), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        "scalar,-warp".parse::<Cpu>(),
+        Err(Error::UnknownFeature(_))
+    ));
 }
 
 #[test]
 fn forcing_through_the_environment_is_refused_when_unavailable() {
     // Run the CLI binary itself with a forced ISA this CPU lacks: it must exit with a
     // clear error, not crash on an illegal instruction.
-    let unavailable = Isa::ALL
-        .into_iter()
+    let unavailable = Isa::all()
         .find(|i| !Isa::available().contains(i))
         .expect("no CPU runs both NEON and AVX");
-    let out = common::bin_command(env!("CARGO_BIN_EXE_sepconv"))
-        .arg("info")
-        .env("SEPCONV_ISA", unavailable.name())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let run = |spec: &str| {
+        let out = common::bin_command(env!("CARGO_BIN_EXE_sepconv"))
+            .arg("info")
+            .env("SEPCONV_ISA", spec)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, stderr) = run(unavailable.name());
+    assert!(!ok);
     assert!(stderr.contains("is not available"), "{stderr}");
-    let out = common::bin_command(env!("CARGO_BIN_EXE_sepconv"))
-        .arg("info")
-        .env("SEPCONV_ISA", "bogus")
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown ISA"));
+    let (ok, _, stderr) = run("bogus");
+    assert!(!ok && stderr.contains("unknown ISA"), "{stderr}");
+    let (ok, _, stderr) = run("scalar,-bogus");
+    assert!(!ok && stderr.contains("unknown CPU feature"), "{stderr}");
+    // A feature switched off is off in the set `info` reports.
+    let best = Cpu::detect();
+    if let Some(f) = best.features.iter().next() {
+        let (ok, stdout, stderr) = run(&format!("{},-{f}", best.isa));
+        assert!(ok, "{stderr}");
+        let line = stdout.lines().find(|l| l.starts_with("features:")).unwrap();
+        assert!(!line.split_whitespace().any(|w| w == f.name()), "{line}");
+    }
 }

@@ -362,7 +362,7 @@ fn runner_forward(
             w,
             Options {
                 threads: 2,
-                isa: Some(isa),
+                cpu: Some(sepconv::Cpu::with_isa(isa).unwrap()),
                 ..Options::default()
             },
         )?;

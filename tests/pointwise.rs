@@ -8,7 +8,7 @@
 mod common;
 
 use proptest::prelude::*;
-use sepconv::kernels::gemm::{GemmArgs, GemmKernel};
+use sepconv::kernels::f32_gemm::{GemmArgs, GemmKernel};
 use sepconv::kernels::mat::MatMut;
 use sepconv::ops::pointwise::{
     a_stride, pointwise, pointwise_cols, pointwise_panels, PackedGemmB, A_BLOCK_BYTES,
@@ -121,7 +121,7 @@ impl Problem {
         want: &[f32],
     ) -> Result<(), String> {
         let Problem { m, n, k, lda, .. } = *self;
-        let isa = packed.kernels().isa;
+        let isa = packed.kernels().isa();
         let nr = packed.nr();
         let (j0, j1) = match &panels {
             Some(r) => ((r.start * nr).min(n), (r.end * nr).min(n)),
@@ -135,7 +135,7 @@ impl Problem {
         let clamp = self.act.clamp();
         let what = format!(
             "{isa} {} m={m} n={n} k={k} lda={lda} ldc={ldc} panels={panels:?} {:?}",
-            packed.gemm().name,
+            packed.gemm().id.name,
             self.act
         );
         match &panels {
@@ -181,11 +181,8 @@ impl Problem {
 }
 
 /// Every GEMM kernel of `isa`'s set: the wide one, then the narrow ones.
-fn gemm_kernels(isa: Isa) -> Vec<GemmKernel> {
-    let ks = kernel_set(isa).unwrap();
-    std::iter::once(ks.gemm)
-        .chain(ks.gemm_narrow.iter().copied())
-        .collect()
+fn gemm_kernels(isa: Isa) -> Vec<&'static GemmKernel> {
+    kernel_set(isa).unwrap().gemms().collect()
 }
 
 #[test]
@@ -368,7 +365,7 @@ proptest! {
             });
             prop_assert!(
                 whole.iter().zip(&split).all(|(x, y)| x.to_bits() == y.to_bits()),
-                "{} {}: column views differ from one call", isa, g.name
+                "{} {}: column views differ from one call", isa, g.id.name
             );
         }
     }
@@ -399,7 +396,7 @@ proptest! {
                     let mut row = vec![0.0; n];
                     pointwise(&b, 1, &p.a[i * k..(i + 1) * k], k, &mut row, n, clamp).unwrap();
                     let same = row.iter().zip(&all[i * n..]).all(|(x, y)| x.to_bits() == y.to_bits());
-                    prop_assert!(same, "{} {}: row {} of {} alone differs", isa, g.name, i, m);
+                    prop_assert!(same, "{} {}: row {} of {} alone differs", isa, g.id.name, i, m);
                 }
             }
         }
@@ -493,7 +490,10 @@ fn bad_arguments_are_errors() {
         // A kernel of another set is refused.
         for other in Isa::available() {
             let foreign = kernel_set(other).unwrap().gemm;
-            if !gemm_kernels(isa).iter().any(|g| g.name == foreign.name) {
+            if !gemm_kernels(isa)
+                .iter()
+                .any(|g| g.id.name == foreign.id.name)
+            {
                 assert!(matches!(
                     PackedGemmB::with_kernel(ks, foreign, k, n, &w, &bias),
                     Err(Error::Config(_))
@@ -561,7 +561,7 @@ fn bad_panel_ranges_are_errors() {
             assert!(
                 last.iter().all(|&v| v == 0.25 + 0.5 * 5.0),
                 "{isa} {}",
-                g.name
+                g.id.name
             );
         }
     }
@@ -628,12 +628,12 @@ fn microkernel_refuses_what_the_assembly_cannot_do() {
                 assert!(
                     row[..nr].iter().all(|&v| v == 1.0 + kc as f32),
                     "{isa} {}",
-                    g.name
+                    g.id.name
                 );
                 assert_eq!(
                     row[nr], 0.0,
                     "{isa} {}: the gap after row {i} was written",
-                    g.name
+                    g.id.name
                 );
             }
         }

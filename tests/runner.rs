@@ -49,7 +49,7 @@ fn check(config: MobileNetConfig, batch_norm: bool, batch: usize) {
                 &weights,
                 Options {
                     threads,
-                    isa: Some(isa),
+                    cpu: Some(sepconv::Cpu::with_isa(isa).unwrap()),
                     fuse,
                     depth_first,
                 },

@@ -116,6 +116,20 @@ int main(int argc, char **argv) {
   CHECK(sepconv_model_info(model, &info) == SEPCONV_STATUS_OK, "info");
   printf("model: resolution %u, classes %u, alpha %.3f, isa %s, threads %u\n", info.resolution,
          info.classes, info.alpha, sepconv_isa_name(info.isa), info.threads);
+  printf("features:");
+  for (uint32_t bit = 1; bit != 0; bit <<= 1) {
+    if (info.features & bit) printf(" %s", sepconv_feature_name(bit));
+  }
+  printf("\n");
+  {
+    /* The model was built with SEPCONV_ISA_AUTO: what sepconv_selected_cpu reports. */
+    enum SepconvIsa isa;
+    uint32_t features = 0;
+    CHECK(sepconv_selected_cpu(&isa, &features) == SEPCONV_STATUS_OK, "sepconv_selected_cpu");
+    CHECK(isa == info.isa && features == info.features, "model info disagrees with the selected CPU");
+    CHECK((features & ~sepconv_isa_features(isa)) == 0, "selected features the ISA lacks");
+    CHECK(sepconv_selected_cpu(NULL, NULL) == SEPCONV_STATUS_OK, "null outputs are allowed");
+  }
   CHECK(in_len == (size_t)info.resolution * info.resolution * 3, "input length %zu", in_len);
   CHECK(want_len == info.classes, "expected length %zu", want_len);
 
@@ -172,10 +186,25 @@ int main(int argc, char **argv) {
   bad_opts.fuse = 3;
   EXPECT_ERROR(sepconv_model_load_file(argv[1], &bad_opts, &bad), SEPCONV_STATUS_INVALID_ARGUMENT);
   bad_opts = sepconv_options_default();
+  bad_opts.features_off = 1u << 30; /* no such feature */
+  EXPECT_ERROR(sepconv_model_load_file(argv[1], &bad_opts, &bad), SEPCONV_STATUS_INVALID_ARGUMENT);
+  bad_opts = sepconv_options_default();
   bad_opts.threads = 0;
   EXPECT_ERROR(sepconv_model_load_file(argv[1], &bad_opts, &bad), SEPCONV_STATUS_INVALID_ARGUMENT);
   for (int32_t isa = SEPCONV_ISA_SCALAR; isa <= SEPCONV_ISA_NEON; isa++) {
-    if (sepconv_isa_available(isa)) continue;
+    if (sepconv_isa_available(isa)) {
+      /* Every feature of the ISA may be switched off. */
+      bad_opts = sepconv_options_default();
+      bad_opts.isa = isa;
+      bad_opts.features_off = sepconv_isa_features(isa);
+      struct SepconvModel *m = NULL;
+      CHECK(sepconv_model_load_file(argv[1], &bad_opts, &m) == SEPCONV_STATUS_OK, "features off");
+      struct SepconvModelInfo mi;
+      CHECK(sepconv_model_info(m, &mi) == SEPCONV_STATUS_OK && mi.features == 0 && (int32_t)mi.isa == isa,
+            "a model without features");
+      sepconv_model_free(m);
+      continue;
+    }
     bad_opts = sepconv_options_default();
     bad_opts.isa = isa;
     EXPECT_ERROR(sepconv_model_load_file(argv[1], &bad_opts, &bad), SEPCONV_STATUS_ISA_UNAVAILABLE);

@@ -18,7 +18,7 @@ fuzz_target!(|input: (f32, f32, Vec<f32>)| {
     );
     for isa in Isa::available() {
         let mut got = data.clone();
-        (kernel_set(isa).unwrap().clamp)(&mut got, c);
+        (kernel_set(isa).unwrap().clamp.run)(&mut got, c);
         assert_eq!(got, want.data, "{isa}");
     }
 });

@@ -23,7 +23,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
         &weights,
         Options {
             threads: args.threads,
-            isa: args.isa,
+            cpu: args.isa,
             fuse: args.fuse,
             depth_first: args.depth_first,
         },
@@ -35,7 +35,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
         Some(fuse) => {
             let options = Options {
                 threads: args.threads,
-                isa: args.isa,
+                cpu: args.isa,
                 fuse,
                 depth_first: None,
             };

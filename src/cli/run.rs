@@ -20,7 +20,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         &weights,
         Options {
             threads: args.threads,
-            isa: args.isa,
+            cpu: args.isa,
             ..Options::default()
         },
     )?;

@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn threads_fill_column_views_through_the_portable_kernel() {
         use crate::activation::Clamp;
-        use crate::kernels::gemm::{scalar, GemmArgs};
+        use crate::kernels::f32_gemm::{scalar, GemmArgs};
         let (rows, kc, nr) = (5, 3, scalar::NR);
         let a: Vec<f32> = (0..rows * kc).map(|i| i as f32).collect();
         let panel: Vec<f32> = (0..(kc + 1) * nr).map(|i| (i % 7) as f32).collect();

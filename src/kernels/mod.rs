@@ -1,96 +1,115 @@
-//! The Rust side of the microkernels: one module per op, one file per ISA, plus the safe
-//! wrappers around the assembly in `/kernels`. [`KernelSet`] gathers one ISA's entries as
-//! plain function pointers, like XNNPACK's hardware config.
+//! The kernels: one folder per data type and op (`f32_gemm`, `f32_dwconv`, `f32_conv0`,
+//! `f32_clamp`), each with its descriptor type and its table of kernels, best first (the
+//! only place that holds the op's ISA policy), and one file per ISA beside it; the
+//! assembly behind the wrappers is in `/kernels`. `cpu` is the one table of base ISAs and
+//! CPU features; `simd` the vector abstraction the direct convolutions are written over.
+//! A [`KernelSet`] is what the tables pick for one [`Cpu`].
 
-pub mod clamp;
-pub mod conv0;
-pub mod dwconv;
-pub mod gemm;
+pub mod cpu;
+pub mod f32_clamp;
+pub mod f32_conv0;
+pub mod f32_dwconv;
+pub mod f32_gemm;
 pub mod mat;
 pub mod peak;
 pub mod prefetch;
+pub(crate) mod simd;
+pub mod table;
 
-use crate::activation::Clamp;
-use crate::isa::Isa;
 use crate::Result;
+pub use cpu::{Cpu, Feature, Features, Isa};
+use f32_clamp::ClampKernel;
+use f32_conv0::Conv0Kernel;
+use f32_dwconv::DwKernel;
+use f32_gemm::GemmKernel;
+use std::sync::{Mutex, OnceLock};
+pub use table::{Kernel, KernelId};
 
-/// One ISA's kernels (not constructible outside the crate). Obtained only through [`kernel_set`] / [`selected_kernel_set`], which
-/// check that the CPU runs the ISA: that check is what makes calling the ISA-specific
-/// entries sound.
+/// The kernels the tables pick for one [`Cpu`], one field per op. Obtained through
+/// [`kernel_set`] / [`selected_kernel_set`], which check that the CPU is this one's.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct KernelSet {
-    pub isa: Isa,
+    /// What the kernels were picked for.
+    pub cpu: Cpu,
     /// In-place clamp of a buffer (the activation epilogue on its own).
-    pub clamp: fn(&mut [f32], Clamp),
-    /// Which implementation `clamp` is, for `sepconv info`.
-    pub clamp_impl: &'static str,
-    /// The GEMM microkernel of the pointwise layers: entry, MR x NR tile and name.
-    pub gemm: gemm::GemmKernel,
+    pub clamp: &'static ClampKernel,
+    /// The rung whose GEMM tiles `gemm` and `gemm_narrow` are (see [`f32_gemm::candidates`]).
+    pub gemm_rung: Isa,
+    /// The wide GEMM microkernel of the pointwise layers.
+    pub gemm: &'static GemmKernel,
     /// Narrower GEMM kernels for layers of few output channels (or whose width the wide
     /// NR does not divide); `ops::pointwise::PackedGemmB::new` picks among `gemm` and
-    /// these per layer by padded width x `col_cost`.
-    pub gemm_narrow: &'static [gemm::GemmKernel],
-    /// Depthwise 3x3: output rows of one channel block (see [`dwconv::DwRows`]).
-    pub dw3x3: dwconv::DwRowsFn,
-    /// Channels per depthwise block (the packing width of `ops::depthwise`).
-    pub dw3x3_block: usize,
-    /// Which implementation `dw3x3` is, for `sepconv info`.
-    pub dw3x3_impl: &'static str,
-    /// The first layer (3x3 stride 2 from 3 channels), one output row per call.
-    pub conv0: conv0::Conv0Kernel,
+    /// these per layer by padded width x [`GemmKernel::col_cost`].
+    pub gemm_narrow: &'static [&'static GemmKernel],
+    /// Depthwise 3x3: output rows of one channel block (see [`f32_dwconv::DwRows`]).
+    pub dw3x3: &'static DwKernel,
+    /// The first layer (3x3 stride 2 from 3 channels), best first: [`KernelSet::conv0`]
+    /// picks by channel count.
+    pub conv0: &'static [&'static Conv0Kernel],
 }
 
-static SCALAR: KernelSet = KernelSet {
-    isa: Isa::Scalar,
-    clamp: clamp::scalar::clamp,
-    clamp_impl: "rust",
-    gemm: gemm::scalar::KERNEL,
-    gemm_narrow: &[],
-    dw3x3: dwconv::scalar::rows,
-    dw3x3_block: dwconv::scalar::BLOCK,
-    dw3x3_impl: dwconv::scalar::IMPL,
-    conv0: conv0::SCALAR,
-};
+impl KernelSet {
+    fn pick(cpu: Cpu) -> KernelSet {
+        let (gemm_rung, gemm) = f32_gemm::candidates(cpu);
+        // The entries it runs up to the first that takes any channel count.
+        let mut conv0: Vec<&'static Conv0Kernel> = Vec::new();
+        for k in f32_conv0::TABLE.iter().filter(|k| k.id.runs_on(cpu)) {
+            conv0.push(k);
+            if k.max_out_c == usize::MAX {
+                break;
+            }
+        }
+        KernelSet {
+            cpu,
+            clamp: table::best(f32_clamp::TABLE, cpu, |_| true)
+                .unwrap_or(&f32_clamp::scalar::SCALAR),
+            gemm_rung,
+            gemm: gemm[0],
+            gemm_narrow: Vec::leak(gemm[1..].to_vec()),
+            dw3x3: f32_dwconv::best(cpu),
+            conv0: Vec::leak(conv0),
+        }
+    }
 
-#[cfg(target_arch = "x86_64")]
-static AVX2: KernelSet = KernelSet {
-    isa: Isa::Avx2,
-    clamp: clamp::x86::clamp_avx,
-    clamp_impl: clamp::x86::IMPL,
-    gemm: gemm::x86::AVX2,
-    gemm_narrow: gemm::x86::AVX2_NARROW,
-    dw3x3: dwconv::avx2::rows,
-    dw3x3_block: dwconv::avx2::BLOCK,
-    dw3x3_impl: dwconv::avx2::IMPL,
-    conv0: conv0::x86::AVX2,
-};
+    /// Every GEMM kernel of the set, the wide one first.
+    pub fn gemms(&self) -> impl Iterator<Item = &'static GemmKernel> + '_ {
+        std::iter::once(self.gemm).chain(self.gemm_narrow.iter().copied())
+    }
 
-#[cfg(target_arch = "x86_64")]
-static AVX512: KernelSet = KernelSet {
-    isa: Isa::Avx512,
-    clamp: clamp::x86::clamp_avx,
-    clamp_impl: clamp::x86::IMPL,
-    gemm: gemm::x86::AVX512,
-    gemm_narrow: gemm::x86::AVX512_NARROW,
-    dw3x3: dwconv::avx512::rows,
-    dw3x3_block: dwconv::avx512::BLOCK,
-    dw3x3_impl: dwconv::avx512::IMPL,
-    conv0: conv0::x86::AVX512,
-};
+    /// The conv0 kernel for a layer of `out_c` output channels.
+    pub fn conv0(&self, out_c: usize) -> &'static Conv0Kernel {
+        self.conv0
+            .iter()
+            .copied()
+            .find(|k| out_c <= k.max_out_c)
+            .unwrap_or(&f32_conv0::SCALAR)
+    }
 
-#[cfg(target_arch = "aarch64")]
-static NEON: KernelSet = KernelSet {
-    isa: Isa::Neon,
-    clamp: clamp::neon::clamp_neon,
-    clamp_impl: clamp::neon::IMPL,
-    gemm: gemm::neon::NEON,
-    gemm_narrow: &[],
-    dw3x3: dwconv::neon::rows,
-    dw3x3_block: dwconv::neon::BLOCK,
-    dw3x3_impl: dwconv::neon::IMPL,
-    conv0: conv0::neon::NEON,
-};
+    /// The base ISA the set was picked for.
+    pub fn isa(&self) -> Isa {
+        self.cpu.isa
+    }
+
+    /// Every kernel of the set, for `sepconv info`.
+    pub fn ids(&self) -> Vec<(&'static str, &'static KernelId)> {
+        let mut ids = vec![("clamp", &self.clamp.id)];
+        ids.extend(self.gemms().map(|g| ("gemm", &g.id)));
+        ids.push(("dw3x3", &self.dw3x3.id));
+        ids.extend(self.conv0.iter().map(|k| ("conv0", &k.id)));
+        ids
+    }
+}
+
+/// Every kernel of every table: for tests, `sepconv info --all` and docs/kernels.md.
+pub fn all_kernels() -> Vec<&'static KernelId> {
+    let mut ids: Vec<&'static KernelId> = Vec::new();
+    ids.extend(f32_clamp::TABLE.iter().map(|k| &k.id));
+    ids.extend(f32_gemm::TABLE.iter().map(|k| &k.id));
+    ids.extend(f32_dwconv::TABLE.iter().map(|k| &k.id));
+    ids.extend(f32_conv0::TABLE.iter().map(|k| &k.id));
+    ids
+}
 
 /// Packs per-channel filters for the direct-convolution kernels (depthwise, conv0):
 /// `weights` holds `taps` floats per channel, `bias` one. Per block of `block` channels:
@@ -115,24 +134,54 @@ pub(crate) fn pack_channel_blocks(
     packed
 }
 
-/// The kernel set of `isa`, or an error naming why this CPU cannot run it.
-pub fn kernel_set(isa: Isa) -> Result<&'static KernelSet> {
-    isa.check()?;
-    Ok(match isa {
-        Isa::Scalar => &SCALAR,
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => &AVX2,
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => &AVX512,
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => &NEON,
-        // `check` refused ISAs of other architectures above.
-        #[allow(unreachable_patterns)]
-        _ => &SCALAR,
-    })
+/// The kernel set of `cpu` (an [`Isa`] means that rung with every feature this CPU has
+/// there), or an error naming why this CPU cannot run it. Sets are picked once per
+/// `Cpu` and live for the process.
+pub fn kernel_set(cpu: impl Into<CpuRequest>) -> Result<&'static KernelSet> {
+    let cpu = cpu.into().resolve()?;
+    static SETS: OnceLock<Mutex<Vec<&'static KernelSet>>> = OnceLock::new();
+    let mut sets = SETS
+        .get_or_init(|| Mutex::new(Vec::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(set) = sets.iter().find(|s| s.cpu == cpu) {
+        return Ok(set);
+    }
+    // At most one set per distinct `Cpu` (a rung and a subset of its few features).
+    let set: &'static KernelSet = Box::leak(Box::new(KernelSet::pick(cpu)));
+    sets.push(set);
+    Ok(set)
 }
 
-/// The kernel set of [`Isa::selected`] (detected, or forced by `SEPCONV_ISA`).
+/// What [`kernel_set`] takes: a whole [`Cpu`] or a base [`Isa`].
+#[derive(Clone, Copy, Debug)]
+pub enum CpuRequest {
+    Cpu(Cpu),
+    Isa(Isa),
+}
+
+impl CpuRequest {
+    fn resolve(self) -> Result<Cpu> {
+        match self {
+            CpuRequest::Cpu(cpu) => cpu.check().map(|()| cpu),
+            CpuRequest::Isa(isa) => Cpu::with_isa(isa),
+        }
+    }
+}
+
+impl From<Cpu> for CpuRequest {
+    fn from(cpu: Cpu) -> Self {
+        CpuRequest::Cpu(cpu)
+    }
+}
+
+impl From<Isa> for CpuRequest {
+    fn from(isa: Isa) -> Self {
+        CpuRequest::Isa(isa)
+    }
+}
+
+/// The kernel set of [`Cpu::selected`] (detected, or forced by `SEPCONV_ISA`).
 pub fn selected_kernel_set() -> Result<&'static KernelSet> {
-    kernel_set(Isa::selected()?)
+    kernel_set(Cpu::selected()?)
 }

@@ -2,7 +2,7 @@
 //! `sepconv bench` divide by it to report % of peak, so it is measured in the same process
 //! as the kernels it is compared with, never hard-coded.
 
-use crate::isa::Isa;
+use crate::kernels::cpu::Isa;
 use crate::Result;
 use std::time::Instant;
 

@@ -9,7 +9,7 @@ use super::fold::fold_batch_norm;
 use super::pool::{spin_lock, Pool, Team};
 use super::weights::MobileNetWeights;
 use crate::activation::Clamp;
-use crate::isa::Isa;
+use crate::kernels::cpu::{Cpu, Isa};
 use crate::kernels::mat::MatMut;
 use crate::kernels::{kernel_set, KernelSet};
 use crate::memory::{gather, split_parts, PageBuf};
@@ -27,8 +27,9 @@ pub struct Options {
     /// Threads per `run` call: 1 runs inline on the caller's thread; more use a private
     /// pool of that many threads, the caller included.
     pub threads: usize,
-    /// Force an ISA (else `SEPCONV_ISA`, else the best detected).
-    pub isa: Option<Isa>,
+    /// Force a base ISA and features (e.g. `"avx512,-vnni".parse()` or
+    /// `Cpu::with_isa(Isa::Avx2)`); else `SEPCONV_ISA`, else all this CPU has.
+    pub cpu: Option<Cpu>,
     /// Which depthwise layers run fused with the pointwise layer after them.
     pub fuse: Fuse,
     /// How many leading blocks run depth-first with conv0 (see [`DEPTH_FIRST_MIN_BYTES`]);
@@ -95,7 +96,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             threads: 1,
-            isa: None,
+            cpu: None,
             fuse: Fuse::Auto,
             depth_first: None,
         }
@@ -222,7 +223,7 @@ impl Model {
                 options.threads
             )));
         }
-        let kernels = kernel_set(Isa::resolve(options.isa)?)?;
+        let kernels = kernel_set(Cpu::resolve(options.cpu)?)?;
         let specs = config.layers()?;
         let clamp = config.activation.clamp();
 
@@ -377,9 +378,19 @@ impl Model {
         &self.config
     }
 
-    /// The ISA whose kernels this model runs.
+    /// The base ISA whose kernels this model runs.
     pub fn isa(&self) -> Isa {
-        self.kernels.isa
+        self.kernels.cpu.isa
+    }
+
+    /// The base ISA and features its kernels were picked for.
+    pub fn cpu(&self) -> Cpu {
+        self.kernels.cpu
+    }
+
+    /// The kernels it runs.
+    pub fn kernels(&self) -> &'static KernelSet {
+        self.kernels
     }
 
     pub fn threads(&self) -> usize {

@@ -1,10 +1,10 @@
 //! The first layer of MobileNet: a 3x3 stride-2 convolution from 3 input channels over
 //! NHWC tensors, computed directly from the image by the kernel set's conv0 kernel (see
-//! `kernels::conv0`): weight packing, validation, and the row loop.
+//! `kernels::f32_conv0`): weight packing, validation, and the row loop.
 
 use crate::activation::Clamp;
 use crate::geometry::{conv_output_len, Padding};
-use crate::kernels::conv0::{self, Conv0Row, IN_C, TAPS};
+use crate::kernels::f32_conv0::{self as conv0, Conv0Kernel, Conv0Row, IN_C, TAPS};
 use crate::kernels::KernelSet;
 use crate::memory::Packed;
 use crate::{Error, Result};
@@ -90,11 +90,13 @@ impl Conv0Params {
     }
 }
 
-/// conv0 weights packed for one kernel set: per block of `kernels.conv0.block` output
-/// channels, the bias then the 27 taps, zero-padded to the block.
+/// conv0 weights packed for one kernel of a kernel set (the one for its channel count):
+/// per block of `kernel.block` output channels, the bias then the 27 taps, zero-padded
+/// to the block.
 #[derive(Clone, Debug)]
 pub struct PackedConv0 {
     kernels: &'static KernelSet,
+    kernel: &'static Conv0Kernel,
     out_c: usize,
     packed: Packed,
 }
@@ -136,12 +138,23 @@ impl PackedConv0 {
         Ok(PackedConv0 {
             kernels,
             out_c,
-            packed: Packed::from_vec(conv0::pack(kernels.conv0.block, out_c, weights, bias)),
+            kernel: kernels.conv0(out_c),
+            packed: Packed::from_vec(conv0::pack(
+                kernels.conv0(out_c).block,
+                out_c,
+                weights,
+                bias,
+            )),
         })
     }
 
     pub fn out_c(&self) -> usize {
         self.out_c
+    }
+
+    /// The conv0 kernel of the set these weights were packed for.
+    pub fn kernel(&self) -> &'static Conv0Kernel {
+        self.kernel
     }
 
     /// The kernel set these weights were packed for.
@@ -246,7 +259,7 @@ fn rows_unchecked(
             let iy = (oy * 2 + ky).wrapping_sub(p.padding.top);
             (iy < p.in_h).then(|| &image[iy * row_len..(iy + 1) * row_len])
         });
-        (w.kernels.conv0.row)(Conv0Row {
+        (w.kernel.row)(Conv0Row {
             input,
             in_w: p.in_w,
             pad_left: p.padding.left,

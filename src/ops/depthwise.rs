@@ -3,12 +3,12 @@
 //!
 //! Output rows are cut into tiles whose input and output rows fit comfortably in L2; the
 //! kernel gets one tile and all channel blocks per call and picks the loop order inside
-//! (see `kernels::dwconv`).
+//! (see `kernels::f32_dwconv`).
 
 use crate::activation::Clamp;
 use crate::geometry::{conv_output_len, Padding};
-pub use crate::kernels::dwconv::DwOrder;
-use crate::kernels::dwconv::{self, DwRows};
+pub use crate::kernels::f32_dwconv::DwOrder;
+use crate::kernels::f32_dwconv::{self as dwconv, DwRows};
 use crate::kernels::KernelSet;
 use crate::memory::Packed;
 use crate::{Error, Result};
@@ -103,7 +103,7 @@ impl DepthwiseParams {
     }
 }
 
-/// Depthwise weights packed for one kernel set: per block of `kernels.dw3x3_block`
+/// Depthwise weights packed for one kernel set: per block of `kernels.dw3x3.block`
 /// channels, the bias then the 9 taps, zero-padded to the block.
 #[derive(Clone, Debug)]
 pub struct PackedDepthwise {
@@ -149,7 +149,7 @@ impl PackedDepthwise {
         Ok(PackedDepthwise {
             kernels,
             channels,
-            packed: Packed::from_vec(dwconv::pack(kernels.dw3x3_block, channels, weights, bias)),
+            packed: Packed::from_vec(dwconv::pack(kernels.dw3x3.block, channels, weights, bias)),
         })
     }
 
@@ -310,7 +310,7 @@ fn rows_unchecked(
     out_px: usize,
 ) {
     let ks = w.kernels;
-    let block = ks.dw3x3_block;
+    let block = ks.dw3x3.block;
     let c = p.channels;
     let out_w = p.out_w();
     let out_row = out_w * out_px;
@@ -325,7 +325,7 @@ fn rows_unchecked(
     while start < rows.end {
         let end = (start + tile).min(rows.end);
         let out = &mut output[(start - rows.start) * out_row..(end - rows.start) * out_row];
-        (ks.dw3x3)(DwRows {
+        (ks.dw3x3.rows)(DwRows {
             image,
             out,
             weights: &w.packed,

@@ -4,7 +4,7 @@
 //! Tile choice: a kernel set has a wide microkernel (`KernelSet::gemm`) and narrower
 //! ones (`KernelSet::gemm_narrow`); [`PackedGemmB::new`] picks per layer the one of
 //! least padded width x relative column cost, so a layer of 8 or 16 output channels
-//! (MobileNet 0.25 conv0 and pw1) runs a 12x8 or 12x16 tile instead of leaving 3/4 or
+//! (MobileNet 0.25's pw1 has 16) runs a 12x8 or 12x16 tile instead of leaving 3/4 or
 //! 1/2 of a 32-wide AVX-512 tile idle, and alpha-0.75 widths (24, 48) pack without a
 //! partial last panel. The choice is stored in the packed B ([`PackedGemmB::mr`],
 //! [`PackedGemmB::nr`]).
@@ -18,13 +18,13 @@
 //! then panels, then MR-row tiles. One panel (K x NR floats: 32 KiB at K = 256 with the
 //! AVX-512 NR = 32, 128 KiB at K = 1024) is reused by every tile of the M block, so it
 //! stays in L1 up to K = 256 and in L2 beyond. The M block of A (MC x K floats) is read
-//! once per panel: `MC` keeps it within [`A_BLOCK_BYTES`] = 384 KiB so it stays in L2
+//! once per panel: `MC` keeps it within [`A_BLOCK_BYTES`] = 512 KiB so it stays in L2
 //! next to the panel and the C block. K is not split: each tile accumulates the whole
 //! dot product in registers, so C is written once, clamped, and never re-read; the K
 //! slice of A a tile reads (MR x K floats, 28 KiB at K = 1024) fits L1 anyway.
 
 use crate::activation::Clamp;
-use crate::kernels::gemm::{GemmArgs, GemmKernel};
+use crate::kernels::f32_gemm::{GemmArgs, GemmKernel};
 use crate::kernels::mat::MatMut;
 use crate::kernels::prefetch;
 use crate::kernels::KernelSet;
@@ -67,7 +67,7 @@ pub fn a_stride(k: usize, mr: usize) -> usize {
 pub struct PackedGemmB {
     kernels: &'static KernelSet,
     /// The microkernel chosen for this layer's width (one of `kernels`' GEMM kernels).
-    gemm: GemmKernel,
+    gemm: &'static GemmKernel,
     k: usize,
     n: usize,
     /// ceil(n / NR) panels of (k + 1) x NR floats.
@@ -76,12 +76,12 @@ pub struct PackedGemmB {
 
 /// The kernel of `kernels` that computes a width-`n` layer fastest: least padded columns
 /// x `col_cost`, the wide kernel on ties.
-fn choose_kernel(kernels: &KernelSet, n: usize) -> GemmKernel {
-    let cost = |g: &GemmKernel| (n.div_ceil(g.nr) * g.nr) as f32 * g.col_cost;
-    std::iter::once(&kernels.gemm)
-        .chain(kernels.gemm_narrow)
+fn choose_kernel(kernels: &KernelSet, n: usize) -> &'static GemmKernel {
+    let rung = kernels.gemm_rung;
+    let cost = |g: &GemmKernel| (n.div_ceil(g.nr) * g.nr) as f32 * g.col_cost(rung).unwrap_or(1.0);
+    kernels
+        .gemms()
         .min_by(|x, y| cost(x).total_cmp(&cost(y)))
-        .copied()
         .unwrap_or(kernels.gemm)
 }
 
@@ -99,24 +99,22 @@ impl PackedGemmB {
         Self::with_kernel(kernels, choose_kernel(kernels, n), k, n, weights, bias)
     }
 
-    /// Packs like [`PackedGemmB::new`] for the given microkernel of `kernels` (the wide
-    /// `kernels.gemm` or one of `kernels.gemm_narrow`, matched by name): for tests and
+    /// Packs like [`PackedGemmB::new`] for the given microkernel of `kernels` (one of
+    /// [`KernelSet::gemms`], matched by [`crate::kernels::KernelId`]): for tests and
     /// benchmarks that cover every kernel.
     pub fn with_kernel(
         kernels: &'static KernelSet,
-        gemm: GemmKernel,
+        gemm: &'static GemmKernel,
         k: usize,
         n: usize,
         weights: &[f32],
         bias: &[f32],
     ) -> Result<Self> {
-        let known = std::iter::once(&kernels.gemm)
-            .chain(kernels.gemm_narrow)
-            .any(|g| g.name == gemm.name && g.mr == gemm.mr && g.nr == gemm.nr);
+        let known = kernels.gemms().any(|g| g.id == gemm.id);
         if !known {
             return Err(Error::Config(format!(
                 "pointwise: kernel {:?} is not one of the {} kernel set's",
-                gemm.name, kernels.isa
+                gemm.id.name, kernels.cpu
             )));
         }
         if k == 0 || n == 0 {
@@ -181,8 +179,8 @@ impl PackedGemmB {
     }
 
     /// The microkernel this was packed for (its name, tile and entry).
-    pub fn gemm(&self) -> &GemmKernel {
-        &self.gemm
+    pub fn gemm(&self) -> &'static GemmKernel {
+        self.gemm
     }
 
     /// Rows of the microkernel's register tile: split rows over threads in multiples of

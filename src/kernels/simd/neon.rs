@@ -1,13 +1,10 @@
-//! NEON depthwise rows: 4-channel blocks in q registers; the last partial block goes
-//! through a 4-float stack buffer so nothing outside the tensors is touched.
+//! NEON vectors: 4 f32 lanes in a q register; a partial vector goes through a 4-float
+//! stack buffer so nothing outside the tensors is touched.
 
-use super::{DwRows, Simd};
+use super::Simd;
 use std::arch::aarch64::*;
 
-pub(crate) const BLOCK: usize = 4;
-const BAND: usize = 4;
-const BAND2: usize = 2;
-pub(crate) const IMPL: &str = "rust neon (4-channel blocks, partial tails)";
+pub(crate) const LANES: usize = 4;
 
 /// Token: NEON is baseline on AArch64 (and checked by the NEON kernel set).
 #[derive(Clone, Copy)]
@@ -16,7 +13,7 @@ pub(crate) struct Neon(());
 impl Neon {
     /// # Safety
     /// The CPU runs NEON, and the token is used only inside a function compiled with
-    /// those features (a `#[target_feature]` entry), like the conv0 entries.
+    /// those features (a `#[target_feature]` entry), like the kernels' entries.
     #[inline(always)]
     pub(crate) unsafe fn new() -> Neon {
         Neon(())
@@ -27,9 +24,7 @@ impl Neon {
 // (`target_feature = "neon"` is part of the baseline) and checked by the NEON kernel set;
 // the methods are not `#[target_feature]` functions themselves, hence the `unsafe` blocks.
 impl Simd for Neon {
-    const LANES: usize = BLOCK;
-    const BAND: usize = BAND;
-    const BAND2: usize = BAND2;
+    const LANES: usize = LANES;
     type V = float32x4_t;
     type Tail = usize;
 
@@ -56,7 +51,7 @@ impl Simd for Neon {
         // a partial block is copied into a zeroed 4-float buffer first.
         unsafe {
             if MASKED {
-                let mut buf = [0.0f32; BLOCK];
+                let mut buf = [0.0f32; LANES];
                 std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), lanes);
                 vld1q_f32(buf.as_ptr())
             } else {
@@ -69,7 +64,7 @@ impl Simd for Neon {
         // SAFETY: as for `load`, for writes.
         unsafe {
             if MASKED {
-                let mut buf = [0.0f32; BLOCK];
+                let mut buf = [0.0f32; LANES];
                 vst1q_f32(buf.as_mut_ptr(), v);
                 std::ptr::copy_nonoverlapping(buf.as_ptr(), p, lanes);
             } else {
@@ -77,11 +72,4 @@ impl Simd for Neon {
             }
         }
     }
-}
-
-/// Entry of the NEON kernel set.
-pub(crate) fn rows(mut a: DwRows<'_>) {
-    a.check(BLOCK);
-    // SAFETY: NEON is baseline on AArch64; `check` validated the row.
-    unsafe { super::rows(Neon(()), &mut a) }
 }

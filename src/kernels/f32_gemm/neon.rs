@@ -1,8 +1,12 @@
 //! AArch64 GEMM microkernel: safe wrapper around `kernels/aarch64/gemm_neon.S` (8x8).
-//! Without the assembly (Windows on Arm) the NEON set uses the portable kernel.
+//! Without the assembly (Windows on Arm) there is no NEON entry: the portable kernel runs.
 
 #[cfg(sepconv_asm)]
 use super::{GemmArgs, GemmKernel};
+#[cfg(sepconv_asm)]
+use crate::kernels::cpu::{self, Features, Isa};
+#[cfg(sepconv_asm)]
+use crate::kernels::table::KernelId;
 #[cfg(sepconv_asm)]
 use crate::Result;
 
@@ -22,31 +26,35 @@ extern "C" {
 }
 
 #[cfg(sepconv_asm)]
-pub const NEON: GemmKernel = GemmKernel {
+pub const NEON_8X8: GemmKernel = GemmKernel {
+    id: KernelId {
+        name: "f32_gemm_8x8_neon",
+        isa: Isa::Neon,
+        features: Features::NONE,
+        detail: "asm neon, kernels/aarch64/gemm_neon.S",
+    },
     ukernel: gemm_neon,
     mr: 8,
     nr: 8,
-    col_cost: 1.0,
+    costs: &[(Isa::Neon, 1.0)],
     one_row: false,
-    name: "asm neon 8x8 (kernels/aarch64/gemm_neon.S)",
 };
-#[cfg(not(sepconv_asm))]
-pub const NEON: super::GemmKernel = super::scalar::KERNEL;
 
-/// Entry of the NEON kernel set.
+/// Entry of [`NEON_8X8`].
 #[cfg(sepconv_asm)]
 pub fn gemm_neon(args: GemmArgs<'_, '_>) -> Result<()> {
-    // SAFETY: the routine needs NEON, baseline on AArch64 and checked by `Isa::check`
-    // before the NEON set is handed out; `call_asm` checks the rest.
+    cpu::require(&NEON_8X8.id)?;
+    // SAFETY: the routine needs NEON, checked just above (baseline on AArch64);
+    // `call_asm` checks the rest.
     unsafe {
         super::call_asm(
             super::AsmTile {
                 kernel: sepconv_gemm_f32_8x8_neon,
-                mr: NEON.mr,
+                mr: NEON_8X8.mr,
                 prefetch_lines: 1,
             },
             None,
-            NEON.nr,
+            NEON_8X8.nr,
             args,
         )
     }

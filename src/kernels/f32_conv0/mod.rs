@@ -18,7 +18,7 @@
 //! row has that many. Border pixels (left/right padding) copy their window into 27 floats
 //! on the stack, zeros where it covers padding, and run a 1-pixel tile on it. Missing rows
 //! (top/bottom padding) are skipped, 9 taps at a time. The algorithm is written once,
-//! generic over the depthwise kernels' [`Simd`] trait; each ISA file instantiates it with
+//! generic over the [`Simd`] trait it shares with the depthwise kernels; each ISA file instantiates it with
 //! its tile sizes.
 
 #[cfg(target_arch = "aarch64")]
@@ -28,8 +28,10 @@ mod pairs;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
 
-use super::dwconv::scalar::Portable;
-use super::dwconv::Simd;
+use super::cpu::{Cpu, Features, Isa};
+use super::simd::scalar::{self as portable, Portable};
+use super::simd::Simd;
+use super::table::{Kernel, KernelId};
 use crate::activation::Clamp;
 
 /// Input channels of the layer.
@@ -63,14 +65,40 @@ pub struct Conv0Row<'a> {
 /// contract (`ops::conv0` validates shapes first, so this only guards direct callers).
 pub type Conv0Fn = fn(Conv0Row<'_>);
 
-/// A conv0 kernel with its packing width, as held by a [`crate::KernelSet`].
-#[derive(Debug, Clone, Copy)]
+/// A conv0 kernel with its packing width.
+#[derive(Debug)]
 pub struct Conv0Kernel {
+    pub id: KernelId,
+    /// Safe to call on any CPU: each entry checks the CPU it needs first.
     pub row: Conv0Fn,
     /// Output channels per packed block (the vector width).
     pub block: usize,
-    /// Which implementation this is, for `sepconv info`.
-    pub name: &'static str,
+    /// The most output channels it takes (`usize::MAX`: any).
+    pub max_out_c: usize,
+}
+
+impl Kernel for Conv0Kernel {
+    fn id(&self) -> &KernelId {
+        &self.id
+    }
+}
+
+/// Every conv0 kernel, best first.
+pub static TABLE: &[Conv0Kernel] = &[
+    #[cfg(target_arch = "x86_64")]
+    x86::AVX512_PAIRS,
+    #[cfg(target_arch = "x86_64")]
+    x86::AVX512,
+    #[cfg(target_arch = "x86_64")]
+    x86::AVX2,
+    #[cfg(target_arch = "aarch64")]
+    neon::NEON,
+    SCALAR,
+];
+
+/// The conv0 kernel for `cpu` and a layer of `out_c` output channels.
+pub fn best(cpu: Cpu, out_c: usize) -> &'static Conv0Kernel {
+    super::table::best(TABLE, cpu, |k| out_c <= k.max_out_c).unwrap_or(&SCALAR)
 }
 
 impl Conv0Row<'_> {
@@ -376,13 +404,19 @@ impl<S: Simd> Sweep<'_, S> {
 }
 
 pub const SCALAR: Conv0Kernel = Conv0Kernel {
+    id: KernelId {
+        name: "f32_conv0_8c_scalar",
+        isa: Isa::Scalar,
+        features: Features::NONE,
+        detail: "rust portable, 2 or 4 pixels x 8 channels, direct from the image",
+    },
     row: scalar_row,
-    block: super::dwconv::scalar::BLOCK,
-    name: "rust portable (8-channel blocks)",
+    block: portable::LANES,
+    max_out_c: usize::MAX,
 };
 
 fn scalar_row(mut a: Conv0Row<'_>) {
-    a.check(super::dwconv::scalar::BLOCK);
+    a.check(portable::LANES);
     // SAFETY: the portable token needs no CPU feature; `check` validated the row.
     // Tiles of 2 / 4 pixels: the 8-lane arrays live in pairs of SSE2 or NEON registers.
     unsafe { row::<Portable, 2, 1, 4, 2>(Portable, &mut a) }
@@ -409,7 +443,7 @@ mod tests {
                             .collect();
                         let weights: Vec<f32> = (0..out_c * TAPS).map(|i| val(i + 3)).collect();
                         let bias: Vec<f32> = (0..out_c).map(|i| val(i + 5)).collect();
-                        let block = super::super::dwconv::scalar::BLOCK;
+                        let block = portable::LANES;
                         let packed = pack(block, out_c, &weights, &bias);
                         let mut out = vec![f32::NAN; out_w * out_c + 3];
                         let input = [0, 1, 2]

@@ -4,19 +4,26 @@
 
 use super::{GemmArgs, GemmKernel};
 use crate::activation::Clamp;
+use crate::kernels::cpu::{Features, Isa};
 use crate::kernels::mat::MatMut;
+use crate::kernels::table::KernelId;
 use crate::Result;
 
 pub const MR: usize = 4;
 pub const NR: usize = 8;
 
-pub const KERNEL: GemmKernel = GemmKernel {
+pub const SCALAR_4X8: GemmKernel = GemmKernel {
+    id: KernelId {
+        name: "f32_gemm_4x8_scalar",
+        isa: Isa::Scalar,
+        features: Features::NONE,
+        detail: "rust",
+    },
     ukernel: gemm,
     mr: MR,
     nr: NR,
-    col_cost: 1.0,
+    costs: &[(Isa::Scalar, 1.0)],
     one_row: false,
-    name: "rust 4x8",
 };
 
 /// All `mr` rows of `args`, in tiles of MR rows.

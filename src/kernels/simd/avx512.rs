@@ -1,15 +1,12 @@
-//! AVX-512F depthwise rows: 16-channel blocks in zmm registers, masked loads/stores
-//! (`k` registers) for the last partial block.
+//! AVX-512F vectors: 16 f32 lanes in a zmm register, `k`-register masks for partial
+//! vectors.
 
-use super::{DwRows, Simd};
+use super::Simd;
 use std::arch::x86_64::*;
 
-pub(crate) const BLOCK: usize = 16;
-const BAND: usize = 4;
-const BAND2: usize = 2;
-pub(crate) const IMPL: &str = "rust avx512f (16-channel blocks, k-mask tails)";
+pub(crate) const LANES: usize = 16;
 
-/// Token: exists only inside [`entry`] and the conv0 entries (`kernels::conv0::x86`),
+/// Token: exists only inside the `#[target_feature]` entries of the depthwise and conv0 kernels,
 /// which run with AVX-512F enabled.
 #[derive(Clone, Copy)]
 pub(crate) struct Avx512(());
@@ -17,19 +14,17 @@ pub(crate) struct Avx512(());
 impl Avx512 {
     /// # Safety
     /// The CPU runs AVX-512F, and the token is used only inside a function compiled with
-    /// those features (a `#[target_feature]` entry), like the conv0 entries.
+    /// those features (a `#[target_feature]` entry), like the kernels' entries.
     #[inline(always)]
     pub(crate) unsafe fn new() -> Avx512 {
         Avx512(())
     }
 }
 
-// SAFETY (every value intrinsic below): a token exists only inside `entry` and the conv0
+// SAFETY (every value intrinsic below): a token exists only inside the depthwise and conv0
 // entries, whose `#[target_feature(enable = "avx512f")]` the kernel set's CPU check guarantees.
 impl Simd for Avx512 {
-    const LANES: usize = BLOCK;
-    const BAND: usize = BAND;
-    const BAND2: usize = BAND2;
+    const LANES: usize = LANES;
     type V = __m512;
     type Tail = __mmask16;
 
@@ -73,21 +68,4 @@ impl Simd for Avx512 {
             }
         }
     }
-}
-
-/// Entry of the AVX-512 kernel set.
-pub(crate) fn rows(mut a: DwRows<'_>) {
-    a.check(BLOCK);
-    // SAFETY: this function is reachable only through the AVX-512 `KernelSet`, which
-    // `kernels::kernel_set` hands out after `Isa::check` confirmed AVX-512F; `check` above
-    // validated the row.
-    unsafe { entry(&mut a) }
-}
-
-/// # Safety
-/// The CPU has AVX-512F and `a.check(BLOCK)` passed.
-#[target_feature(enable = "avx512f")]
-unsafe fn entry(a: &mut DwRows<'_>) {
-    // SAFETY: AVX-512F is enabled here, so the token is valid; the row was checked.
-    unsafe { super::rows(Avx512(()), a) }
 }

@@ -1,29 +1,41 @@
 //! AVX clamp: the assembly routine `kernels/x86_64/clamp_avx.S` where it was built, else
 //! Rust intrinsics.
 
+use super::ClampKernel;
 use crate::activation::Clamp;
+use crate::kernels::cpu::{self, Features, Isa};
+use crate::kernels::table::KernelId;
 
-#[cfg(sepconv_asm)]
-pub const IMPL: &str = "asm avx (kernels/x86_64/clamp_avx.S)";
-#[cfg(not(sepconv_asm))]
-pub const IMPL: &str = "rust avx";
+/// Needs only AVX, but AVX2 is the lowest x86 rung with SIMD kernels.
+pub const AVX: ClampKernel = ClampKernel {
+    id: KernelId {
+        name: "f32_clamp_avx2",
+        isa: Isa::Avx2,
+        features: Features::NONE,
+        #[cfg(sepconv_asm)]
+        detail: "asm avx, kernels/x86_64/clamp_avx.S",
+        #[cfg(not(sepconv_asm))]
+        detail: "rust avx intrinsics",
+    },
+    run: clamp_avx,
+};
 
 #[cfg(sepconv_asm)]
 extern "C" {
     fn sepconv_clamp_f32_avx(data: *mut f32, n: usize, lo: f32, hi: f32);
 }
 
-/// Entry of the AVX2 and AVX-512 kernel sets.
+/// Entry of [`AVX`].
 pub fn clamp_avx(data: &mut [f32], c: Clamp) {
+    cpu::assert_runs(&AVX.id);
     #[cfg(sepconv_asm)]
-    // SAFETY: the routine needs AVX, which the AVX2/AVX-512 kernel sets guarantee (handed
-    // out by `kernels::kernel_set` only after `Isa::check`); it writes exactly
+    // SAFETY: the routine needs AVX, which `assert_runs` just confirmed (AVX2 implies it); it writes exactly
     // `data.len()` floats starting at `data`, a valid exclusive slice.
     unsafe {
         sepconv_clamp_f32_avx(data.as_mut_ptr(), data.len(), c.min, c.max)
     }
     #[cfg(not(sepconv_asm))]
-    // SAFETY: as above, AVX is guaranteed by the kernel set holding this entry.
+    // SAFETY: as above, `assert_runs` confirmed AVX.
     unsafe {
         clamp_intrinsics(data, c)
     }

@@ -11,6 +11,8 @@ pub mod x86;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 
+use super::cpu::{Cpu, Isa};
+use super::table::{Kernel, KernelId};
 use crate::activation::Clamp;
 use crate::kernels::mat::MatMut;
 use crate::{Error, Result};
@@ -160,30 +162,69 @@ pub struct GemmArgs<'a, 'c> {
 /// A safe microkernel entry: checks every precondition, then computes the tile.
 pub type GemmUkernel = fn(GemmArgs<'_, '_>) -> Result<()>;
 
-/// A GEMM microkernel with its register tile, as held by a [`crate::KernelSet`].
+/// A GEMM microkernel with its register tile.
 #[derive(Debug, Clone, Copy)]
 pub struct GemmKernel {
+    pub id: KernelId,
+    /// Safe to call on any CPU: each entry checks the CPU it needs first.
     pub ukernel: GemmUkernel,
     /// Rows of the register tile: `ukernel` computes rows in groups of MR, so row counts
     /// that are multiples of it waste nothing (threads split rows on it).
     pub mr: usize,
     /// Columns per packed panel (the most `nr` may be).
     pub nr: usize,
-    /// Relative time per packed column at equal rows and K (the set's wide kernel: 1.0),
-    /// measured by `benches/pointwise.rs`. [`crate::ops::pointwise::PackedGemmB::new`]
-    /// picks the kernel of least `ceil(n / nr) * nr * col_cost` for a layer of width n.
-    pub col_cost: f32,
+    /// (rung, relative time per packed column at equal rows and K there; the rung's wide
+    /// tile is 1.0), measured by `benches/pointwise.rs`: a kernel is a candidate on the
+    /// rungs it lists. [`crate::ops::pointwise::PackedGemmB::new`] picks the candidate of
+    /// least `ceil(n / nr) * nr * cost` for a layer of width n.
+    pub costs: &'static [(Isa, f32)],
     /// Whether a single row (the classifier at batch 1) runs through `ukernel` rather
     /// than the portable one-row loop of [`crate::ops::pointwise`]: true where the
-    /// kernel's one-row loop beats that loop (the AVX-512 7x32's: 1000 x 256 from L3 in
-    /// 14.3 us on Zen 4, its 4-row loop 20.1, on a virtualized Xeon 27 against the
-    /// portable loop's 35; the AVX2 6x16's one-row
-    /// loop: 20.5-21.2 GFLOP/s on 1000 x 256 from L3 on a 2-core AMD EPYC (Zen 3),
-    /// against 12.7 for the portable loop; its 4-row short-tile loop, at four times the
-    /// FMAs, ran 21.8).
+    /// kernel's own one-row loop is faster than that loop (docs/kernels.md).
     pub one_row: bool,
-    /// Which implementation this is, for `sepconv info`.
-    pub name: &'static str,
+}
+
+impl GemmKernel {
+    /// Its cost per packed column on `rung`, if it is a candidate there.
+    pub fn col_cost(&self, rung: Isa) -> Option<f32> {
+        self.costs.iter().find(|(r, _)| *r == rung).map(|(_, c)| *c)
+    }
+}
+
+impl Kernel for GemmKernel {
+    fn id(&self) -> &KernelId {
+        &self.id
+    }
+}
+
+/// Every GEMM microkernel, each rung's wide tile first.
+pub static TABLE: &[GemmKernel] = &[
+    #[cfg(all(target_arch = "x86_64", sepconv_asm))]
+    x86::AVX512_14X32,
+    #[cfg(all(target_arch = "x86_64", sepconv_asm))]
+    x86::AVX512_12X16,
+    #[cfg(all(target_arch = "x86_64", sepconv_asm))]
+    x86::AVX2_6X16,
+    #[cfg(all(target_arch = "x86_64", sepconv_asm))]
+    x86::AVX2_12X8,
+    #[cfg(all(target_arch = "aarch64", sepconv_asm))]
+    neon::NEON_8X8,
+    scalar::SCALAR_4X8,
+];
+
+/// The GEMM candidates for `cpu`: the rung of its chain nearest the top that some kernel
+/// it runs lists a cost for, and those kernels, in table order (the wide tile first).
+pub fn candidates(cpu: Cpu) -> (Isa, Vec<&'static GemmKernel>) {
+    for rung in cpu.isa.chain() {
+        let found: Vec<&'static GemmKernel> = TABLE
+            .iter()
+            .filter(|g| g.id.runs_on(cpu) && g.col_cost(rung).is_some())
+            .collect();
+        if !found.is_empty() {
+            return (rung, found);
+        }
+    }
+    (Isa::Scalar, vec![&scalar::SCALAR_4X8])
 }
 
 impl GemmArgs<'_, '_> {

@@ -1,12 +1,12 @@
 //! Depthwise 3x3 convolution: a range of output rows and channel blocks per call.
 //!
-//! The algorithm is written once, generic over `Simd` (a vector type plus its loads,
-//! stores and arithmetic); each ISA file supplies the vector type and a
-//! `#[target_feature]` entry that instantiates it. Every helper is `#[inline(always)]`, so
+//! The algorithm is written once, generic over [`Simd`] (`kernels::simd`: a vector type
+//! plus its loads, stores and arithmetic) and the tuning of [`DwSimd`]; each ISA file
+//! supplies the tuning, a descriptor and a `#[target_feature]` entry that instantiates it. Every helper is `#[inline(always)]`, so
 //! the whole kernel is compiled with the entry's target features.
 //!
 //! Structure: a channel block's bias and 9 taps sit in registers while it sweeps a band of
-//! up to 4 output rows (`Simd::BAND`, `Simd::BAND2`) along the whole width. The band holds
+//! up to 4 output rows (`DwSimd::BAND`, `DwSimd::BAND2`) along the whole width. The band holds
 //! accumulators, not inputs: each input vector is loaded once per band and feeds up to 9
 //! FMAs into the three output columns (stride 1) or two (stride 2) it touches, so a band of
 //! 4 rows at stride 1 loads 6 vectors per 4 outputs (36 FMAs) and keeps 12 accumulators +
@@ -22,7 +22,7 @@
 //! time through every block of a 512 B channel group, so that memory is walked in address
 //! order; it wins on large images and on stride 2 with many channels (`pixels_pay`).
 
-pub mod scalar;
+pub(crate) mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
@@ -34,6 +34,9 @@ pub(crate) mod neon;
 
 mod pixels;
 
+use super::cpu::Cpu;
+use super::simd::Simd;
+use super::table::{Kernel, KernelId};
 use crate::activation::Clamp;
 use std::ops::Range;
 
@@ -92,6 +95,38 @@ pub struct DwRows<'a> {
 /// first, so this only guards direct callers of the kernel set).
 pub type DwRowsFn = fn(DwRows<'_>);
 
+/// A depthwise 3x3 kernel with its channel block.
+#[derive(Debug)]
+pub struct DwKernel {
+    pub id: KernelId,
+    /// Safe to call on any CPU: each entry checks the CPU it needs first.
+    pub rows: DwRowsFn,
+    /// Channels per block (the packing width of `ops::depthwise`).
+    pub block: usize,
+}
+
+impl Kernel for DwKernel {
+    fn id(&self) -> &KernelId {
+        &self.id
+    }
+}
+
+/// Every depthwise 3x3 kernel, best first.
+pub static TABLE: &[DwKernel] = &[
+    #[cfg(target_arch = "x86_64")]
+    avx512::KERNEL,
+    #[cfg(target_arch = "x86_64")]
+    avx2::KERNEL,
+    #[cfg(target_arch = "aarch64")]
+    neon::KERNEL,
+    scalar::KERNEL,
+];
+
+/// The depthwise kernel for `cpu`.
+pub fn best(cpu: Cpu) -> &'static DwKernel {
+    super::table::best(TABLE, cpu, |_| true).unwrap_or(&scalar::KERNEL)
+}
+
 impl DwRows<'_> {
     /// Checks everything the algorithm relies on for memory safety.
     pub(crate) fn check(&self, block: usize) {
@@ -139,11 +174,8 @@ impl DwRows<'_> {
     }
 }
 
-/// A vector ISA, as the algorithm needs it. A value of the implementing type is a token:
-/// it may only be created where the ISA's target features are known to be present (the
-/// `#[target_feature]` entry of each ISA file), which is what makes its methods sound.
-pub(crate) trait Simd: Copy {
-    const LANES: usize;
+/// The depthwise algorithm's tuning per vector ISA, beside the [`Simd`] it runs on.
+pub(crate) trait DwSimd: Simd {
     /// Output rows per band at stride 1 (1, 2 or 4). A band keeps three output columns of
     /// accumulators per row, the 9 taps, the bias and the clamp bounds in registers:
     /// `3 * rows + 13` vectors, so 4 rows need 25 of 32 registers.
@@ -152,25 +184,9 @@ pub(crate) trait Simd: Copy {
     /// but reads `2 * rows + 1` input rows (one general register each).
     const BAND2: usize;
     /// Whether the pixel order pays on every stride-2 layer and on stride-1 layers of a
-    /// multiple of 256 channels (`pixels_pay`): measured true for AVX2, whose 16
-    /// registers leave the column sweep 2-row bands that reload more input per output.
+    /// multiple of 256 channels (`pixels_pay`): true for AVX2, whose 16 registers leave
+    /// the column sweep 2-row bands that reload more input per output.
     const PIXELS_WIDELY: bool = false;
-    type V: Copy;
-    /// Whatever a partial load/store needs (a mask, or the lane count).
-    type Tail: Copy;
-
-    fn tail(self, lanes: usize) -> Self::Tail;
-    fn splat(self, x: f32) -> Self::V;
-    /// a * b + c.
-    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    /// clamp with `f32::max` / `f32::min` semantics (a NaN becomes `lo`).
-    fn clamp(self, x: Self::V, lo: Self::V, hi: Self::V) -> Self::V;
-    /// # Safety
-    /// `p .. p + LANES` readable (or, if `MASKED`, the first `lanes` of `tail`).
-    unsafe fn load<const MASKED: bool>(self, p: *const f32, t: Self::Tail) -> Self::V;
-    /// # Safety
-    /// `p .. p + LANES` writable (or, if `MASKED`, the first `lanes` of `tail`).
-    unsafe fn store<const MASKED: bool>(self, p: *mut f32, v: Self::V, t: Self::Tail);
 }
 
 /// Most output rows of a band (the accumulator arrays are this long).
@@ -187,7 +203,7 @@ const MAX_IN: usize = 2 * MAX_BAND + 1;
 /// # Safety
 /// `s` is a valid token (the ISA's features are enabled) and `a.check(S::LANES)` passed.
 #[inline(always)]
-pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>) {
+pub(crate) unsafe fn rows<S: DwSimd>(s: S, a: &mut DwRows<'_>) {
     // SAFETY: `a` was checked.
     let rp = unsafe { Rows::new(a) };
     let pixels = match a.order {
@@ -219,9 +235,9 @@ pub(crate) unsafe fn rows<S: Simd>(s: S, a: &mut DwRows<'_>) {
 /// At stride 2 the pixel order also reads each pixel's channels together, which pays
 /// from 128 channels (14x14x512: 11.5 vs 9.7 us). Elsewhere, with the data in L2, the
 /// AVX-512 column sweep's fewer instructions win by 0-30%, in the network too
-/// (14x14x512 s1 between 1x1 layers: 22 vs 25 us). AVX2: see `Simd::PIXELS_WIDELY`
+/// (14x14x512 s1 between 1x1 layers: 22 vs 25 us). AVX2: see `DwSimd::PIXELS_WIDELY`
 /// (14x14x512 s1: 46 vs 33 us; 40x40x64 s2: 17.4 vs 10.9 us).
-fn pixels_pay<S: Simd>(a: &DwRows<'_>) -> bool {
+fn pixels_pay<S: DwSimd>(a: &DwRows<'_>) -> bool {
     let input = a.in_h * a.in_w * a.channels * 4;
     let bytes = input + input / (a.stride * a.stride);
     if a.stride == 2 {
@@ -235,7 +251,7 @@ fn pixels_pay<S: Simd>(a: &DwRows<'_>) -> bool {
 /// 6 rows as 3 + 2 and 3 + 3 rather than 4 + 1 and 4 + 2 (narrow bands reload more
 /// input per output).
 #[inline(always)]
-fn band_height<S: Simd>(a: &DwRows<'_>, oy: usize) -> usize {
+fn band_height<S: DwSimd>(a: &DwRows<'_>, oy: usize) -> usize {
     let band = if a.stride == 1 { S::BAND } else { S::BAND2 };
     match (a.rows.end - oy).min(band).min(MAX_BAND) {
         4 if matches!(a.rows.end - oy, 5 | 6) => 3,
@@ -251,7 +267,7 @@ fn band_height<S: Simd>(a: &DwRows<'_>, oy: usize) -> usize {
 /// As [`band_rows`].
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn run<S: Simd>(
+unsafe fn run<S: DwSimd>(
     s: S,
     a: &DwRows<'_>,
     rp: &Rows,
@@ -362,7 +378,7 @@ impl BandRows {
 /// As [`rows`], with `oy0 + R <= a.rows.end`, `b < a.blocks` and `cols` a nonempty part
 /// of `0..out_w`.
 #[inline(always)]
-unsafe fn band_rows<S: Simd, const STRIDE: usize, const R: usize>(
+unsafe fn band_rows<S: DwSimd, const STRIDE: usize, const R: usize>(
     s: S,
     a: &DwRows<'_>,
     rp: &Rows,
@@ -408,7 +424,7 @@ unsafe fn band_rows<S: Simd, const STRIDE: usize, const R: usize>(
 /// # Safety
 /// `a` was checked and `b < a.blocks`; `lanes` is the block's live lane count.
 #[inline(always)]
-unsafe fn block<S: Simd, const MASKED: bool>(
+unsafe fn block<S: DwSimd, const MASKED: bool>(
     s: S,
     a: &DwRows<'_>,
     b: usize,
@@ -453,7 +469,7 @@ struct Geometry {
 }
 
 /// The registers of one channel block: weights, bias, clamp bounds.
-struct Block<S: Simd, const MASKED: bool> {
+struct Block<S: DwSimd, const MASKED: bool> {
     s: S,
     t: S::Tail,
     /// Input pixel stride (channels).
@@ -469,7 +485,7 @@ struct Block<S: Simd, const MASKED: bool> {
 /// Accumulators of one output column of a band, one per row.
 type Acc<S> = [<S as Simd>::V; MAX_BAND];
 
-impl<S: Simd, const MASKED: bool> Block<S, MASKED> {
+impl<S: DwSimd, const MASKED: bool> Block<S, MASKED> {
     /// Feeds input column `x` of the band's rows (or, if `!real`, a padding column of
     /// zeros, which changes nothing) to up to three output columns: `fin` gets its kx = 2
     /// taps and is stored as output `ox_fin`, `mid` its kx = 1 taps, and `new` starts

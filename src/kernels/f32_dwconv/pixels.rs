@@ -9,7 +9,7 @@
 //! columns in order (kx = 0, 1, 2), each over the band's rows (ky = 0, 1, 2); the two
 //! orders give the same bits.
 
-use super::{band_height, BandRows, DwRows, Rows, Simd, MAX_BAND, MAX_IN, PACKED_VECTORS};
+use super::{band_height, BandRows, DwRows, DwSimd, Rows, MAX_BAND, MAX_IN, PACKED_VECTORS};
 use std::ops::Range;
 
 /// Output columns per step: 2 keeps `R x 2` accumulators, the 9 taps and the clamp
@@ -36,7 +36,7 @@ struct Window {
 /// # Safety
 /// As [`super::rows`]; `rp` is the call's `Rows`.
 #[inline(always)]
-pub(super) unsafe fn rows<S: Simd>(s: S, a: &DwRows<'_>, rp: &Rows) {
+pub(super) unsafe fn rows<S: DwSimd>(s: S, a: &DwRows<'_>, rp: &Rows) {
     let group = (GROUP_BYTES / 4 / S::LANES).max(1);
     let mut g0 = 0;
     while g0 < a.blocks {
@@ -70,7 +70,7 @@ pub(super) unsafe fn rows<S: Simd>(s: S, a: &DwRows<'_>, rp: &Rows) {
 /// As [`super::rows`], with `oy0 + R <= a.rows.end` and `blocks` a nonempty part of
 /// `0..a.blocks`.
 #[inline(always)]
-unsafe fn band<S: Simd, const STRIDE: usize, const R: usize>(
+unsafe fn band<S: DwSimd, const STRIDE: usize, const R: usize>(
     s: S,
     a: &DwRows<'_>,
     rp: &Rows,
@@ -89,7 +89,7 @@ unsafe fn band<S: Simd, const STRIDE: usize, const R: usize>(
 }
 
 /// Registers and addresses shared by a band's steps.
-struct Band<'r, S: Simd> {
+struct Band<'r, S: DwSimd> {
     s: S,
     r: &'r BandRows,
     o: &'r [*mut f32; MAX_BAND],
@@ -105,7 +105,7 @@ struct Band<'r, S: Simd> {
 /// # Safety
 /// As [`band`]; `r` and `o` are the band's input and output rows at channel `c0`.
 #[inline(always)]
-unsafe fn sweep<S: Simd, const STRIDE: usize, const R: usize, const EDGE: bool>(
+unsafe fn sweep<S: DwSimd, const STRIDE: usize, const R: usize, const EDGE: bool>(
     s: S,
     a: &DwRows<'_>,
     r: &BandRows,
@@ -178,7 +178,7 @@ unsafe fn sweep<S: Simd, const STRIDE: usize, const R: usize, const EDGE: bool>(
     }
 }
 
-impl<S: Simd> Band<'_, S> {
+impl<S: DwSimd> Band<'_, S> {
     /// Outputs (oy0 + j, ox + p), j < R, p < P, of block `b`.
     ///
     /// # Safety

@@ -1,15 +1,12 @@
-//! Portable depthwise rows: 8-channel blocks as plain arrays, which the compiler maps to
-//! the baseline vector unit (SSE2 on x86-64, NEON on AArch64). Multiply then add, not
+//! Portable vectors: 8 f32 lanes as a plain array, which the compiler maps to the
+//! baseline vector unit (SSE2 on x86-64, NEON on AArch64). Multiply then add, not
 //! `mul_add`: without FMA in the baseline that would be a slow libm call.
 
-use super::{DwRows, Simd};
+use super::Simd;
 
-pub const BLOCK: usize = 8;
-const BAND: usize = 1;
-const BAND2: usize = 1;
-pub const IMPL: &str = "rust portable (8-channel blocks)";
+pub(crate) const LANES: usize = 8;
 
-type V = [f32; BLOCK];
+type V = [f32; LANES];
 
 /// Token: valid everywhere (no target features needed).
 #[derive(Clone, Copy)]
@@ -21,9 +18,7 @@ fn map2(a: V, b: V, f: impl Fn(f32, f32) -> f32) -> V {
 }
 
 impl Simd for Portable {
-    const LANES: usize = BLOCK;
-    const BAND: usize = BAND;
-    const BAND2: usize = BAND2;
+    const LANES: usize = LANES;
     type V = V;
     type Tail = usize;
 
@@ -33,7 +28,7 @@ impl Simd for Portable {
     }
     #[inline(always)]
     fn splat(self, x: f32) -> V {
-        [x; BLOCK]
+        [x; LANES]
     }
     #[inline(always)]
     fn fma(self, a: V, b: V, c: V) -> V {
@@ -45,23 +40,16 @@ impl Simd for Portable {
     }
     #[inline(always)]
     unsafe fn load<const MASKED: bool>(self, p: *const f32, lanes: usize) -> V {
-        let mut v = [0.0; BLOCK];
-        let n = if MASKED { lanes } else { BLOCK };
-        // SAFETY: the caller guarantees `n` readable floats at `p`; `v` holds BLOCK >= n.
+        let mut v = [0.0; LANES];
+        let n = if MASKED { lanes } else { LANES };
+        // SAFETY: the caller guarantees `n` readable floats at `p`; `v` holds LANES >= n.
         unsafe { std::ptr::copy_nonoverlapping(p, v.as_mut_ptr(), n) };
         v
     }
     #[inline(always)]
     unsafe fn store<const MASKED: bool>(self, p: *mut f32, v: V, lanes: usize) {
-        let n = if MASKED { lanes } else { BLOCK };
+        let n = if MASKED { lanes } else { LANES };
         // SAFETY: the caller guarantees `n` writable floats at `p`.
         unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), p, n) };
     }
-}
-
-/// Entry of the scalar kernel set.
-pub fn rows(mut a: DwRows<'_>) {
-    a.check(BLOCK);
-    // SAFETY: the portable token needs no CPU feature; `check` validated the row.
-    unsafe { super::rows(Portable, &mut a) }
 }

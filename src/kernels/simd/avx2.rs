@@ -1,16 +1,12 @@
-//! AVX2+FMA depthwise rows: 8-channel blocks in ymm registers, `vmaskmovps` for the last
-//! partial block (the full blocks use plain loads: masked stores are slow on AMD).
+//! AVX2+FMA vectors: 8 f32 lanes in a ymm register, `vmaskmovps` for partial vectors
+//! (full vectors use plain loads: masked stores are slow on AMD).
 
-use super::{DwRows, Simd};
+use super::Simd;
 use std::arch::x86_64::*;
 
-pub(crate) const BLOCK: usize = 8;
-// 16 ymm registers: 9 taps, bias, clamp bounds and 3 accumulators leave one for input.
-const BAND: usize = 2;
-const BAND2: usize = 2;
-pub(crate) const IMPL: &str = "rust avx2+fma (8-channel blocks, maskload tails)";
+pub(crate) const LANES: usize = 8;
 
-/// Token: exists only inside [`entry`] and the conv0 entries (`kernels::conv0::x86`),
+/// Token: exists only inside the `#[target_feature]` entries of the depthwise and conv0 kernels,
 /// which run with AVX2 and FMA enabled.
 #[derive(Clone, Copy)]
 pub(crate) struct Avx2(());
@@ -18,20 +14,17 @@ pub(crate) struct Avx2(());
 impl Avx2 {
     /// # Safety
     /// The CPU runs AVX2 and FMA, and the token is used only inside a function compiled with
-    /// those features (a `#[target_feature]` entry), like the conv0 entries.
+    /// those features (a `#[target_feature]` entry), like the kernels' entries.
     #[inline(always)]
     pub(crate) unsafe fn new() -> Avx2 {
         Avx2(())
     }
 }
 
-// SAFETY (every value intrinsic below): a token exists only inside `entry` and the conv0
+// SAFETY (every value intrinsic below): a token exists only inside the depthwise and conv0
 // entries, whose `#[target_feature(enable = "avx2,fma")]` the kernel set's CPU check guarantees.
 impl Simd for Avx2 {
-    const LANES: usize = BLOCK;
-    const BAND: usize = BAND;
-    const BAND2: usize = BAND2;
-    const PIXELS_WIDELY: bool = true;
+    const LANES: usize = LANES;
     type V = __m256;
     type Tail = __m256i;
 
@@ -80,21 +73,4 @@ impl Simd for Avx2 {
             }
         }
     }
-}
-
-/// Entry of the AVX2 kernel set.
-pub(crate) fn rows(mut a: DwRows<'_>) {
-    a.check(BLOCK);
-    // SAFETY: this function is reachable only through the AVX2 and AVX-512 `KernelSet`s,
-    // which `kernels::kernel_set` hands out after `Isa::check` confirmed AVX2 and FMA;
-    // `check` above validated the row.
-    unsafe { entry(&mut a) }
-}
-
-/// # Safety
-/// The CPU has AVX2 and FMA, and `a.check(BLOCK)` passed.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn entry(a: &mut DwRows<'_>) {
-    // SAFETY: AVX2 and FMA are enabled here, so the token is valid; the row was checked.
-    unsafe { super::rows(Avx2(()), a) }
 }
