@@ -17,12 +17,13 @@
 //! runs its own pipeline for a share of the last stage's rows and recomputes the few
 //! rows of earlier stages that the shares' windows both need.
 
-use super::buffer::{odd_lines_from, PLACE_SLACK};
-use super::model::Model;
+use super::buffer::PLACE_SLACK;
+use super::config::LayerSpec;
+use super::plan::Block;
+use crate::activation::Clamp;
 use crate::geometry::Padding;
-use crate::ops::conv0::conv0_rows;
-use crate::ops::depthwise::{depthwise3x3_rows_strided, DepthwiseParams, DwOrder};
-use crate::ops::pointwise::pointwise;
+use crate::ops::conv0::{conv0_rows, Conv0Params, PackedConv0};
+use crate::ops::depthwise::DepthwiseParams;
 use crate::{Error, Result};
 use std::ops::Range;
 
@@ -56,16 +57,17 @@ pub(super) struct DeepPlan {
 }
 
 impl DeepPlan {
-    /// Plans stages 0 ..= `blocks` of `model` (`blocks` >= 1), with `band_rows(j)` rows
+    /// Plans stages 0 ..= `depth` (`depth` >= 1) of a model of layers `specs` (conv0, then
+    /// each block's depthwise and pointwise layer) and `blocks`, with `band_rows(j)` rows
     /// per step of stage j.
     pub(super) fn new(
-        model: &Model,
-        blocks: usize,
+        specs: &[LayerSpec],
+        blocks: &[Block],
+        depth: usize,
         band_rows: impl Fn(usize) -> usize,
     ) -> DeepPlan {
-        let specs = &model.specs;
         let mut stages = [Stage::default(); MAX_STAGES];
-        for (j, st) in stages.iter_mut().enumerate().take(blocks + 1) {
+        for (j, st) in stages.iter_mut().enumerate().take(depth + 1) {
             let spec = &specs[2 * j];
             st.out_h = spec.out_h;
             st.row_len = spec.out_w * spec.out_c;
@@ -74,8 +76,8 @@ impl DeepPlan {
         // A window holds what one band of its consumer reads, plus what one band of its
         // own may add past that.
         let mut len = 0;
-        for j in 0..blocks {
-            let p = &model.blocks[j].dw_params;
+        for j in 0..depth {
+            let p = &blocks[j].dw_params;
             let consumer = stages[j + 1].band;
             let cap = ((consumer - 1) * p.stride + 2 + stages[j].band).min(stages[j].out_h);
             stages[j].cap = cap;
@@ -83,16 +85,16 @@ impl DeepPlan {
             len += cap * stages[j].row_len;
         }
         let band_at = len;
-        let band = (1..=blocks)
+        let band = (1..=depth)
             .map(|j| {
                 let dw = &specs[2 * j - 1];
-                stages[j].band * dw.out_w * model.blocks[j - 1].pw.a_stride()
+                stages[j].band * dw.out_w * blocks[j - 1].pw.a_stride()
             })
             .max()
             .unwrap_or(0);
         let scratch_len = band_at + band + PLACE_SLACK;
         DeepPlan {
-            blocks,
+            blocks: depth,
             stages,
             band_at,
             scratch_len,
@@ -121,10 +123,20 @@ struct Run<'a> {
     band: &'a mut [f32],
 }
 
-impl Model {
+/// What the pipeline runs, borrowed from the model: conv0 and the blocks.
+pub(super) struct DeepLayers<'a> {
+    pub(super) conv0: &'a PackedConv0,
+    /// conv0's shape at batch 1.
+    pub(super) conv0_params: &'a Conv0Params,
+    /// The model's blocks (the plan's are the first `plan.blocks`).
+    pub(super) blocks: &'a [Block],
+    pub(super) clamp: Clamp,
+}
+
+impl DeepLayers<'_> {
     /// Rows `rows` of the last stage of `plan` for one NHWC `image`, into `out` (exactly
     /// those rows), using `scratch` (`plan.scratch_len` floats).
-    pub(super) fn deep_rows(
+    pub(super) fn rows(
         &self,
         plan: &DeepPlan,
         image: &[f32],
@@ -201,7 +213,7 @@ impl Model {
             if j == 0 {
                 let b = run.base[0];
                 let out = &mut run.wins[0][(r0 - b) * st.row_len..(r1 - b) * st.row_len];
-                conv0_rows(&self.conv0_params, &self.conv0, image, r0..r1, out)?;
+                conv0_rows(self.conv0_params, self.conv0, image, r0..r1, out)?;
             } else {
                 let block = &self.blocks[j - 1];
                 let p = &block.dw_params;
@@ -226,15 +238,10 @@ impl Model {
                 let in_row = p.in_w * p.channels;
                 let (wins_lo, wins_hi) = run.wins.split_at_mut(j);
                 let window = &wins_lo[j - 1][..(d_in - b_in) * in_row];
-                let lda = block.pw.a_stride();
-                let dw_row = wp.out_w() * lda;
-                let a = odd_lines_from(window.as_ptr(), run.band, (r1 - r0) * dw_row);
-                let rows = r0 - shift..r1 - shift;
-                depthwise3x3_rows_strided(&wp, &block.dw, DwOrder::Auto, window, rows, a, lda)?;
                 let b = run.base[j];
                 let out = &mut wins_hi[0][(r0 - b) * st.row_len..(r1 - b) * st.row_len];
-                let m = (r1 - r0) * wp.out_w();
-                pointwise(&block.pw, m, a, lda, out, block.pw.n(), self.clamp)?;
+                let rows = r0 - shift..r1 - shift;
+                block.fused_rows(&wp, window, rows, run.band, out, self.clamp)?;
             }
             run.done[j] = r1;
         }
