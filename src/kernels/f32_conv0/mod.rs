@@ -260,7 +260,7 @@ impl<S: Simd> Sweep<'_, S> {
         let n = end - first;
         let mut ox = first;
         let rows = row_ptrs(&self.input);
-        // SAFETY (every tile): pixels ox .. ox + Q lie in first..end, so their windows
+        // SAFETY: every tile: pixels ox .. ox + Q lie in first..end, so their windows
         // are inside the image columns; the output pixels are inside the row.
         unsafe {
             while end - ox >= P {

@@ -67,7 +67,7 @@ pub(super) unsafe fn row(a: &mut Conv0Row<'_>) {
     let x0 = |ox: usize| (ox * 2 - pl) * IN_C;
     let n = end - first;
     let mut ox = first;
-    // SAFETY (every tile): pixels ox .. ox + Q lie in first..end, whose windows are inside
+    // SAFETY: every tile: pixels ox .. ox + Q lie in first..end, whose windows are inside
     // the image columns (as in `Sweep::sweep`); the output pixels are inside the row.
     unsafe {
         while end - ox >= P {
@@ -119,7 +119,7 @@ unsafe fn tile<const Q: usize>(
             continue;
         }
         let w = &g.w[ky];
-        // SAFETY (every load): offsets up to x0 + 6 (Q - 1) + 8, the last float of the
+        // SAFETY: every load: offsets up to x0 + 6 (Q - 1) + 8, the last float of the
         // last pixel's window row, which the caller guarantees is inside the row; the
         // pair at x0 + 6 (Q - 1) + 8 would read one float past it, so the last pixel's
         // ninth float is broadcast alone.

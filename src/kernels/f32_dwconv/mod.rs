@@ -276,7 +276,7 @@ unsafe fn run<S: DwSimd>(
     b: usize,
     cols: Range<usize>,
 ) {
-    // SAFETY (all arms): forwarded.
+    // SAFETY: all arms: forwarded.
     unsafe {
         match (a.stride, n) {
             (1, 4) => band_rows::<S, 1, 4>(s, a, rp, oy, b, cols),

@@ -30,6 +30,7 @@ impl Simd for Avx2 {
 
     #[inline(always)]
     fn tail(self, lanes: usize) -> __m256i {
+        // SAFETY: the token exists only on a CPU with AVX2+FMA (see above).
         unsafe {
             _mm256_cmpgt_epi32(
                 _mm256_set1_epi32(lanes as i32),
@@ -39,15 +40,18 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     fn splat(self, x: f32) -> __m256 {
+        // SAFETY: the token exists only on a CPU with AVX2+FMA (see above).
         unsafe { _mm256_set1_ps(x) }
     }
     #[inline(always)]
     fn fma(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        // SAFETY: the token exists only on a CPU with AVX2+FMA (see above).
         unsafe { _mm256_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     fn clamp(self, x: __m256, lo: __m256, hi: __m256) -> __m256 {
         // maxps returns its second operand when either is NaN: a NaN becomes `lo`.
+        // SAFETY: the token exists only on a CPU with AVX2+FMA (see above).
         unsafe { _mm256_min_ps(_mm256_max_ps(x, lo), hi) }
     }
     #[inline(always)]

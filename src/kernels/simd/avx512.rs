@@ -34,15 +34,18 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     fn splat(self, x: f32) -> __m512 {
+        // SAFETY: the token exists only on a CPU with AVX-512F (see above).
         unsafe { _mm512_set1_ps(x) }
     }
     #[inline(always)]
     fn fma(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: the token exists only on a CPU with AVX-512F (see above).
         unsafe { _mm512_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     fn clamp(self, x: __m512, lo: __m512, hi: __m512) -> __m512 {
         // maxps returns its second operand when either is NaN: a NaN becomes `lo`.
+        // SAFETY: the token exists only on a CPU with AVX-512F (see above).
         unsafe { _mm512_min_ps(_mm512_max_ps(x, lo), hi) }
     }
     #[inline(always)]

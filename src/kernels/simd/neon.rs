@@ -34,15 +34,18 @@ impl Simd for Neon {
     }
     #[inline(always)]
     fn splat(self, x: f32) -> float32x4_t {
+        // SAFETY: NEON is baseline on AArch64 (see above).
         unsafe { vdupq_n_f32(x) }
     }
     #[inline(always)]
     fn fma(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
+        // SAFETY: NEON is baseline on AArch64 (see above).
         unsafe { vfmaq_f32(c, a, b) }
     }
     #[inline(always)]
     fn clamp(self, x: float32x4_t, lo: float32x4_t, hi: float32x4_t) -> float32x4_t {
         // The "number" forms: max(NaN, lo) = lo, as `f32::max`.
+        // SAFETY: NEON is baseline on AArch64 (see above).
         unsafe { vminnmq_f32(vmaxnmq_f32(x, lo), hi) }
     }
     #[inline(always)]
