@@ -21,7 +21,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// CPU features, the ISA in use and its kernels.
-    Info,
+    Info {
+        /// Also list every kernel of every table, and whether this CPU runs it.
+        #[arg(long)]
+        all: bool,
+    },
     /// Time MobileNet V1 with seeded random weights (the README's main command).
     Bench(BenchArgs),
     /// Classify an image (png/jpg) or run a .npy tensor through a model file.
@@ -116,13 +120,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> sepconv::Result<()> {
     match cli.command {
-        Command::Info => info(),
+        Command::Info { all } => info(all),
         Command::Bench(args) => cli::bench::run(&args),
         Command::Run(args) => cli::run::run(&args),
     }
 }
 
-fn info() -> sepconv::Result<()> {
+fn info(all: bool) -> sepconv::Result<()> {
     println!("arch:         {}", std::env::consts::ARCH);
     println!("cpu features: {}", Host::get().names().join(" "));
     let available: Vec<&str> = Isa::available().iter().map(|i| i.name()).collect();
@@ -138,6 +142,14 @@ fn info() -> sepconv::Result<()> {
     println!("kernels:");
     for (op, id) in set.ids() {
         println!("  {op:<6} {id}");
+    }
+    if all {
+        let cpu = sepconv::Cpu::detect();
+        println!("all kernels (runs on this cpu: yes/no):");
+        for id in sepconv::kernels::all_kernels() {
+            let runs = if id.runs_on(cpu) { "yes" } else { "no " };
+            println!("  {runs} {id}");
+        }
     }
     let peak = sepconv::kernels::peak::fma_peak_gflops(set.isa())?;
     println!(

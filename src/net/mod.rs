@@ -9,11 +9,21 @@ mod model;
 mod options;
 mod plan;
 mod pool;
+#[cfg(feature = "rayon")]
+mod pool_rayon;
 mod profile;
 mod run;
 mod tasks;
 mod weights;
 mod workspace;
+
+/// The fork-join backend of the runner: the spin pool, or rayon with the `rayon` feature.
+mod team {
+    #[cfg(not(feature = "rayon"))]
+    pub(super) use super::pool::{Pool, Team};
+    #[cfg(feature = "rayon")]
+    pub(super) use super::pool_rayon::{Pool, Team};
+}
 
 pub use config::{LayerKind, LayerSpec, MobileNetConfig, PaddingStyle, BLOCKS};
 pub use fold::fold_batch_norm;

@@ -13,7 +13,7 @@ use super::deep::DeepPlan;
 use super::fold::fold_batch_norm;
 use super::options::{Options, CONV0_ROWS_PER_STEP};
 use super::plan::{depth_first_blocks, fuse_band_limit, Block};
-use super::pool::Pool;
+use super::team::Pool;
 use super::weights::MobileNetWeights;
 use crate::activation::Clamp;
 use crate::kernels::cpu::{Cpu, Isa};

@@ -39,7 +39,7 @@ impl Default for Options {
 pub enum Fuse {
     /// On more than one thread, fuse every block of at least 64 output pixels and split
     /// the pointwise layer of smaller ones by columns; on one thread fuse none. Where it
-    /// was measured faster (README, "Kernels and speed"): at 2 threads fusing saves one
+    /// was measured faster (docs/performance.md): at 2 threads fusing saves one
     /// hand-off per block and keeps each thread's rows in its own cache, but 7 rows do not
     /// split evenly over 2 threads, while columns do; at 1 thread the unfused layers run
     /// from L2/L3 as fast or faster.
@@ -82,7 +82,7 @@ impl std::str::FromStr for Fuse {
 /// and read back activations that do not fit in L2. At 1.0-224 (inputs 1.6, 3.2, 1.6,
 /// 1.6, then 0.8 MB: 4 blocks) conv0 to pw4 ran faster so at 1 and 2 threads, and
 /// stopping after 3 blocks or going on to 5 was slower at 1 thread; 0.5-160 and 0.25-128
-/// (at most 0.8 MB) were no faster depth-first (README, "Kernels and speed").
+/// (at most 0.8 MB) were no faster depth-first (docs/performance.md).
 pub const DEPTH_FIRST_MIN_BYTES: usize = 1 << 20;
 
 /// Target size of one fused band of depthwise output (whole rows, at least one): it stays
@@ -95,7 +95,7 @@ pub(super) const FUSE_MIN_ROWS: usize = 48;
 /// At > 1 thread, blocks of fewer output pixels per image (7x7, 5x5, 4x4) run unfused with
 /// the pointwise layer split by columns: at 2 threads, 0.5-160 and 0.25-128 ran faster
 /// with this threshold than with every block fused or with 128, which splits 10x10 by
-/// columns too (README, "Kernels and speed").
+/// columns too (docs/performance.md).
 pub(super) const COLUMNS_BELOW_PIXELS: usize = 64;
 
 /// Output rows of conv0 per task (and per depth-first step): enough work per task to

@@ -10,6 +10,9 @@
 //! One caller at a time owns the pool ([`Pool::team`]); a second caller gets `None` and
 //! runs inline instead of waiting.
 
+// With the `rayon` feature the runner uses `pool_rayon` instead; `spin_lock` stays in use.
+#![cfg_attr(feature = "rayon", allow(dead_code))]
+
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};

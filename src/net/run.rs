@@ -5,9 +5,9 @@
 use super::deep::DeepLayers;
 use super::model::Model;
 use super::options::{BIG_STEP_MACS, CONV0_ROWS_PER_STEP};
-use super::pool::{Pool, Team};
 use super::profile::Laps;
 use super::tasks::{row_bands, run_tasks};
+use super::team::{Pool, Team};
 use super::workspace::{Regions, Workspace};
 use crate::activation::Clamp;
 use crate::kernels::mat::MatMut;
@@ -322,8 +322,7 @@ impl Model {
     /// one per thread, more on big steps so a descheduled thread's share can be taken
     /// over by the others. One thread runs a step as one task: each row band of a GEMM
     /// streams all of its weights again, and the 7x7 layers of 1.0-224 (2 and 4 MB of
-    /// weights, read from L3) ran slower in 4 bands than in one (README, "Kernels and
-    /// speed").
+    /// weights, read from L3) ran slower in 4 bands than in one (docs/performance.md).
     fn split(&self, threads: usize, macs: usize, units: usize) -> usize {
         if threads == 1 {
             return 1;

@@ -1,7 +1,8 @@
 //! Splitting a layer into tasks over the threads of a team: bands of output rows
 //! ([`row_bands`]), handed out from both ends ([`run_tasks`]).
 
-use super::pool::{spin_lock, Team};
+use super::pool::spin_lock;
+use super::team::Team;
 use crate::Result;
 use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
