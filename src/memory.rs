@@ -6,12 +6,8 @@
 //! sets. A model therefore gathers all its weights into one buffer, and a workspace all
 //! its activations into another, each starting on a 2 MiB boundary and marked for
 //! transparent huge pages (Linux and Android `madvise(MADV_HUGEPAGE)`, which takes effect
-//! where THP is enabled as "always" or "madvise"). Measured on a 2-core virtualized Xeon
-//! (THP "madvise"), one process alternating two models, 10th percentile: 1.0-224 at 1
-//! thread 5.95-6.27 -> 5.72-5.74 ms with these buffers; beforehand, with an allocator
-//! that put every large allocation on huge pages standing in for them, 6.98 -> 6.43 ms
-//! at 1 thread, 3.67 -> 3.30 at 2, 0.5-160 0.991 -> 0.915 at 1 thread, 0.25-128 0.220 ->
-//! 0.202.
+//! where THP is enabled as "always" or "madvise"). The gain, measured at 1 and 2
+//! threads on 1.0-224, 0.5-160 and 0.25-128, is in docs/performance.md.
 
 use std::ops::{Deref, Range};
 use std::sync::Arc;

@@ -6,10 +6,8 @@
 //! loads input pixels of the same block; with a pixel stride that is a multiple of 128
 //! bytes (channels a multiple of 32), an output that lies a whole number of 128-byte pairs
 //! from its input collides in those bits again and again, one an odd number of cache
-//! lines away never does. Measured on a virtualized Xeon (AVX-512, input 4 KiB aligned,
-//! output offsets 0..4032 in steps of 64 bytes): 112x112x32 at 32-36 GFLOP/s for every
-//! even line offset against 48-51 for every odd one, 56x56x128 36-40 against 49-51,
-//! 28x28x256 56-69 against 65-77. Separate large allocations share their offset within
+//! lines away never does (docs/performance.md has the depthwise speed at every offset).
+//! Separate large allocations share their offset within
 //! a page, the worst case, so the runner places its buffers explicitly, all in one
 //! page-aligned buffer (see [`crate::memory`]).
 

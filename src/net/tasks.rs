@@ -87,8 +87,8 @@ impl DoubleEndedIterator for RowBands<'_> {
 /// Tasks are bands of rows in order. Even threads take them from the front, odd threads
 /// from the back, so with two threads each keeps roughly the same half of the image from
 /// layer to layer: its input is then mostly in its own L2 (written there by the previous
-/// layer) instead of in the other core's. Measured on a 2-core Zen 4, handing bands out
-/// in order instead made the depthwise layers slower at 2 threads than at 1.
+/// layer) instead of in the other core's. Handed out in order instead, the bands made the
+/// depthwise layers slower at 2 threads than at 1 (docs/performance.md).
 pub(super) fn run_tasks<T: Send>(
     team: Option<&Team<'_>>,
     tasks: impl DoubleEndedIterator<Item = T> + Send,

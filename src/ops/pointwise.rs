@@ -40,7 +40,7 @@ pub const A_BLOCK_BYTES: usize = 512 << 10;
 const L1_SET_PERIOD: usize = 4096;
 /// Most rows of a register tile that may share one L1 set: the 8 ways of Zen 4's 32 KiB
 /// L1D (the smallest of those). The B panel's lines pass through the same sets, yet 7
-/// rows per set still ran at the FMA peak there (K = 512, 14-row tiles).
+/// rows per set still ran at the FMA peak there (docs/performance.md).
 const L1_WAYS: usize = 8;
 
 /// The row stride of A, in floats, at which a GEMM with `k` columns of A and `mr`-row
@@ -48,8 +48,8 @@ const L1_WAYS: usize = 8;
 /// apart would put more than [`L1_WAYS`] of a tile's rows in one L1 set. A tile reads
 /// its `mr` rows side by side, one float of each per k step; at K = 1024 (4 KiB rows)
 /// the 14 rows of the AVX-512 tile all fall in one set, and each k step's broadcasts
-/// evict each other's lines: on Zen 4 the 49 x 1024 x 1024 layer (1.0-224's pw13) ran
-/// at 92 GFLOP/s at stride 1024 and 117, the FMA peak, at stride 1040.
+/// evict each other's lines; one line more per row takes 1.0-224's pw13 (49 x 1024 x
+/// 1024) from well below the FMA peak to the peak (docs/performance.md).
 pub fn a_stride(k: usize, mr: usize) -> usize {
     let row_bytes = 4 * k;
     // Rows before the set index repeats: the period over gcd(row bytes, period).
@@ -393,8 +393,7 @@ fn row_panel<const NR: usize>(a: &[f32], panel: &[f32], out: &mut [f32], clamp: 
 
 /// Prefetches the weights 8 KiB past the start of `w`, into the next panel near a
 /// panel's end: a one-row GEMM reads each weight once, straight from DRAM or L3, and the
-/// hardware prefetcher alone leaves it latency-bound on some cores (the 4 MB classifier
-/// of 1.0-224 ran at ~7 GB/s on a virtualized Xeon).
+/// hardware prefetcher alone leaves it latency-bound on some cores (docs/performance.md).
 #[inline(always)]
 fn prefetch_ahead(w: &[f32]) {
     const AHEAD: usize = 8192 / 4;

@@ -227,16 +227,14 @@ pub(crate) unsafe fn rows<S: DwSimd>(s: S, a: &mut DwRows<'_>) {
     }
 }
 
-/// Whether [`DwOrder::Pixels`] beats [`DwOrder::Columns`] on this image, as measured on
-/// a Sapphire/Emerald Rapids-class Xeon (both orders give the same bits, so this only
-/// moves time). The column sweep stores a block's outputs one pixel stride apart, which
-/// at multiples of 512 B crowds a few L1 sets: on images past most of L2 those stores
-/// cost up to twice what address-order stores do (AVX-512, 56x56x128: 145 vs 116 us).
-/// At stride 2 the pixel order also reads each pixel's channels together, which pays
-/// from 128 channels (14x14x512: 11.5 vs 9.7 us). Elsewhere, with the data in L2, the
-/// AVX-512 column sweep's fewer instructions win by 0-30%, in the network too
-/// (14x14x512 s1 between 1x1 layers: 22 vs 25 us). AVX2: see `DwSimd::PIXELS_WIDELY`
-/// (14x14x512 s1: 46 vs 33 us; 40x40x64 s2: 17.4 vs 10.9 us).
+/// Whether [`DwOrder::Pixels`] beats [`DwOrder::Columns`] on this image (both orders give
+/// the same bits, so this only moves time; the timings behind each rule are in
+/// docs/performance.md). The column sweep stores a block's outputs one pixel stride
+/// apart, which at multiples of 512 B crowds a few L1 sets: on images past most of L2
+/// those stores cost more than address-order stores do. At stride 2 the pixel order also
+/// reads each pixel's channels together, which pays from 128 channels. Elsewhere, with
+/// the data in L2, the AVX-512 column sweep's fewer instructions win, in the network
+/// too. AVX2: see `DwSimd::PIXELS_WIDELY`.
 fn pixels_pay<S: DwSimd>(a: &DwRows<'_>) -> bool {
     let input = a.in_h * a.in_w * a.channels * 4;
     let bytes = input + input / (a.stride * a.stride);

@@ -19,7 +19,7 @@ const NP: usize = 2;
 const MAX_WIN: usize = 2 * NP + 1;
 /// Channels per group, in bytes: 8 AVX-512 or 16 AVX2 blocks. A step's window of 6 rows
 /// x 4 columns of a group (12 KiB) stays in L1 for the next step, which reuses half of
-/// it. 1 KiB groups ran as fast on AVX-512 and up to 30% slower on AVX2; 256 B slower.
+/// it. 1 KiB groups ran as fast on AVX-512 and slower on AVX2; 256 B slower.
 const GROUP_BYTES: usize = 512;
 
 /// Byte offsets of a step's input window (row i, column u) and outputs (row j, column p),

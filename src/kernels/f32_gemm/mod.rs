@@ -78,11 +78,11 @@ pub(crate) unsafe fn call_asm(
     let (rows, lda) = (args.mr, args.lda);
     let mut c_all = args.c;
     // The next panel is packed right after this one (after a layer's last panel, a
-    // model packs the next layer's first: `Model::build`). While the tiles of this call reuse their panel from L1/L2, each prefetches a slice
-    // of the next one into L2, so the next call's first tile does not wait on L3 line by
-    // line (the weights of the large layers are read once per run and outgrow L2). On a
-    // virtualized Xeon this took the 49 x 1024 x 1024 layer with its weights in L3 from
-    // 100 to 130 GFLOP/s. Tile after tile the slices follow each other around the next
+    // model packs the next layer's first: `Model::build`). While the tiles of this call
+    // reuse their panel from L1/L2, each prefetches a slice of the next one into L2, so
+    // the next call's first tile does not wait on L3 line by line (the weights of the
+    // large layers are read once per run and outgrow L2; the gain is in
+    // docs/performance.md). Tile after tile the slices follow each other around the next
     // panel.
     let panel_bytes = (args.kc + 1) * nr_max * 4;
     let full_rows = match tail {
@@ -106,8 +106,7 @@ pub(crate) unsafe fn call_asm(
         };
         // A tile prefetches 64 x lines bytes per 4 k steps, at most the panel's 16 x
         // nr_max (every kernel's lines <= nr_max / 4), so one wrap suffices. No division
-        // per tile: a 64-bit divide is a good part of a short-K tile's time (K = 32 is
-        // 224 cycles).
+        // per tile: a 64-bit divide is a good part of a short-K tile's time.
         offset += tile.prefetch_lines * 16 * args.kc;
         if offset >= panel_bytes {
             offset -= panel_bytes;

@@ -159,9 +159,9 @@ pub fn gemm_12x8_avx2(args: GemmArgs<'_, '_>) -> Result<()> {
 
 /// Entry of the AVX-512 wide kernel: whole tiles of 14 rows, then the rows left over (and
 /// the batch-1 classifier's single row) in 7x32 tiles, whose short-tile and one-row loops
-/// and weight prefetch suit them (the 14x32 has neither: dropping the 7x32's prefetch 8 KiB ahead
-/// from L2-resident tiles was worth 1-5% in the network, while the classifier at 1.0-224
-/// lost 10% without it).
+/// and weight prefetch suit them (the 14x32 has neither: its tiles read L2-resident panels,
+/// where the prefetch only costs, while the one-row classifier streams its weights and
+/// needs it; docs/performance.md).
 #[cfg(sepconv_asm)]
 pub fn gemm_avx512(args: GemmArgs<'_, '_>) -> Result<()> {
     cpu::require(&AVX512_14X32.id)?;
