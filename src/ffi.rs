@@ -60,7 +60,7 @@ pub enum SepconvStatus {
 
 /// `SepconvOptions::isa`: `SEPCONV_ISA` from the environment if set, else the best base
 /// ISA the CPU runs. The other values are the `SepconvIsa` constants (the base ISAs of
-/// `src/kernels/cpu.rs`, whose discriminants are their C values).
+/// `src/kernels/cpu/isa.rs`, whose discriminants are their C values).
 pub const SEPCONV_ISA_AUTO: i32 = 0;
 
 /// Activation after every convolution.

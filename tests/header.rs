@@ -1,4 +1,4 @@
-//! include/sepconv.h is what cbindgen generates from src/ffi.rs and src/kernels/cpu.rs today.
+//! include/sepconv.h is what cbindgen generates from src/ffi.rs and src/kernels/cpu/isa.rs today.
 //! `SEPCONV_BLESS=1 cargo test --test header` rewrites it.
 
 #[test]
@@ -10,9 +10,9 @@ fn header_is_current() {
         .with_config(config)
         .with_src(format!("{root}/src/ffi.rs"))
         // The ISA and feature enums: their discriminants are the C values.
-        .with_src(format!("{root}/src/kernels/cpu.rs"))
+        .with_src(format!("{root}/src/kernels/cpu/isa.rs"))
         .generate()
-        .expect("cbindgen parses src/ffi.rs and src/kernels/cpu.rs")
+        .expect("cbindgen parses src/ffi.rs and src/kernels/cpu/isa.rs")
         .write(&mut generated);
     let path = format!("{root}/include/sepconv.h");
     if std::env::var_os("SEPCONV_BLESS").is_some() {
