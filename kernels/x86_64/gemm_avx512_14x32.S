@@ -28,6 +28,7 @@
  * one scaled index (row 10 = rcx + 2 x 5s, row 12 = rcx + 4 x 3s, row 13 = rax + 8s);
  * both bases step 16 bytes per 4 k steps. */
 #include "asm.h"
+#include "gemm_x86.h"
 
 /* Row r of the tile at byte offset o (r = 0..13). */
 #define ROW0(o) o(%rcx)
@@ -78,9 +79,7 @@
 #define EACH_ROW(op) op(0, 1) SEP LATER_ROWS(op)
 
 /* Row lo, hi starts from row 0's accumulators (the bias). */
-#define FROM_BIAS(lo, hi) \
-    vmovaps %zmm0, %zmm##lo SEP \
-    vmovaps %zmm1, %zmm##hi
+#define FROM_BIAS(lo, hi) FROM_ROW0 zmm, lo, hi
 
 /* Clamp accumulators lo, hi to [zmm30, zmm31]. */
 #define CLAMP2(lo, hi) \
@@ -90,14 +89,8 @@
     vminps %zmm31, %zmm##hi, %zmm##hi
 
 /* Store one row (accumulators lo, hi) at rcx, then step rcx to the next C row. */
-#define STORE(lo, hi) \
-    vmovups %zmm##lo, (%rcx) SEP \
-    vmovups %zmm##hi, 64(%rcx) SEP \
-    addq %r8, %rcx
-#define STORE_MASKED(lo, hi) \
-    vmovups %zmm##lo, (%rcx){%k1} SEP \
-    vmovups %zmm##hi, 64(%rcx){%k2} SEP \
-    addq %r8, %rcx
+#define STORE(lo, hi) STORE2_ZMM lo, hi, %rcx SEP addq %r8, %rcx
+#define STORE_MASKED(lo, hi) MASKSTORE2_ZMM lo, hi, %rcx SEP addq %r8, %rcx
 
 FUNC_BEGIN(sepconv_gemm_f32_14x32_avx512)
     pushq %r13
@@ -151,14 +144,7 @@ FUNC_BEGIN(sepconv_gemm_f32_14x32_avx512)
     EACH_ROW(STORE)
     jmp 6f
 5:  /* nr < 32: k1 masks columns 0-15, k2 columns 16-31. */
-    movq %rcx, %r9
-    movl %esi, %ecx
-    movl $1, %edx
-    shlq %cl, %rdx
-    decq %rdx
-    kmovw %edx, %k1
-    shrl $16, %edx
-    kmovw %edx, %k2
+    MASKS_32
     movq %r9, %rcx
     EACH_ROW(STORE_MASKED)
 6:  popq %r13
