@@ -44,6 +44,15 @@
   .endif
 .endm
 
+/* Accumulators 0, 1 start at the bias (the panel's first \kb bytes), the pairs \pairs at
+ * row 0's (FROM_ROW0); the panel (r9) moves on to its first k row. */
+.macro BIAS_2V reg, kb, pairs:vararg
+    vmovups (%r9), %\reg\()0
+    vmovups \kb/2(%r9), %\reg\()1
+    FROM_ROW0 \reg, \pairs
+    addq $\kb, %r9
+.endm
+
 /* Accumulators \accs take row 0's single one (\reg 0). */
 .macro FROM_ACC0 reg, accs:vararg
   .irp n, \accs
@@ -119,6 +128,34 @@
     kmovw %edx, %k1 SEP \
     shrl $16, %edx SEP \
     kmovw %edx, %k2
+
+/* The short-tile and one-row k steps of a tile of two vectors per row (gemm_avx2.S's
+ * 6x16, gemm_avx512.S's 7x32), at byte offset `o` into the A rows and panel row `j`,
+ * `v` being the register kind (ymm, zmm) and `kb` the panel bytes per k; each starts
+ * with the tile's own PF(j), its prefetch of the panel ahead. KSTEP4_2V: rows 0-3, B
+ * into b0, b1, the rows' broadcasts into t0-t3, FMAs into accumulators 0-7. KSTEP1_2V:
+ * row 0, its broadcast into `t`, B read by the FMAs into accumulators 0, 1. */
+#define KSTEP4_2V(o, j, v, kb, b0, b1, t0, t1, t2, t3) \
+    PF(j) \
+    vmovups ((kb)*(j))(%r9), %v##b0 SEP \
+    vmovups ((kb)*(j)+(kb)/2)(%r9), %v##b1 SEP \
+    vbroadcastss o(%rcx,%rdx), %v##t0 SEP \
+    vbroadcastss o(%rax,%rdx), %v##t1 SEP \
+    vbroadcastss o(%r10,%rdx), %v##t2 SEP \
+    vbroadcastss o(%r11,%rdx), %v##t3 SEP \
+    vfmadd231ps %v##b0, %v##t0, %v##0 SEP \
+    vfmadd231ps %v##b1, %v##t0, %v##1 SEP \
+    vfmadd231ps %v##b0, %v##t1, %v##2 SEP \
+    vfmadd231ps %v##b1, %v##t1, %v##3 SEP \
+    vfmadd231ps %v##b0, %v##t2, %v##4 SEP \
+    vfmadd231ps %v##b1, %v##t2, %v##5 SEP \
+    vfmadd231ps %v##b0, %v##t3, %v##6 SEP \
+    vfmadd231ps %v##b1, %v##t3, %v##7
+#define KSTEP1_2V(o, j, v, kb, t) \
+    PF(j) \
+    vbroadcastss o(%rcx,%rdx), %v##t SEP \
+    vfmadd231ps ((kb)*(j))(%r9), %v##t, %v##0 SEP \
+    vfmadd231ps ((kb)*(j)+(kb)/2)(%r9), %v##t, %v##1
 
 /* The k loop of one row count, `step` being its KSTEP(o, j) (A at byte offset o, panel
  * row j): 4 steps per iteration while at least four remain, each iteration prefetching

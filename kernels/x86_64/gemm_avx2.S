@@ -28,10 +28,13 @@
 #define TILE_MR %rdi
 #include "gemm_x86.h"
 
-/* One k step; the prefetch runs 64 k steps (4 KiB) ahead in the panel and on into the
- * next one, as in gemm_avx512.S (a hint: never faults past the end of the weights). */
+/* The prefetch runs 64 k steps (4 KiB) ahead in the panel and on into the next one, as
+ * in gemm_avx512.S (a hint: never faults past the end of the weights). */
+#define PF(j) prefetcht0 (64*(j)+4096)(%r9) SEP
+
+/* One k step. */
 #define KSTEP(o, j) \
-    prefetcht0 (64*(j)+4096)(%r9) SEP \
+    PF(j) \
     vmovups (64*(j))(%r9), %ymm12 SEP \
     vmovups (64*(j)+32)(%r9), %ymm13 SEP \
     vbroadcastss o(%rcx,%rdx), %ymm14 SEP \
@@ -54,29 +57,10 @@
     vfmadd231ps %ymm13, %ymm15, %ymm11
 
 /* KSTEP for rows 0-3 only (the short-tile loop), broadcasting into ymm8-9 as well. */
-#define KSTEP4(o, j) \
-    prefetcht0 (64*(j)+4096)(%r9) SEP \
-    vmovups (64*(j))(%r9), %ymm12 SEP \
-    vmovups (64*(j)+32)(%r9), %ymm13 SEP \
-    vbroadcastss o(%rcx,%rdx), %ymm14 SEP \
-    vbroadcastss o(%rax,%rdx), %ymm15 SEP \
-    vbroadcastss o(%r10,%rdx), %ymm8 SEP \
-    vbroadcastss o(%r11,%rdx), %ymm9 SEP \
-    vfmadd231ps %ymm12, %ymm14, %ymm0 SEP \
-    vfmadd231ps %ymm13, %ymm14, %ymm1 SEP \
-    vfmadd231ps %ymm12, %ymm15, %ymm2 SEP \
-    vfmadd231ps %ymm13, %ymm15, %ymm3 SEP \
-    vfmadd231ps %ymm12, %ymm8, %ymm4 SEP \
-    vfmadd231ps %ymm13, %ymm8, %ymm5 SEP \
-    vfmadd231ps %ymm12, %ymm9, %ymm6 SEP \
-    vfmadd231ps %ymm13, %ymm9, %ymm7
+#define KSTEP4(o, j) KSTEP4_2V(o, j, ymm, 64, 12, 13, 14, 15, 8, 9)
 
 /* KSTEP for row 0 only (the one-row loop). */
-#define KSTEP1(o, j) \
-    prefetcht0 (64*(j)+4096)(%r9) SEP \
-    vbroadcastss o(%rcx,%rdx), %ymm14 SEP \
-    vfmadd231ps (64*(j))(%r9), %ymm14, %ymm0 SEP \
-    vfmadd231ps (64*(j)+32)(%r9), %ymm14, %ymm1
+#define KSTEP1(o, j) KSTEP1_2V(o, j, ymm, 64, 14)
 
 /* Rows 1-5 (ymm2-11) take row 0's accumulators. */
 #define ROW0_TO_ALL FROM_ROW0 ymm, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
@@ -95,10 +79,7 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     ROWS_TO_END %rcx, %rax, %r10, %r11, %rbx, %rbp
 
     /* Accumulators start at the bias. */
-    vmovups (%r9), %ymm0
-    vmovups 32(%r9), %ymm1
-    ROW0_TO_ALL
-    addq $64, %r9
+    BIAS_2V ymm, 64, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
     /* One row (the batch-1 classifier) runs its own loop; a short tile (mr <= 4, the
      * remainder of M after whole tiles of 6) the 4-row loop: 8 FMA chains still cover
      * 2 x 4 in flight. */

@@ -75,29 +75,10 @@
     vfmadd231ps %zmm15, %zmm22, %zmm13
 
 /* KSTEP for rows 0-3 only: the short-tile loop below. */
-#define KSTEP4(o, j) \
-    PF(j) \
-    vmovups (128*(j))(%r9), %zmm14 SEP \
-    vmovups (128*(j)+64)(%r9), %zmm15 SEP \
-    vbroadcastss o(%rcx,%rdx), %zmm16 SEP \
-    vbroadcastss o(%rax,%rdx), %zmm17 SEP \
-    vbroadcastss o(%r10,%rdx), %zmm18 SEP \
-    vbroadcastss o(%r11,%rdx), %zmm19 SEP \
-    vfmadd231ps %zmm14, %zmm16, %zmm0 SEP \
-    vfmadd231ps %zmm15, %zmm16, %zmm1 SEP \
-    vfmadd231ps %zmm14, %zmm17, %zmm2 SEP \
-    vfmadd231ps %zmm15, %zmm17, %zmm3 SEP \
-    vfmadd231ps %zmm14, %zmm18, %zmm4 SEP \
-    vfmadd231ps %zmm15, %zmm18, %zmm5 SEP \
-    vfmadd231ps %zmm14, %zmm19, %zmm6 SEP \
-    vfmadd231ps %zmm15, %zmm19, %zmm7
+#define KSTEP4(o, j) KSTEP4_2V(o, j, zmm, 128, 14, 15, 16, 17, 18, 19)
 
 /* KSTEP for row 0 only: the one-row loop below. */
-#define KSTEP1(o, j) \
-    PF(j) \
-    vbroadcastss o(%rcx,%rdx), %zmm16 SEP \
-    vfmadd231ps (128*(j))(%r9), %zmm16, %zmm0 SEP \
-    vfmadd231ps (128*(j)+64)(%r9), %zmm16, %zmm1
+#define KSTEP1(o, j) KSTEP1_2V(o, j, zmm, 128, 16)
 
 /* Rows 1-6 take row 0's accumulators (the bias at the start; the one-row loop's sums at
  * its end, stored through rows that all alias row 0). */
@@ -119,10 +100,7 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     ROWS_TO_END %rcx, %rax, %r10, %r11, %rbx, %rbp, %r12
 
     /* Accumulators start at the bias. */
-    vmovups (%r9), %zmm0
-    vmovups 64(%r9), %zmm1
-    ROW0_TO_ALL
-    addq $128, %r9
+    BIAS_2V zmm, 128, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
     /* One row (the batch-1 classifier): 2 FMAs per k in the tile loops' k order, so a
      * row's sums are the same bits whichever loop computes it. */
     cmpq $1, %rdi

@@ -71,15 +71,11 @@
     ROWFMA(ROW12(o), 30, 24, 25) SEP \
     ROWFMA(ROW13(o), 31, 26, 27)
 
-/* `op(lo, hi)` for the accumulator pairs of rows 1-13, and of all 14 rows. */
-#define LATER_ROWS(op) \
-    op(2, 3) SEP op(4, 5) SEP op(6, 7) SEP op(8, 9) SEP op(10, 11) SEP op(12, 13) SEP \
-    op(14, 15) SEP op(16, 17) SEP op(18, 19) SEP op(20, 21) SEP op(22, 23) SEP \
-    op(24, 25) SEP op(26, 27)
-#define EACH_ROW(op) op(0, 1) SEP LATER_ROWS(op)
-
-/* Row lo, hi starts from row 0's accumulators (the bias). */
-#define FROM_BIAS(lo, hi) FROM_ROW0 zmm, lo, hi
+/* `op(lo, hi)` for the accumulator pairs of all 14 rows. */
+#define EACH_ROW(op) \
+    op(0, 1) SEP op(2, 3) SEP op(4, 5) SEP op(6, 7) SEP op(8, 9) SEP op(10, 11) SEP \
+    op(12, 13) SEP op(14, 15) SEP op(16, 17) SEP op(18, 19) SEP op(20, 21) SEP \
+    op(22, 23) SEP op(24, 25) SEP op(26, 27)
 
 /* Clamp accumulators lo, hi to [zmm30, zmm31]. */
 #define CLAMP2(lo, hi) \
@@ -101,10 +97,8 @@ FUNC_BEGIN(sepconv_gemm_f32_14x32_avx512)
     leaq (%rcx,%r11), %rax          /* row 5 */
 
     /* Accumulators start at the bias. */
-    vmovups (%r9), %zmm0
-    vmovups 64(%r9), %zmm1
-    LATER_ROWS(FROM_BIAS)
-    addq $128, %r9
+    BIAS_2V zmm, 128, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, \
+        21, 22, 23, 24, 25, 26, 27
 
     /* Four k steps per iteration while at least four remain (rdi counts them). */
     movq %rdx, %rdi
