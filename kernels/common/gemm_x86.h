@@ -4,8 +4,9 @@
  * GNU as and clang's integrated assembler (ELF and Mach-O) both take, beside a few cpp
  * ones; include after asm.h. Accumulators are named by register kind and number
  * (`ymm`, 3 is %ymm3); row lists pair accumulators with a row pointer.
- * A tile defines TILE_MR, where mr is (%rdi, or a stack slot), before including this
- * header: NEXT_ROW and ROW_CHAIN compare against it. */
+ * A tile that uses NEXT_ROW or ROW_CHAIN defines TILE_MR, where mr is (%rdi, or a stack
+ * slot), before including this header: they compare against it, and cpp expands it in
+ * ROW_CHAIN's body here. */
 #ifndef SEPCONV_GEMM_X86_H
 #define SEPCONV_GEMM_X86_H
 
