@@ -8,9 +8,9 @@
  * (zero-padded past the layer's last column). 1 <= mr <= 8, 1 <= nr <= 8, kc >= 1;
  * reads exactly rows 0..mr of `a` (kc floats each) and the panel (kc + 1 rows), writes
  * exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
- * (src/kernels/gemm/neon.rs) checks all of this.
+ * (src/kernels/f32_gemm/neon.rs) checks all of this.
  * struct params { float min, max; const void *prefetch; } (AsmParams in
- * src/kernels/gemm/mod.rs); this tile ignores `prefetch`.
+ * src/kernels/f32_gemm/mod.rs); this tile ignores `prefetch`.
  * AAPCS64: x0 mr, x1 nr, x2 kc, x3 a, x4 a_stride, x5 w, x6 c, x7 c_stride,
  * [sp] params.
  *
@@ -28,34 +28,63 @@
  * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
  * values. Columns >= nr are stored 4/2/1 floats at a time. */
 #include "asm.h"
+#include "gemm_neon.h"
 
-/* Row pointer \dst = \prev + \stride, or \prev when row \row >= mr (x0). */
-.macro NEXT_ROW prev, dst, stride, row
-    add \dst, \prev, \stride
-    cmp x0, #\row
-    csel \dst, \prev, \dst, ls
+/* Two FMLAs of row \a (A in v\a, lane \lane) against B in \b0, \b1 into v\acc0,
+ * v\acc1; with reload, then the next group's A of that row (\ptr + x17) into v\a. */
+.macro FMLA_ROW acc0, acc1, a, ptr, b0, b1, lane, reload
+    fmla v\acc0\().4s, \b0\().4s, v\a\().s[\lane]
+    fmla v\acc1\().4s, \b1\().4s, v\a\().s[\lane]
+  .if \reload
+    ldr q\a, [\ptr, x17]
+  .endif
 .endm
 
-/* Clamp one row's two vectors to [v0, v1]. */
-.macro CLAMP r0, r1
-    fmaxnm \r0\().4s, \r0\().4s, v0.4s
-    fmaxnm \r1\().4s, \r1\().4s, v0.4s
-    fminnm \r0\().4s, \r0\().4s, v1.4s
-    fminnm \r1\().4s, \r1\().4s, v1.4s
+/* One k for all 8 rows: lane \lane of A (v0-v7) x the B row in \b0, \b1, into v16-v31;
+ * reload = 1 reloads each A row right after its last use (the group's last k). */
+.macro FMLA_ROWS b0, b1, lane, reload=0
+    FMLA_ROW 16, 17, 0, x3, \b0, \b1, \lane, \reload
+    FMLA_ROW 18, 19, 1, x9, \b0, \b1, \lane, \reload
+    FMLA_ROW 20, 21, 2, x10, \b0, \b1, \lane, \reload
+    FMLA_ROW 22, 23, 3, x11, \b0, \b1, \lane, \reload
+    FMLA_ROW 24, 25, 4, x12, \b0, \b1, \lane, \reload
+    FMLA_ROW 26, 27, 5, x13, \b0, \b1, \lane, \reload
+    FMLA_ROW 28, 29, 6, x14, \b0, \b1, \lane, \reload
+    FMLA_ROW 30, 31, 7, x15, \b0, \b1, \lane, \reload
 .endm
 
-/* Store the first nr (x1 < 8) floats of one row (\r0, \r1) at \ptr. */
-.macro STORE_PARTIAL ptr, r0, r1
-    mov x16, \ptr
-    tbz x1, #2, 1f
-    str q\r0, [x16], #16
-    mov v\r0\().16b, v\r1\().16b
-1:  tbz x1, #1, 2f
-    str d\r0, [x16], #8
-    ext v\r0\().16b, v\r0\().16b, v\r0\().16b, #8
-2:  tbz x1, #0, 3f
-    str s\r0, [x16]
-3:
+/* One group of 4 k, B row 0 already in v8-v9: each B row loaded one k ahead of its use;
+ * with next = 1 also the next group's B row 0 and A (the loop), else none (the last). */
+.macro GROUP4 next
+    ldr q10, [x5, #32]
+    ldr q11, [x5, #48]
+    FMLA_ROWS v8, v9, 0
+    ldr q8, [x5, #64]
+    ldr q9, [x5, #80]
+    FMLA_ROWS v10, v11, 1
+    ldr q10, [x5, #96]
+    ldr q11, [x5, #112]
+    FMLA_ROWS v8, v9, 2
+    add x17, x17, #16
+  .if \next
+    ldr q8, [x5, #128]
+    ldr q9, [x5, #144]
+    FMLA_ROWS v10, v11, 3, 1
+  .else
+    FMLA_ROWS v10, v11, 3
+  .endif
+    add x5, x5, #128
+.endm
+
+/* Rows 1-7 of the tile at x9-x15, from row 0 at \base, \stride bytes apart (NEXT_ROW). */
+.macro ROW_PTRS base, stride
+    NEXT_ROW \base, x9, \stride, 1
+    NEXT_ROW x9, x10, \stride, 2
+    NEXT_ROW x10, x11, \stride, 3
+    NEXT_ROW x11, x12, \stride, 4
+    NEXT_ROW x12, x13, \stride, 5
+    NEXT_ROW x13, x14, \stride, 6
+    NEXT_ROW x14, x15, \stride, 7
 .endm
 
 FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
@@ -64,13 +93,7 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     stp d10, d11, [sp, #16]
 
     /* A row pointers: x3, x9-x15. */
-    NEXT_ROW x3, x9, x4, 1
-    NEXT_ROW x9, x10, x4, 2
-    NEXT_ROW x10, x11, x4, 3
-    NEXT_ROW x11, x12, x4, 4
-    NEXT_ROW x12, x13, x4, 5
-    NEXT_ROW x13, x14, x4, 6
-    NEXT_ROW x14, x15, x4, 7
+    ROW_PTRS x3, x4
 
     /* Accumulators start at the bias. */
     ldp q16, q17, [x5], #32
@@ -107,164 +130,10 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     ldr q9, [x5, #16]
     subs x8, x8, #1
     b.eq 2f
-1:
-    ldr q10, [x5, #32]
-    ldr q11, [x5, #48]
-    fmla v16.4s, v8.4s, v0.s[0]
-    fmla v17.4s, v9.4s, v0.s[0]
-    fmla v18.4s, v8.4s, v1.s[0]
-    fmla v19.4s, v9.4s, v1.s[0]
-    fmla v20.4s, v8.4s, v2.s[0]
-    fmla v21.4s, v9.4s, v2.s[0]
-    fmla v22.4s, v8.4s, v3.s[0]
-    fmla v23.4s, v9.4s, v3.s[0]
-    fmla v24.4s, v8.4s, v4.s[0]
-    fmla v25.4s, v9.4s, v4.s[0]
-    fmla v26.4s, v8.4s, v5.s[0]
-    fmla v27.4s, v9.4s, v5.s[0]
-    fmla v28.4s, v8.4s, v6.s[0]
-    fmla v29.4s, v9.4s, v6.s[0]
-    fmla v30.4s, v8.4s, v7.s[0]
-    fmla v31.4s, v9.4s, v7.s[0]
-    ldr q8, [x5, #64]
-    ldr q9, [x5, #80]
-    fmla v16.4s, v10.4s, v0.s[1]
-    fmla v17.4s, v11.4s, v0.s[1]
-    fmla v18.4s, v10.4s, v1.s[1]
-    fmla v19.4s, v11.4s, v1.s[1]
-    fmla v20.4s, v10.4s, v2.s[1]
-    fmla v21.4s, v11.4s, v2.s[1]
-    fmla v22.4s, v10.4s, v3.s[1]
-    fmla v23.4s, v11.4s, v3.s[1]
-    fmla v24.4s, v10.4s, v4.s[1]
-    fmla v25.4s, v11.4s, v4.s[1]
-    fmla v26.4s, v10.4s, v5.s[1]
-    fmla v27.4s, v11.4s, v5.s[1]
-    fmla v28.4s, v10.4s, v6.s[1]
-    fmla v29.4s, v11.4s, v6.s[1]
-    fmla v30.4s, v10.4s, v7.s[1]
-    fmla v31.4s, v11.4s, v7.s[1]
-    ldr q10, [x5, #96]
-    ldr q11, [x5, #112]
-    fmla v16.4s, v8.4s, v0.s[2]
-    fmla v17.4s, v9.4s, v0.s[2]
-    fmla v18.4s, v8.4s, v1.s[2]
-    fmla v19.4s, v9.4s, v1.s[2]
-    fmla v20.4s, v8.4s, v2.s[2]
-    fmla v21.4s, v9.4s, v2.s[2]
-    fmla v22.4s, v8.4s, v3.s[2]
-    fmla v23.4s, v9.4s, v3.s[2]
-    fmla v24.4s, v8.4s, v4.s[2]
-    fmla v25.4s, v9.4s, v4.s[2]
-    fmla v26.4s, v8.4s, v5.s[2]
-    fmla v27.4s, v9.4s, v5.s[2]
-    fmla v28.4s, v8.4s, v6.s[2]
-    fmla v29.4s, v9.4s, v6.s[2]
-    fmla v30.4s, v8.4s, v7.s[2]
-    fmla v31.4s, v9.4s, v7.s[2]
-    add x17, x17, #16
-    ldr q8, [x5, #128]
-    ldr q9, [x5, #144]
-    fmla v16.4s, v10.4s, v0.s[3]
-    fmla v17.4s, v11.4s, v0.s[3]
-    ldr q0, [x3, x17]
-    fmla v18.4s, v10.4s, v1.s[3]
-    fmla v19.4s, v11.4s, v1.s[3]
-    ldr q1, [x9, x17]
-    fmla v20.4s, v10.4s, v2.s[3]
-    fmla v21.4s, v11.4s, v2.s[3]
-    ldr q2, [x10, x17]
-    fmla v22.4s, v10.4s, v3.s[3]
-    fmla v23.4s, v11.4s, v3.s[3]
-    ldr q3, [x11, x17]
-    fmla v24.4s, v10.4s, v4.s[3]
-    fmla v25.4s, v11.4s, v4.s[3]
-    ldr q4, [x12, x17]
-    fmla v26.4s, v10.4s, v5.s[3]
-    fmla v27.4s, v11.4s, v5.s[3]
-    ldr q5, [x13, x17]
-    fmla v28.4s, v10.4s, v6.s[3]
-    fmla v29.4s, v11.4s, v6.s[3]
-    ldr q6, [x14, x17]
-    fmla v30.4s, v10.4s, v7.s[3]
-    fmla v31.4s, v11.4s, v7.s[3]
-    ldr q7, [x15, x17]
-    add x5, x5, #128
+1:  GROUP4 1
     subs x8, x8, #1
     b.ne 1b
-2:  /* Last group: nothing further to load. */
-    ldr q10, [x5, #32]
-    ldr q11, [x5, #48]
-    fmla v16.4s, v8.4s, v0.s[0]
-    fmla v17.4s, v9.4s, v0.s[0]
-    fmla v18.4s, v8.4s, v1.s[0]
-    fmla v19.4s, v9.4s, v1.s[0]
-    fmla v20.4s, v8.4s, v2.s[0]
-    fmla v21.4s, v9.4s, v2.s[0]
-    fmla v22.4s, v8.4s, v3.s[0]
-    fmla v23.4s, v9.4s, v3.s[0]
-    fmla v24.4s, v8.4s, v4.s[0]
-    fmla v25.4s, v9.4s, v4.s[0]
-    fmla v26.4s, v8.4s, v5.s[0]
-    fmla v27.4s, v9.4s, v5.s[0]
-    fmla v28.4s, v8.4s, v6.s[0]
-    fmla v29.4s, v9.4s, v6.s[0]
-    fmla v30.4s, v8.4s, v7.s[0]
-    fmla v31.4s, v9.4s, v7.s[0]
-    ldr q8, [x5, #64]
-    ldr q9, [x5, #80]
-    fmla v16.4s, v10.4s, v0.s[1]
-    fmla v17.4s, v11.4s, v0.s[1]
-    fmla v18.4s, v10.4s, v1.s[1]
-    fmla v19.4s, v11.4s, v1.s[1]
-    fmla v20.4s, v10.4s, v2.s[1]
-    fmla v21.4s, v11.4s, v2.s[1]
-    fmla v22.4s, v10.4s, v3.s[1]
-    fmla v23.4s, v11.4s, v3.s[1]
-    fmla v24.4s, v10.4s, v4.s[1]
-    fmla v25.4s, v11.4s, v4.s[1]
-    fmla v26.4s, v10.4s, v5.s[1]
-    fmla v27.4s, v11.4s, v5.s[1]
-    fmla v28.4s, v10.4s, v6.s[1]
-    fmla v29.4s, v11.4s, v6.s[1]
-    fmla v30.4s, v10.4s, v7.s[1]
-    fmla v31.4s, v11.4s, v7.s[1]
-    ldr q10, [x5, #96]
-    ldr q11, [x5, #112]
-    fmla v16.4s, v8.4s, v0.s[2]
-    fmla v17.4s, v9.4s, v0.s[2]
-    fmla v18.4s, v8.4s, v1.s[2]
-    fmla v19.4s, v9.4s, v1.s[2]
-    fmla v20.4s, v8.4s, v2.s[2]
-    fmla v21.4s, v9.4s, v2.s[2]
-    fmla v22.4s, v8.4s, v3.s[2]
-    fmla v23.4s, v9.4s, v3.s[2]
-    fmla v24.4s, v8.4s, v4.s[2]
-    fmla v25.4s, v9.4s, v4.s[2]
-    fmla v26.4s, v8.4s, v5.s[2]
-    fmla v27.4s, v9.4s, v5.s[2]
-    fmla v28.4s, v8.4s, v6.s[2]
-    fmla v29.4s, v9.4s, v6.s[2]
-    fmla v30.4s, v8.4s, v7.s[2]
-    fmla v31.4s, v9.4s, v7.s[2]
-    add x17, x17, #16
-    fmla v16.4s, v10.4s, v0.s[3]
-    fmla v17.4s, v11.4s, v0.s[3]
-    fmla v18.4s, v10.4s, v1.s[3]
-    fmla v19.4s, v11.4s, v1.s[3]
-    fmla v20.4s, v10.4s, v2.s[3]
-    fmla v21.4s, v11.4s, v2.s[3]
-    fmla v22.4s, v10.4s, v3.s[3]
-    fmla v23.4s, v11.4s, v3.s[3]
-    fmla v24.4s, v10.4s, v4.s[3]
-    fmla v25.4s, v11.4s, v4.s[3]
-    fmla v26.4s, v10.4s, v5.s[3]
-    fmla v27.4s, v11.4s, v5.s[3]
-    fmla v28.4s, v10.4s, v6.s[3]
-    fmla v29.4s, v11.4s, v6.s[3]
-    fmla v30.4s, v10.4s, v7.s[3]
-    fmla v31.4s, v11.4s, v7.s[3]
-    add x5, x5, #128
+2:  GROUP4 0                      /* the last group: nothing further to load */
 3:  cbz x2, 5f
 4:  /* One k at a time: lane 0 of each A row. */
     ldr q8, [x5]
@@ -279,22 +148,7 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     ldr s6, [x14, x17]
     ldr s7, [x15, x17]
     add x17, x17, #4
-    fmla v16.4s, v8.4s, v0.s[0]
-    fmla v17.4s, v9.4s, v0.s[0]
-    fmla v18.4s, v8.4s, v1.s[0]
-    fmla v19.4s, v9.4s, v1.s[0]
-    fmla v20.4s, v8.4s, v2.s[0]
-    fmla v21.4s, v9.4s, v2.s[0]
-    fmla v22.4s, v8.4s, v3.s[0]
-    fmla v23.4s, v9.4s, v3.s[0]
-    fmla v24.4s, v8.4s, v4.s[0]
-    fmla v25.4s, v9.4s, v4.s[0]
-    fmla v26.4s, v8.4s, v5.s[0]
-    fmla v27.4s, v9.4s, v5.s[0]
-    fmla v28.4s, v8.4s, v6.s[0]
-    fmla v29.4s, v9.4s, v6.s[0]
-    fmla v30.4s, v8.4s, v7.s[0]
-    fmla v31.4s, v9.4s, v7.s[0]
+    FMLA_ROWS v8, v9, 0
     subs x2, x2, #1
     b.ne 4b
 5:
@@ -312,13 +166,7 @@ FUNC_BEGIN(sepconv_gemm_f32_8x8_neon)
     CLAMP v30, v31
 
     /* C row pointers: x6, x9-x15 (aliased like A's). */
-    NEXT_ROW x6, x9, x7, 1
-    NEXT_ROW x9, x10, x7, 2
-    NEXT_ROW x10, x11, x7, 3
-    NEXT_ROW x11, x12, x7, 4
-    NEXT_ROW x12, x13, x7, 5
-    NEXT_ROW x13, x14, x7, 6
-    NEXT_ROW x14, x15, x7, 7
+    ROW_PTRS x6, x7
 
     cmp x1, #8
     b.ne 6f

@@ -8,6 +8,15 @@
  * which matches the Rust scalar path's f32::max. */
 #include "asm.h"
 
+/* Clamp the \reg (ymm: 8 floats, with vmovups/vmaxps/vminps; xmm: 1, with the ss forms)
+ * at rdi in place, through \reg 2, to [\reg 0, \reg 1]. */
+.macro CLAMP_AT reg, mov, max, min
+    \mov (%rdi), %\reg\()2
+    \max %\reg\()0, %\reg\()2, %\reg\()2
+    \min %\reg\()1, %\reg\()2, %\reg\()2
+    \mov %\reg\()2, (%rdi)
+.endm
+
 FUNC_BEGIN(sepconv_clamp_f32_avx)
     vbroadcastss %xmm0, %ymm0
     vbroadcastss %xmm1, %ymm1
@@ -36,19 +45,13 @@ FUNC_BEGIN(sepconv_clamp_f32_avx)
     jae 1b
 2:  cmpq $8, %rsi
     jb 3f
-    vmovups (%rdi), %ymm2
-    vmaxps %ymm0, %ymm2, %ymm2
-    vminps %ymm1, %ymm2, %ymm2
-    vmovups %ymm2, (%rdi)
+    CLAMP_AT ymm, vmovups, vmaxps, vminps
     addq $32, %rdi
     subq $8, %rsi
     jmp 2b
 3:  testq %rsi, %rsi
     jz 4f
-    vmovss (%rdi), %xmm2
-    vmaxss %xmm0, %xmm2, %xmm2
-    vminss %xmm1, %xmm2, %xmm2
-    vmovss %xmm2, (%rdi)
+    CLAMP_AT xmm, vmovss, vmaxss, vminss
     addq $4, %rdi
     decq %rsi
     jmp 3b

@@ -8,9 +8,9 @@
  * (zero-padded past the layer's last column). Requires AVX2 and FMA; 1 <= mr <= 6,
  * 1 <= nr <= 16, kc >= 1; reads exactly rows 0..mr of `a` (kc floats each) and the
  * panel, writes exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
- * (src/kernels/gemm/x86.rs) checks all of this.
+ * (src/kernels/f32_gemm/x86.rs) checks all of this.
  * struct params { float min, max; const void *prefetch; } (AsmParams in
- * src/kernels/gemm/mod.rs): every 4 k steps one line from `prefetch` on is prefetched
+ * src/kernels/f32_gemm/mod.rs): every 4 k steps one line from `prefetch` on is prefetched
  * into L2 (a slice of the next panel, chosen by the caller).
  * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
  *
@@ -24,11 +24,17 @@
  * last row of M = 25 or 49) one of its own, 2 FMAs per k.
  * Columns >= nr are stored with vmaskmovps, masks cut from a -1/0 table. */
 #include "asm.h"
+/* Where mr is, for NEXT_ROW and ROW_CHAIN. */
+#define TILE_MR %rdi
+#include "gemm_x86.h"
 
-/* One k step; the prefetch runs 64 k steps (4 KiB) ahead in the panel and on into the
- * next one, as in gemm_avx512.S (a hint: never faults past the end of the weights). */
+/* The prefetch runs 64 k steps (4 KiB) ahead in the panel and on into the next one, as
+ * in gemm_avx512.S (a hint: never faults past the end of the weights). */
+#define PF(j) prefetcht0 (64*(j)+4096)(%r9) SEP
+
+/* One k step. */
 #define KSTEP(o, j) \
-    prefetcht0 (64*(j)+4096)(%r9) SEP \
+    PF(j) \
     vmovups (64*(j))(%r9), %ymm12 SEP \
     vmovups (64*(j)+32)(%r9), %ymm13 SEP \
     vbroadcastss o(%rcx,%rdx), %ymm14 SEP \
@@ -51,72 +57,16 @@
     vfmadd231ps %ymm13, %ymm15, %ymm11
 
 /* KSTEP for rows 0-3 only (the short-tile loop), broadcasting into ymm8-9 as well. */
-#define KSTEP4(o, j) \
-    prefetcht0 (64*(j)+4096)(%r9) SEP \
-    vmovups (64*(j))(%r9), %ymm12 SEP \
-    vmovups (64*(j)+32)(%r9), %ymm13 SEP \
-    vbroadcastss o(%rcx,%rdx), %ymm14 SEP \
-    vbroadcastss o(%rax,%rdx), %ymm15 SEP \
-    vbroadcastss o(%r10,%rdx), %ymm8 SEP \
-    vbroadcastss o(%r11,%rdx), %ymm9 SEP \
-    vfmadd231ps %ymm12, %ymm14, %ymm0 SEP \
-    vfmadd231ps %ymm13, %ymm14, %ymm1 SEP \
-    vfmadd231ps %ymm12, %ymm15, %ymm2 SEP \
-    vfmadd231ps %ymm13, %ymm15, %ymm3 SEP \
-    vfmadd231ps %ymm12, %ymm8, %ymm4 SEP \
-    vfmadd231ps %ymm13, %ymm8, %ymm5 SEP \
-    vfmadd231ps %ymm12, %ymm9, %ymm6 SEP \
-    vfmadd231ps %ymm13, %ymm9, %ymm7
+#define KSTEP4(o, j) KSTEP4_2V(o, j, ymm, 64, 12, 13, 14, 15, 8, 9)
 
 /* KSTEP for row 0 only (the one-row loop). */
-#define KSTEP1(o, j) \
-    prefetcht0 (64*(j)+4096)(%r9) SEP \
-    vbroadcastss o(%rcx,%rdx), %ymm14 SEP \
-    vfmadd231ps (64*(j))(%r9), %ymm14, %ymm0 SEP \
-    vfmadd231ps (64*(j)+32)(%r9), %ymm14, %ymm1
+#define KSTEP1(o, j) KSTEP1_2V(o, j, ymm, 64, 14)
 
 /* Rows 1-5 (ymm2-11) take row 0's accumulators. */
-#define ROW0_TO_ALL \
-    vmovaps %ymm0, %ymm2 SEP \
-    vmovaps %ymm1, %ymm3 SEP \
-    vmovaps %ymm0, %ymm4 SEP \
-    vmovaps %ymm1, %ymm5 SEP \
-    vmovaps %ymm0, %ymm6 SEP \
-    vmovaps %ymm1, %ymm7 SEP \
-    vmovaps %ymm0, %ymm8 SEP \
-    vmovaps %ymm1, %ymm9 SEP \
-    vmovaps %ymm0, %ymm10 SEP \
-    vmovaps %ymm1, %ymm11
+#define ROW0_TO_ALL FROM_ROW0 ymm, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 
-/* The k loop of one row count, `step` being its KSTEP: 4 steps per iteration, each
- * iteration prefetching one line of the next panel into L2, then single steps; rdx counts
- * bytes up to 0. Labels 20-23 are its own (each use defines them afresh). */
-#define KLOOP(step) \
-    cmpq $-16, %rdx SEP \
-    jg 21f SEP \
-20: prefetcht1 (%r12) SEP \
-    addq $64, %r12 SEP \
-    step(0, 0) SEP \
-    step(4, 1) SEP \
-    step(8, 2) SEP \
-    step(12, 3) SEP \
-    addq $256, %r9 SEP \
-    addq $16, %rdx SEP \
-    cmpq $-16, %rdx SEP \
-    jle 20b SEP \
-21: testq %rdx, %rdx SEP \
-    jz 23f SEP \
-22: step(0, 0) SEP \
-    addq $64, %r9 SEP \
-    addq $4, %rdx SEP \
-    jnz 22b SEP \
-23:
-
-/* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (rdi). */
-#define NEXT_ROW(prev, dst, stride, row) \
-    leaq (prev,stride), dst SEP \
-    cmpq $(row), %rdi SEP \
-    cmovbe prev, dst
+/* Its rows: accumulator pairs and row pointers, row 0's pointer given. */
+#define ROWS(first) 0, 1, first, 2, 3, %rax, 4, 5, %r10, 6, 7, %r11, 8, 9, %rbx, 10, 11, %rbp
 
 FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     pushq %rbx
@@ -125,27 +75,11 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     movq 48(%rsp), %r12             /* params */
     movq 8(%r12), %r12              /* params->prefetch: one line per 4 k steps into L2 */
     /* A row pointers: rcx, rax, r10, r11, rbx, rbp. */
-    NEXT_ROW(%rcx, %rax, %r8, 1)
-    NEXT_ROW(%rax, %r10, %r8, 2)
-    NEXT_ROW(%r10, %r11, %r8, 3)
-    NEXT_ROW(%r11, %rbx, %r8, 4)
-    NEXT_ROW(%rbx, %rbp, %r8, 5)
-    /* Point every row at its end and count a shared byte index up from -4*kc to 0. */
-    leaq (,%rdx,4), %r8
-    addq %r8, %rcx
-    addq %r8, %rax
-    addq %r8, %r10
-    addq %r8, %r11
-    addq %r8, %rbx
-    addq %r8, %rbp
-    negq %rdx
-    shlq $2, %rdx
+    ROW_CHAIN %r8, 1, %rcx, %rax, %r10, %r11, %rbx, %rbp
+    ROWS_TO_END %rcx, %rax, %r10, %r11, %rbx, %rbp
 
     /* Accumulators start at the bias. */
-    vmovups (%r9), %ymm0
-    vmovups 32(%r9), %ymm1
-    ROW0_TO_ALL
-    addq $64, %r9
+    BIAS_2V ymm, 64, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
     /* One row (the batch-1 classifier) runs its own loop; a short tile (mr <= 4, the
      * remainder of M after whole tiles of 6) the 4-row loop: 8 FMA chains still cover
      * 2 x 4 in flight. */
@@ -154,78 +88,26 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     cmpq $4, %rdi
     jbe 7f
 
-    KLOOP(KSTEP)
+    KLOOP(KSTEP, %r12, 64)
 4:
     /* Clamp. */
-    movq 48(%rsp), %rax             /* params */
-    vbroadcastss (%rax), %ymm12
-    vbroadcastss 4(%rax), %ymm13
-    vmaxps %ymm12, %ymm0, %ymm0
-    vmaxps %ymm12, %ymm1, %ymm1
-    vmaxps %ymm12, %ymm2, %ymm2
-    vmaxps %ymm12, %ymm3, %ymm3
-    vmaxps %ymm12, %ymm4, %ymm4
-    vmaxps %ymm12, %ymm5, %ymm5
-    vmaxps %ymm12, %ymm6, %ymm6
-    vmaxps %ymm12, %ymm7, %ymm7
-    vmaxps %ymm12, %ymm8, %ymm8
-    vmaxps %ymm12, %ymm9, %ymm9
-    vmaxps %ymm12, %ymm10, %ymm10
-    vmaxps %ymm12, %ymm11, %ymm11
-    vminps %ymm13, %ymm0, %ymm0
-    vminps %ymm13, %ymm1, %ymm1
-    vminps %ymm13, %ymm2, %ymm2
-    vminps %ymm13, %ymm3, %ymm3
-    vminps %ymm13, %ymm4, %ymm4
-    vminps %ymm13, %ymm5, %ymm5
-    vminps %ymm13, %ymm6, %ymm6
-    vminps %ymm13, %ymm7, %ymm7
-    vminps %ymm13, %ymm8, %ymm8
-    vminps %ymm13, %ymm9, %ymm9
-    vminps %ymm13, %ymm10, %ymm10
-    vminps %ymm13, %ymm11, %ymm11
+    CLAMP_ACCS 48(%rsp), ymm, ymm12, ymm13, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 
     /* C row pointers: rcx, rax, r10, r11, rbx, rbp (aliased like A's). */
     movq 32(%rsp), %rcx             /* c */
     movq 40(%rsp), %r8              /* c_stride */
-    NEXT_ROW(%rcx, %rax, %r8, 1)
-    NEXT_ROW(%rax, %r10, %r8, 2)
-    NEXT_ROW(%r10, %r11, %r8, 3)
-    NEXT_ROW(%r11, %rbx, %r8, 4)
-    NEXT_ROW(%rbx, %rbp, %r8, 5)
+    ROW_CHAIN %r8, 1, %rcx, %rax, %r10, %r11, %rbx, %rbp
 
     cmpq $16, %rsi
     jne 5f
-    vmovups %ymm0, (%rcx)
-    vmovups %ymm1, 32(%rcx)
-    vmovups %ymm2, (%rax)
-    vmovups %ymm3, 32(%rax)
-    vmovups %ymm4, (%r10)
-    vmovups %ymm5, 32(%r10)
-    vmovups %ymm6, (%r11)
-    vmovups %ymm7, 32(%r11)
-    vmovups %ymm8, (%rbx)
-    vmovups %ymm9, 32(%rbx)
-    vmovups %ymm10, (%rbp)
-    vmovups %ymm11, 32(%rbp)
+    EACH_ROW2 STORE2_YMM, ROWS(%rcx)
     jmp 6f
 5:  /* nr < 16: lanes j < nr of table[16 - nr ..] are -1, the rest 0. */
     leaq sepconv_gemm_avx2_mask_table(%rip), %rdx
     negq %rsi
     vmovups 64(%rdx,%rsi,4), %ymm12  /* columns 0-7 */
     vmovups 96(%rdx,%rsi,4), %ymm13  /* columns 8-15 */
-    vmaskmovps %ymm0, %ymm12, (%rcx)
-    vmaskmovps %ymm1, %ymm13, 32(%rcx)
-    vmaskmovps %ymm2, %ymm12, (%rax)
-    vmaskmovps %ymm3, %ymm13, 32(%rax)
-    vmaskmovps %ymm4, %ymm12, (%r10)
-    vmaskmovps %ymm5, %ymm13, 32(%r10)
-    vmaskmovps %ymm6, %ymm12, (%r11)
-    vmaskmovps %ymm7, %ymm13, 32(%r11)
-    vmaskmovps %ymm8, %ymm12, (%rbx)
-    vmaskmovps %ymm9, %ymm13, 32(%rbx)
-    vmaskmovps %ymm10, %ymm12, (%rbp)
-    vmaskmovps %ymm11, %ymm13, 32(%rbp)
+    EACH_ROW2 MASKSTORE2_YMM, ROWS(%rcx)
 6:  popq %r12
     popq %rbp
     popq %rbx
@@ -233,7 +115,7 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
     ret
 
     /* Rows 0-3 only (mr <= 4), then rejoin at the clamp. */
-7:  KLOOP(KSTEP4)
+7:  KLOOP(KSTEP4, %r12, 64)
     /* Rows 4-5 alias row mr - 1 <= 3, as does row 3: store row 3's values through them
      * too, so every store to that row writes the same. */
     vmovaps %ymm6, %ymm8
@@ -246,7 +128,7 @@ FUNC_BEGIN(sepconv_gemm_f32_6x16_avx2)
      * weight stream, not by FMAs. One accumulator pair, k in order as in the tile loops:
      * a row's sums do not depend on where in a tile it falls (depth-first and threaded
      * runs split rows differently and stay bit-identical). */
-12: KLOOP(KSTEP1)
+12: KLOOP(KSTEP1, %r12, 64)
     /* Every other row aliases row 0 and stores the same values. */
     ROW0_TO_ALL
     jmp 4b

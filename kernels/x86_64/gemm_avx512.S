@@ -8,9 +8,9 @@
  * (zero-padded past the layer's last column). Requires AVX-512F; 1 <= mr <= 7,
  * 1 <= nr <= 32, kc >= 1; reads exactly rows 0..mr of `a` (kc floats each) and the
  * panel, writes exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
- * (src/kernels/gemm/x86.rs) checks all of this.
+ * (src/kernels/f32_gemm/x86.rs) checks all of this.
  * struct params { float min, max; const void *prefetch; } (AsmParams in
- * src/kernels/gemm/mod.rs): every 4 k steps one line from `prefetch` on is prefetched
+ * src/kernels/f32_gemm/mod.rs): every 4 k steps one line from `prefetch` on is prefetched
  * into L2 (a slice of the next panel, chosen by the caller).
  * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
  *
@@ -24,19 +24,20 @@
  * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
  * values, so remainder rows touch nothing outside the tile. A short tile (mr <= 4: the
  * rows left after whole tiles of 7, e.g. 25 = 3 x 7 + 4 at 160 px) runs a loop over rows
- * 0-3 only, in 4/7 of the cycles per k (measured 0.66 of a full tile's time at K = N =
- * 256). One row (the batch-1 classifier, the last row of M = 15 or 29) runs a loop of its
- * own: 2 FMAs per k instead of the 4-row loop's 8, which on Zen 4 (one zmm FMA per
- * cycle) had made the classifier FMA-bound: 1000 x 256 from L3 20.1 -> 14.3 us, 1000 x
- * 1024 74 -> 64-68 us. Its two accumulator chains wait on FMA latency (4 cycles per k);
+ * 0-3 only, in 4/7 of the cycles per k. One row (the batch-1 classifier, the last row of M = 15 or 29) runs a loop of its
+ * own: 2 FMAs per k instead of the 4-row loop's 8, which on a core with one zmm FMA per
+ * cycle had made the classifier FMA-bound (docs/performance.md). Its two accumulator chains wait on FMA latency (4 cycles per k);
  * splitting k over more would change the sums' order, and a row must give the same bits
  * in any loop (batch 1 = batch N).
  * Columns >= nr are masked with k1/k2 on store. */
 #include "asm.h"
+/* Where mr is, for NEXT_ROW and ROW_CHAIN. */
+#define TILE_MR %rdi
+#include "gemm_x86.h"
 
 /* Prefetch the panel 8 KiB (64 k steps) ahead: the panel streams from L3 or DRAM once per
  * inference, and on some cores (a virtualized Xeon) the hardware prefetchers alone left
- * the first tile of each panel waiting on memory (1.0-224 pointwise layers ~10% slower).
+ * the first tile of each panel waiting on memory (docs/performance.md).
  * Past the panel's end it fetches the start of the next one, which is packed right after.
  * A prefetch never faults, so running off the end of the weights is harmless. */
 #define PF(j) \
@@ -72,75 +73,18 @@
     vfmadd231ps %zmm15, %zmm22, %zmm13
 
 /* KSTEP for rows 0-3 only: the short-tile loop below. */
-#define KSTEP4(o, j) \
-    PF(j) \
-    vmovups (128*(j))(%r9), %zmm14 SEP \
-    vmovups (128*(j)+64)(%r9), %zmm15 SEP \
-    vbroadcastss o(%rcx,%rdx), %zmm16 SEP \
-    vbroadcastss o(%rax,%rdx), %zmm17 SEP \
-    vbroadcastss o(%r10,%rdx), %zmm18 SEP \
-    vbroadcastss o(%r11,%rdx), %zmm19 SEP \
-    vfmadd231ps %zmm14, %zmm16, %zmm0 SEP \
-    vfmadd231ps %zmm15, %zmm16, %zmm1 SEP \
-    vfmadd231ps %zmm14, %zmm17, %zmm2 SEP \
-    vfmadd231ps %zmm15, %zmm17, %zmm3 SEP \
-    vfmadd231ps %zmm14, %zmm18, %zmm4 SEP \
-    vfmadd231ps %zmm15, %zmm18, %zmm5 SEP \
-    vfmadd231ps %zmm14, %zmm19, %zmm6 SEP \
-    vfmadd231ps %zmm15, %zmm19, %zmm7
+#define KSTEP4(o, j) KSTEP4_2V(o, j, zmm, 128, 14, 15, 16, 17, 18, 19)
 
 /* KSTEP for row 0 only: the one-row loop below. */
-#define KSTEP1(o, j) \
-    PF(j) \
-    vbroadcastss o(%rcx,%rdx), %zmm16 SEP \
-    vfmadd231ps (128*(j))(%r9), %zmm16, %zmm0 SEP \
-    vfmadd231ps (128*(j)+64)(%r9), %zmm16, %zmm1
+#define KSTEP1(o, j) KSTEP1_2V(o, j, zmm, 128, 16)
 
 /* Rows 1-6 take row 0's accumulators (the bias at the start; the one-row loop's sums at
  * its end, stored through rows that all alias row 0). */
-#define ROW0_TO_ALL \
-    vmovaps %zmm0, %zmm2 SEP \
-    vmovaps %zmm1, %zmm3 SEP \
-    vmovaps %zmm0, %zmm4 SEP \
-    vmovaps %zmm1, %zmm5 SEP \
-    vmovaps %zmm0, %zmm6 SEP \
-    vmovaps %zmm1, %zmm7 SEP \
-    vmovaps %zmm0, %zmm8 SEP \
-    vmovaps %zmm1, %zmm9 SEP \
-    vmovaps %zmm0, %zmm10 SEP \
-    vmovaps %zmm1, %zmm11 SEP \
-    vmovaps %zmm0, %zmm12 SEP \
-    vmovaps %zmm1, %zmm13
+#define ROW0_TO_ALL FROM_ROW0 zmm, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
 
-/* The k loop of one row count, `step` being its KSTEP: 4 steps per iteration while at
- * least four remain, each iteration prefetching one line of the next panel into L2, then
- * single steps; rdx counts the byte index up to 0. */
-#define KLOOP(step) \
-    cmpq $-16, %rdx SEP \
-    jg 21f SEP \
-20: prefetcht1 (%r13) SEP \
-    addq $64, %r13 SEP \
-    step(0, 0) SEP \
-    step(4, 1) SEP \
-    step(8, 2) SEP \
-    step(12, 3) SEP \
-    addq $512, %r9 SEP \
-    addq $16, %rdx SEP \
-    cmpq $-16, %rdx SEP \
-    jle 20b SEP \
-21: testq %rdx, %rdx SEP \
-    jz 23f SEP \
-22: step(0, 0) SEP \
-    addq $128, %r9 SEP \
-    addq $4, %rdx SEP \
-    jnz 22b SEP \
-23:
-
-/* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (rdi). */
-#define NEXT_ROW(prev, dst, stride, row) \
-    leaq (prev,stride), dst SEP \
-    cmpq $(row), %rdi SEP \
-    cmovbe prev, dst
+/* Its rows: accumulator pairs and row pointers, row 0's pointer given. */
+#define ROWS(first) 0, 1, first, 2, 3, %rax, 4, 5, %r10, 6, 7, %r11, 8, 9, %rbx, 10, 11, %rbp, \
+    12, 13, %r12
 
 FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     pushq %rbx
@@ -150,29 +94,11 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     movq 56(%rsp), %r13             /* params */
     movq 8(%r13), %r13              /* params->prefetch: one line per 4 k steps into L2 */
     /* A row pointers: rcx, rax, r10, r11, rbx, rbp, r12. */
-    NEXT_ROW(%rcx, %rax, %r8, 1)
-    NEXT_ROW(%rax, %r10, %r8, 2)
-    NEXT_ROW(%r10, %r11, %r8, 3)
-    NEXT_ROW(%r11, %rbx, %r8, 4)
-    NEXT_ROW(%rbx, %rbp, %r8, 5)
-    NEXT_ROW(%rbp, %r12, %r8, 6)
-    /* Point every row at its end and count a shared byte index up from -4*kc to 0. */
-    leaq (,%rdx,4), %r8
-    addq %r8, %rcx
-    addq %r8, %rax
-    addq %r8, %r10
-    addq %r8, %r11
-    addq %r8, %rbx
-    addq %r8, %rbp
-    addq %r8, %r12
-    negq %rdx
-    shlq $2, %rdx
+    ROW_CHAIN %r8, 1, %rcx, %rax, %r10, %r11, %rbx, %rbp, %r12
+    ROWS_TO_END %rcx, %rax, %r10, %r11, %rbx, %rbp, %r12
 
     /* Accumulators start at the bias. */
-    vmovups (%r9), %zmm0
-    vmovups 64(%r9), %zmm1
-    ROW0_TO_ALL
-    addq $128, %r9
+    BIAS_2V zmm, 128, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
     /* One row (the batch-1 classifier): 2 FMAs per k in the tile loops' k order, so a
      * row's sums are the same bits whichever loop computes it. */
     cmpq $1, %rdi
@@ -182,91 +108,23 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     cmpq $4, %rdi
     jbe 7f
 
-    KLOOP(KSTEP)
+    KLOOP(KSTEP, %r13, 128)
 4:
     /* Clamp. */
-    movq 56(%rsp), %rax             /* params */
-    vbroadcastss (%rax), %zmm30
-    vbroadcastss 4(%rax), %zmm31
-    vmaxps %zmm30, %zmm0, %zmm0
-    vmaxps %zmm30, %zmm1, %zmm1
-    vmaxps %zmm30, %zmm2, %zmm2
-    vmaxps %zmm30, %zmm3, %zmm3
-    vmaxps %zmm30, %zmm4, %zmm4
-    vmaxps %zmm30, %zmm5, %zmm5
-    vmaxps %zmm30, %zmm6, %zmm6
-    vmaxps %zmm30, %zmm7, %zmm7
-    vmaxps %zmm30, %zmm8, %zmm8
-    vmaxps %zmm30, %zmm9, %zmm9
-    vmaxps %zmm30, %zmm10, %zmm10
-    vmaxps %zmm30, %zmm11, %zmm11
-    vmaxps %zmm30, %zmm12, %zmm12
-    vmaxps %zmm30, %zmm13, %zmm13
-    vminps %zmm31, %zmm0, %zmm0
-    vminps %zmm31, %zmm1, %zmm1
-    vminps %zmm31, %zmm2, %zmm2
-    vminps %zmm31, %zmm3, %zmm3
-    vminps %zmm31, %zmm4, %zmm4
-    vminps %zmm31, %zmm5, %zmm5
-    vminps %zmm31, %zmm6, %zmm6
-    vminps %zmm31, %zmm7, %zmm7
-    vminps %zmm31, %zmm8, %zmm8
-    vminps %zmm31, %zmm9, %zmm9
-    vminps %zmm31, %zmm10, %zmm10
-    vminps %zmm31, %zmm11, %zmm11
-    vminps %zmm31, %zmm12, %zmm12
-    vminps %zmm31, %zmm13, %zmm13
+    CLAMP_ACCS 56(%rsp), zmm, zmm30, zmm31, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
 
     /* C row pointers: rcx, rax, r10, r11, rbx, rbp, r12 (aliased like A's). */
     movq 40(%rsp), %rcx             /* c */
     movq 48(%rsp), %r8              /* c_stride */
-    NEXT_ROW(%rcx, %rax, %r8, 1)
-    NEXT_ROW(%rax, %r10, %r8, 2)
-    NEXT_ROW(%r10, %r11, %r8, 3)
-    NEXT_ROW(%r11, %rbx, %r8, 4)
-    NEXT_ROW(%rbx, %rbp, %r8, 5)
-    NEXT_ROW(%rbp, %r12, %r8, 6)
+    ROW_CHAIN %r8, 1, %rcx, %rax, %r10, %r11, %rbx, %rbp, %r12
 
     cmpq $32, %rsi
     jne 5f
-    vmovups %zmm0, (%rcx)
-    vmovups %zmm1, 64(%rcx)
-    vmovups %zmm2, (%rax)
-    vmovups %zmm3, 64(%rax)
-    vmovups %zmm4, (%r10)
-    vmovups %zmm5, 64(%r10)
-    vmovups %zmm6, (%r11)
-    vmovups %zmm7, 64(%r11)
-    vmovups %zmm8, (%rbx)
-    vmovups %zmm9, 64(%rbx)
-    vmovups %zmm10, (%rbp)
-    vmovups %zmm11, 64(%rbp)
-    vmovups %zmm12, (%r12)
-    vmovups %zmm13, 64(%r12)
+    EACH_ROW2 STORE2_ZMM, ROWS(%rcx)
     jmp 6f
 5:  /* nr < 32: k1 masks columns 0-15, k2 columns 16-31. */
-    movq %rcx, %r9
-    movl %esi, %ecx
-    movl $1, %edx
-    shlq %cl, %rdx
-    decq %rdx
-    kmovw %edx, %k1
-    shrl $16, %edx
-    kmovw %edx, %k2
-    vmovups %zmm0, (%r9){%k1}
-    vmovups %zmm1, 64(%r9){%k2}
-    vmovups %zmm2, (%rax){%k1}
-    vmovups %zmm3, 64(%rax){%k2}
-    vmovups %zmm4, (%r10){%k1}
-    vmovups %zmm5, 64(%r10){%k2}
-    vmovups %zmm6, (%r11){%k1}
-    vmovups %zmm7, 64(%r11){%k2}
-    vmovups %zmm8, (%rbx){%k1}
-    vmovups %zmm9, 64(%rbx){%k2}
-    vmovups %zmm10, (%rbp){%k1}
-    vmovups %zmm11, 64(%rbp){%k2}
-    vmovups %zmm12, (%r12){%k1}
-    vmovups %zmm13, 64(%r12){%k2}
+    MASKS_32                        /* row 0 now at r9 */
+    EACH_ROW2 MASKSTORE2_ZMM, ROWS(%r9)
 6:  popq %r13
     popq %r12
     popq %rbp
@@ -275,7 +133,7 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     ret
 
     /* Rows 0-3 only (mr <= 4), then rejoin at the clamp. */
-7:  KLOOP(KSTEP4)
+7:  KLOOP(KSTEP4, %r13, 128)
     /* Rows 4-6 alias row mr - 1 <= 3, as does row 3: store row 3's values through them
      * too, so every store to that row writes the same. */
     vmovaps %zmm6, %zmm8
@@ -287,7 +145,7 @@ FUNC_BEGIN(sepconv_gemm_f32_7x32_avx512)
     jmp 4b
 
     /* Row 0 only (mr == 1), then every row (all alias row 0) stores its values. */
-12: KLOOP(KSTEP1)
+12: KLOOP(KSTEP1, %r13, 128)
     ROW0_TO_ALL
     jmp 4b
 FUNC_END(sepconv_gemm_f32_7x32_avx512)

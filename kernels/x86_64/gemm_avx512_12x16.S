@@ -8,9 +8,9 @@
  * (zero-padded past the layer's last column). Requires AVX-512F; 1 <= mr <= 12,
  * 1 <= nr <= 16, kc >= 1; reads exactly rows 0..mr of `a` (kc floats each) and the
  * panel, writes exactly C[0..mr][0..nr]. No alignment needed. The Rust wrapper
- * (src/kernels/gemm/x86.rs) checks all of this.
+ * (src/kernels/f32_gemm/x86.rs) checks all of this.
  * struct params { float min, max; const void *prefetch; } (AsmParams in
- * src/kernels/gemm/mod.rs); this tile ignores `prefetch`.
+ * src/kernels/f32_gemm/mod.rs); this tile ignores `prefetch`.
  * SysV: rdi mr, rsi nr, rdx kc, rcx a, r8 a_stride, r9 w, stack: c, c_stride, params.
  *
  * The narrow tile of the AVX-512 set, for layers with N <= 16 (or N = 48, 80 ...) where
@@ -25,6 +25,9 @@
  * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
  * values. Columns >= nr are masked with k1 on store. */
 #include "asm.h"
+/* Where mr is (saved on the stack), for NEXT_ROW and ROW_CHAIN. */
+#define TILE_MR (%rsp)
+#include "gemm_x86.h"
 
 /* One k step at byte offset `o` into the A rows, 64*`j` into the panel, B into `B_`. */
 #define KSTEP(o, j, B_) \
@@ -42,11 +45,10 @@
     vfmadd231ps o(%rsi,%rdx){1to16}, B_, %zmm10 SEP \
     vfmadd231ps o(%rdi,%rdx){1to16}, B_, %zmm11
 
-/* Row pointer `dst` = `prev` + `stride`, or `prev` when row `row` >= mr (saved at (%rsp)). */
-#define NEXT_ROW(prev, dst, stride, row) \
-    leaq (prev,stride), dst SEP \
-    cmpq $(row), (%rsp) SEP \
-    cmovbe prev, dst
+/* Its rows: accumulators and row pointers. */
+#define ROWS 0, %rcx, 1, %rax, 2, %r10, 3, %r11, 4, %rbx, 5, %rbp, 6, %r12, 7, %r13, 8, %r14, \
+    9, %r15, 10, %rsi, 11, %rdi
+#define ROW_PTRS %rcx, %rax, %r10, %r11, %rbx, %rbp, %r12, %r13, %r14, %r15, %rsi, %rdi
 
 FUNC_BEGIN(sepconv_gemm_f32_12x16_avx512)
     pushq %rbx
@@ -58,47 +60,12 @@ FUNC_BEGIN(sepconv_gemm_f32_12x16_avx512)
     pushq %rsi                     /* nr, at 8(%rsp) */
     pushq %rdi                     /* mr, at (%rsp) */
     /* A row pointers: rcx, rax, r10, r11, rbx, rbp, r12, r13, r14, r15, rsi, rdi. */
-    NEXT_ROW(%rcx, %rax, %r8, 1)
-    NEXT_ROW(%rax, %r10, %r8, 2)
-    NEXT_ROW(%r10, %r11, %r8, 3)
-    NEXT_ROW(%r11, %rbx, %r8, 4)
-    NEXT_ROW(%rbx, %rbp, %r8, 5)
-    NEXT_ROW(%rbp, %r12, %r8, 6)
-    NEXT_ROW(%r12, %r13, %r8, 7)
-    NEXT_ROW(%r13, %r14, %r8, 8)
-    NEXT_ROW(%r14, %r15, %r8, 9)
-    NEXT_ROW(%r15, %rsi, %r8, 10)
-    NEXT_ROW(%rsi, %rdi, %r8, 11)
-    /* Point every row at its end and count a shared byte index up from -4*kc to 0. */
-    leaq (,%rdx,4), %r8
-    addq %r8, %rcx
-    addq %r8, %rax
-    addq %r8, %r10
-    addq %r8, %r11
-    addq %r8, %rbx
-    addq %r8, %rbp
-    addq %r8, %r12
-    addq %r8, %r13
-    addq %r8, %r14
-    addq %r8, %r15
-    addq %r8, %rsi
-    addq %r8, %rdi
-    negq %rdx
-    shlq $2, %rdx
+    ROW_CHAIN %r8, 1, ROW_PTRS
+    ROWS_TO_END ROW_PTRS
 
     /* Accumulators start at the bias. */
     vmovups (%r9), %zmm0
-    vmovaps %zmm0, %zmm1
-    vmovaps %zmm0, %zmm2
-    vmovaps %zmm0, %zmm3
-    vmovaps %zmm0, %zmm4
-    vmovaps %zmm0, %zmm5
-    vmovaps %zmm0, %zmm6
-    vmovaps %zmm0, %zmm7
-    vmovaps %zmm0, %zmm8
-    vmovaps %zmm0, %zmm9
-    vmovaps %zmm0, %zmm10
-    vmovaps %zmm0, %zmm11
+    FROM_ACC0 zmm, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
     addq $64, %r9
 
     /* Four k steps per iteration while at least four remain. */
@@ -120,33 +87,7 @@ FUNC_BEGIN(sepconv_gemm_f32_12x16_avx512)
     jnz 3b
 4:
     /* Clamp. */
-    movq 88(%rsp), %rax             /* params */
-    vbroadcastss (%rax), %zmm30
-    vbroadcastss 4(%rax), %zmm31
-    vmaxps %zmm30, %zmm0, %zmm0
-    vmaxps %zmm30, %zmm1, %zmm1
-    vmaxps %zmm30, %zmm2, %zmm2
-    vmaxps %zmm30, %zmm3, %zmm3
-    vmaxps %zmm30, %zmm4, %zmm4
-    vmaxps %zmm30, %zmm5, %zmm5
-    vmaxps %zmm30, %zmm6, %zmm6
-    vmaxps %zmm30, %zmm7, %zmm7
-    vmaxps %zmm30, %zmm8, %zmm8
-    vmaxps %zmm30, %zmm9, %zmm9
-    vmaxps %zmm30, %zmm10, %zmm10
-    vmaxps %zmm30, %zmm11, %zmm11
-    vminps %zmm31, %zmm0, %zmm0
-    vminps %zmm31, %zmm1, %zmm1
-    vminps %zmm31, %zmm2, %zmm2
-    vminps %zmm31, %zmm3, %zmm3
-    vminps %zmm31, %zmm4, %zmm4
-    vminps %zmm31, %zmm5, %zmm5
-    vminps %zmm31, %zmm6, %zmm6
-    vminps %zmm31, %zmm7, %zmm7
-    vminps %zmm31, %zmm8, %zmm8
-    vminps %zmm31, %zmm9, %zmm9
-    vminps %zmm31, %zmm10, %zmm10
-    vminps %zmm31, %zmm11, %zmm11
+    CLAMP_ACCS 88(%rsp), zmm, zmm30, zmm31, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 
     /* k1: columns 0 .. nr-1. */
     movq 8(%rsp), %rcx
@@ -158,46 +99,14 @@ FUNC_BEGIN(sepconv_gemm_f32_12x16_avx512)
     /* C row pointers: rows >= mr aliased like A's. */
     movq 72(%rsp), %rcx             /* c */
     movq 80(%rsp), %r8              /* c_stride */
-    NEXT_ROW(%rcx, %rax, %r8, 1)
-    NEXT_ROW(%rax, %r10, %r8, 2)
-    NEXT_ROW(%r10, %r11, %r8, 3)
-    NEXT_ROW(%r11, %rbx, %r8, 4)
-    NEXT_ROW(%rbx, %rbp, %r8, 5)
-    NEXT_ROW(%rbp, %r12, %r8, 6)
-    NEXT_ROW(%r12, %r13, %r8, 7)
-    NEXT_ROW(%r13, %r14, %r8, 8)
-    NEXT_ROW(%r14, %r15, %r8, 9)
-    NEXT_ROW(%r15, %rsi, %r8, 10)
-    NEXT_ROW(%rsi, %rdi, %r8, 11)
+    ROW_CHAIN %r8, 1, ROW_PTRS
 
     cmpq $16, 8(%rsp)
     jne 5f
-    vmovups %zmm0, (%rcx)
-    vmovups %zmm1, (%rax)
-    vmovups %zmm2, (%r10)
-    vmovups %zmm3, (%r11)
-    vmovups %zmm4, (%rbx)
-    vmovups %zmm5, (%rbp)
-    vmovups %zmm6, (%r12)
-    vmovups %zmm7, (%r13)
-    vmovups %zmm8, (%r14)
-    vmovups %zmm9, (%r15)
-    vmovups %zmm10, (%rsi)
-    vmovups %zmm11, (%rdi)
+    EACH_ROW1 STORE1_ZMM, ROWS
     jmp 6f
 5:
-    vmovups %zmm0, (%rcx){%k1}
-    vmovups %zmm1, (%rax){%k1}
-    vmovups %zmm2, (%r10){%k1}
-    vmovups %zmm3, (%r11){%k1}
-    vmovups %zmm4, (%rbx){%k1}
-    vmovups %zmm5, (%rbp){%k1}
-    vmovups %zmm6, (%r12){%k1}
-    vmovups %zmm7, (%r13){%k1}
-    vmovups %zmm8, (%r14){%k1}
-    vmovups %zmm9, (%r15){%k1}
-    vmovups %zmm10, (%rsi){%k1}
-    vmovups %zmm11, (%rdi){%k1}
+    EACH_ROW1 MASKSTORE1_ZMM, ROWS
 6:
     addq $16, %rsp
     popq %r15

@@ -7,7 +7,7 @@
  * for i < 14, j < nr: the 7x32 kernel's panel and contract (gemm_avx512.S) for a full
  * tile of 14 rows. Requires AVX-512F; mr == 14 (ignored: always 14 rows), 1 <= nr <= 32,
  * kc >= 1; reads exactly rows 0..14 of `a` (kc floats each) and the panel, writes
- * exactly C[0..14][0..nr]. No alignment needed. The Rust wrapper (src/kernels/gemm/x86.rs)
+ * exactly C[0..14][0..nr]. No alignment needed. The Rust wrapper (src/kernels/f32_gemm/x86.rs)
  * checks all of this and runs the rows left after whole tiles through the 7x32 kernel.
  * struct params { float min, max; const void *prefetch; }: every 2 k steps one line from
  * `prefetch` on is prefetched into L2 (a slice of the next panel, chosen by the caller).
@@ -18,9 +18,8 @@
  * cycles at 2 per cycle) against 2 vector and 14 broadcast loads, and each B vector feeds
  * 14 FMAs instead of 7: B streams through L1 at half the 7x32's rate, which is what
  * bounds the 7x32 when a K >= 512 panel (64 KiB and more) lives in L2, and the per-tile
- * work (bias, clamp, stores) is spread over twice the FMAs. Measured on a virtualized
- * Xeon (AVX-512, 2 FMA ports), panels hot in L2: K = 512 x 196 rows 239 against 222
- * GFLOP/s for the 7x32, K = 256 x 784 239 against 224.
+ * work (bias, clamp, stores) is spread over twice the FMAs (its speed against the 7x32's
+ * is in docs/performance.md).
  *
  * Fourteen row pointers would take more registers than x86-64 has beside the loop
  * state, so rows are addressed from two bases and three strides: with s = a_stride,
@@ -28,6 +27,7 @@
  * one scaled index (row 10 = rcx + 2 x 5s, row 12 = rcx + 4 x 3s, row 13 = rax + 8s);
  * both bases step 16 bytes per 4 k steps. */
 #include "asm.h"
+#include "gemm_x86.h"
 
 /* Row r of the tile at byte offset o (r = 0..13). */
 #define ROW0(o) o(%rcx)
@@ -70,17 +70,11 @@
     ROWFMA(ROW12(o), 30, 24, 25) SEP \
     ROWFMA(ROW13(o), 31, 26, 27)
 
-/* `op(lo, hi)` for the accumulator pairs of rows 1-13, and of all 14 rows. */
-#define LATER_ROWS(op) \
-    op(2, 3) SEP op(4, 5) SEP op(6, 7) SEP op(8, 9) SEP op(10, 11) SEP op(12, 13) SEP \
-    op(14, 15) SEP op(16, 17) SEP op(18, 19) SEP op(20, 21) SEP op(22, 23) SEP \
-    op(24, 25) SEP op(26, 27)
-#define EACH_ROW(op) op(0, 1) SEP LATER_ROWS(op)
-
-/* Row lo, hi starts from row 0's accumulators (the bias). */
-#define FROM_BIAS(lo, hi) \
-    vmovaps %zmm0, %zmm##lo SEP \
-    vmovaps %zmm1, %zmm##hi
+/* `op(lo, hi)` for the accumulator pairs of all 14 rows. */
+#define EACH_ROW(op) \
+    op(0, 1) SEP op(2, 3) SEP op(4, 5) SEP op(6, 7) SEP op(8, 9) SEP op(10, 11) SEP \
+    op(12, 13) SEP op(14, 15) SEP op(16, 17) SEP op(18, 19) SEP op(20, 21) SEP \
+    op(22, 23) SEP op(24, 25) SEP op(26, 27)
 
 /* Clamp accumulators lo, hi to [zmm30, zmm31]. */
 #define CLAMP2(lo, hi) \
@@ -90,14 +84,8 @@
     vminps %zmm31, %zmm##hi, %zmm##hi
 
 /* Store one row (accumulators lo, hi) at rcx, then step rcx to the next C row. */
-#define STORE(lo, hi) \
-    vmovups %zmm##lo, (%rcx) SEP \
-    vmovups %zmm##hi, 64(%rcx) SEP \
-    addq %r8, %rcx
-#define STORE_MASKED(lo, hi) \
-    vmovups %zmm##lo, (%rcx){%k1} SEP \
-    vmovups %zmm##hi, 64(%rcx){%k2} SEP \
-    addq %r8, %rcx
+#define STORE(lo, hi) STORE2_ZMM lo, hi, %rcx SEP addq %r8, %rcx
+#define STORE_MASKED(lo, hi) MASKSTORE2_ZMM lo, hi, %rcx SEP addq %r8, %rcx
 
 FUNC_BEGIN(sepconv_gemm_f32_14x32_avx512)
     pushq %r13
@@ -108,10 +96,8 @@ FUNC_BEGIN(sepconv_gemm_f32_14x32_avx512)
     leaq (%rcx,%r11), %rax          /* row 5 */
 
     /* Accumulators start at the bias. */
-    vmovups (%r9), %zmm0
-    vmovups 64(%r9), %zmm1
-    LATER_ROWS(FROM_BIAS)
-    addq $128, %r9
+    BIAS_2V zmm, 128, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, \
+        21, 22, 23, 24, 25, 26, 27
 
     /* Four k steps per iteration while at least four remain (rdi counts them). */
     movq %rdx, %rdi
@@ -151,14 +137,7 @@ FUNC_BEGIN(sepconv_gemm_f32_14x32_avx512)
     EACH_ROW(STORE)
     jmp 6f
 5:  /* nr < 32: k1 masks columns 0-15, k2 columns 16-31. */
-    movq %rcx, %r9
-    movl %esi, %ecx
-    movl $1, %edx
-    shlq %cl, %rdx
-    decq %rdx
-    kmovw %edx, %k1
-    shrl $16, %edx
-    kmovw %edx, %k2
+    MASKS_32
     movq %r9, %rcx
     EACH_ROW(STORE_MASKED)
 6:  popq %r13

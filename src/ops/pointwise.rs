@@ -3,10 +3,9 @@
 //!
 //! Tile choice: a kernel set has a wide microkernel (`KernelSet::gemm`) and narrower
 //! ones (`KernelSet::gemm_narrow`); [`PackedGemmB::new`] picks per layer the one of
-//! least padded width x relative column cost, so a layer of 8 or 16 output channels
-//! (MobileNet 0.25's pw1 has 16) runs a 12x8 or 12x16 tile instead of leaving 3/4 or
-//! 1/2 of a 32-wide AVX-512 tile idle, and alpha-0.75 widths (24, 48) pack without a
-//! partial last panel. The choice is stored in the packed B ([`PackedGemmB::mr`],
+//! least padded width x relative column cost, so a layer of 16 output channels
+//! (MobileNet 0.25's pw1) runs the 12x16 tile instead of leaving 1/2 of a 32-wide
+//! AVX-512 tile idle, and alpha 0.75's pw1 (48) packs without a partial last panel. The choice is stored in the packed B ([`PackedGemmB::mr`],
 //! [`PackedGemmB::nr`]).
 //!
 //! Packed layout: B is cut into panels of NR columns (NR of the chosen microkernel).

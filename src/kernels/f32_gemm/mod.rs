@@ -204,8 +204,6 @@ pub static TABLE: &[GemmKernel] = &[
     x86::AVX512_12X16,
     #[cfg(all(target_arch = "x86_64", sepconv_asm))]
     x86::AVX2_6X16,
-    #[cfg(all(target_arch = "x86_64", sepconv_asm))]
-    x86::AVX2_12X8,
     #[cfg(all(target_arch = "aarch64", sepconv_asm))]
     neon::NEON_8X8,
     scalar::SCALAR_4X8,

@@ -1,9 +1,8 @@
 //! x86-64 GEMM microkernels: safe wrappers around the assembly in `kernels/x86_64/`:
 //! the wide tiles `gemm_avx2.S` (6x16) and `gemm_avx512_14x32.S` (14x32, with
-//! `gemm_avx512.S`'s 7x32 for the rows after whole tiles), and the narrow ones for
-//! layers of few output channels, `gemm_avx2_12x8.S` (12x8, used on both rungs) and
-//! `gemm_avx512_12x16.S` (12x16). Without the assembly (Windows) there are no x86 entries and both
-//! rungs use the portable kernel.
+//! `gemm_avx512.S`'s 7x32 for the rows after whole tiles), and the AVX-512 narrow one
+//! for layers of few output channels, `gemm_avx512_12x16.S` (12x16). Without the
+//! assembly (Windows) there are no x86 entries and both rungs use the portable kernel.
 //!
 //! Each entry checks the CPU itself (a cached feature test, once per call of a whole
 //! panel strip), so the safe functions are sound whoever calls them.
@@ -41,7 +40,6 @@ macro_rules! asm_kernels {
 #[cfg(sepconv_asm)]
 asm_kernels!(
     sepconv_gemm_f32_6x16_avx2,
-    sepconv_gemm_f32_12x8_avx2,
     sepconv_gemm_f32_7x32_avx512,
     sepconv_gemm_f32_12x16_avx512,
     sepconv_gemm_f32_14x32_avx512,
@@ -61,25 +59,6 @@ pub const AVX2_6X16: GemmKernel = GemmKernel {
     nr: 16,
     costs: &[(Isa::Avx2, 1.0)],
     one_row: true,
-};
-
-/// The 8-column tile of both x86 rungs: 12 broadcast loads per 12 FMAs make it slower per
-/// column than the wide tiles on full panels (docs/kernels.md), but it wastes far fewer
-/// columns on layers of 8 or 24. On AVX-512 its ymm FMAs issue at twice the zmm rate
-/// where 512-bit ops are split, so it loses little per lane there either.
-#[cfg(sepconv_asm)]
-pub const AVX2_12X8: GemmKernel = GemmKernel {
-    id: KernelId {
-        name: "f32_gemm_12x8_avx2",
-        isa: Isa::Avx2,
-        features: Features::NONE,
-        detail: "asm avx2+fma, kernels/x86_64/gemm_avx2_12x8.S",
-    },
-    ukernel: gemm_12x8_avx2,
-    mr: 12,
-    nr: 8,
-    costs: &[(Isa::Avx512, 1.35), (Isa::Avx2, 1.25)],
-    one_row: false,
 };
 
 /// The AVX-512 wide tile.
@@ -132,26 +111,6 @@ pub fn gemm_avx2(args: GemmArgs<'_, '_>) -> Result<()> {
             },
             None,
             AVX2_6X16.nr,
-            args,
-        )
-    }
-}
-
-/// Entry of the AVX2 12x8 kernel (both x86 SIMD sets).
-#[cfg(sepconv_asm)]
-pub fn gemm_12x8_avx2(args: GemmArgs<'_, '_>) -> Result<()> {
-    cpu::require(&AVX2_12X8.id)?;
-    // SAFETY: the routine needs AVX2 and FMA, checked just above; it honours the 12x8
-    // contract of `call_asm` (kernels/x86_64/gemm_avx2_12x8.S), which checks the rest.
-    unsafe {
-        super::call_asm(
-            super::AsmTile {
-                kernel: sepconv_gemm_f32_12x8_avx2,
-                mr: AVX2_12X8.mr,
-                prefetch_lines: 1,
-            },
-            None,
-            AVX2_12X8.nr,
             args,
         )
     }
