@@ -14,7 +14,7 @@ use super::fold::fold_batch_norm;
 use super::options::{Options, CONV0_ROWS_PER_STEP};
 use super::plan::{depth_first_blocks, fuse_band_limit, Block};
 use super::team::Pool;
-use super::weights::MobileNetWeights;
+use super::weights::{BlockWeights, MobileNetWeights};
 use crate::activation::Clamp;
 use crate::kernels::cpu::{Cpu, Isa};
 use crate::kernels::{kernel_set, KernelSet};
@@ -76,16 +76,23 @@ impl Model {
             clamp,
         };
         conv0_params.validate()?;
-        let mut blocks = Vec::with_capacity(13);
-        for (pair, bw) in specs[1..].chunks(2).zip(&weights.blocks) {
-            blocks.push(Block::new(
-                kernels,
-                (&pair[0], &pair[1]),
-                bw,
-                clamp,
-                &options,
-            )?);
-        }
+        let pack = |(pair, bw): (&[LayerSpec], &BlockWeights)| {
+            Block::new(kernels, (&pair[0], &pair[1]), bw, clamp, &options)
+        };
+        let pairs = specs[1..].chunks(2).zip(&weights.blocks);
+        // With the `rayon` feature the blocks' weights are folded and packed in parallel on
+        // rayon's global pool (a one-time cost per model; docs/design.md).
+        #[cfg(feature = "rayon")]
+        let mut blocks = {
+            use rayon::prelude::*;
+            pairs
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(pack)
+                .collect::<Result<Vec<_>>>()?
+        };
+        #[cfg(not(feature = "rayon"))]
+        let mut blocks = pairs.map(pack).collect::<Result<Vec<_>>>()?;
         let mut fc = PackedGemmB::new(
             kernels,
             config.feature_channels(),
