@@ -1,4 +1,4 @@
-//! include/sepconv.h is what cbindgen generates from src/ffi.rs and src/kernels/cpu/isa.rs today.
+//! include/sepconv.h is what cbindgen generates from src/ffi/mod.rs and src/kernels/cpu/isa.rs today.
 //! `SEPCONV_BLESS=1 cargo test --test header` rewrites it.
 
 #[test]
@@ -8,11 +8,11 @@ fn header_is_current() {
     let mut generated = Vec::new();
     cbindgen::Builder::new()
         .with_config(config)
-        .with_src(format!("{root}/src/ffi.rs"))
+        .with_src(format!("{root}/src/ffi/mod.rs"))
         // The ISA and feature enums: their discriminants are the C values.
         .with_src(format!("{root}/src/kernels/cpu/isa.rs"))
         .generate()
-        .expect("cbindgen parses src/ffi.rs and src/kernels/cpu/isa.rs")
+        .expect("cbindgen parses src/ffi/mod.rs and src/kernels/cpu/isa.rs")
         .write(&mut generated);
     let path = format!("{root}/include/sepconv.h");
     if std::env::var_os("SEPCONV_BLESS").is_some() {

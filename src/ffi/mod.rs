@@ -21,16 +21,10 @@
 #![allow(clippy::missing_safety_doc)] // one contract for all, stated above
 
 use crate::activation::Activation;
-use crate::kernels::cpu::{Cpu, Feature, Features, Isa};
-use crate::net::{
-    Fuse, MobileNetConfig, MobileNetWeights, Model, Options, PaddingStyle, Workspace,
-};
-use crate::Error;
-use std::cell::RefCell;
-use std::collections::HashMap;
+use crate::kernels::cpu::{Cpu, Feature, Isa};
+use crate::net::{MobileNetConfig, MobileNetWeights, Model, PaddingStyle, Workspace};
 use std::ffi::{c_char, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 
 /// Result of every call.
 #[repr(C)]
@@ -161,180 +155,13 @@ pub struct SepconvWorkspace {
     ws: Mutex<Workspace>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Model,
-    Workspace,
-}
+mod convert;
+mod handles;
 
-/// Addresses of the live handles: lets every call refuse freed and foreign pointers.
-static LIVE: Mutex<Option<HashMap<usize, Kind>>> = Mutex::new(None);
-
-thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
-}
-
-fn live() -> MutexGuard<'static, Option<HashMap<usize, Kind>>> {
-    // The map stays consistent even if a holder panicked: each operation is one insert,
-    // lookup or remove.
-    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-struct Failure(SepconvStatus, String);
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Failure {
-        let status = match &e {
-            Error::Shape(_) => SepconvStatus::Shape,
-            Error::Config(_) | Error::UnknownIsa(_) | Error::UnknownFeature(_) => {
-                SepconvStatus::InvalidArgument
-            }
-            Error::IsaUnavailable { .. } => SepconvStatus::IsaUnavailable,
-            Error::Model(_) => SepconvStatus::Model,
-            Error::Io { .. } => SepconvStatus::Io,
-        };
-        Failure(status, e.to_string())
-    }
-}
-
-fn fail<T>(status: SepconvStatus, msg: impl Into<String>) -> Result<T, Failure> {
-    Err(Failure(status, msg.into()))
-}
-
-fn set_last_error(msg: &str) {
-    let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
-}
-
-/// Runs `f`, catching panics, recording the error message, returning the status.
-fn guard(f: impl FnOnce() -> Result<(), Failure>) -> SepconvStatus {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => {
-            set_last_error("");
-            SepconvStatus::Ok
-        }
-        Ok(Err(Failure(status, msg))) => {
-            set_last_error(&msg);
-            status
-        }
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            set_last_error(&format!("internal error (please report): {what}"));
-            SepconvStatus::Internal
-        }
-    }
-}
-
-fn check_live(ptr: usize, kind: Kind, what: &str) -> Result<(), Failure> {
-    if ptr == 0 {
-        return fail(SepconvStatus::NullPointer, format!("{what} is null"));
-    }
-    match live().as_ref().and_then(|m| m.get(&ptr)) {
-        Some(k) if *k == kind => Ok(()),
-        _ => fail(
-            SepconvStatus::InvalidHandle,
-            format!("{what} is not a live handle (freed, or not made by sepconv)"),
-        ),
-    }
-}
-
-fn model_ref<'a>(model: *const SepconvModel) -> Result<&'a Model, Failure> {
-    check_live(model as usize, Kind::Model, "model")?;
-    // SAFETY: the registry holds only addresses of boxed SepconvModels that are still
-    // alive (added by `register`, removed by `sepconv_model_free` before the box drops).
-    Ok(unsafe { &(*model).model })
-}
-
-fn register<T>(boxed: Box<T>, kind: Kind) -> *mut T {
-    let ptr = Box::into_raw(boxed);
-    live()
-        .get_or_insert_with(HashMap::new)
-        .insert(ptr as usize, kind);
-    ptr
-}
-
-fn unregister(ptr: usize, kind: Kind, what: &str) -> Result<(), Failure> {
-    check_live(ptr, kind, what)?;
-    live().as_mut().map(|m| m.remove(&ptr));
-    Ok(())
-}
-
-fn out_ptr<T>(out: *mut *mut T, what: &str) -> Result<(), Failure> {
-    if out.is_null() {
-        return fail(SepconvStatus::NullPointer, format!("{what} is null"));
-    }
-    // SAFETY: checked non-null; the caller passes a writable pointer slot (header doc).
-    unsafe { *out = std::ptr::null_mut() };
-    Ok(())
-}
-
-fn options(options: *const SepconvOptions) -> Result<Options, Failure> {
-    if options.is_null() {
-        return Ok(Options::default());
-    }
-    // SAFETY: checked non-null; the caller passes a valid SepconvOptions (header doc).
-    let o = unsafe { *options };
-    let isa = match (o.isa, Isa::from_c(o.isa)) {
-        (SEPCONV_ISA_AUTO, _) => None,
-        (_, Some(isa)) => Some(isa),
-        (v, None) => {
-            return fail(
-                SepconvStatus::InvalidArgument,
-                format!("options.isa {v} is unknown"),
-            )
-        }
-    };
-    let off = Features::from_bits(o.features_off);
-    if off.bits() != o.features_off {
-        return fail(
-            SepconvStatus::InvalidArgument,
-            format!(
-                "options.features_off {:#x} has unknown bits {:#x}",
-                o.features_off,
-                o.features_off & !off.bits()
-            ),
-        );
-    }
-    let cpu = match isa {
-        Some(isa) => Cpu::with_isa(isa)?,
-        None => Cpu::selected()?,
-    }
-    .without(off);
-    let fuse = match o.fuse {
-        0 => Fuse::Auto,
-        1 => Fuse::Never,
-        2 => Fuse::Always,
-        v => {
-            return fail(
-                SepconvStatus::InvalidArgument,
-                format!("options.fuse {v} is unknown"),
-            )
-        }
-    };
-    Ok(Options {
-        threads: o.threads as usize,
-        cpu: Some(cpu),
-        fuse,
-        depth_first: None,
-    })
-}
-
-fn build(
-    config: &MobileNetConfig,
-    weights: &MobileNetWeights,
-    opts: *const SepconvOptions,
-    out: *mut *mut SepconvModel,
-) -> Result<(), Failure> {
-    let model = Model::build(config, weights, options(opts)?)?;
-    let ptr = register(Box::new(SepconvModel { model }), Kind::Model);
-    // SAFETY: `out` was checked non-null by `out_ptr` at the start of the call.
-    unsafe { *out = ptr };
-    Ok(())
-}
+use convert::build;
+use handles::{
+    check_live, fail, guard, model_ref, out_ptr, register, unregister, Kind, LAST_ERROR,
+};
 
 /// The library version, e.g. "0.1.0" (static string).
 #[no_mangle]
