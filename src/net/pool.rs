@@ -81,6 +81,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The lock that makes one caller at a time own a pool, or `None` while another holds it.
+pub(crate) fn try_own(owner: &Mutex<()>) -> Option<MutexGuard<'_, ()>> {
+    match owner.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 /// Locks a mutex held only for a few instructions by spinning on `try_lock`: a contended
 /// `lock` would put the thread to sleep, and the wake-up (an inter-processor interrupt on a
 /// virtual machine) costs more than a whole small layer.
@@ -154,14 +163,9 @@ impl Pool {
 
     /// The pool for this caller, or `None` while another caller holds it.
     pub fn team(&self) -> Option<Team<'_>> {
-        let owner = match self.owner.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
         Some(Team {
             pool: self,
-            _owner: owner,
+            _owner: try_own(&self.owner)?,
         })
     }
 }

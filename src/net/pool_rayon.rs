@@ -3,6 +3,7 @@
 //! measure the spin pool's reason to exist (docs/design.md: rayon wakes its sleeping
 //! workers per step, which costs more than a small layer takes).
 
+use super::pool::try_own;
 use std::sync::{Mutex, MutexGuard};
 
 /// A rayon pool of `threads - 1` workers; the caller of [`Team::run`] is thread 0.
@@ -35,14 +36,9 @@ impl Pool {
 
     /// The pool for this caller, or `None` while another caller holds it.
     pub fn team(&self) -> Option<Team<'_>> {
-        let owner = match self.owner.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
         Some(Team {
             pool: self,
-            _owner: owner,
+            _owner: try_own(&self.owner)?,
         })
     }
 }
