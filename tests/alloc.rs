@@ -1,4 +1,8 @@
 //! `Model::run` allocates nothing: a counting global allocator watches a run.
+//!
+//! Not with the `rayon` feature: rayon boxes every spawned job, so a step on more than
+//! one thread allocates once per worker (docs/design.md).
+#![cfg(not(feature = "rayon"))]
 
 use sepconv::net::{Fuse, Model, Options};
 use sepconv::{MobileNetConfig, MobileNetWeights};
