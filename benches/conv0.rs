@@ -5,14 +5,13 @@
 //! from its own best-of-trials loop, adds GFLOP/s (2 x 27 x outputs) and % of the FMA peak
 //! measured in the same run. `SEPCONV_ISA` restricts the run to one ISA.
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Throughput};
 use sepconv::ops::conv0::{conv0, Conv0Params, PackedConv0};
 use sepconv::{kernel_set, Activation, Isa, Padding};
 use std::hint::black_box;
-use std::time::Duration;
 
 mod common;
-use common::{best_time, isas, peak};
+use common::{best_time, filter, isas, listing_only, peak, pixel};
 
 /// (model, resolution, output channels): conv0 of 1.0-224, 0.75-192, 0.5-160, 0.25-128.
 const LAYERS: [(&str, usize, usize); 4] = [
@@ -50,13 +49,10 @@ struct Prepared {
 
 fn prepare(isa: Isa, p: &Conv0Params) -> Prepared {
     let c = p.out_c;
-    let weights: Vec<f32> = (0..27 * c).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
-    let bias: Vec<f32> = (0..c).map(|i| (i % 5) as f32 * 0.01).collect();
+    let (weights, bias) = filter(c, 27);
     Prepared {
         w: PackedConv0::new(kernel_set(isa).unwrap(), c, &weights, &bias).unwrap(),
-        input: (0..p.in_h * p.in_w * 3)
-            .map(|i| ((i * 7919 % 255) as f32) / 127.5 - 1.0)
-            .collect(),
+        input: (0..p.in_h * p.in_w * 3).map(pixel).collect(),
         output: vec![0.0; p.out_h() * p.out_w() * c],
     }
 }
@@ -69,11 +65,7 @@ impl Prepared {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(600))
-        .sample_size(20)
-        .configure_from_args();
+    let mut c = common::criterion(20);
     for isa in isas() {
         let mut group = c.benchmark_group(format!("conv0/{isa}"));
         for (model, res, ch) in LAYERS {
@@ -88,7 +80,7 @@ fn main() {
     }
     c.final_summary();
 
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if listing_only() {
         return;
     }
     println!();

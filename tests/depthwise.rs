@@ -4,8 +4,9 @@
 
 mod common;
 
+use common::oracle::padding;
 use common::oracle::{self, Expected};
-use common::strategies::{activation, channels_in, fits, padding};
+use common::strategies::{activation, channels_in, fits};
 use common::{assert_guards, guarded, shape_error, GUARD_LEN};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};

@@ -14,7 +14,8 @@ use std::sync::OnceLock;
 /// How close an output must be to the reference.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Tolerance {
-    /// Bit for bit: the clamp, and GEMMs of small integers / 8 (every sum exact in f32).
+    /// Equal values (0.0 and -0.0 alike): the clamp, and GEMMs of small integers / 8
+    /// (every sum exact in f32).
     Exact,
     /// The error bound of a dot product of `terms` products plus a bias in f32, in any
     /// summation order, with or without FMA: (terms + 1) * eps * the sum of the absolute
@@ -56,8 +57,8 @@ impl Expected {
         let want = self.want.data[i];
         let Clamp { min, max } = self.clamp;
         let in_clamp = got >= min && got <= max;
-        if got.to_bits() == want.to_bits() || self.tol == Tolerance::Exact {
-            return got.to_bits() == want.to_bits() && in_clamp;
+        if got == want || self.tol == Tolerance::Exact {
+            return got == want && in_clamp;
         }
         // |want| is at most the magnitude where the clamp did not move it or moved it
         // towards 0, so a difference within its bound passes without computing the
@@ -173,6 +174,13 @@ impl Expected {
             panic!("{e}");
         }
     }
+}
+
+/// Zero or one pixel of padding on each side, from bits 0..4 of `bits` (top, left,
+/// bottom, right): `0..16` gives every combination.
+pub fn padding(bits: u8) -> Padding {
+    let bit = |i: u8| usize::from(bits >> i & 1);
+    Padding::new(bit(0), bit(1), bit(2), bit(3))
 }
 
 fn abs(v: &[f32]) -> Vec<f32> {

@@ -44,13 +44,6 @@ pub fn clamp() -> impl Strategy<Value = Clamp> {
     (-10.0f32..10.0, -10.0f32..10.0).prop_map(|(a, b)| Clamp::new(a.min(b), a.max(b)).unwrap())
 }
 
-/// Zero or one pixel of padding on each side, from bits 0..4 of `pads` (top, left,
-/// bottom, right): `0..16u8` draws every combination.
-pub fn padding(pads: u8) -> Padding {
-    let bit = |i: u8| usize::from(pads >> i & 1);
-    Padding::new(bit(0), bit(1), bit(2), bit(3))
-}
-
 /// Whether a 3x3 window fits the padded image (else the reference rejects the shape).
 pub fn fits(in_h: usize, in_w: usize, p: Padding) -> bool {
     in_h + p.top + p.bottom >= 3 && in_w + p.left + p.right >= 3
