@@ -4,65 +4,31 @@
 
 mod common;
 
+use common::oracle;
 use common::oracle::padding;
-use common::oracle::{self, Expected};
 use common::strategies::{activation, channels_in, fits};
 use common::{assert_guards, guarded, shape_error, GUARD_LEN};
 use proptest::prelude::*;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use sepconv::kernels::f32_conv0::{Conv0Kernel, TABLE};
 use sepconv::ops::conv0::{conv0, conv0_rows, Conv0Params, PackedConv0};
 use sepconv::{kernel_set, Activation, Clamp, Error, Isa, KernelSet, Padding};
 use std::ops::RangeInclusive;
-use std::sync::Arc;
 
-/// One call: its parameters, and random data with its reference.
-struct Case {
-    p: Conv0Params,
-    /// The reference and the data it was computed from (`Expected::operands`), once per
-    /// process for a (shape, seed, scale) (see `common::cached`).
-    exp: Arc<Expected>,
+type Case = common::Case<Conv0Params>;
+
+/// Random data for `p` and its reference (see `common::Case`).
+fn case(p: Conv0Params, seed: u64) -> Case {
+    scaled(p, seed, 1.0)
 }
 
-impl Case {
-    fn new(p: Conv0Params, seed: u64) -> Case {
-        Case::scaled(p, seed, 1.0)
-    }
-
-    /// The data of [`data`].
-    fn scaled(p: Conv0Params, seed: u64, scale: f32) -> Case {
-        let key = format!("{p:?} {seed} {scale}");
-        let exp = common::cached(key, || {
-            let (input, weights, bias) = data(&p, seed, scale);
-            oracle::conv0(&p, &input, &weights, &bias).unwrap()
-        });
-        Case { p, exp }
-    }
-
-    fn input(&self) -> &[f32] {
-        self.exp.operands().0
-    }
-
-    fn weights(&self) -> &[f32] {
-        self.exp.operands().1
-    }
-
-    fn bias(&self) -> &[f32] {
-        self.exp.operands().2
-    }
+/// [`case`] with input values `scale` times as large.
+fn scaled(p: Conv0Params, seed: u64, scale: f32) -> Case {
+    Case::new(p, sizes(&p), seed, scale, oracle::conv0)
 }
 
-/// Input values in +-4 `scale`, weights in +-1, bias in +-2, from `seed`.
-fn data(p: &Conv0Params, seed: u64, scale: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut gen =
-        |n: usize, r: f32| -> Vec<f32> { (0..n).map(|_| rng.random_range(-r..r)).collect() };
-    (
-        gen(p.batch * p.in_h * p.in_w * 3, 4.0 * scale),
-        gen(p.out_c * 27, 1.0),
-        gen(p.out_c, 2.0),
-    )
+/// Floats of input, weights and bias.
+fn sizes(p: &Conv0Params) -> [usize; 3] {
+    [p.batch * p.in_h * p.in_w * 3, p.out_c * 27, p.out_c]
 }
 
 common::kernel_tests!(
@@ -100,7 +66,7 @@ fn check_kernel(k: &'static Conv0Kernel, ks: &'static KernelSet) {
     let ours = |c: &usize| range.contains(c);
     let check = |p: Conv0Params, seed: u64| {
         assert_eq!(ks.conv0(p.out_c).id.name, k.id.name);
-        check_full(ks, &Case::new(p, seed));
+        check_full(ks, &case(p, seed));
     };
     // Exhaustive over tiny images, where most outputs are border cases.
     let mut seed = 0;
@@ -150,7 +116,7 @@ fn check_kernel(k: &'static Conv0Kernel, ks: &'static KernelSet) {
     // Large values: most outputs land on a bound and must equal it exactly.
     let c = 37.clamp(*range.start(), *range.end());
     let p = params(2, 9, 31, c, 0b0101, Activation::Relu6);
-    check_full(ks, &Case::scaled(p, 99, 100.0));
+    check_full(ks, &scaled(p, 99, 100.0));
     let clamp = Clamp::new(-0.5, 0.25).unwrap();
     check(Conv0Params { clamp, ..p }, 100);
     if ours(&1) {
@@ -251,7 +217,7 @@ proptest! {
     ) {
         let p = params(batch, h, w, c, pads, Activation::Relu6);
         prop_assume!(fits_p(&p));
-        let case = Case::new(p, seed);
+        let case = case(p, seed);
         let want = &case.exp;
         let (rows, row) = (p.out_h() * batch, p.out_w() * c);
         prop_assert_eq!(p.out_h(), want.want.shape.h);

@@ -4,67 +4,37 @@
 
 mod common;
 
+use common::oracle;
 use common::oracle::padding;
-use common::oracle::{self, Expected};
 use common::strategies::{activation, channels_in, fits};
 use common::{assert_guards, guarded, shape_error, GUARD_LEN};
 use proptest::prelude::*;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use sepconv::kernels::f32_dwconv::{DwKernel, TABLE};
 use sepconv::ops::depthwise::{
     depthwise3x3, depthwise3x3_in_order, depthwise3x3_rows, depthwise3x3_rows_strided,
     DepthwiseParams, DwOrder, PackedDepthwise,
 };
 use sepconv::{kernel_set, Activation, Clamp, Error, Isa, KernelSet, Padding};
-use std::sync::Arc;
 
-/// One call: its parameters, and random data with its reference.
-struct Case {
-    p: DepthwiseParams,
-    /// The reference and the data it was computed from (`Expected::operands`), once per
-    /// process for a (shape, seed, scale) (see `common::cached`).
-    exp: Arc<Expected>,
+type Case = common::Case<DepthwiseParams>;
+
+/// Random data for `p` and its reference (see `common::Case`).
+fn case(p: DepthwiseParams, seed: u64) -> Case {
+    scaled(p, seed, 1.0)
 }
 
-impl Case {
-    fn new(p: DepthwiseParams, seed: u64) -> Case {
-        Case::scaled(p, seed, 1.0)
-    }
-
-    /// The data of [`data`].
-    fn scaled(p: DepthwiseParams, seed: u64, scale: f32) -> Case {
-        let key = format!("{p:?} {seed} {scale}");
-        let exp = common::cached(key, || {
-            let (input, weights, bias) = data(&p, seed, scale);
-            oracle::depthwise(&p, &input, &weights, &bias).unwrap()
-        });
-        Case { p, exp }
-    }
-
-    fn input(&self) -> &[f32] {
-        self.exp.operands().0
-    }
-
-    fn weights(&self) -> &[f32] {
-        self.exp.operands().1
-    }
-
-    fn bias(&self) -> &[f32] {
-        self.exp.operands().2
-    }
+/// [`case`] with input values `scale` times as large.
+fn scaled(p: DepthwiseParams, seed: u64, scale: f32) -> Case {
+    Case::new(p, sizes(&p), seed, scale, oracle::depthwise)
 }
 
-/// Input values in +-4 `scale`, weights in +-1, bias in +-2, from `seed`.
-fn data(p: &DepthwiseParams, seed: u64, scale: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut gen =
-        |n: usize, r: f32| -> Vec<f32> { (0..n).map(|_| rng.random_range(-r..r)).collect() };
-    (
-        gen(p.batch * p.in_h * p.in_w * p.channels, 4.0 * scale),
-        gen(p.channels * 9, 1.0),
-        gen(p.channels, 2.0),
-    )
+/// Floats of input, weights and bias.
+fn sizes(p: &DepthwiseParams) -> [usize; 3] {
+    [
+        p.batch * p.in_h * p.in_w * p.channels,
+        p.channels * 9,
+        p.channels,
+    ]
 }
 
 common::kernel_tests!(
@@ -93,7 +63,7 @@ fn check_kernel(k: &'static DwKernel, ks: &'static KernelSet) {
                         let p = params(1, h, w, c, stride, pads, Activation::None);
                         if fits_p(&p) {
                             seed += 1;
-                            check_full(ks, &Case::new(p, seed));
+                            check_full(ks, &case(p, seed));
                         }
                     }
                 }
@@ -109,7 +79,7 @@ fn check_kernel(k: &'static DwKernel, ks: &'static KernelSet) {
                     let p = params(1, h, w, c, stride, pads, Activation::Relu);
                     if fits_p(&p) {
                         seed += 1;
-                        check_full(ks, &Case::new(p, seed));
+                        check_full(ks, &case(p, seed));
                     }
                 }
             }
@@ -125,7 +95,7 @@ fn check_kernel(k: &'static DwKernel, ks: &'static KernelSet) {
                     let p = params(2, h, w, c, stride, pads, Activation::Relu6);
                     if fits_p(&p) {
                         seed += 1;
-                        check_full(ks, &Case::new(p, seed));
+                        check_full(ks, &case(p, seed));
                     }
                 }
             }
@@ -133,9 +103,9 @@ fn check_kernel(k: &'static DwKernel, ks: &'static KernelSet) {
     }
     // Large values: most outputs land on a bound and must equal it exactly.
     let p = params(2, 9, 11, 37, 1, 0b0101, Activation::Relu6);
-    check_full(ks, &Case::scaled(p, 99, 100.0));
+    check_full(ks, &scaled(p, 99, 100.0));
     let c = Clamp::new(-0.5, 0.25).unwrap();
-    check_full(ks, &Case::new(DepthwiseParams { clamp: c, ..p }, 100));
+    check_full(ks, &case(DepthwiseParams { clamp: c, ..p }, 100));
     // 1 channel, 3x3 image 1..9, all-ones kernel, pad 1, bias 0.5: each output is the sum
     // of its in-image neighbourhood + 0.5.
     let p = params(1, 3, 3, 1, 1, 0b1111, Activation::None);
@@ -146,10 +116,7 @@ fn check_kernel(k: &'static DwKernel, ks: &'static KernelSet) {
     depthwise3x3(&p, &w, &input, &mut out).unwrap();
     assert_eq!(out, want, "{}", k.id.name);
     // Shrunk failures of `matches_reference` (tests/depthwise.proptest-regressions).
-    check_full(
-        ks,
-        &Case::new(params(1, 2, 2, 1, 1, 13, Activation::None), 0),
-    );
+    check_full(ks, &case(params(1, 2, 2, 1, 1, 13, Activation::None), 0));
 
     let shapes = (
         (1usize..=3, 1usize..=40, 1usize..=40),
@@ -167,7 +134,7 @@ fn check_kernel(k: &'static DwKernel, ks: &'static KernelSet) {
             };
             let p = params(batch, h, w, c, stride, pads, act);
             if fits_p(&p) {
-                check_full(ks, &Case::new(p, seed));
+                check_full(ks, &case(p, seed));
             } else {
                 prop_assert!(matches!(p.validate(), Err(Error::Shape(_))));
             }
@@ -249,7 +216,7 @@ proptest! {
         let (h, w) = if c > 128 { (h.min(10), w.min(10)) } else { (h, w) };
         let p = params(1, h, w, c, stride, pads, Activation::Relu6);
         prop_assume!(fits_p(&p));
-        let case = Case::new(p, seed);
+        let case = case(p, seed);
         let want = &case.exp;
         let (out_h, row) = (p.out_h(), p.out_w() * c);
         prop_assert_eq!(out_h, want.want.shape.h);
@@ -298,7 +265,7 @@ proptest! {
         let (h, w) = if c > 128 { (h.min(8), w.min(8)) } else { (h, w) };
         let p = params(1, h, w, c, stride, pads, Activation::Relu);
         prop_assume!(fits_p(&p));
-        let case = Case::new(p, seed);
+        let case = case(p, seed);
         let (out_h, out_w, out_px) = (p.out_h(), p.out_w(), c + out_pad);
         let (r0, r1) = (rows.0.min(rows.1).min(out_h), rows.0.max(rows.1).min(out_h));
         for isa in common::isas_under_test() {
@@ -347,7 +314,7 @@ fn orders_agree_on_mobilenet_layers() {
         let p = params(1, hw, hw, c, stride, pads, Activation::Relu6);
         seed += 1;
         // No reference: it is too slow for these shapes.
-        let (input, weights, bias) = data(&p, seed, 1.0);
+        let (input, weights, bias) = common::random_operands(sizes(&p), seed, 1.0);
         let n = p.out_h() * p.out_w() * c;
         for isa in common::isas_under_test() {
             let ks = kernel_set(isa).unwrap();

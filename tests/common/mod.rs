@@ -7,6 +7,7 @@
 pub mod oracle;
 pub mod strategies;
 
+use oracle::Expected;
 use sepconv::kernels::{Kernel, KernelId};
 use sepconv::{kernel_set, Cpu, Error, Isa, KernelSet};
 use std::any::Any;
@@ -171,6 +172,56 @@ pub fn cached<T: Send + Sync + 'static>(key: String, compute: impl FnOnce() -> T
     let v = Arc::new(compute());
     lock().insert(key, v.clone());
     v
+}
+
+/// One call of a direct convolution (depthwise, conv0): its parameters, and random data
+/// with its reference.
+pub struct Case<P> {
+    pub p: P,
+    /// The reference and the data it was computed from (`Expected::operands`), once per
+    /// process for a (shape, seed, scale) (see [`cached`]).
+    pub exp: Arc<Expected>,
+}
+
+/// Computes the reference of a call: `oracle::depthwise` or `oracle::conv0`.
+pub type Reference<P> = fn(&P, &[f32], &[f32], &[f32]) -> sepconv::Result<Expected>;
+
+impl<P: std::fmt::Debug> Case<P> {
+    /// The data of [`random_operands`]`(sizes, seed, scale)` and its reference.
+    pub fn new(p: P, sizes: [usize; 3], seed: u64, scale: f32, reference: Reference<P>) -> Self {
+        let key = format!("{p:?} {seed} {scale}");
+        let exp = cached(key, || {
+            let (input, weights, bias) = random_operands(sizes, seed, scale);
+            reference(&p, &input, &weights, &bias).unwrap()
+        });
+        Case { p, exp }
+    }
+
+    pub fn input(&self) -> &[f32] {
+        self.exp.operands().0
+    }
+
+    pub fn weights(&self) -> &[f32] {
+        self.exp.operands().1
+    }
+
+    pub fn bias(&self) -> &[f32] {
+        self.exp.operands().2
+    }
+}
+
+/// `sizes[0]` input values in +-4 `scale`, `sizes[1]` weights in +-1, `sizes[2]` bias
+/// values in +-2, from `seed`.
+pub fn random_operands(sizes: [usize; 3], seed: u64, scale: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut gen =
+        |n: usize, r: f32| -> Vec<f32> { (0..n).map(|_| rng.random_range(-r..r)).collect() };
+    (
+        gen(sizes[0], 4.0 * scale),
+        gen(sizes[1], 1.0),
+        gen(sizes[2], 2.0),
+    )
 }
 
 /// A command running one of this crate's binaries, through `SEPCONV_TEST_RUNNER` when set
