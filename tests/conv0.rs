@@ -221,30 +221,17 @@ proptest! {
         let want = &case.exp;
         let (rows, row) = (p.out_h() * batch, p.out_w() * c);
         prop_assert_eq!(p.out_h(), want.want.shape.h);
-        // Split 0..rows at the cut points (empty ranges included).
-        let mut bounds: Vec<usize> = cuts.iter().map(|&x| x.min(rows)).collect();
-        bounds.push(0);
-        bounds.push(rows);
-        bounds.sort_unstable();
         for isa in common::isas_under_test() {
             let ks = kernel_set(isa).unwrap();
             let wts = PackedConv0::new(ks, c, case.weights(), case.bias()).unwrap();
             let mut full = vec![0.0; rows * row];
             conv0(&p, &wts, case.input(), &mut full).unwrap();
-            for r in bounds.windows(2) {
-                let n = (r[1] - r[0]) * row;
-                let mut buf = guarded(n);
-                conv0_rows(&p, &wts, case.input(), r[0]..r[1], &mut buf[GUARD_LEN..GUARD_LEN + n])
-                    .unwrap();
-                let what = format!("{isa} {p:?} rows {}..{}", r[0], r[1]);
-                assert_guards(&buf, &what);
-                let got = &buf[GUARD_LEN..GUARD_LEN + n];
-                let span = r[0] * row..r[1] * row;
-                if let Err(e) = want.check_from(span.start, got, &what) {
-                    prop_assert!(false, "{}", e);
-                }
-                // A row's value does not depend on which range computed it.
-                prop_assert_eq!(got, &full[span]);
+            let what = format!("{isa} {p:?}");
+            let checked = common::check_row_ranges((rows, row), &cuts, &full, want, &what, |r, out| {
+                conv0_rows(&p, &wts, case.input(), r, out).unwrap()
+            });
+            if let Err(e) = checked {
+                prop_assert!(false, "{}", e);
             }
         }
     }

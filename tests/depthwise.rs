@@ -220,30 +220,17 @@ proptest! {
         let want = &case.exp;
         let (out_h, row) = (p.out_h(), p.out_w() * c);
         prop_assert_eq!(out_h, want.want.shape.h);
-        // Split 0..out_h at the cut points (empty ranges included).
-        let mut bounds: Vec<usize> = cuts.iter().map(|&x| x.min(out_h)).collect();
-        bounds.push(0);
-        bounds.push(out_h);
-        bounds.sort_unstable();
         for isa in common::isas_under_test() {
             let ks = kernel_set(isa).unwrap();
             let wts = PackedDepthwise::new(ks, c, case.weights(), case.bias()).unwrap();
             let mut full = vec![0.0; out_h * row];
             depthwise3x3(&p, &wts, case.input(), &mut full).unwrap();
-            for r in bounds.windows(2) {
-                let n = (r[1] - r[0]) * row;
-                let mut buf = guarded(n);
-                depthwise3x3_rows(&p, &wts, case.input(), r[0]..r[1], &mut buf[GUARD_LEN..GUARD_LEN + n])
-                    .unwrap();
-                let what = format!("{isa} {p:?} rows {}..{}", r[0], r[1]);
-                assert_guards(&buf, &what);
-                let got = &buf[GUARD_LEN..GUARD_LEN + n];
-                let span = r[0] * row..r[1] * row;
-                if let Err(e) = want.check_from(span.start, got, &what) {
-                    prop_assert!(false, "{}", e);
-                }
-                // A row's value does not depend on which range computed it.
-                prop_assert_eq!(got, &full[span.clone()]);
+            let what = format!("{isa} {p:?}");
+            let checked = common::check_row_ranges((out_h, row), &cuts, &full, want, &what, |r, out| {
+                depthwise3x3_rows(&p, &wts, case.input(), r, out).unwrap()
+            });
+            if let Err(e) = checked {
+                prop_assert!(false, "{}", e);
             }
         }
     }

@@ -224,6 +224,38 @@ pub fn random_operands(sizes: [usize; 3], seed: u64, scale: f32) -> (Vec<f32>, V
     )
 }
 
+/// Splits output rows `0..rows` (of `row` floats) at `cuts` (empty ranges included) and
+/// has `rows_of` compute each range into a guarded buffer: each must match the reference
+/// and, exactly, `full` (the whole call), and leave the guards.
+pub fn check_row_ranges(
+    (rows, row): (usize, usize),
+    cuts: &[usize],
+    full: &[f32],
+    want: &Expected,
+    what: &str,
+    mut rows_of: impl FnMut(std::ops::Range<usize>, &mut [f32]),
+) -> Result<(), String> {
+    let mut bounds: Vec<usize> = cuts.iter().map(|&x| x.min(rows)).collect();
+    bounds.push(0);
+    bounds.push(rows);
+    bounds.sort_unstable();
+    for r in bounds.windows(2) {
+        let n = (r[1] - r[0]) * row;
+        let mut buf = guarded(n);
+        rows_of(r[0]..r[1], &mut buf[GUARD_LEN..GUARD_LEN + n]);
+        let what = format!("{what} rows {}..{}", r[0], r[1]);
+        assert_guards(&buf, &what);
+        let got = &buf[GUARD_LEN..GUARD_LEN + n];
+        let span = r[0] * row..r[1] * row;
+        want.check_from(span.start, got, &what)?;
+        // A row's value does not depend on which range computed it.
+        if got != &full[span] {
+            return Err(format!("{what}: differs from the whole call"));
+        }
+    }
+    Ok(())
+}
+
 /// A command running one of this crate's binaries, through `SEPCONV_TEST_RUNNER` when set
 /// (CI sets it to the qemu command line when the tests themselves run under qemu).
 pub fn bin_command(path: &str) -> std::process::Command {
