@@ -250,6 +250,18 @@ fn check_kernel(g: &'static GemmKernel, ks: &'static KernelSet) {
         .unwrap();
 }
 
+/// Smaller (m, n, k), for the panel and column-view tests.
+fn small_shapes() -> impl Strategy<Value = (usize, usize, usize)> {
+    (
+        dim(40, &[7, 12]),
+        prop_oneof![
+            1..=100usize,
+            prop::sample::select(vec![24usize, 48, 96, 1000])
+        ],
+        prop_oneof![1..=30usize, 200..=300usize],
+    )
+}
+
 /// Random GEMM shapes: (m, n, k, (lda pad, ldc pad), seed).
 fn shapes() -> impl Strategy<Value = (usize, usize, usize, (usize, usize), u64)> {
     (
@@ -301,9 +313,7 @@ proptest! {
     /// Column slices: any panel range of any kernel, into a C of just those columns.
     #[test]
     fn panels_match_reference(
-        m in dim(40, &[7, 12]),
-        n in prop_oneof![1..=100usize, prop::sample::select(vec![24usize, 48, 96, 1000])],
-        k in prop_oneof![1..=30usize, 200..=300usize],
+        (m, n, k) in small_shapes(),
         ldc_pad in prop_oneof![Just(0usize), 1..=5usize],
         range in (any::<prop::sample::Index>(), any::<prop::sample::Index>()),
         kernel in any::<prop::sample::Index>(),
@@ -355,9 +365,7 @@ proptest! {
     /// bit-identical to one `pointwise` call, and the gaps between rows untouched.
     #[test]
     fn column_views_from_two_threads_match_one_call(
-        m in dim(40, &[7, 12]),
-        n in prop_oneof![1..=100usize, prop::sample::select(vec![24usize, 48, 96, 1000])],
-        k in prop_oneof![1..=30usize, 200..=300usize],
+        (m, n, k) in small_shapes(),
         ldc_pad in 0..=3usize,
         per_view in 1..=4usize,
         kernel in any::<prop::sample::Index>(),
