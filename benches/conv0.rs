@@ -5,7 +5,6 @@
 //! from its own best-of-trials loop, adds GFLOP/s (2 x 27 x outputs) and % of the FMA peak
 //! measured in the same run. `SEPCONV_ISA` restricts the run to one ISA.
 
-use criterion::{BenchmarkId, Throughput};
 use sepconv::ops::conv0::{conv0, Conv0Params, PackedConv0};
 use sepconv::{kernel_set, Activation, Isa, Padding};
 use std::hint::black_box;
@@ -66,18 +65,11 @@ impl Prepared {
 
 fn main() {
     let mut c = common::criterion(20);
-    for isa in isas() {
-        let mut group = c.benchmark_group(format!("conv0/{isa}"));
-        for (model, res, ch) in LAYERS {
-            let p = params(res, ch);
-            let mut prep = prepare(isa, &p);
-            group.throughput(Throughput::Bytes(bytes(&p)));
-            group.bench_function(BenchmarkId::from_parameter(model), |b| {
-                b.iter(|| prep.run(&p))
-            });
-        }
-        group.finish();
-    }
+    common::bench_layers(&mut c, "conv0", &LAYERS, |isa, &(model, res, ch)| {
+        let p = params(res, ch);
+        let mut prep = prepare(isa, &p);
+        (model.to_string(), bytes(&p), move || prep.run(&p))
+    });
     c.final_summary();
 
     if listing_only() {

@@ -9,7 +9,6 @@
 //! input's offset within a page (two separate large allocations), where 4K aliasing
 //! slows the kernel (see `src/net/buffer.rs`).
 
-use criterion::{BenchmarkId, Throughput};
 use sepconv::net::LayerKind;
 use sepconv::ops::depthwise::{depthwise3x3, DepthwiseParams, PackedDepthwise};
 use sepconv::{kernel_set, Activation, Isa};
@@ -118,17 +117,11 @@ fn main() {
         .collect();
 
     let mut c = common::criterion(20);
-    for isa in isas() {
-        let mut group = c.benchmark_group(format!("depthwise/{isa}"));
-        for l in &all {
-            let mut prep = prepare(isa, l, PLACED);
-            group.throughput(Throughput::Bytes(l.bytes()));
-            group.bench_function(BenchmarkId::from_parameter(l.name()), |b| {
-                b.iter(|| prep.run(&l.p))
-            });
-        }
-        group.finish();
-    }
+    common::bench_layers(&mut c, "depthwise", &all, |isa, l| {
+        let mut prep = prepare(isa, l, PLACED);
+        let p = l.p;
+        (l.name(), l.bytes(), move || prep.run(&p))
+    });
     c.final_summary();
 
     // Skip the table when criterion was only listing or filtering to nothing in particular.

@@ -2,7 +2,7 @@
 //! layers, deterministic operands, and the best-of-trials timing of the summary tables.
 #![allow(dead_code)] // not every bench uses every helper
 
-use criterion::Criterion;
+use criterion::{BenchmarkId, Criterion, Throughput};
 use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::net::{LayerKind, LayerSpec};
 use sepconv::{Isa, MobileNetConfig};
@@ -25,6 +25,25 @@ pub fn criterion(samples: usize) -> Criterion {
         .measurement_time(Duration::from_millis(600))
         .sample_size(samples)
         .configure_from_args()
+}
+
+/// One criterion group per ISA of [`isas`], named `op/isa`, with one benchmark per layer:
+/// `prepare` gives its name, the bytes it moves and the call to time.
+pub fn bench_layers<L, F: FnMut()>(
+    c: &mut Criterion,
+    op: &str,
+    layers: &[L],
+    mut prepare: impl FnMut(Isa, &L) -> (String, u64, F),
+) {
+    for isa in isas() {
+        let mut group = c.benchmark_group(format!("{op}/{isa}"));
+        for l in layers {
+            let (name, bytes, mut run) = prepare(isa, l);
+            group.throughput(Throughput::Bytes(bytes));
+            group.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(&mut run));
+        }
+        group.finish();
+    }
 }
 
 /// Whether criterion was only listing or testing the benches (no summary table then).
