@@ -18,14 +18,9 @@ use sepconv::{kernel_set, Activation, Clamp, Error, Isa, KernelSet, Padding};
 
 type Case = common::Case<DepthwiseParams>;
 
-/// Random data for `p` and its reference (see `common::Case`).
+/// Random data for `p` and its reference, for one test (see `common::Case`).
 fn case(p: DepthwiseParams, seed: u64) -> Case {
-    scaled(p, seed, 1.0)
-}
-
-/// [`case`] with input values `scale` times as large.
-fn scaled(p: DepthwiseParams, seed: u64, scale: f32) -> Case {
-    Case::new(p, sizes(&p), seed, scale, oracle::depthwise)
+    Case::new(p, sizes(&p), (seed, 1.0), 1, oracle::depthwise)
 }
 
 /// Floats of input, weights and bias.
@@ -53,6 +48,10 @@ common::kernel_tests!(
 /// hand-computed example, shrunk failures, then random shapes.
 fn check_kernel(k: &'static DwKernel, ks: &'static KernelSet) {
     assert_eq!(ks.dw3x3.id.name, k.id.name, "the {} set", ks.cpu);
+    // Every kernel test of the table checks these cases: one reference for them all.
+    let users = common::kernels_under_test(TABLE).len();
+    let scaled = |p, seed, scale| Case::new(p, sizes(&p), (seed, scale), users, oracle::depthwise);
+    let case = |p, seed| scaled(p, seed, 1.0);
     // Exhaustive over tiny images, where every output is a border case.
     let mut seed = 0;
     for h in 1..=5 {

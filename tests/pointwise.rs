@@ -28,6 +28,8 @@ const GUARD: f32 = -12345.5;
 struct Problem {
     /// What the data was drawn from.
     seed: u64,
+    /// How many tests check it (see `common::cached`): 1 unless set.
+    users: usize,
     m: usize,
     n: usize,
     k: usize,
@@ -63,6 +65,7 @@ impl Problem {
         let act = [Activation::None, Activation::Relu, Activation::Relu6][(seed % 3) as usize];
         Problem {
             seed,
+            users: 1,
             m,
             n,
             k,
@@ -80,7 +83,7 @@ impl Problem {
     fn reference(&self) -> Arc<Expected> {
         let Problem { m, n, k, lda, .. } = *self;
         let key = format!("{m} {n} {k} {lda} {}", self.seed);
-        common::cached(key, || {
+        common::cached(key, self.users, || {
             let tol = Tolerance::Dot { terms: k };
             oracle::pointwise(
                 m,
@@ -198,7 +201,10 @@ fn check_kernel(g: &'static GemmKernel, ks: &'static KernelSet) {
         ks.cpu,
         g.id.name
     );
+    // Every kernel test of the table checks these problems: one reference for them all.
+    let users = common::kernels_under_test(TABLE).len();
     let check = |p: Problem| {
+        let p = Problem { users, ..p };
         let packed = PackedGemmB::with_kernel(ks, g, p.k, p.n, &p.w, &p.bias).unwrap();
         if let Err(e) = p.check_packed(&packed, &p.reference()) {
             panic!("{e}");

@@ -159,19 +159,42 @@ pub fn runner(default: u32, file: &'static str) -> proptest::test_runner::TestRu
 }
 
 /// The value `key` names (a reference call: its parameters and data seed), computed
-/// once per process: each kernel test of a table checks the same cases, and the naive
-/// reference costs more than the kernels.
-pub fn cached<T: Send + Sync + 'static>(key: String, compute: impl FnOnce() -> T) -> Arc<T> {
-    type Cache = Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>;
+/// once for `users` calls: each kernel test of a table checks the same cases, and the
+/// naive reference costs more than the kernels. Dropped after its last use.
+pub fn cached<T: Send + Sync + 'static>(
+    key: String,
+    users: usize,
+    compute: impl FnOnce() -> T,
+) -> Arc<T> {
+    type Cache = Mutex<HashMap<String, (Arc<dyn Any + Send + Sync>, usize)>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(v) = lock().get(&key).and_then(|v| v.clone().downcast().ok()) {
-        return v;
+    {
+        let mut map = lock();
+        if let Some((v, left)) = map.get_mut(&key) {
+            if let Ok(v) = v.clone().downcast() {
+                *left -= 1;
+                if *left == 0 {
+                    map.remove(&key);
+                }
+                return v;
+            }
+        }
     }
     let v = Arc::new(compute());
-    lock().insert(key, v.clone());
+    if users > 1 {
+        lock().insert(key, (v.clone(), users - 1));
+    }
     v
+}
+
+/// The kernels of `table` this run tests (see [`cpu_for_kernel`]), with their sets.
+pub fn kernels_under_test<K: Kernel>(table: &'static [K]) -> Vec<(&'static K, &'static KernelSet)> {
+    table
+        .iter()
+        .filter_map(|k| Some((k, kernel_set(cpu_for_kernel(k.id()).ok()?).unwrap())))
+        .collect()
 }
 
 /// One call of a direct convolution (depthwise, conv0): its parameters, and random data
@@ -187,10 +210,17 @@ pub struct Case<P> {
 pub type Reference<P> = fn(&P, &[f32], &[f32], &[f32]) -> sepconv::Result<Expected>;
 
 impl<P: std::fmt::Debug> Case<P> {
-    /// The data of [`random_operands`]`(sizes, seed, scale)` and its reference.
-    pub fn new(p: P, sizes: [usize; 3], seed: u64, scale: f32, reference: Reference<P>) -> Self {
+    /// The data of [`random_operands`]`(sizes, seed, scale)` and its reference, for
+    /// `users` tests (see [`cached`]).
+    pub fn new(
+        p: P,
+        sizes: [usize; 3],
+        (seed, scale): (u64, f32),
+        users: usize,
+        reference: Reference<P>,
+    ) -> Self {
         let key = format!("{p:?} {seed} {scale}");
-        let exp = cached(key, || {
+        let exp = cached(key, users, || {
             let (input, weights, bias) = random_operands(sizes, seed, scale);
             reference(&p, &input, &weights, &bias).unwrap()
         });

@@ -131,17 +131,21 @@ impl Expected {
             Tolerance::Dot { terms } => 2.0 * (terms + 1) as f32 * f32::EPSILON,
         };
         // The magnitude sums |bias| and the terms' absolute values, so it is at least
-        // |bias| of the output's channel.
-        let bias = self.operands.as_ref().map_or(&[][..], |o| &o.3[..]);
+        // |bias| of the output's channel (and more, below).
+        let bias = match &self.operands {
+            Some((_, _, _, bias)) if !bias.is_empty() => &bias[..],
+            _ => &[0.0][..],
+        };
+        let bias = bias.iter().cycle().skip(start % bias.len());
         let want = &self.want.data[start..end];
-        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-            let b = bias
-                .get((start + i) % bias.len().max(1))
-                .map_or(0.0, |b| b.abs());
-            let lower = if zero_inside || (w > min && w < max) {
-                w.abs().max(b)
+        for (i, ((&g, &w), b)) in got.iter().zip(want).zip(bias).enumerate() {
+            // Within the clamp, want = sum + b, so mag = sum |terms| + |b| >= |want - b| + |b|.
+            let lower = if w > min && w < max {
+                (w - b).abs() + b.abs()
+            } else if zero_inside {
+                w.abs().max(b.abs())
             } else {
-                b
+                b.abs()
             };
             let quick = g >= min
                 && g <= max
