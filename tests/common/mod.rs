@@ -166,27 +166,27 @@ pub fn cached<T: Send + Sync + 'static>(
     users: usize,
     compute: impl FnOnce() -> T,
 ) -> Arc<T> {
-    type Cache = Mutex<HashMap<String, (Arc<dyn Any + Send + Sync>, usize)>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
-    {
-        let mut map = lock();
-        if let Some((v, left)) = map.get_mut(&key) {
-            if let Ok(v) = v.clone().downcast() {
-                *left -= 1;
-                if *left == 0 {
-                    map.remove(&key);
-                }
-                return v;
-            }
+    // A test that asks while another computes the value waits for it (the kernel tests
+    // of a table walk the same cases at once, one per thread).
+    type Slot = Arc<OnceLock<Arc<dyn Any + Send + Sync>>>;
+    static CACHE: OnceLock<Mutex<HashMap<String, (Slot, usize)>>> = OnceLock::new();
+    let slot = {
+        let mut map = CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (slot, left) = map
+            .entry(key.clone())
+            .or_insert_with(|| (Slot::default(), users.max(1)));
+        let slot = slot.clone();
+        *left -= 1;
+        if *left == 0 {
+            map.remove(&key);
         }
-    }
-    let v = Arc::new(compute());
-    if users > 1 {
-        lock().insert(key, (v.clone(), users - 1));
-    }
-    v
+        slot
+    };
+    let v = slot.get_or_init(|| Arc::new(compute())).clone();
+    v.downcast().expect("one type of value per key")
 }
 
 /// The kernels of `table` this run tests (see [`cpu_for_kernel`]), with their sets.
