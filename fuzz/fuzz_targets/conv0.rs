@@ -45,7 +45,10 @@ fuzz_target!(|x: Input| {
     let weights = cycled(&data, 27 * c, 7);
     let bias = cycled(&data, c, 3);
     let Ok(want) = oracle::conv0(&p, &input, &weights, &bias) else {
-        assert!(p.validate().is_err(), "accepted a shape the reference rejects");
+        assert!(
+            p.validate().is_err(),
+            "accepted a shape the reference rejects"
+        );
         return;
     };
     for isa in Isa::available() {

@@ -55,7 +55,10 @@ fuzz_target!(|x: Input| {
     let weights = cycled(&data, 9 * c, 7);
     let bias = cycled(&data, c, 3);
     let Ok(want) = oracle::depthwise(&p, &input, &weights, &bias) else {
-        assert!(p.validate().is_err(), "accepted a shape the reference rejects");
+        assert!(
+            p.validate().is_err(),
+            "accepted a shape the reference rejects"
+        );
         return;
     };
     let order = [DwOrder::Auto, DwOrder::Columns, DwOrder::Pixels][usize::from(x.order % 3)];

@@ -17,7 +17,13 @@ pub fn clamp(bounds: (f32, f32)) -> Option<Clamp> {
 /// finite, and small enough that nothing overflows (others become 0.5).
 pub fn finite(data: &[f32]) -> Vec<f32> {
     data.iter()
-        .map(|v| if v.is_finite() { v.clamp(-1e6, 1e6) } else { 0.5 })
+        .map(|v| {
+            if v.is_finite() {
+                v.clamp(-1e6, 1e6)
+            } else {
+                0.5
+            }
+        })
         .collect()
 }
 
