@@ -10,7 +10,7 @@ use sepconv::{kernel_set, Activation, Isa, Padding};
 use std::hint::black_box;
 
 mod common;
-use common::{best_time, filter, isas, listing_only, peak, pixel};
+use common::{best_time, filter, isas, listing_only, pixel};
 
 /// (model, resolution, output channels): conv0 of 1.0-224, 0.75-192, 0.5-160, 0.25-128.
 const LAYERS: [(&str, usize, usize); 4] = [
@@ -77,11 +77,7 @@ fn main() {
     }
     println!();
     for isa in isas() {
-        let peak = peak(isa);
-        println!(
-            "{isa}: {} (FMA peak measured now: {peak:.1} GFLOP/s)",
-            kernel_set(isa).unwrap().conv0[0].id.name
-        );
+        let peak = common::summary_head(isa, kernel_set(isa).unwrap().conv0[0].id.name);
         println!(
             "  {:<22} {:>10} {:>9} {:>8} {:>7}",
             "conv0", "time us", "GFLOP/s", "GB/s", "% peak"

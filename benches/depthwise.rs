@@ -15,7 +15,7 @@ use sepconv::{kernel_set, Activation, Isa};
 use std::hint::black_box;
 
 mod common;
-use common::{best_time, filter, isas, listing_only, peak, pixel};
+use common::{best_time, filter, isas, listing_only, pixel};
 
 struct Layer {
     model: &'static str,
@@ -130,11 +130,7 @@ fn main() {
     }
     println!();
     for isa in isas() {
-        let peak = peak(isa);
-        println!(
-            "{isa}: {} (FMA peak measured now: {peak:.1} GFLOP/s)",
-            kernel_set(isa).unwrap().dw3x3.id.name
-        );
+        let peak = common::summary_head(isa, kernel_set(isa).unwrap().dw3x3.id.name);
         println!(
             "  {:<28} {:>3} {:>10} {:>9} {:>8} {:>7} {:>14}",
             "layer", "n", "time us", "GFLOP/s", "GB/s", "% peak", "same-offset us"

@@ -92,6 +92,14 @@ pub fn pixel(i: usize) -> f32 {
     ((i * 7919 % 255) as f32) / 127.5 - 1.0
 }
 
+/// Measures the FMA peak and prints the head of `isa`'s summary table, naming its
+/// `kernel`; returns the peak.
+pub fn summary_head(isa: Isa, kernel: &str) -> f64 {
+    let peak = peak(isa);
+    println!("{isa}: {kernel} (FMA peak measured now: {peak:.1} GFLOP/s)");
+    peak
+}
+
 /// Best per-call seconds over `trials` trials of `calls` calls each.
 pub fn best_of(trials: usize, calls: u64, mut run: impl FnMut()) -> f64 {
     (0..trials)
