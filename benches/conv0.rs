@@ -5,14 +5,12 @@
 //! from its own best-of-trials loop, adds GFLOP/s (2 x 27 x outputs) and % of the FMA peak
 //! measured in the same run. `SEPCONV_ISA` restricts the run to one ISA.
 
-use criterion::{BenchmarkId, Criterion, Throughput};
 use sepconv::ops::conv0::{conv0, Conv0Params, PackedConv0};
 use sepconv::{kernel_set, Activation, Isa, Padding};
 use std::hint::black_box;
-use std::time::Duration;
 
 mod common;
-use common::{best_time, isas, peak};
+use common::{best_time, filter, isas, listing_only, pixel};
 
 /// (model, resolution, output channels): conv0 of 1.0-224, 0.75-192, 0.5-160, 0.25-128.
 const LAYERS: [(&str, usize, usize); 4] = [
@@ -50,13 +48,10 @@ struct Prepared {
 
 fn prepare(isa: Isa, p: &Conv0Params) -> Prepared {
     let c = p.out_c;
-    let weights: Vec<f32> = (0..27 * c).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
-    let bias: Vec<f32> = (0..c).map(|i| (i % 5) as f32 * 0.01).collect();
+    let (weights, bias) = filter(c, 27);
     Prepared {
         w: PackedConv0::new(kernel_set(isa).unwrap(), c, &weights, &bias).unwrap(),
-        input: (0..p.in_h * p.in_w * 3)
-            .map(|i| ((i * 7919 % 255) as f32) / 127.5 - 1.0)
-            .collect(),
+        input: (0..p.in_h * p.in_w * 3).map(pixel).collect(),
         output: vec![0.0; p.out_h() * p.out_w() * c],
     }
 }
@@ -69,35 +64,20 @@ impl Prepared {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(600))
-        .sample_size(20)
-        .configure_from_args();
-    for isa in isas() {
-        let mut group = c.benchmark_group(format!("conv0/{isa}"));
-        for (model, res, ch) in LAYERS {
-            let p = params(res, ch);
-            let mut prep = prepare(isa, &p);
-            group.throughput(Throughput::Bytes(bytes(&p)));
-            group.bench_function(BenchmarkId::from_parameter(model), |b| {
-                b.iter(|| prep.run(&p))
-            });
-        }
-        group.finish();
-    }
+    let mut c = common::criterion(20);
+    common::bench_layers(&mut c, "conv0", &LAYERS, |isa, &(model, res, ch)| {
+        let p = params(res, ch);
+        let mut prep = prepare(isa, &p);
+        (model.to_string(), bytes(&p), move || prep.run(&p))
+    });
     c.final_summary();
 
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if listing_only() {
         return;
     }
     println!();
     for isa in isas() {
-        let peak = peak(isa);
-        println!(
-            "{isa}: {} (FMA peak measured now: {peak:.1} GFLOP/s)",
-            kernel_set(isa).unwrap().conv0[0].id.name
-        );
+        let peak = common::summary_head(isa, kernel_set(isa).unwrap().conv0[0].id.name);
         println!(
             "  {:<22} {:>10} {:>9} {:>8} {:>7}",
             "conv0", "time us", "GFLOP/s", "GB/s", "% peak"

@@ -9,15 +9,13 @@
 //! input's offset within a page (two separate large allocations), where 4K aliasing
 //! slows the kernel (see `src/net/buffer.rs`).
 
-use criterion::{BenchmarkId, Criterion, Throughput};
 use sepconv::net::LayerKind;
 use sepconv::ops::depthwise::{depthwise3x3, DepthwiseParams, PackedDepthwise};
-use sepconv::{kernel_set, Activation, Isa, MobileNetConfig};
+use sepconv::{kernel_set, Activation, Isa};
 use std::hint::black_box;
-use std::time::Duration;
 
 mod common;
-use common::{best_time, isas, peak};
+use common::{best_time, filter, isas, listing_only, pixel};
 
 struct Layer {
     model: &'static str,
@@ -45,31 +43,22 @@ impl Layer {
 
 /// The distinct depthwise layer shapes of a MobileNet V1 (TF SAME padding), in order.
 fn layers(model: &'static str, alpha: f32, resolution: usize) -> Vec<Layer> {
-    let config = MobileNetConfig {
-        alpha,
-        resolution,
-        ..MobileNetConfig::default()
-    };
-    let mut out: Vec<Layer> = Vec::new();
-    for l in config.layers().unwrap() {
-        if l.kind != LayerKind::Depthwise {
-            continue;
-        }
-        let p = DepthwiseParams {
-            batch: 1,
-            in_h: l.in_h,
-            in_w: l.in_w,
-            channels: l.in_c,
-            stride: l.stride,
-            padding: l.padding,
-            clamp: Activation::Relu6.clamp(),
-        };
-        match out.iter_mut().find(|x| x.p == p) {
-            Some(x) => x.count += 1,
-            None => out.push(Layer { model, count: 1, p }),
-        }
-    }
-    out
+    common::mobilenet_layers(alpha, resolution, LayerKind::Depthwise)
+        .into_iter()
+        .map(|(l, count)| Layer {
+            model,
+            count,
+            p: DepthwiseParams {
+                batch: 1,
+                in_h: l.in_h,
+                in_w: l.in_w,
+                channels: l.in_c,
+                stride: l.stride,
+                padding: l.padding,
+                clamp: Activation::Relu6.clamp(),
+            },
+        })
+        .collect()
 }
 
 /// Where the output lies after the input, modulo 4 KiB: as the network runner places its
@@ -93,15 +82,14 @@ struct Prepared {
 fn prepare(isa: Isa, l: &Layer, gap: usize) -> Prepared {
     const PAGE: usize = 1024; // floats
     let c = l.p.channels;
-    let weights: Vec<f32> = (0..9 * c).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
-    let bias: Vec<f32> = (0..c).map(|i| (i % 5) as f32 * 0.01).collect();
+    let (weights, bias) = filter(c, 9);
     let n_in = l.p.in_h * l.p.in_w * c;
     let n_out = l.p.out_h() * l.p.out_w() * c;
     let mut arena = vec![0.0f32; n_in + n_out + 3 * PAGE];
     let input = (4096 - arena.as_ptr() as usize % 4096) % 4096 / 4;
     let output = input + n_in.div_ceil(PAGE) * PAGE + gap / 4;
     for (i, v) in arena[input..input + n_in].iter_mut().enumerate() {
-        *v = ((i * 7919 % 255) as f32) / 127.5 - 1.0;
+        *v = pixel(i);
     }
     Prepared {
         w: PackedDepthwise::new(kernel_set(isa).unwrap(), c, &weights, &bias).unwrap(),
@@ -128,35 +116,21 @@ fn main() {
         .flatten()
         .collect();
 
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(600))
-        .sample_size(20)
-        .configure_from_args();
-    for isa in isas() {
-        let mut group = c.benchmark_group(format!("depthwise/{isa}"));
-        for l in &all {
-            let mut prep = prepare(isa, l, PLACED);
-            group.throughput(Throughput::Bytes(l.bytes()));
-            group.bench_function(BenchmarkId::from_parameter(l.name()), |b| {
-                b.iter(|| prep.run(&l.p))
-            });
-        }
-        group.finish();
-    }
+    let mut c = common::criterion(20);
+    common::bench_layers(&mut c, "depthwise", &all, |isa, l| {
+        let mut prep = prepare(isa, l, PLACED);
+        let p = l.p;
+        (l.name(), l.bytes(), move || prep.run(&p))
+    });
     c.final_summary();
 
     // Skip the table when criterion was only listing or filtering to nothing in particular.
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if listing_only() {
         return;
     }
     println!();
     for isa in isas() {
-        let peak = peak(isa);
-        println!(
-            "{isa}: {} (FMA peak measured now: {peak:.1} GFLOP/s)",
-            kernel_set(isa).unwrap().dw3x3.id.name
-        );
+        let peak = common::summary_head(isa, kernel_set(isa).unwrap().dw3x3.id.name);
         println!(
             "  {:<28} {:>3} {:>10} {:>9} {:>8} {:>7} {:>14}",
             "layer", "n", "time us", "GFLOP/s", "GB/s", "% peak", "same-offset us"

@@ -13,6 +13,7 @@ use criterion::{Criterion, Throughput};
 use sepconv::kernels::f32_gemm::{GemmArgs, GemmKernel};
 use sepconv::kernels::mat::MatMut;
 use sepconv::kernels::peak::fma_peak_gflops;
+use sepconv::net::LayerKind;
 use sepconv::ops::pointwise::{pointwise, PackedGemmB};
 use sepconv::{kernel_set, Clamp, Isa};
 use std::hint::black_box;
@@ -23,29 +24,13 @@ mod common;
 /// (M, N, K, times in the network).
 type Layer = (usize, usize, usize, usize);
 
-const MOBILENET_1_0_224: [Layer; 9] = [
-    (12544, 64, 32, 1),
-    (3136, 128, 64, 1),
-    (3136, 128, 128, 1),
-    (784, 256, 128, 1),
-    (784, 256, 256, 1),
-    (196, 512, 256, 1),
-    (196, 512, 512, 5),
-    (49, 1024, 512, 1),
-    (49, 1024, 1024, 1),
-];
-
-const MOBILENET_0_25_128: [Layer; 9] = [
-    (4096, 16, 8, 1),
-    (1024, 32, 16, 1),
-    (1024, 32, 32, 1),
-    (256, 64, 32, 1),
-    (256, 64, 64, 1),
-    (64, 128, 64, 1),
-    (64, 128, 128, 5),
-    (16, 256, 128, 1),
-    (16, 256, 256, 1),
-];
+/// The distinct pointwise layers of MobileNet V1 at `alpha` and `resolution`, as GEMMs.
+fn mobilenet(alpha: f32, resolution: usize) -> Vec<Layer> {
+    common::mobilenet_layers(alpha, resolution, LayerKind::Pointwise)
+        .into_iter()
+        .map(|(l, count)| (l.out_h * l.out_w, l.out_c, l.in_c, count))
+        .collect()
+}
 
 /// The narrow layers of the small width multipliers, where a 32-wide tile wastes lanes:
 /// the first pointwise layers, and the K = 27 GEMMs that conv0 was as im2col + GEMM
@@ -62,11 +47,14 @@ const NARROW: [Layer; 9] = [
     (1, 1000, 256, 1),  // 0.25 classifier, batch 1
 ];
 
-const NETS: [(&str, &[Layer]); 3] = [
-    ("1.0-224", &MOBILENET_1_0_224),
-    ("0.25-128", &MOBILENET_0_25_128),
-    ("narrow", &NARROW),
-];
+/// Every pointwise layer of MobileNet V1 1.0-224 and 0.25-128, and the narrow layers.
+fn nets() -> [(&'static str, Vec<Layer>); 3] {
+    [
+        ("1.0-224", mobilenet(1.0, 224)),
+        ("0.25-128", mobilenet(0.25, 128)),
+        ("narrow", NARROW.to_vec()),
+    ]
+}
 
 const UKERNEL_KS: [usize; 3] = [256, 512, 1024];
 
@@ -192,9 +180,9 @@ fn criterion_benches(c: &mut Criterion) {
             }
             g.finish();
         }
-        for (net, layers) in NETS {
+        for (net, layers) in nets() {
             let mut g = c.benchmark_group(format!("pointwise/{isa}/{net}"));
-            for &layer in layers {
+            for layer in layers {
                 let mut l = LayerRun::new(isa, layer, None);
                 g.throughput(Throughput::Elements(l.flops() as u64));
                 g.bench_function(format!("{}x{}x{}", layer.0, layer.1, layer.2), |b| {
@@ -222,15 +210,7 @@ fn seconds_per_call(mut f: impl FnMut()) -> f64 {
         }
         iters *= 2;
     }
-    (0..25)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            t.elapsed().as_secs_f64() / iters as f64
-        })
-        .fold(f64::INFINITY, f64::min)
+    common::best_of(25, iters, f)
 }
 
 /// Rounds over all shapes: each shape keeps its best time over the rounds, and the peak
@@ -253,9 +233,10 @@ fn summary() {
             .flat_map(|&l| kernels.iter().map(move |&gk| (l, gk)))
             .map(|(l, gk)| (l, LayerRun::new(isa, l, Some(gk))))
             .collect();
-        let mut layers: Vec<(&str, Layer, LayerRun)> = NETS
+        let nets = nets();
+        let mut layers: Vec<(&str, Layer, LayerRun)> = nets
             .iter()
-            .flat_map(|&(net, ls)| ls.iter().map(move |&l| (net, l)))
+            .flat_map(|(net, ls)| ls.iter().map(move |&l| (*net, l)))
             .map(|(net, l)| (net, l, LayerRun::new(isa, l, None)))
             .collect();
         let mut peaks = Vec::new();
@@ -303,12 +284,12 @@ fn summary() {
                 String::new(),
             );
         }
-        for (net, _) in NETS {
+        for (net, _) in &nets {
             let (mut flops, mut secs) = (0.0, 0.0);
             for ((name, layer, l), t) in layers
                 .iter()
                 .zip(&t_layer)
-                .filter(|((n, _, _), _)| *n == net)
+                .filter(|((n, _, _), _)| n == net)
             {
                 flops += l.flops() * layer.3 as f64;
                 secs += t * layer.3 as f64;
@@ -341,11 +322,7 @@ fn summary() {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(600))
-        .configure_from_args();
+    let mut c = common::criterion(10);
     criterion_benches(&mut c);
     c.final_summary();
     if std::env::var_os("SEPCONV_BENCH_NO_SUMMARY").is_none() {

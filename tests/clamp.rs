@@ -1,37 +1,50 @@
-//! The clamp kernel (the assembly path's first routine) on every ISA vs the reference.
+//! Every clamp kernel (the assembly path's first routine) vs the reference: one test per
+//! kernel of `f32_clamp::TABLE`.
 
 mod common;
 
+use common::oracle;
+use common::strategies::{self, ACTIVATIONS};
 use proptest::prelude::*;
-use sepconv::{kernel_set, reference, Activation, Clamp, Shape, Tensor};
+use sepconv::kernels::f32_clamp::{ClampKernel, TABLE};
+use sepconv::{Clamp, KernelSet};
 
-fn check(data: &[f32], c: Clamp) {
-    let want = reference::clamp(
-        &Tensor::from_vec(Shape::new(1, 1, 1, data.len()), data.to_vec()).unwrap(),
-        c,
-    );
-    for isa in common::isas_under_test() {
-        let mut got = data.to_vec();
-        // Guard bytes after the slice must stay untouched.
-        got.extend_from_slice(&[f32::MAX; 5]);
-        let n = data.len();
-        (kernel_set(isa).unwrap().clamp.run)(&mut got[..n], c);
-        assert_eq!(&got[..n], &want.data[..], "{isa} n={n}");
-        assert!(
-            got[n..].iter().all(|&v| v == f32::MAX),
-            "{isa} wrote past the end"
-        );
-    }
-}
+common::kernel_tests!(
+    TABLE,
+    check_kernel,
+    [f32_clamp_avx2, f32_clamp_neon, f32_clamp_scalar]
+);
 
-#[test]
-fn every_length_up_to_70_and_every_activation() {
+/// Every length up to 70 with every activation, then random lengths and bounds.
+fn check_kernel(k: &'static ClampKernel, _: &'static KernelSet) {
     for n in 0..=70 {
         let data: Vec<f32> = (0..n).map(|i| (i as f32 - 20.0) * 0.37).collect();
-        for act in [Activation::None, Activation::Relu, Activation::Relu6] {
-            check(&data, act.clamp());
+        for act in ACTIVATIONS {
+            check(k, &data, act.clamp());
         }
     }
+    let data = prop::collection::vec(-100.0f32..100.0, 0..300);
+    common::runner(128, file!())
+        .run(&(data, strategies::clamp()), |(data, c)| {
+            check(k, &data, c);
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn check(k: &ClampKernel, data: &[f32], c: Clamp) {
+    let want = oracle::clamp(data, c);
+    let mut got = data.to_vec();
+    // Guard values after the slice must stay untouched.
+    got.extend_from_slice(&[f32::MAX; 5]);
+    let n = data.len();
+    (k.run)(&mut got[..n], c);
+    want.assert(&got[..n], &format!("{} n={n}", k.id.name));
+    assert!(
+        got[n..].iter().all(|&v| v == f32::MAX),
+        "{} wrote past the end",
+        k.id.name
+    );
 }
 
 /// Found by the depthwise fuzz target: `Clamp::new(inf, inf)` was accepted, every output
@@ -51,18 +64,5 @@ fn bounds_that_force_infinity_are_rejected() {
         (f32::MAX, inf),
     ] {
         assert!(Clamp::new(lo, hi).is_ok(), "{lo} {hi}");
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(common::cases(128)))]
-
-    #[test]
-    fn matches_reference(
-        data in prop::collection::vec(-100.0f32..100.0, 0..300),
-        a in -10.0f32..10.0,
-        b in -10.0f32..10.0,
-    ) {
-        check(&data, Clamp::new(a.min(b), a.max(b)).unwrap());
     }
 }

@@ -1,114 +1,168 @@
-//! Depthwise 3x3 on every ISA vs the reference convolution with groups = channels.
+//! Depthwise 3x3 vs the reference convolution with groups = channels: one test per kernel
+//! of `f32_dwconv::TABLE` (random and edge shapes, both loop orders), then the operator
+//! on every ISA under test (row ranges, strided output, orders on real layers, errors).
 
 mod common;
 
-use common::{assert_close, assert_guards, guarded, shape_error, GUARD_LEN};
+use common::oracle;
+use common::oracle::padding;
+use common::strategies::{activation, channels_in, fits};
+use common::{assert_guards, guarded, shape_error, GUARD_LEN};
 use proptest::prelude::*;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use sepconv::kernels::f32_dwconv::{DwKernel, TABLE};
 use sepconv::ops::depthwise::{
     depthwise3x3, depthwise3x3_in_order, depthwise3x3_rows, depthwise3x3_rows_strided,
     DepthwiseParams, DwOrder, PackedDepthwise,
 };
-use sepconv::reference::{conv2d, Conv2d};
-use sepconv::{kernel_set, Activation, Clamp, Error, Isa, Padding, Shape, Tensor};
+use sepconv::{kernel_set, Activation, Clamp, Error, Isa, KernelSet, Padding};
 
-/// Products per output: the terms of the error bound of `common::assert_close`.
-const TERMS: usize = 9;
+type Case = common::Case<DepthwiseParams>;
 
-struct Case {
-    p: DepthwiseParams,
-    input: Vec<f32>,
-    weights: Vec<f32>,
-    bias: Vec<f32>,
+/// Random data for `p` and its reference, for one test (see `common::Case`).
+fn case(p: DepthwiseParams, seed: u64) -> Case {
+    Case::new(p, sizes(&p), (seed, 1.0), 1, oracle::depthwise)
 }
 
-impl Case {
-    fn new(p: DepthwiseParams, seed: u64) -> Case {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut gen = |n: usize, r: f32| (0..n).map(|_| rng.random_range(-r..r)).collect();
-        let n = p.batch * p.in_h * p.in_w * p.channels;
-        Case {
-            input: gen(n, 4.0),
-            weights: gen(p.channels * 9, 1.0),
-            bias: gen(p.channels, 2.0),
-            p,
-        }
-    }
-
-    fn conv(&self) -> Conv2d {
-        Conv2d {
-            out_channels: self.p.channels,
-            kernel_h: 3,
-            kernel_w: 3,
-            stride_h: self.p.stride,
-            stride_w: self.p.stride,
-            padding: self.p.padding,
-            groups: self.p.channels,
-        }
-    }
-
-    fn input_tensor(&self) -> Tensor {
-        let p = &self.p;
-        Tensor::from_vec(
-            Shape::new(p.batch, p.in_h, p.in_w, p.channels),
-            self.input.clone(),
-        )
-        .unwrap()
-    }
-
-    fn reference(&self) -> Tensor {
-        conv2d(
-            &self.input_tensor(),
-            &self.weights,
-            Some(&self.bias),
-            &self.conv(),
-            self.p.clamp,
-        )
-        .unwrap()
-    }
-
-    /// Sum of |bias| + |x * w| over each output's window (reference without clamp, in f64
-    /// with absolute values): the scale of the rounding error of a 9-term dot product.
-    fn magnitude(&self) -> Tensor {
-        let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
-        let t = Tensor::from_vec(self.input_tensor().shape, abs(&self.input)).unwrap();
-        conv2d(
-            &t,
-            &abs(&self.weights),
-            Some(&abs(&self.bias)),
-            &self.conv(),
-            Clamp::NONE,
-        )
-        .unwrap()
-    }
+/// Floats of input, weights and bias.
+fn sizes(p: &DepthwiseParams) -> [usize; 3] {
+    [
+        p.batch * p.in_h * p.in_w * p.channels,
+        p.channels * 9,
+        p.channels,
+    ]
 }
 
-/// Both loop orders of every ISA under test against the reference; the orders must also
-/// agree bit for bit (they sum each output in the same order).
-fn check_full(case: &Case) {
-    let want = case.reference();
-    let mag = case.magnitude();
-    let n = want.data.len();
-    for isa in common::isas_under_test() {
-        let ks = kernel_set(isa).unwrap();
-        let w = PackedDepthwise::new(ks, case.p.channels, &case.weights, &case.bias).unwrap();
-        let mut first: Option<Vec<f32>> = None;
-        for order in [DwOrder::Columns, DwOrder::Pixels] {
-            let mut buf = guarded(n);
-            let out = &mut buf[GUARD_LEN..GUARD_LEN + n];
-            depthwise3x3_in_order(&case.p, &w, order, &case.input, out).unwrap();
-            let what = format!("{isa} {order:?} {:?}", case.p);
-            assert_guards(&buf, &what);
-            let got = &buf[GUARD_LEN..GUARD_LEN + n];
-            assert_close(got, &want.data, &mag.data, case.p.clamp, TERMS, &what);
-            match &first {
-                None => first = Some(got.to_vec()),
-                Some(f) => assert!(
-                    f.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{what}: the orders differ"
-                ),
+common::kernel_tests!(
+    TABLE,
+    check_kernel,
+    [
+        f32_dwconv3x3_16c_avx512,
+        f32_dwconv3x3_8c_avx2,
+        f32_dwconv3x3_4c_neon,
+        f32_dwconv3x3_8c_scalar,
+    ]
+);
+
+/// One kernel through the operator, with the kernel set that picks it: every small shape
+/// and padding, many channel blocks, every band split of the rows, exact clamp bounds, a
+/// hand-computed example, shrunk failures, then random shapes.
+fn check_kernel(k: &'static DwKernel, ks: &'static KernelSet) {
+    assert_eq!(ks.dw3x3.id.name, k.id.name, "the {} set", ks.cpu);
+    // Every kernel test of the table checks these cases: one reference for them all.
+    let users = common::kernels_under_test(TABLE).len();
+    let scaled = |p, seed, scale| Case::new(p, sizes(&p), (seed, scale), users, oracle::depthwise);
+    let case = |p, seed| scaled(p, seed, 1.0);
+    // Exhaustive over tiny images, where every output is a border case.
+    let mut seed = 0;
+    for h in 1..=5 {
+        for w in 1..=6 {
+            for stride in 1..=2 {
+                for pads in 0..16 {
+                    for c in [1, 5, 17] {
+                        let p = params(1, h, w, c, stride, pads, Activation::None);
+                        if fits_p(&p) {
+                            seed += 1;
+                            check_full(ks, &case(p, seed));
+                        }
+                    }
+                }
             }
+        }
+    }
+    // Many channel blocks, full and partial last blocks, with every padding.
+    let mut seed = 1000;
+    for c in [128, 133, 256, 263, 300] {
+        for (h, w) in [(1, 1), (2, 3), (3, 7), (6, 9), (9, 14)] {
+            for stride in 1..=2 {
+                for pads in 0..16 {
+                    let p = params(1, h, w, c, stride, pads, Activation::Relu);
+                    if fits_p(&p) {
+                        seed += 1;
+                        check_full(ks, &case(p, seed));
+                    }
+                }
+            }
+        }
+    }
+    // The kernels cut output rows into bands of 4, 3 (for 5-7 remaining rows), 2 and 1
+    // rows, with edge bands where padding rows are missing: heights 4..=11 hit every split.
+    let mut seed = 5000;
+    for h in 4..=11 {
+        for (w, c) in [(1, 16), (2, 5), (7, 20), (9, 33)] {
+            for stride in 1..=2 {
+                for pads in [0b0000, 0b0101, 0b1010, 0b1111] {
+                    let p = params(2, h, w, c, stride, pads, Activation::Relu6);
+                    if fits_p(&p) {
+                        seed += 1;
+                        check_full(ks, &case(p, seed));
+                    }
+                }
+            }
+        }
+    }
+    // Large values: most outputs land on a bound and must equal it exactly.
+    let p = params(2, 9, 11, 37, 1, 0b0101, Activation::Relu6);
+    check_full(ks, &scaled(p, 99, 100.0));
+    let c = Clamp::new(-0.5, 0.25).unwrap();
+    check_full(ks, &case(DepthwiseParams { clamp: c, ..p }, 100));
+    // 1 channel, 3x3 image 1..9, all-ones kernel, pad 1, bias 0.5: each output is the sum
+    // of its in-image neighbourhood + 0.5.
+    let p = params(1, 3, 3, 1, 1, 0b1111, Activation::None);
+    let input: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    let want = [12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5];
+    let w = PackedDepthwise::new(ks, 1, &[1.0; 9], &[0.5]).unwrap();
+    let mut out = [0.0; 9];
+    depthwise3x3(&p, &w, &input, &mut out).unwrap();
+    assert_eq!(out, want, "{}", k.id.name);
+    // Shrunk failures of `matches_reference` (tests/depthwise.proptest-regressions).
+    check_full(ks, &case(params(1, 2, 2, 1, 1, 13, Activation::None), 0));
+
+    let shapes = (
+        (1usize..=3, 1usize..=40, 1usize..=40),
+        channels_in(1, usize::MAX, &MOBILENET_CHANNELS),
+        (1usize..=2, 0u8..16, activation()),
+        any::<u64>(),
+    );
+    common::runner(96, file!())
+        .run(&shapes, |((batch, h, w), c, (stride, pads, act), seed)| {
+            // Keep the naive reference affordable on the big channel counts.
+            let (h, w) = if c > 128 {
+                (h.min(12), w.min(12))
+            } else {
+                (h, w)
+            };
+            let p = params(batch, h, w, c, stride, pads, act);
+            if fits_p(&p) {
+                check_full(ks, &case(p, seed));
+            } else {
+                prop_assert!(matches!(p.validate(), Err(Error::Shape(_))));
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Both loop orders of the kernel set against the reference; the orders must also agree
+/// bit for bit (they sum each output in the same order).
+fn check_full(ks: &'static KernelSet, case: &Case) {
+    let want = &case.exp;
+    let n = want.want.data.len();
+    let w = PackedDepthwise::new(ks, case.p.channels, case.weights(), case.bias()).unwrap();
+    let mut first: Option<Vec<f32>> = None;
+    for order in [DwOrder::Columns, DwOrder::Pixels] {
+        let mut buf = guarded(n);
+        let out = &mut buf[GUARD_LEN..GUARD_LEN + n];
+        depthwise3x3_in_order(&case.p, &w, order, case.input(), out).unwrap();
+        let what = format!("{} {order:?} {:?}", ks.dw3x3.id.name, case.p);
+        assert_guards(&buf, &what);
+        let got = &buf[GUARD_LEN..GUARD_LEN + n];
+        want.assert(got, &what);
+        match &first {
+            None => first = Some(got.to_vec()),
+            Some(f) => assert!(
+                f.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{what}: the orders differ"
+            ),
         }
     }
 }
@@ -122,14 +176,13 @@ fn params(
     pads: u8,
     act: Activation,
 ) -> DepthwiseParams {
-    let bit = |i: u8| usize::from(pads >> i & 1);
     DepthwiseParams {
         batch,
         in_h: h,
         in_w: w,
         channels: c,
         stride,
-        padding: Padding::new(bit(0), bit(1), bit(2), bit(3)),
+        padding: padding(pads),
         clamp: act.clamp(),
     }
 }
@@ -137,42 +190,17 @@ fn params(
 /// Channel counts of MobileNet V1 at the usual widths.
 const MOBILENET_CHANNELS: [usize; 11] = [8, 16, 24, 32, 48, 64, 96, 128, 256, 512, 1024];
 
-fn channels() -> impl Strategy<Value = usize> {
-    prop_oneof![3 => 1usize..=70, 1 => prop::sample::select(&MOBILENET_CHANNELS[..])]
-}
-
-fn activation() -> impl Strategy<Value = Activation> {
-    prop::sample::select(&[Activation::None, Activation::Relu, Activation::Relu6][..])
+fn channels() -> BoxedStrategy<usize> {
+    channels_in(1, usize::MAX, &MOBILENET_CHANNELS)
 }
 
 /// Whether the reference accepts the shape (the padded input holds the kernel).
-fn fits(p: &DepthwiseParams) -> bool {
-    p.in_h + p.padding.top + p.padding.bottom >= 3 && p.in_w + p.padding.left + p.padding.right >= 3
+fn fits_p(p: &DepthwiseParams) -> bool {
+    fits(p.in_h, p.in_w, p.padding)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(common::cases(96)))]
-
-    #[test]
-    fn matches_reference(
-        batch in 1usize..=3,
-        h in 1usize..=40,
-        w in 1usize..=40,
-        c in channels(),
-        stride in 1usize..=2,
-        pads in 0u8..16,
-        act in activation(),
-        seed in any::<u64>(),
-    ) {
-        // Keep the naive reference affordable on the big channel counts.
-        let (h, w) = if c > 128 { (h.min(12), w.min(12)) } else { (h, w) };
-        let p = params(batch, h, w, c, stride, pads, act);
-        if fits(&p) {
-            check_full(&Case::new(p, seed));
-        } else {
-            prop_assert!(matches!(p.validate(), Err(Error::Shape(_))));
-        }
-    }
 
     #[test]
     fn row_ranges_assemble_the_image(
@@ -186,34 +214,22 @@ proptest! {
     ) {
         let (h, w) = if c > 128 { (h.min(10), w.min(10)) } else { (h, w) };
         let p = params(1, h, w, c, stride, pads, Activation::Relu6);
-        prop_assume!(fits(&p));
-        let case = Case::new(p, seed);
-        let want = case.reference();
-        let mag = case.magnitude();
+        prop_assume!(fits_p(&p));
+        let case = case(p, seed);
+        let want = &case.exp;
         let (out_h, row) = (p.out_h(), p.out_w() * c);
-        prop_assert_eq!(out_h, want.shape.h);
-        // Split 0..out_h at the cut points (empty ranges included).
-        let mut bounds: Vec<usize> = cuts.iter().map(|&x| x.min(out_h)).collect();
-        bounds.push(0);
-        bounds.push(out_h);
-        bounds.sort_unstable();
+        prop_assert_eq!(out_h, want.want.shape.h);
         for isa in common::isas_under_test() {
             let ks = kernel_set(isa).unwrap();
-            let wts = PackedDepthwise::new(ks, c, &case.weights, &case.bias).unwrap();
+            let wts = PackedDepthwise::new(ks, c, case.weights(), case.bias()).unwrap();
             let mut full = vec![0.0; out_h * row];
-            depthwise3x3(&p, &wts, &case.input, &mut full).unwrap();
-            for r in bounds.windows(2) {
-                let n = (r[1] - r[0]) * row;
-                let mut buf = guarded(n);
-                depthwise3x3_rows(&p, &wts, &case.input, r[0]..r[1], &mut buf[GUARD_LEN..GUARD_LEN + n])
-                    .unwrap();
-                let what = format!("{isa} {p:?} rows {}..{}", r[0], r[1]);
-                assert_guards(&buf, &what);
-                let got = &buf[GUARD_LEN..GUARD_LEN + n];
-                let span = r[0] * row..r[1] * row;
-                assert_close(got, &want.data[span.clone()], &mag.data[span.clone()], p.clamp, TERMS, &what);
-                // A row's value does not depend on which range computed it.
-                prop_assert_eq!(got, &full[span.clone()]);
+            depthwise3x3(&p, &wts, case.input(), &mut full).unwrap();
+            let what = format!("{isa} {p:?}");
+            let checked = common::check_row_ranges((out_h, row), &cuts, &full, want, &what, |r, out| {
+                depthwise3x3_rows(&p, &wts, case.input(), r, out).unwrap()
+            });
+            if let Err(e) = checked {
+                prop_assert!(false, "{}", e);
             }
         }
     }
@@ -234,20 +250,20 @@ proptest! {
     ) {
         let (h, w) = if c > 128 { (h.min(8), w.min(8)) } else { (h, w) };
         let p = params(1, h, w, c, stride, pads, Activation::Relu);
-        prop_assume!(fits(&p));
-        let case = Case::new(p, seed);
+        prop_assume!(fits_p(&p));
+        let case = case(p, seed);
         let (out_h, out_w, out_px) = (p.out_h(), p.out_w(), c + out_pad);
         let (r0, r1) = (rows.0.min(rows.1).min(out_h), rows.0.max(rows.1).min(out_h));
         for isa in common::isas_under_test() {
             let ks = kernel_set(isa).unwrap();
-            let wts = PackedDepthwise::new(ks, c, &case.weights, &case.bias).unwrap();
+            let wts = PackedDepthwise::new(ks, c, case.weights(), case.bias()).unwrap();
             let mut full = vec![0.0; out_h * out_w * c];
-            depthwise3x3(&p, &wts, &case.input, &mut full).unwrap();
+            depthwise3x3(&p, &wts, case.input(), &mut full).unwrap();
             for order in [DwOrder::Columns, DwOrder::Pixels] {
                 let n = (r1 - r0) * out_w * out_px;
                 let mut buf = guarded(n);
                 let out = &mut buf[GUARD_LEN..GUARD_LEN + n];
-                depthwise3x3_rows_strided(&p, &wts, order, &case.input, r0..r1, out, out_px)
+                depthwise3x3_rows_strided(&p, &wts, order, case.input(), r0..r1, out, out_px)
                     .unwrap();
                 let what = format!("{isa} {order:?} {p:?} rows {r0}..{r1} pixel stride {out_px}");
                 assert_guards(&buf, &what);
@@ -259,66 +275,6 @@ proptest! {
                         "{}: pixel {} differs from the dense output", what, i
                     );
                     prop_assert!(px[c..].iter().all(|&v| v == common::GUARD), "{}: gap after pixel {} written", what, i);
-                }
-            }
-        }
-    }
-}
-
-#[test]
-fn every_small_shape_and_padding() {
-    // Exhaustive over tiny images, where every output is a border case.
-    let mut seed = 0;
-    for h in 1..=5 {
-        for w in 1..=6 {
-            for stride in 1..=2 {
-                for pads in 0..16 {
-                    for c in [1, 5, 17] {
-                        let p = params(1, h, w, c, stride, pads, Activation::None);
-                        if fits(&p) {
-                            seed += 1;
-                            check_full(&Case::new(p, seed));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[test]
-fn many_channels_with_a_partial_last_block() {
-    // Many channel blocks, full and partial last blocks, with every padding.
-    let mut seed = 1000;
-    for c in [128, 133, 256, 263, 300] {
-        for (h, w) in [(1, 1), (2, 3), (3, 7), (6, 9), (9, 14)] {
-            for stride in 1..=2 {
-                for pads in 0..16 {
-                    let p = params(1, h, w, c, stride, pads, Activation::Relu);
-                    if fits(&p) {
-                        seed += 1;
-                        check_full(&Case::new(p, seed));
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[test]
-fn every_band_split_of_the_rows() {
-    // The kernels cut output rows into bands of 4, 3 (for 5-7 remaining rows), 2 and 1 rows,
-    // with edge bands where padding rows are missing: heights 4..=11 hit every split.
-    let mut seed = 5000;
-    for h in 4..=11 {
-        for (w, c) in [(1, 16), (2, 5), (7, 20), (9, 33)] {
-            for stride in 1..=2 {
-                for pads in [0b0000, 0b0101, 0b1010, 0b1111] {
-                    let p = params(2, h, w, c, stride, pads, Activation::Relu6);
-                    if fits(&p) {
-                        seed += 1;
-                        check_full(&Case::new(p, seed));
-                    }
                 }
             }
         }
@@ -343,16 +299,17 @@ fn orders_agree_on_mobilenet_layers() {
         let pads = if stride == 1 { 0b1111 } else { 0b1100 };
         let p = params(1, hw, hw, c, stride, pads, Activation::Relu6);
         seed += 1;
-        let case = Case::new(p, seed);
+        // No reference: it is too slow for these shapes.
+        let (input, weights, bias) = common::random_operands(sizes(&p), seed, 1.0);
         let n = p.out_h() * p.out_w() * c;
         for isa in common::isas_under_test() {
             let ks = kernel_set(isa).unwrap();
-            let w = PackedDepthwise::new(ks, c, &case.weights, &case.bias).unwrap();
+            let w = PackedDepthwise::new(ks, c, &weights, &bias).unwrap();
             let outs: Vec<Vec<f32>> = [DwOrder::Auto, DwOrder::Columns, DwOrder::Pixels]
                 .into_iter()
                 .map(|order| {
                     let mut out = vec![f32::NAN; n];
-                    depthwise3x3_in_order(&p, &w, order, &case.input, &mut out).unwrap();
+                    depthwise3x3_in_order(&p, &w, order, &input, &mut out).unwrap();
                     out
                 })
                 .collect();
@@ -365,35 +322,6 @@ fn orders_agree_on_mobilenet_layers() {
                 );
             }
         }
-    }
-}
-
-#[test]
-fn clamp_bounds_are_exact() {
-    // Large values: most outputs land on a bound and must equal it exactly.
-    let p = params(2, 9, 11, 37, 1, 0b0101, Activation::Relu6);
-    let mut case = Case::new(p, 99);
-    for v in &mut case.input {
-        *v *= 100.0;
-    }
-    check_full(&case);
-    let c = Clamp::new(-0.5, 0.25).unwrap();
-    let case = Case::new(DepthwiseParams { clamp: c, ..p }, 100);
-    check_full(&case);
-}
-
-#[test]
-fn a_hand_computed_example() {
-    // 1 channel, 3x3 image 1..9, all-ones kernel, pad 1, bias 0.5: each output is the sum
-    // of its in-image neighbourhood + 0.5.
-    let p = params(1, 3, 3, 1, 1, 0b1111, Activation::None);
-    let input: Vec<f32> = (1..=9).map(|v| v as f32).collect();
-    let want = [12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5];
-    for isa in common::isas_under_test() {
-        let w = PackedDepthwise::new(kernel_set(isa).unwrap(), 1, &[1.0; 9], &[0.5]).unwrap();
-        let mut out = [0.0; 9];
-        depthwise3x3(&p, &w, &input, &mut out).unwrap();
-        assert_eq!(out, want, "{isa}");
     }
 }
 

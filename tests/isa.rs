@@ -3,7 +3,7 @@
 
 mod common;
 
-use sepconv::kernels::{all_kernels, Kernel};
+use sepconv::kernels::{all_kernels, f32_clamp, f32_conv0, f32_dwconv, f32_gemm, Kernel};
 use sepconv::{kernel_set, selected_kernel_set, Cpu, Error, Feature, Features, Isa};
 
 #[test]
@@ -74,6 +74,27 @@ fn kernel_names_are_unique_and_name_their_isa() {
     let ks = kernel_set(Isa::Scalar).unwrap();
     assert!(ks.ids().iter().all(|(_, id)| id.isa == Isa::Scalar));
     assert_eq!(ks.gemm.id().name, "f32_gemm_4x8_scalar");
+}
+
+/// Every kernel is an entry of one of the op tables whose suites generate a test per
+/// entry (`common::kernel_tests!` in tests/{clamp,pointwise,depthwise,conv0}.rs, each
+/// with a test that its list covers its table): a kernel of a new table fails here until
+/// its suite does the same.
+#[test]
+fn every_kernel_is_in_a_table_with_generated_tests() {
+    let tested: Vec<&str> = (f32_clamp::TABLE.iter().map(|k| k.id.name))
+        .chain(f32_gemm::TABLE.iter().map(|k| k.id.name))
+        .chain(f32_dwconv::TABLE.iter().map(|k| k.id.name))
+        .chain(f32_conv0::TABLE.iter().map(|k| k.id.name))
+        .collect();
+    for id in all_kernels() {
+        assert!(
+            tested.contains(&id.name),
+            "{} is in no table with generated tests (tests/common/mod.rs: kernel_tests!)",
+            id.name
+        );
+    }
+    assert_eq!(tested.len(), all_kernels().len());
 }
 
 #[test]

@@ -78,14 +78,12 @@ fn reference_forward(c: &MobileNetConfig, w: &MobileNetWeights, x: &Tensor) -> R
 }
 
 /// The configuration scripts/gen_fixtures.py built each fixture with.
+/// Alpha, resolution, classes, activation, padding style and softmax of a config.
+type Expect = (f32, usize, usize, Activation, PaddingStyle, bool);
+
 fn expect_config(
     m: &OnnxModel,
-    alpha: f32,
-    resolution: usize,
-    classes: usize,
-    activation: Activation,
-    padding: PaddingStyle,
-    softmax: bool,
+    (alpha, resolution, classes, activation, padding, softmax): Expect,
 ) {
     let c = m.config;
     // The generator's alphas are short decimals, which the importer prefers.
@@ -101,12 +99,14 @@ fn pytorch_style_alpha_025_res_128() {
     let m = check_fixture("pytorch_a025_r128", &reference_forward);
     expect_config(
         &m,
-        0.25,
-        128,
-        100,
-        Activation::Relu,
-        PaddingStyle::Symmetric,
-        false,
+        (
+            0.25,
+            128,
+            100,
+            Activation::Relu,
+            PaddingStyle::Symmetric,
+            false,
+        ),
     );
     assert_eq!(m.input_layout, InputLayout::Nchw);
     assert!(m.weights.conv0.bn.is_none());
@@ -117,12 +117,14 @@ fn unfolded_batch_norm_with_batch_2_and_softmax() {
     let m = check_fixture("batchnorm_a025_r64", &reference_forward);
     expect_config(
         &m,
-        0.25,
-        64,
-        10,
-        Activation::Relu,
-        PaddingStyle::Symmetric,
-        true,
+        (
+            0.25,
+            64,
+            10,
+            Activation::Relu,
+            PaddingStyle::Symmetric,
+            true,
+        ),
     );
     let bn = m.weights.blocks[12]
         .pw
@@ -137,12 +139,14 @@ fn relu6_as_clip_inputs_and_alpha_035() {
     let m = check_fixture("relu6_a035_r96", &reference_forward);
     expect_config(
         &m,
-        0.35,
-        96,
-        20,
-        Activation::Relu6,
-        PaddingStyle::Symmetric,
-        false,
+        (
+            0.35,
+            96,
+            20,
+            Activation::Relu6,
+            PaddingStyle::Symmetric,
+            false,
+        ),
     );
     assert_eq!(m.config.feature_channels(), 358);
     assert_eq!(m.config.alpha, 0.35);
@@ -154,12 +158,7 @@ fn tensorflow_style_nhwc_tf_same_reduce_mean_matmul() {
     let m = check_fixture("tf_same_a025_r100", &reference_forward);
     expect_config(
         &m,
-        0.25,
-        100,
-        50,
-        Activation::Relu6,
-        PaddingStyle::TfSame,
-        true,
+        (0.25, 100, 50, Activation::Relu6, PaddingStyle::TfSame, true),
     );
     assert_eq!(m.input_layout, InputLayout::Nhwc);
 }
@@ -169,12 +168,7 @@ fn keras_zero_padding_and_conv_preds_head() {
     let m = check_fixture("keras_pad_a0125_r64", &reference_forward);
     expect_config(
         &m,
-        0.125,
-        64,
-        10,
-        Activation::Relu6,
-        PaddingStyle::TfSame,
-        true,
+        (0.125, 64, 10, Activation::Relu6, PaddingStyle::TfSame, true),
     );
     assert_eq!(m.input_layout, InputLayout::Nhwc);
 }
@@ -184,12 +178,7 @@ fn tf_slim_average_pool_and_conv_logits() {
     let m = check_fixture("slim_avgpool_a0125_r64", &reference_forward);
     expect_config(
         &m,
-        0.125,
-        64,
-        10,
-        Activation::Relu6,
-        PaddingStyle::TfSame,
-        true,
+        (0.125, 64, 10, Activation::Relu6, PaddingStyle::TfSame, true),
     );
 }
 
@@ -198,12 +187,14 @@ fn opset9_clip_attributes_and_conv_classifier() {
     let m = check_fixture("opset9_a0125_r32", &reference_forward);
     expect_config(
         &m,
-        0.125,
-        32,
-        16,
-        Activation::Relu6,
-        PaddingStyle::Symmetric,
-        false,
+        (
+            0.125,
+            32,
+            16,
+            Activation::Relu6,
+            PaddingStyle::Symmetric,
+            false,
+        ),
     );
 }
 
@@ -212,12 +203,7 @@ fn opset18_reduce_mean_axes_input() {
     let m = check_fixture("opset18_a025_r32", &reference_forward);
     expect_config(
         &m,
-        0.25,
-        32,
-        12,
-        Activation::Relu,
-        PaddingStyle::TfSame,
-        false,
+        (0.25, 32, 12, Activation::Relu, PaddingStyle::TfSame, false),
     );
 }
 
@@ -238,12 +224,14 @@ fn peer_model_alpha_025_res_128() {
     assert_eq!(m.output_name, "logits");
     expect_config(
         &m,
-        0.25,
-        128,
-        1000,
-        Activation::Relu,
-        PaddingStyle::TfSame,
-        false,
+        (
+            0.25,
+            128,
+            1000,
+            Activation::Relu,
+            PaddingStyle::TfSame,
+            false,
+        ),
     );
     let input = input_tensor(&dir.join("mbv1_a0.25_r128_input_nchw.npy"), m.input_layout);
     compare(
@@ -258,12 +246,14 @@ fn peer_model_alpha_025_res_128() {
         let m = import(&big);
         expect_config(
             &m,
-            0.5,
-            160,
-            1000,
-            Activation::Relu,
-            PaddingStyle::TfSame,
-            false,
+            (
+                0.5,
+                160,
+                1000,
+                Activation::Relu,
+                PaddingStyle::TfSame,
+                false,
+            ),
         );
     }
 }

@@ -1,21 +1,23 @@
-//! The packed pointwise GEMM on every ISA and every GEMM kernel of its set (the wide tile
-//! and the narrow ones, each forced with `PackedGemmB::with_kernel`, plus the automatic
-//! choice of `PackedGemmB::new`) vs the reference 1x1 convolution: random and edge shapes
-//! (relative to each kernel's MR, NR, k unrolling and M block), strided A and C with
-//! guard values, every activation, column slices (`pointwise_panels`); and refusal of
-//! bad arguments.
+//! The packed pointwise GEMM vs the reference 1x1 convolution: one test per kernel of
+//! `f32_gemm::TABLE` (forced with `PackedGemmB::with_kernel` in the kernel set of its ISA:
+//! random and edge shapes relative to its MR, NR, k unrolling and M block, strided A and
+//! C with guard values, every activation); then on every ISA under test the automatic
+//! choice of `PackedGemmB::new`, column slices (`pointwise_panels`), column views from two
+//! threads, single rows, and refusal of bad arguments.
 
 mod common;
 
+use common::oracle::{self, Expected, Tolerance};
+use common::strategies::dim;
 use proptest::prelude::*;
-use sepconv::kernels::f32_gemm::{GemmArgs, GemmKernel};
+use sepconv::kernels::f32_gemm::{GemmArgs, GemmKernel, TABLE};
 use sepconv::kernels::mat::MatMut;
 use sepconv::ops::pointwise::{
     a_stride, pointwise, pointwise_cols, pointwise_panels, PackedGemmB, A_BLOCK_BYTES,
 };
-use sepconv::reference::{self, Conv2d};
-use sepconv::{kernel_set, Activation, Clamp, Error, Isa, Padding, Shape, Tensor};
+use sepconv::{kernel_set, Activation, Clamp, Error, Isa, KernelSet};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Value of the gaps between rows and after the end of C: must survive untouched.
 const GUARD: f32 = -12345.5;
@@ -24,6 +26,10 @@ const GUARD: f32 = -12345.5;
 /// that read them), weights [n][k], bias [n].
 #[derive(Debug, Clone)]
 struct Problem {
+    /// What the data was drawn from.
+    seed: u64,
+    /// How many tests check it (see `common::cached`): 1 unless set.
+    users: usize,
     m: usize,
     n: usize,
     k: usize,
@@ -58,6 +64,8 @@ impl Problem {
         let bias = (0..n).map(|_| next()).collect();
         let act = [Activation::None, Activation::Relu, Activation::Relu6][(seed % 3) as usize];
         Problem {
+            seed,
+            users: 1,
             m,
             n,
             k,
@@ -70,45 +78,37 @@ impl Problem {
         }
     }
 
-    /// The reference result, m x n dense.
-    fn reference(&self) -> Vec<f32> {
+    /// The reference result, m x n dense, within the error bound of a k-term dot product.
+    /// Once per process for one problem (see `common::cached`).
+    fn reference(&self) -> Arc<Expected> {
         let Problem { m, n, k, lda, .. } = *self;
-        let dense: Vec<f32> = (0..m)
-            .flat_map(|i| self.a[i * lda..i * lda + k].iter().copied())
-            .collect();
-        let conv = Conv2d {
-            out_channels: n,
-            kernel_h: 1,
-            kernel_w: 1,
-            stride_h: 1,
-            stride_w: 1,
-            padding: Padding::new(0, 0, 0, 0),
-            groups: 1,
-        };
-        let input = Tensor::from_vec(Shape::new(1, 1, m, k), dense).unwrap();
-        reference::conv2d(&input, &self.w, Some(&self.bias), &conv, self.act.clamp())
-            .unwrap()
-            .data
+        let key = format!("{m} {n} {k} {lda} {}", self.seed);
+        common::cached(key, self.users, || {
+            let tol = Tolerance::Dot { terms: k };
+            oracle::pointwise(
+                m,
+                k,
+                n,
+                &self.a,
+                lda,
+                &self.w,
+                &self.bias,
+                self.act.clamp(),
+                tol,
+            )
+        })
     }
 
-    /// Runs the operator with `isa`'s automatically chosen kernel and with every GEMM
-    /// kernel of its set, checking each against the reference.
+    /// Runs the operator with the kernel `PackedGemmB::new` picks in `isa`'s set.
     fn check(&self, isa: Isa) -> Result<(), String> {
-        let want = self.reference();
         let ks = kernel_set(isa).unwrap();
         let packed =
             PackedGemmB::new(ks, self.k, self.n, &self.w, &self.bias).map_err(|e| e.to_string())?;
-        self.check_packed(&packed, &want)?;
-        for g in gemm_kernels(isa) {
-            let packed = PackedGemmB::with_kernel(ks, g, self.k, self.n, &self.w, &self.bias)
-                .map_err(|e| e.to_string())?;
-            self.check_packed(&packed, &want)?;
-        }
-        Ok(())
+        self.check_packed(&packed, &self.reference())
     }
 
     /// Every column through `pointwise`.
-    fn check_packed(&self, packed: &PackedGemmB, want: &[f32]) -> Result<(), String> {
+    fn check_packed(&self, packed: &PackedGemmB, want: &Expected) -> Result<(), String> {
         self.check_panels(packed, None, want)
     }
 
@@ -118,10 +118,10 @@ impl Problem {
         &self,
         packed: &PackedGemmB,
         panels: Option<Range<usize>>,
-        want: &[f32],
+        want: &Expected,
     ) -> Result<(), String> {
         let Problem { m, n, k, lda, .. } = *self;
-        let isa = packed.kernels().isa();
+        let isa = packed.kernels().cpu;
         let nr = packed.nr();
         let (j0, j1) = match &panels {
             Some(r) => ((r.start * nr).min(n), (r.end * nr).min(n)),
@@ -156,20 +156,8 @@ impl Problem {
         for i in 0..m {
             for j in j0..j1 {
                 let got = c[i * ldc + j - j0];
-                let expect = want[i * n + j];
-                // Rounding error of a k-term f32 dot product: a few ulps of the sum of
-                // magnitudes per term, computed here independently of both codes.
-                let scale: f64 = self.bias[j].abs() as f64
-                    + (0..k)
-                        .map(|kk| (self.a[i * lda + kk] as f64 * self.w[j * k + kk] as f64).abs())
-                        .sum::<f64>();
-                let tol = 2.0 * (k as f64 + 1.0) * f32::EPSILON as f64 * scale + 1e-30;
-                let diff = (got as f64 - expect as f64).abs();
-                if diff.is_nan() || diff > tol {
-                    return Err(format!(
-                        "{what}: C[{i}][{j}] = {got}, reference {expect} (tol {tol:e})"
-                    ));
-                }
+                want.check_at(i * n + j, got)
+                    .map_err(|e| format!("{what}: C[{i}][{j}]: {e}"))?;
             }
             let gap_end = if i + 1 < m { (i + 1) * ldc } else { c.len() };
             if let Some(j) = c[i * ldc + cols..gap_end].iter().position(|&v| v != GUARD) {
@@ -191,37 +179,129 @@ fn packed_b_is_send_and_sync() {
     assert_send_sync::<PackedGemmB>();
 }
 
-/// Every shape relation to each kernel's tile, exhaustively over small sizes: m up to
-/// MR + 1 and beyond, n around NR, k around the unrolling (4 on x86, 2 on NEON) and 1.
-#[test]
-fn edges_of_every_tile() {
-    for isa in common::isas_under_test() {
-        let ks_ = kernel_set(isa).unwrap();
-        for g in gemm_kernels(isa) {
-            let (mr, nr) = (g.mr, g.nr);
-            // Every row count of a first tile (the x86 wide tiles run short ones of <= 4
-            // rows in a loop of their own), every tail after one whole tile (the AVX-512
-            // 14x32 hands it to the 7x32 in one or two tiles), and longer runs.
-            let ms: Vec<usize> = (1..=2 * mr + 1).chain([2 * mr + 4, 3 * mr]).collect();
-            let ns = [1, 2, nr - 1, nr, nr + 1, 2 * nr + 3];
-            let ks = [1, 2, 3, 4, 5, 7, 8, 9, 17, 27, 64];
-            let mut seed = 0;
-            for &m in ms.iter().filter(|&&m| m >= 1) {
-                for &n in ns.iter().filter(|&&n| n >= 1) {
-                    for &k in &ks {
-                        seed += 1;
-                        let p =
-                            Problem::new(m, n, k, (seed % 3) as usize, (seed % 4) as usize, seed);
-                        let packed = PackedGemmB::with_kernel(ks_, g, k, n, &p.w, &p.bias).unwrap();
-                        p.check_packed(&packed, &p.reference()).unwrap();
-                    }
-                }
+common::kernel_tests!(
+    TABLE,
+    check_kernel,
+    [
+        f32_gemm_14x32_avx512,
+        f32_gemm_12x16_avx512,
+        f32_gemm_6x16_avx2,
+        f32_gemm_8x8_neon,
+        f32_gemm_4x8_scalar,
+    ]
+);
+
+/// One kernel forced into `pointwise` (in the kernel set of its ISA) vs the reference:
+/// every shape relation to its tile, shrunk failures, then random shapes.
+fn check_kernel(g: &'static GemmKernel, ks: &'static KernelSet) {
+    assert!(
+        ks.gemms().any(|x| x.id.name == g.id.name),
+        "the {} set never runs {}",
+        ks.cpu,
+        g.id.name
+    );
+    // Every kernel test of the table checks these problems: one reference for them all.
+    let users = common::kernels_under_test(TABLE).len();
+    let check = |p: Problem| {
+        let p = Problem { users, ..p };
+        let packed = PackedGemmB::with_kernel(ks, g, p.k, p.n, &p.w, &p.bias).unwrap();
+        if let Err(e) = p.check_packed(&packed, &p.reference()) {
+            panic!("{e}");
+        }
+    };
+    // Exhaustively over small sizes: every row count of a first tile (the x86 wide tiles
+    // run short ones of <= 4 rows in a loop of their own), every tail after one whole tile
+    // (the AVX-512 14x32 hands it to the 7x32 in one or two tiles), and longer runs; n
+    // around NR; k around the unrolling (4 on x86, 2 on NEON) and 1.
+    let (mr, nr) = (g.mr, g.nr);
+    let ms: Vec<usize> = (1..=2 * mr + 1).chain([2 * mr + 4, 3 * mr]).collect();
+    let ns = [1, 2, nr - 1, nr, nr + 1, 2 * nr + 3];
+    let ks_ = [1, 2, 3, 4, 5, 7, 8, 9, 17, 27, 64];
+    let mut seed = 0;
+    for &m in &ms {
+        for &n in ns.iter().filter(|&&n| n >= 1) {
+            for &k in &ks_ {
+                seed += 1;
+                check(Problem::new(
+                    m,
+                    n,
+                    k,
+                    (seed % 3) as usize,
+                    (seed % 4) as usize,
+                    seed,
+                ));
+            }
+        }
+    }
+    // More rows than one M block holds, so several blocks pass over every panel.
+    let k = 600;
+    check(Problem::new(
+        2 * A_BLOCK_BYTES / (4 * k) + 5,
+        37,
+        k,
+        3,
+        2,
+        7,
+    ));
+    // Shrunk failures of `matches_reference` (tests/pointwise.proptest-regressions).
+    check(Problem::new(1, 48, 1, 0, 0, 0));
+    check(Problem::new(1, 1, 7, 0, 0, 1433297221209927297));
+
+    common::runner(64, file!())
+        .run(&shapes(), |(m, n, k, (lda_pad, ldc_pad), seed)| {
+            check(Problem::new(m, n, k, lda_pad, ldc_pad, seed));
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Smaller (m, n, k), for the panel and column-view tests.
+fn small_shapes() -> impl Strategy<Value = (usize, usize, usize)> {
+    (
+        dim(40, &[7, 12]),
+        prop_oneof![
+            1..=100usize,
+            prop::sample::select(vec![24usize, 48, 96, 1000])
+        ],
+        prop_oneof![1..=30usize, 200..=300usize],
+    )
+}
+
+/// Random GEMM shapes: (m, n, k, (lda pad, ldc pad), seed).
+fn shapes() -> impl Strategy<Value = (usize, usize, usize, (usize, usize), u64)> {
+    (
+        dim(200, &[4, 6, 7, 8, 12]),
+        prop_oneof![
+            dim(300, &[8, 12, 16, 32]),
+            1..=40usize,
+            // The alpha-0.75 widths.
+            prop::sample::select(vec![24usize, 48, 96, 192, 384, 768]),
+        ],
+        prop_oneof![dim(600, &[2, 4, 64]), 1..=30usize],
+        (
+            prop_oneof![Just(0usize), 1..=9usize],
+            prop_oneof![Just(0usize), 1..=9usize],
+        ),
+        any::<u64>(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(common::cases(16)))]
+
+    /// The kernel `PackedGemmB::new` picks (each is tested above on its own).
+    #[test]
+    fn automatic_choice_matches_reference((m, n, k, (lda_pad, ldc_pad), seed) in shapes()) {
+        let p = Problem::new(m, n, k, lda_pad, ldc_pad, seed);
+        for isa in common::isas_under_test() {
+            if let Err(e) = p.check(isa) {
+                prop_assert!(false, "{}", e);
             }
         }
     }
 }
 
-/// More rows than one M block holds, so several blocks pass over every panel.
+/// More rows than one M block holds, with the automatic choice.
 #[test]
 fn several_m_blocks() {
     let k = 600;
@@ -232,51 +312,13 @@ fn several_m_blocks() {
     }
 }
 
-fn dim(max: usize, multiples: &'static [usize]) -> impl Strategy<Value = usize> {
-    prop_oneof![
-        1..=8usize,
-        1..=max,
-        // A multiple of a tile width, or one off it.
-        (prop::sample::select(multiples), 1..=8usize, -1i64..=1)
-            .prop_map(move |(t, q, d)| ((t * q) as i64 + d).clamp(1, max as i64) as usize),
-    ]
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(common::cases(64)))]
-
-    #[test]
-    fn matches_reference(
-        m in dim(200, &[4, 6, 7, 8, 12]),
-        n in prop_oneof![
-            dim(300, &[8, 12, 16, 32]),
-            1..=40usize,
-            // The alpha-0.75 widths.
-            prop::sample::select(vec![24usize, 48, 96, 192, 384, 768]),
-        ],
-        k in prop_oneof![dim(600, &[2, 4, 64]), 1..=30usize],
-        lda_pad in prop_oneof![Just(0usize), 1..=9usize],
-        ldc_pad in prop_oneof![Just(0usize), 1..=9usize],
-        seed in any::<u64>(),
-    ) {
-        let p = Problem::new(m, n, k, lda_pad, ldc_pad, seed);
-        for isa in common::isas_under_test() {
-            if let Err(e) = p.check(isa) {
-                prop_assert!(false, "{}", e);
-            }
-        }
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(common::cases(64)))]
 
     /// Column slices: any panel range of any kernel, into a C of just those columns.
     #[test]
     fn panels_match_reference(
-        m in dim(40, &[7, 12]),
-        n in prop_oneof![1..=100usize, prop::sample::select(vec![24usize, 48, 96, 1000])],
-        k in prop_oneof![1..=30usize, 200..=300usize],
+        (m, n, k) in small_shapes(),
         ldc_pad in prop_oneof![Just(0usize), 1..=5usize],
         range in (any::<prop::sample::Index>(), any::<prop::sample::Index>()),
         kernel in any::<prop::sample::Index>(),
@@ -328,9 +370,7 @@ proptest! {
     /// bit-identical to one `pointwise` call, and the gaps between rows untouched.
     #[test]
     fn column_views_from_two_threads_match_one_call(
-        m in dim(40, &[7, 12]),
-        n in prop_oneof![1..=100usize, prop::sample::select(vec![24usize, 48, 96, 1000])],
-        k in prop_oneof![1..=30usize, 200..=300usize],
+        (m, n, k) in small_shapes(),
         ldc_pad in 0..=3usize,
         per_view in 1..=4usize,
         kernel in any::<prop::sample::Index>(),

@@ -15,6 +15,27 @@ fn input(batch: usize, res: usize, seed: usize) -> Tensor {
     Tensor::from_vec(shape, data).unwrap()
 }
 
+/// A MobileNet of width `alpha`, `resolution` and `classes` (the other settings the
+/// defaults) with random weights from `seed` (batch norm folded in if `bn`), built with the
+/// default options.
+fn small_model(
+    alpha: f32,
+    resolution: usize,
+    classes: usize,
+    seed: u64,
+    bn: bool,
+) -> (MobileNetConfig, MobileNetWeights, Model) {
+    let config = MobileNetConfig {
+        alpha,
+        resolution,
+        classes,
+        ..MobileNetConfig::default()
+    };
+    let weights = MobileNetWeights::random(&config, seed, bn).unwrap();
+    let model = Model::build(&config, &weights, Options::default()).unwrap();
+    (config, weights, model)
+}
+
 /// Max |a - b| relative to the largest |b|: outputs are logits or probabilities after 28
 /// layers of f32 sums in different orders.
 fn assert_close(got: &[f32], want: &[f32], what: &str) {
@@ -137,14 +158,7 @@ fn equals_reference_alpha_1_0_res_32_batch_2() {
 
 #[test]
 fn nchw_entry_equals_nhwc() {
-    let config = MobileNetConfig {
-        alpha: 0.25,
-        resolution: 33,
-        classes: 7,
-        ..MobileNetConfig::default()
-    };
-    let weights = MobileNetWeights::random(&config, 5, false).unwrap();
-    let model = Model::build(&config, &weights, Options::default()).unwrap();
+    let (_, _, model) = small_model(0.25, 33, 7, 5, false);
     let x = input(2, 33, 9);
     let r = 33;
     let mut nchw = vec![0.0; x.data.len()];
@@ -166,14 +180,7 @@ fn nchw_entry_equals_nhwc() {
 
 #[test]
 fn many_threads_share_one_model_bit_identically() {
-    let config = MobileNetConfig {
-        alpha: 0.25,
-        resolution: 40,
-        classes: 10,
-        ..MobileNetConfig::default()
-    };
-    let weights = MobileNetWeights::random(&config, 1, true).unwrap();
-    let model = Model::build(&config, &weights, Options::default()).unwrap();
+    let (_, _, model) = small_model(0.25, 40, 10, 1, true);
     let inputs: Vec<Tensor> = (0..4).map(|s| input(1, 40, s)).collect();
     let expected: Vec<Vec<f32>> = inputs
         .iter()
@@ -202,14 +209,7 @@ fn many_threads_share_one_model_bit_identically() {
 
 #[test]
 fn bad_calls_are_errors_naming_the_problem() {
-    let config = MobileNetConfig {
-        alpha: 0.25,
-        resolution: 32,
-        classes: 3,
-        ..MobileNetConfig::default()
-    };
-    let weights = MobileNetWeights::random(&config, 1, false).unwrap();
-    let model = Model::build(&config, &weights, Options::default()).unwrap();
+    let (config, weights, model) = small_model(0.25, 32, 3, 1, false);
     let mut ws = model.workspace(1).unwrap();
     let x = input(1, 32, 0);
     let mut out = vec![0.0; 3];

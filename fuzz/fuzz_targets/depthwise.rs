@@ -5,13 +5,15 @@
 //! too.
 #![no_main]
 
+mod common;
+
 use arbitrary::Arbitrary;
+use common::{assert_ok, cycled, finite, oracle};
 use libfuzzer_sys::fuzz_target;
 use sepconv::ops::depthwise::{
     depthwise3x3_in_order, depthwise3x3_rows_strided, DepthwiseParams, DwOrder, PackedDepthwise,
 };
-use sepconv::reference::{conv2d, Conv2d};
-use sepconv::{kernel_set, Clamp, Isa, Padding, Shape, Tensor};
+use sepconv::{kernel_set, Isa};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -31,7 +33,9 @@ struct Input {
 }
 
 fuzz_target!(|x: Input| {
-    let bit = |i: u8| usize::from(x.pads >> i & 1);
+    let Some(clamp) = common::clamp(x.clamp) else {
+        return;
+    };
     let p = DepthwiseParams {
         batch: usize::from(x.batch % 3) + 1,
         in_h: usize::from(x.h % 12) + 1,
@@ -39,80 +43,32 @@ fuzz_target!(|x: Input| {
         // Up to 300 channels: many blocks per pixel group and partial last blocks.
         channels: usize::from(x.c % 300) + 1,
         stride: usize::from(x.stride % 2) + 1,
-        padding: Padding::new(bit(0), bit(1), bit(2), bit(3)),
-        clamp: match Clamp::new(x.clamp.0.min(x.clamp.1), x.clamp.0.max(x.clamp.1)) {
-            Ok(c) => c,
-            Err(_) => return,
-        },
+        padding: oracle::padding(x.pads),
+        clamp,
     };
-    // Keep values where an f32 dot product of 9 terms is well defined and comparable:
-    // finite, and small enough that nothing overflows.
-    let data: Vec<f32> = x
-        .data
-        .iter()
-        .map(|v| {
-            if v.is_finite() {
-                v.clamp(-1e6, 1e6)
-            } else {
-                0.5
-            }
-        })
-        .collect();
+    let data = finite(&x.data);
     if data.is_empty() {
         return;
     }
     let c = p.channels;
-    let take = |n: usize, skip: usize| -> Vec<f32> {
-        data.iter().cycle().skip(skip).take(n).copied().collect()
+    let input = cycled(&data, p.batch * p.in_h * p.in_w * c, 0);
+    let weights = cycled(&data, 9 * c, 7);
+    let bias = cycled(&data, c, 3);
+    let Ok(want) = oracle::depthwise(&p, &input, &weights, &bias) else {
+        assert!(
+            p.validate().is_err(),
+            "accepted a shape the reference rejects"
+        );
+        return;
     };
-    let n_in = p.batch * p.in_h * p.in_w * c;
-    let input = take(n_in, 0);
-    let weights = take(9 * c, 7);
-    let bias = take(c, 3);
-    let conv = Conv2d {
-        out_channels: c,
-        kernel_h: 3,
-        kernel_w: 3,
-        stride_h: p.stride,
-        stride_w: p.stride,
-        padding: p.padding,
-        groups: c,
-    };
-    let shape = Shape::new(p.batch, p.in_h, p.in_w, c);
-    let tensor = Tensor::from_vec(shape, input.clone()).unwrap();
-    let want = conv2d(&tensor, &weights, Some(&bias), &conv, p.clamp);
-    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+    let order = [DwOrder::Auto, DwOrder::Columns, DwOrder::Pixels][usize::from(x.order % 3)];
     for isa in Isa::available() {
-        let w = PackedDepthwise::new(kernel_set(isa).unwrap(), c, &weights, &bias).unwrap();
-        let Ok(want) = &want else {
-            assert!(
-                p.validate().is_err(),
-                "{isa}: accepted a shape the reference rejects"
-            );
-            return;
-        };
-        let mut got = vec![0.0; want.data.len()];
-        let order = [DwOrder::Auto, DwOrder::Columns, DwOrder::Pixels][usize::from(x.order % 3)];
+        let ks = kernel_set(isa).unwrap();
+        let w = PackedDepthwise::new(ks, c, &weights, &bias).unwrap();
+        let mut got = vec![0.0; want.want.data.len()];
         depthwise3x3_in_order(&p, &w, order, &input, &mut got).unwrap();
-        let mag = conv2d(
-            &Tensor::from_vec(shape, abs(&input)).unwrap(),
-            &abs(&weights),
-            Some(&abs(&bias)),
-            &conv,
-            Clamp::NONE,
-        )
-        .unwrap();
-        for (i, ((&g, &r), &m)) in got.iter().zip(&want.data).zip(&mag.data).enumerate() {
-            let tol = 20.0 * f32::EPSILON * m + f32::MIN_POSITIVE;
-            assert!(
-                (g - r).abs() <= tol,
-                "{isa} {order:?} {p:?} element {i}: got {g}, want {r}"
-            );
-            assert!(
-                g >= p.clamp.min && g <= p.clamp.max,
-                "{isa}: {g} outside the clamp"
-            );
-        }
+        let what = format!("{isa} {} {order:?} {p:?}", ks.dw3x3.id.name);
+        assert_ok(want.check(&got, &what));
         let out_px = c + usize::from(x.out_pad % 20);
         if out_px > c {
             const GAP: f32 = -3.25e30;
@@ -134,11 +90,11 @@ fuzz_target!(|x: Input| {
                             .iter()
                             .zip(d)
                             .all(|(s, d)| s.to_bits() == d.to_bits()),
-                        "{isa} {order:?} {p:?} stride {out_px}: pixel {i} differs from dense"
+                        "{what} stride {out_px}: pixel {i} differs from dense"
                     );
                     assert!(
                         px[c..].iter().all(|&v| v == GAP),
-                        "{isa} {order:?} {p:?} stride {out_px}: gap after pixel {i} written"
+                        "{what} stride {out_px}: gap after pixel {i} written"
                     );
                 }
             }
