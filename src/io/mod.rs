@@ -4,6 +4,7 @@
 //! Every malformed file gives a [`crate::Error`] naming the node, tensor or byte offset at
 //! fault; nothing here panics on bad input or allocates more than the file's size suggests.
 
+pub mod graph;
 pub mod npy;
 pub mod onnx;
 pub mod safetensors;

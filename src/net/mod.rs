@@ -6,6 +6,7 @@ mod config;
 mod deep;
 mod fold;
 mod model;
+mod network;
 mod options;
 mod plan;
 mod pool;
@@ -28,6 +29,7 @@ mod team {
 pub use config::{LayerKind, LayerSpec, MobileNetConfig, PaddingStyle, BLOCKS};
 pub use fold::fold_batch_norm;
 pub use model::Model;
+pub use network::{layer_spec, Head, NetLayer, Network, NetworkWeights, MAX_CONV_IN_CHANNELS};
 pub use options::{Fuse, Options, DEPTH_FIRST_MIN_BYTES};
 pub use profile::{Step, StepKind};
 pub use weights::{BatchNormParams, BlockWeights, ConvWeights, MobileNetWeights};

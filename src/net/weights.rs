@@ -1,7 +1,7 @@
 //! MobileNet V1 weights as they come from a model file or a seeded generator: per layer
 //! OHWI weights, a bias, and optionally an unfolded inference BatchNorm.
 
-use super::config::{LayerKind, LayerSpec, MobileNetConfig};
+use super::config::{LayerSpec, MobileNetConfig};
 use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -48,24 +48,7 @@ impl MobileNetWeights {
     pub fn random(config: &MobileNetConfig, seed: u64, batch_norm: bool) -> Result<Self> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let layers = config.layers()?;
-        let mut conv = |spec: &LayerSpec| {
-            let fan_in = spec.weight_len() / spec.out_c;
-            let bound = (6.0 / fan_in as f32).sqrt();
-            let c = spec.out_c;
-            ConvWeights {
-                weights: (0..spec.weight_len())
-                    .map(|_| rng.random_range(-bound..bound))
-                    .collect(),
-                bias: (0..c).map(|_| rng.random_range(-0.1..0.1)).collect(),
-                bn: batch_norm.then(|| BatchNormParams {
-                    gamma: (0..c).map(|_| rng.random_range(0.5..1.5)).collect(),
-                    beta: (0..c).map(|_| rng.random_range(-0.2..0.2)).collect(),
-                    mean: (0..c).map(|_| rng.random_range(-0.2..0.2)).collect(),
-                    var: (0..c).map(|_| rng.random_range(0.5..2.0)).collect(),
-                    eps: 1e-3,
-                }),
-            }
-        };
+        let mut conv = |spec: &LayerSpec| random_conv(&mut rng, spec, batch_norm);
         let conv0 = conv(&layers[0]);
         let blocks = layers[1..]
             .chunks(2)
@@ -104,59 +87,92 @@ impl MobileNetWeights {
             )));
         }
         for (spec, w) in layers.iter().zip(self.convs()) {
-            let check = |what: &str, v: &[f32], want: usize| {
-                if v.len() != want {
-                    return Err(Error::Model(format!(
-                        "{} {what}: expected {want} values, got {}",
-                        spec.name,
-                        v.len()
-                    )));
-                }
-                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                    return Err(Error::Model(format!(
-                        "{} {what}: value {i} is not finite ({})",
-                        spec.name, v[i]
-                    )));
-                }
-                Ok(())
-            };
-            check("weights", &w.weights, spec.weight_len())?;
-            check("bias", &w.bias, spec.out_c)?;
-            if let Some(bn) = &w.bn {
-                check("bn gamma", &bn.gamma, spec.out_c)?;
-                check("bn beta", &bn.beta, spec.out_c)?;
-                check("bn mean", &bn.mean, spec.out_c)?;
-                check("bn var", &bn.var, spec.out_c)?;
-                if let Some(i) = bn.var.iter().position(|&v| v + bn.eps <= 0.0) {
-                    return Err(Error::Model(format!(
-                        "{} bn var: value {i} plus eps {} is not positive",
-                        spec.name, bn.eps
-                    )));
-                }
-            }
-            debug_assert!(spec.kind != LayerKind::Conv0 || spec.in_c == 3);
+            check_conv(spec, w)?;
         }
-        let features = config.feature_channels();
-        let fc_len = config.classes * features;
-        if self.fc_weights.len() != fc_len {
+        check_fc(
+            config.classes,
+            config.feature_channels(),
+            &self.fc_weights,
+            &self.fc_bias,
+        )
+    }
+}
+
+
+/// Seeded He-uniform weights for one layer, with an unfolded BatchNorm if `batch_norm`.
+pub(super) fn random_conv(rng: &mut ChaCha8Rng, spec: &LayerSpec, batch_norm: bool) -> ConvWeights {
+    let fan_in = spec.weight_len() / spec.out_c;
+    let bound = (6.0 / fan_in as f32).sqrt();
+    let c = spec.out_c;
+    ConvWeights {
+        weights: (0..spec.weight_len())
+            .map(|_| rng.random_range(-bound..bound))
+            .collect(),
+        bias: (0..c).map(|_| rng.random_range(-0.1..0.1)).collect(),
+        bn: batch_norm.then(|| BatchNormParams {
+            gamma: (0..c).map(|_| rng.random_range(0.5..1.5)).collect(),
+            beta: (0..c).map(|_| rng.random_range(-0.2..0.2)).collect(),
+            mean: (0..c).map(|_| rng.random_range(-0.2..0.2)).collect(),
+            var: (0..c).map(|_| rng.random_range(0.5..2.0)).collect(),
+            eps: 1e-3,
+        }),
+    }
+}
+
+/// Checks one layer's tensors: lengths for `spec`, finite values, a positive BN variance.
+pub(super) fn check_conv(spec: &LayerSpec, w: &ConvWeights) -> Result<()> {
+    let check = |what: &str, v: &[f32], want: usize| {
+        if v.len() != want {
             return Err(Error::Model(format!(
-                "fc weights: expected {fc_len} values ({} classes x {features}), got {}",
-                config.classes,
-                self.fc_weights.len()
+                "{} {what}: expected {want} values, got {}",
+                spec.name,
+                v.len()
             )));
         }
-        if self.fc_bias.len() != config.classes {
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(Error::Model(format!(
-                "fc bias: expected {} values, got {}",
-                config.classes,
-                self.fc_bias.len()
+                "{} {what}: value {i} is not finite ({})",
+                spec.name, v[i]
             )));
-        }
-        for (what, v) in [("fc weights", &self.fc_weights), ("fc bias", &self.fc_bias)] {
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(Error::Model(format!("{what}: value {i} is not finite")));
-            }
         }
         Ok(())
+    };
+    check("weights", &w.weights, spec.weight_len())?;
+    check("bias", &w.bias, spec.out_c)?;
+    if let Some(bn) = &w.bn {
+        check("bn gamma", &bn.gamma, spec.out_c)?;
+        check("bn beta", &bn.beta, spec.out_c)?;
+        check("bn mean", &bn.mean, spec.out_c)?;
+        check("bn var", &bn.var, spec.out_c)?;
+        if let Some(i) = bn.var.iter().position(|&v| v + bn.eps <= 0.0) {
+            return Err(Error::Model(format!(
+                "{} bn var: value {i} plus eps {} is not positive",
+                spec.name, bn.eps
+            )));
+        }
     }
+    Ok(())
+}
+
+/// Checks the classifier: [classes][features] weights, one bias per class, all finite.
+pub(super) fn check_fc(classes: usize, features: usize, w: &[f32], b: &[f32]) -> Result<()> {
+    let fc_len = classes * features;
+    if w.len() != fc_len {
+        return Err(Error::Model(format!(
+            "fc weights: expected {fc_len} values ({classes} classes x {features}), got {}",
+            w.len()
+        )));
+    }
+    if b.len() != classes {
+        return Err(Error::Model(format!(
+            "fc bias: expected {classes} values, got {}",
+            b.len()
+        )));
+    }
+    for (what, v) in [("fc weights", w), ("fc bias", b)] {
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::Model(format!("{what}: value {i} is not finite")));
+        }
+    }
+    Ok(())
 }
