@@ -157,9 +157,9 @@ pub enum Op {
     GlobalAvgPool {
         keepdims: bool,
     },
-    /// The mean over `axes` (normalised to 0..rank).
+    /// The mean over `axes` (negative counts from the end, as in both formats).
     ReduceMean {
-        axes: Vec<usize>,
+        axes: Vec<i64>,
         keepdims: bool,
     },
     AveragePool {
@@ -174,14 +174,14 @@ pub enum Op {
         shape: Option<Vec<i64>>,
     },
     Flatten {
-        axis: usize,
+        axis: i64,
     },
-    /// Drops size-1 `axes` (all size-1 axes if `None`).
+    /// Drops size-1 `axes` (all size-1 axes but the batch if `None`).
     Squeeze {
-        axes: Option<Vec<usize>>,
+        axes: Option<Vec<i64>>,
     },
     Unsqueeze {
-        axes: Vec<usize>,
+        axes: Vec<i64>,
     },
     Softmax {
         axis: i64,
