@@ -24,10 +24,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
             ..Options::default()
         },
     )?;
-    let r = config.resolution;
-    let (batch, data, layout) = read_input(args, r)?;
+    let net = model.network();
+    let (batch, data, layout) = read_input(args, (net.in_h, net.in_w, net.in_c))?;
     let mut ws = model.workspace(batch)?;
-    let mut output = vec![0.0; batch * config.classes];
+    let out_len = model.output_len();
+    let mut output = vec![0.0; batch * out_len];
     match layout {
         Layout::Nhwc => model.run(&mut ws, &data, batch, &mut output)?,
         Layout::Nchw => model.run_nchw(&mut ws, &data, batch, &mut output)?,
@@ -41,12 +42,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
             .collect(),
         None => Vec::new(),
     };
-    let what = if config.softmax {
+    let what = if net.head.softmax {
         "probability"
     } else {
         "logit"
     };
-    for (b, row) in output.chunks_exact(config.classes).enumerate() {
+    for (b, row) in output.chunks_exact(out_len).enumerate() {
         let mut order: Vec<usize> = (0..row.len()).collect();
         order.sort_by(|&i, &j| row[j].total_cmp(&row[i]));
         println!("image {b}: top {} ({what})", args.top.min(row.len()));
@@ -56,8 +57,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
     }
     if let Some(path) = &args.output {
-        write_npy_file(path, &[batch, config.classes], &output)?;
-        println!("wrote {} ({batch} x {})", path.display(), config.classes);
+        let mut shape = vec![batch];
+        shape.extend(net.output_dims());
+        write_npy_file(path, &shape, &output)?;
+        println!("wrote {} ({batch} x {out_len})", path.display());
     }
     Ok(())
 }
@@ -69,14 +72,24 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// (batch, data, layout) of the input, checked against the model's resolution.
-fn read_input(args: &RunArgs, r: usize) -> Result<(usize, Vec<f32>, Layout)> {
+/// (batch, data, layout) of the input, checked against the model's input (h, w, c); an
+/// image needs a square input of 3 channels.
+fn read_input(
+    args: &RunArgs,
+    (h, w, c): (usize, usize, usize),
+) -> Result<(usize, Vec<f32>, Layout)> {
     let path = &args.input;
     let is_npy = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     if !is_npy {
-        return Ok((1, read_image(args, r)?, Layout::Nhwc));
+        if h != w || c != 3 {
+            return Err(Error::Shape(format!(
+                "{}: the model takes {h}x{w}x{c} inputs, not RGB images; pass a .npy tensor",
+                path.display()
+            )));
+        }
+        return Ok((1, read_image(args, h)?, Layout::Nhwc));
     }
     let arr = read_npy_file(path)?;
     let shape = match arr.shape.as_slice() {
@@ -84,19 +97,19 @@ fn read_input(args: &RunArgs, r: usize) -> Result<(usize, Vec<f32>, Layout)> {
         [a, b, c] => [1, *a, *b, *c],
         other => {
             return Err(Error::Shape(format!(
-                "{}: expected a [n, 3, {r}, {r}] or [n, {r}, {r}, 3] tensor, got {other:?}",
+                "{}: expected a [n, {c}, {h}, {w}] or [n, {h}, {w}, {c}] tensor, got {other:?}",
                 path.display()
             )))
         }
     };
-    let layout = args.layout.unwrap_or(if shape[1] == 3 && shape[3] != 3 {
+    let layout = args.layout.unwrap_or(if shape[1] == c && shape[3] != c {
         Layout::Nchw
     } else {
         Layout::Nhwc
     });
     let want = match layout {
-        Layout::Nchw => [shape[0], 3, r, r],
-        Layout::Nhwc => [shape[0], r, r, 3],
+        Layout::Nchw => [shape[0], c, h, w],
+        Layout::Nhwc => [shape[0], h, w, c],
     };
     if shape != want {
         return Err(Error::Shape(format!(

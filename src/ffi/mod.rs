@@ -393,13 +393,16 @@ pub unsafe extern "C" fn sepconv_model_info(
         if info.is_null() {
             return fail(SepconvStatus::NullPointer, "info is null");
         }
-        let c = m.config();
+        // A network that is not MobileNet V1: its input height, its output floats per
+        // image, and alpha 0.
+        let net = m.network();
+        let alpha = m.config().map_or(0.0, |c| c.alpha);
         // SAFETY: checked non-null; the caller passes a writable SepconvModelInfo.
         unsafe {
             *info = SepconvModelInfo {
-                resolution: c.resolution as u32,
-                classes: c.classes as u32,
-                alpha: c.alpha,
+                resolution: net.in_h as u32,
+                classes: m.output_len() as u32,
+                alpha,
                 isa: m.cpu().isa,
                 features: m.cpu().features.bits(),
                 threads: m.threads() as u32,

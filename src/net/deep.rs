@@ -19,8 +19,7 @@
 
 use super::buffer::PLACE_SLACK;
 use super::config::LayerSpec;
-use super::plan::Block;
-use crate::activation::Clamp;
+use super::plan::{Block, Op, Stage as ModelStage};
 use crate::geometry::Padding;
 use crate::ops::conv0::{conv0_rows, Conv0Params, PackedConv0};
 use crate::ops::depthwise::DepthwiseParams;
@@ -58,11 +57,11 @@ pub(super) struct DeepPlan {
 
 impl DeepPlan {
     /// Plans stages 0 ..= `depth` (`depth` >= 1) of a model of layers `specs` (conv0, then
-    /// each block's depthwise and pointwise layer) and `blocks`, with `band_rows(j)` rows
-    /// per step of stage j.
+    /// each block's depthwise and pointwise layer) and `blocks` (at least `depth`), with
+    /// `band_rows(j)` rows per step of stage j.
     pub(super) fn new(
         specs: &[LayerSpec],
-        blocks: &[Block],
+        blocks: &[&Block],
         depth: usize,
         band_rows: impl Fn(usize) -> usize,
     ) -> DeepPlan {
@@ -128,12 +127,22 @@ pub(super) struct DeepLayers<'a> {
     pub(super) conv0: &'a PackedConv0,
     /// conv0's shape at batch 1.
     pub(super) conv0_params: &'a Conv0Params,
-    /// The model's blocks (the plan's are the first `plan.blocks`).
-    pub(super) blocks: &'a [Block],
-    pub(super) clamp: Clamp,
+    /// The model's stages after conv0 (the plan's blocks are the first `plan.blocks`).
+    pub(super) stages: &'a [ModelStage],
 }
 
 impl DeepLayers<'_> {
+    /// Block `j` of the pipeline (stage j + 1).
+    fn block(&self, j: usize) -> Result<&Block> {
+        match self.stages.get(j).map(|s| &s.op) {
+            Some(Op::Block(b)) => Ok(b),
+            _ => Err(Error::Shape(format!(
+                "depth-first stage {} is not a depthwise-separable block",
+                j + 1
+            ))),
+        }
+    }
+
     /// Rows `rows` of the last stage of `plan` for one NHWC `image`, into `out` (exactly
     /// those rows), using `scratch` (`plan.scratch_len` floats).
     pub(super) fn rows(
@@ -176,7 +185,7 @@ impl DeepLayers<'_> {
         run.base[last] = rows.start;
         run.done[last] = rows.start;
         for j in (0..last).rev() {
-            let p = &self.blocks[j].dw_params;
+            let p = &self.block(j)?.dw_params;
             let first = (run.done[j + 1] * p.stride).saturating_sub(p.padding.top);
             run.base[j] = first.min(plan.stages[j].out_h);
             run.done[j] = run.base[j];
@@ -201,7 +210,7 @@ impl DeepLayers<'_> {
             let end = if j == plan.blocks { upto } else { st.out_h };
             let r1 = (r0 + st.band).min(end);
             if j < plan.blocks && r1 - run.base[j] > st.cap {
-                self.slide(plan, run, j);
+                self.slide(plan, run, j)?;
                 if r1 - run.base[j] > st.cap {
                     return Err(Error::Shape(format!(
                         "depth-first window of stage {j} overflows ({} rows, holds {})",
@@ -215,7 +224,7 @@ impl DeepLayers<'_> {
                 let out = &mut run.wins[0][(r0 - b) * st.row_len..(r1 - b) * st.row_len];
                 conv0_rows(self.conv0_params, self.conv0, image, r0..r1, out)?;
             } else {
-                let block = &self.blocks[j - 1];
+                let block = self.block(j - 1)?;
                 let p = &block.dw_params;
                 let (s, pt) = (p.stride, p.padding.top);
                 let hi = ((r1 - 1) * s + 3).saturating_sub(pt).min(p.in_h);
@@ -241,7 +250,7 @@ impl DeepLayers<'_> {
                 let b = run.base[j];
                 let out = &mut wins_hi[0][(r0 - b) * st.row_len..(r1 - b) * st.row_len];
                 let rows = r0 - shift..r1 - shift;
-                block.fused_rows(&wp, window, rows, run.band, out, self.clamp)?;
+                block.fused_rows(&wp, window, rows, run.band, out)?;
             }
             run.done[j] = r1;
         }
@@ -249,8 +258,8 @@ impl DeepLayers<'_> {
     }
 
     /// Drops the rows of stage `j`'s window that its consumer no longer reads.
-    fn slide(&self, plan: &DeepPlan, run: &mut Run<'_>, j: usize) {
-        let p = &self.blocks[j].dw_params;
+    fn slide(&self, plan: &DeepPlan, run: &mut Run<'_>, j: usize) -> Result<()> {
+        let p = &self.block(j)?.dw_params;
         let keep = (run.done[j + 1] * p.stride)
             .saturating_sub(p.padding.top)
             .clamp(run.base[j], run.done[j]);
@@ -258,5 +267,6 @@ impl DeepLayers<'_> {
         let (b, d) = (run.base[j], run.done[j]);
         run.wins[j].copy_within((keep - b) * rl..(d - b) * rl, 0);
         run.base[j] = keep;
+        Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! The timed steps of [`Model::run_profiled`]: what they are ([`Step`], [`Model::steps`])
 //! and the clock that times them ([`Laps`]).
 
-use super::config::{LayerKind, LayerSpec};
+use super::config::LayerKind;
 use super::model::Model;
+use super::plan::Op;
 use std::time::Instant;
 
 /// Kind of a timed step of [`Model::run_profiled`].
@@ -43,62 +44,71 @@ pub struct Step {
 }
 
 impl Model {
-    /// The timed steps of [`Model::run_profiled`], in order: conv0, each block's depthwise
-    /// and pointwise layer (one step when fused), the pool, the classifier.
+    /// The timed steps of [`Model::run_profiled`], in order: each stage (the depth-first
+    /// pipeline, a convolution, a fused block; an unfused block's depthwise and pointwise
+    /// layer one step each), then the pool (with the softmax when there is no classifier)
+    /// and the classifier (with the softmax), when the network has them.
     pub fn steps(&self) -> Vec<Step> {
-        let step = |s: &LayerSpec| Step {
-            name: s.name.clone(),
-            kind: match s.kind {
-                LayerKind::Conv0 => StepKind::Conv0,
-                LayerKind::Depthwise => StepKind::Depthwise,
-                LayerKind::Pointwise => StepKind::Pointwise,
-            },
-            macs: s.macs(),
+        let specs = &self.network.layers;
+        let step = |i: usize| {
+            let s = &specs[i].spec;
+            Step {
+                name: s.name.clone(),
+                kind: match s.kind {
+                    LayerKind::Conv0 => StepKind::Conv0,
+                    LayerKind::Depthwise => StepKind::Depthwise,
+                    LayerKind::Pointwise => StepKind::Pointwise,
+                },
+                macs: s.macs(),
+            }
         };
         let deep = self.depth_first_blocks();
-        let mut steps = vec![if deep > 0 {
-            Step {
-                name: format!("conv0..{}", self.specs[2 * deep].name),
+        let mut steps = Vec::with_capacity(self.step_count);
+        let mut skip = 0;
+        if deep > 0 {
+            steps.push(Step {
+                name: format!("{}..{}", specs[0].spec.name, specs[2 * deep].spec.name),
                 kind: StepKind::DepthFirst,
-                macs: self.specs[..=2 * deep].iter().map(LayerSpec::macs).sum(),
-            }
-        } else {
-            step(&self.specs[0])
-        }];
-        let pairs = self.specs[1..].chunks(2);
-        for (block, pair) in self.blocks.iter().zip(pairs).skip(deep) {
-            if block.fused_bands.is_some() {
-                steps.push(Step {
-                    name: format!("{}+{}", pair[0].name, pair[1].name),
-                    kind: StepKind::Fused,
-                    macs: pair[0].macs() + pair[1].macs(),
-                });
-            } else {
-                steps.extend(pair.iter().map(step));
+                macs: specs[..=2 * deep].iter().map(|l| l.spec.macs()).sum(),
+            });
+            skip = deep + 1;
+        }
+        for st in self.stages.iter().skip(skip) {
+            let i = st.layer;
+            match &st.op {
+                Op::Block(b) if b.fused_bands.is_some() => {
+                    let (dw, pw) = (&specs[i].spec, &specs[i + 1].spec);
+                    steps.push(Step {
+                        name: format!("{}+{}", dw.name, pw.name),
+                        kind: StepKind::Fused,
+                        macs: dw.macs() + pw.macs(),
+                    });
+                }
+                Op::Block(_) => steps.extend([step(i), step(i + 1)]),
+                _ => steps.push(step(i)),
             }
         }
-        let last = &self.specs[self.specs.len() - 1];
-        steps.push(Step {
-            name: "pool".into(),
-            kind: StepKind::Pool,
-            macs: last.out_h * last.out_w * last.out_c,
-        });
-        steps.push(Step {
-            name: "fc".into(),
-            kind: StepKind::Fc,
-            macs: self.config.feature_channels() * self.config.classes,
-        });
+        let (h, w, c) = self.network.features();
+        if self.network.head.pool {
+            steps.push(Step {
+                name: "pool".into(),
+                kind: StepKind::Pool,
+                macs: h * w * c,
+            });
+        }
+        if let Some(classes) = self.network.head.classes {
+            steps.push(Step {
+                name: "fc".into(),
+                kind: StepKind::Fc,
+                macs: c * classes,
+            });
+        }
         steps
     }
 
     /// `self.steps().len()`, without allocating.
     pub(super) fn step_count(&self) -> usize {
-        let deep = self.depth_first_blocks();
-        let fused = self.blocks[deep..]
-            .iter()
-            .filter(|b| b.fused_bands.is_some())
-            .count();
-        self.specs.len() + 2 - fused - 2 * deep
+        self.step_count
     }
 }
 

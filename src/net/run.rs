@@ -1,18 +1,20 @@
-//! Running a model: checking a call, then conv0 (or the depth-first pipeline), each
-//! block's layers (fused or one after the other), the pool and the classifier, each step
-//! split into tasks over the model's threads.
+//! Running a model: checking a call, then its stages in order (conv0 or the depth-first
+//! pipeline, full convolutions through im2col, each block's layers fused or one after the
+//! other, lone depthwise and pointwise layers), the pool, the classifier and the softmax,
+//! each step split into tasks over the model's threads.
 
 use super::deep::DeepLayers;
 use super::model::Model;
 use super::options::{BIG_STEP_MACS, CONV0_ROWS_PER_STEP};
+use super::plan::{Block, Im2colConv, Op};
 use super::profile::Laps;
 use super::tasks::{row_bands, run_tasks};
 use super::team::{Pool, Team};
 use super::workspace::{Regions, Workspace};
 use crate::activation::Clamp;
 use crate::kernels::mat::MatMut;
-use crate::ops::conv0::{conv0_rows, Conv0Params};
-use crate::ops::depthwise::{depthwise3x3_rows_strided, DwOrder};
+use crate::ops::conv0::{conv0_rows, Conv0Params, PackedConv0};
+use crate::ops::depthwise::{depthwise3x3_rows_strided, DepthwiseParams, DwOrder, PackedDepthwise};
 use crate::ops::pointwise::{pointwise, pointwise_cols, PackedGemmB};
 use crate::{Error, Result};
 
@@ -22,9 +24,9 @@ enum Input<'a> {
 }
 
 impl Model {
-    /// Runs `batch` NHWC images (`input`: batch x res x res x 3) into `output`
-    /// (batch x classes: probabilities, or logits if `config.softmax` is false).
-    /// Allocates nothing.
+    /// Runs `batch` NHWC images (`input`: batch x in_h x in_w x in_c) into `output`
+    /// (batch x [`Model::output_len`]: the classes' probabilities, or logits without
+    /// softmax; the pooled features; or the last feature map, NHWC). Allocates nothing.
     pub fn run(
         &self,
         ws: &mut Workspace,
@@ -85,16 +87,25 @@ impl Model {
             ));
         }
         if input_len != self.input_len() * batch {
-            let r = self.config.resolution;
+            let n = &self.network;
             return Err(Error::Shape(format!(
-                "input must hold {batch} x {r} x {r} x 3 = {} floats, got {input_len}",
+                "input must hold {batch} x {} x {} x {} = {} floats, got {input_len}",
+                n.in_h,
+                n.in_w,
+                n.in_c,
                 self.input_len() * batch
             )));
         }
         if output_len != self.output_len() * batch {
+            let dims: Vec<String> = self
+                .network
+                .output_dims()
+                .iter()
+                .map(usize::to_string)
+                .collect();
             return Err(Error::Shape(format!(
                 "output must hold {batch} x {} = {} floats, got {output_len}",
-                self.config.classes,
+                dims.join(" x "),
                 self.output_len() * batch
             )));
         }
@@ -135,36 +146,52 @@ impl Model {
             bands,
             deep,
         } = ws.split();
+        let net = &self.network;
         let image: &[f32] = match input {
             Input::Nhwc(x) => x,
             Input::Nchw(x) => {
-                let r = self.config.resolution;
                 let nhwc = &mut nhwc[..x.len()];
-                crate::tensor::nchw_to_nhwc(x, nhwc, 3, r * r);
+                crate::tensor::nchw_to_nhwc(x, nhwc, net.in_c, net.in_h * net.in_w);
                 nhwc
             }
         };
         let threads = team.map_or(1, Team::threads);
+        let specs = &net.layers;
+        let head = net.head;
+        // Without the pool the last stage writes the output itself.
+        let last_stage = self.stages.len() - 1;
+        let len_of = |layer: usize| {
+            let s = &specs[layer].spec;
+            s.out_h * s.out_w * s.out_c * batch
+        };
 
         let mut laps = Laps::start(step_ms);
 
+        // Each stage reads `cur` (the image before the first) and writes `next` (ping
+        // first), then they swap.
+        let (mut cur, mut next) = (pong, ping);
+        let mut started = false;
+        let mut skip = 0;
         if let Some(plan) = &self.deep {
             // conv0 and the first blocks depth-first: each thread a share of the rows of
             // each image's output of the last block in the pipeline.
+            let Op::Conv0 { conv, params } = &self.stages[0].op else {
+                return Err(Error::Shape("depth-first without conv0 first".into()));
+            };
             let (out_h, row_len) = (plan.out_h(), plan.row_len());
             let in_len = self.input_len();
             let layers = DeepLayers {
-                conv0: &self.conv0,
-                conv0_params: &self.conv0_params,
-                blocks: &self.blocks,
-                clamp: self.clamp,
+                conv0: conv,
+                conv0_params: params,
+                stages: &self.stages[1..],
             };
-            let tasks = row_bands(
-                &mut ping[..out_h * row_len * batch],
-                out_h,
-                row_len,
-                threads,
-            );
+            skip = plan.blocks + 1;
+            let dst = if skip > last_stage && !head.pool {
+                &mut output[..]
+            } else {
+                &mut next[..out_h * row_len * batch]
+            };
+            let tasks = row_bands(dst, out_h, row_len, threads);
             run_tasks(
                 team,
                 tasks,
@@ -176,126 +203,229 @@ impl Model {
                 },
             )?;
             laps.lap();
-        } else {
-            // conv0, directly from the image, a few output rows per task.
-            let s0 = &self.specs[0];
-            let rows = s0.out_h * batch;
-            let out_row = s0.out_w * s0.out_c;
-            let band = CONV0_ROWS_PER_STEP.min(rows.div_ceil(threads));
-            let tasks = ping[..rows * out_row]
-                .chunks_mut(band * out_row)
-                .enumerate();
-            let p = Conv0Params {
-                batch,
-                ..self.conv0_params
+            std::mem::swap(&mut cur, &mut next);
+            started = true;
+        }
+
+        for (i, stage) in self.stages.iter().enumerate().skip(skip) {
+            let to_output = i == last_stage && !head.pool;
+            let src: &[f32] = if started { cur } else { image };
+            let out_layer = match stage.op {
+                Op::Block(_) => stage.layer + 1,
+                _ => stage.layer,
             };
-            run_tasks(team, tasks, &mut [], 0, |(i, o), _| {
-                let r0 = i * band;
-                conv0_rows(&p, &self.conv0, image, r0..r0 + o.len() / out_row, o)
-            })?;
-            laps.lap();
-        }
-
-        let (mut cur, mut next) = (ping, pong);
-        for (i, block) in self
-            .blocks
-            .iter()
-            .enumerate()
-            .skip(self.depth_first_blocks())
-        {
-            let dw_spec = &self.specs[1 + 2 * i];
-            let p = &block.dw_params;
-            // The depthwise output is the GEMM's A: pixels `lda` apart (see `a_stride`).
-            let lda = block.pw.a_stride();
-            let (in_len, out_h, row_len) = (
-                p.in_h * p.in_w * p.channels,
-                dw_spec.out_h,
-                dw_spec.out_w * lda,
-            );
-            let src = &cur[..in_len * batch];
-            let n = block.pw.n();
-            if let Some(bands_per_image) = block.fused_bands {
-                // Each task: a band of depthwise output rows into this thread's scratch,
-                // then the GEMM from there into the block's output.
-                let out_row = dw_spec.out_w * n;
-                let tasks = row_bands(
-                    &mut next[..out_h * out_row * batch],
-                    out_h,
-                    out_row,
-                    bands_per_image,
-                );
-                run_tasks(
-                    team,
-                    tasks,
-                    bands,
-                    self.band_len,
-                    |(b, rows, out), scratch| {
-                        let image = &src[b * in_len..(b + 1) * in_len];
-                        block.fused_rows(p, image, rows, scratch, out, self.clamp)
-                    },
-                )?;
-                laps.lap();
-                std::mem::swap(&mut cur, &mut next);
-                continue;
-            }
-
-            let bands_per_image = self.split(threads, out_h * row_len * 9, out_h);
-            let tasks = row_bands(
-                &mut next[..out_h * row_len * batch],
-                out_h,
-                row_len,
-                bands_per_image,
-            );
-            run_tasks(team, tasks, &mut [], 0, |(b, rows, out), _| {
-                let image = &src[b * in_len..(b + 1) * in_len];
-                depthwise3x3_rows_strided(p, &block.dw, DwOrder::Auto, image, rows, out, lda)
-            })?;
-            laps.lap();
-            std::mem::swap(&mut cur, &mut next);
-
-            let m = out_h * dw_spec.out_w * batch;
-            let (a, c) = (&cur[..m * lda], &mut next[..m * n]);
-            if block.by_columns {
-                gemm_columns(team, &block.pw, m, a, lda, c, self.clamp)?;
+            let dst: &mut [f32] = if to_output {
+                &mut output[..]
             } else {
-                self.gemm(team, &block.pw, m, a, lda, c)?;
-            }
-            laps.lap();
-            std::mem::swap(&mut cur, &mut next);
-        }
-
-        // Global average pool.
-        let last = &self.specs[self.specs.len() - 1];
-        let (hw, c) = (last.out_h * last.out_w, last.out_c);
-        // Rows of the classifier's A, at its stride.
-        let lda = self.fc.a_stride();
-        let pooled = &mut pooled[..batch * lda];
-        for (b, row) in pooled.chunks_exact_mut(lda).enumerate() {
-            let out = &mut row[..c];
-            out.fill(0.0);
-            for px in cur[b * hw * c..(b + 1) * hw * c].chunks_exact(c) {
-                for (o, v) in out.iter_mut().zip(px) {
-                    *o += v;
+                &mut next[..len_of(out_layer)]
+            };
+            match &stage.op {
+                Op::Conv0 { conv, params } => {
+                    self.conv0(team, conv, params, batch, src, dst)?;
+                }
+                Op::Im2col(c) => self.im2col(team, c, batch, src, dst, bands)?,
+                Op::Block(block) if block.fused_bands.is_some() => {
+                    self.fused(team, block, batch, src, dst, bands)?;
+                }
+                Op::Block(block) => {
+                    // The depthwise layer into `next` at the GEMM's A stride, then the
+                    // GEMM from there into `cur` (whose input is read by then).
+                    let lda = block.pw.a_stride();
+                    let p = &block.dw_params;
+                    let m = p.out_h() * p.out_w() * batch;
+                    let a = &mut next[..m * lda];
+                    self.depthwise(team, &block.dw, p, batch, src, a, lda)?;
+                    laps.lap();
+                    let n = block.pw.n();
+                    let c: &mut [f32] = if to_output {
+                        &mut output[..]
+                    } else {
+                        &mut cur[..m * n]
+                    };
+                    if block.by_columns {
+                        gemm_columns(team, &block.pw, m, a, lda, c, block.pw_clamp)?;
+                    } else {
+                        self.gemm(team, &block.pw, m, a, lda, c, block.pw_clamp)?;
+                    }
+                    laps.lap();
+                    // The output is in `cur` already.
+                    started = true;
+                    continue;
+                }
+                Op::Depthwise { dw, params } => {
+                    self.depthwise(team, dw, params, batch, src, dst, params.channels)?;
+                }
+                Op::Pointwise {
+                    pw,
+                    clamp,
+                    pixels,
+                    by_columns,
+                } => {
+                    let (m, k) = (pixels * batch, pw.k());
+                    let a = &src[..m * k];
+                    if *by_columns {
+                        gemm_columns(team, pw, m, a, k, dst, *clamp)?;
+                    } else {
+                        self.gemm(team, pw, m, a, k, dst, *clamp)?;
+                    }
                 }
             }
-            let inv = 1.0 / hw as f32;
-            out.iter_mut().for_each(|o| *o *= inv);
+            laps.lap();
+            std::mem::swap(&mut cur, &mut next);
+            started = true;
         }
+
+        if !head.pool {
+            return Ok(());
+        }
+        // Global average pool, into the classifier's rows of A (at its stride) or the
+        // output.
+        let (h, w, c) = net.features();
+        let hw = h * w;
+        let features: &[f32] = if started { cur } else { image };
+        let features = &features[..batch * hw * c];
+        let Some(fc) = &self.fc else {
+            avg_pool(features, hw, c, &mut output[..batch * c], c);
+            if head.softmax {
+                output.chunks_exact_mut(c).for_each(softmax_in_place);
+            }
+            laps.lap();
+            return Ok(());
+        };
+        let lda = fc.a_stride();
+        let pooled = &mut pooled[..batch * lda];
+        avg_pool(features, hw, c, pooled, lda);
         laps.lap();
 
         // A few rows: split the classifier's columns (its weights) over the threads.
-        gemm_columns(team, &self.fc, batch, pooled, lda, output, Clamp::NONE)?;
-        if self.config.softmax {
-            for row in output.chunks_exact_mut(self.config.classes) {
-                softmax_in_place(row);
-            }
+        gemm_columns(team, fc, batch, pooled, lda, output, Clamp::NONE)?;
+        if head.softmax {
+            output.chunks_exact_mut(fc.n()).for_each(softmax_in_place);
         }
         laps.lap();
         Ok(())
     }
 
+    /// conv0 by its direct kernel, from the `image` batch, a few output rows per task.
+    fn conv0(
+        &self,
+        team: Option<&Team<'_>>,
+        conv: &PackedConv0,
+        params: &Conv0Params,
+        batch: usize,
+        image: &[f32],
+        dst: &mut [f32],
+    ) -> Result<()> {
+        let threads = team.map_or(1, Team::threads);
+        let p = Conv0Params { batch, ..*params };
+        let rows = p.out_h() * batch;
+        let out_row = p.out_w() * p.out_c;
+        let band = CONV0_ROWS_PER_STEP.min(rows.div_ceil(threads));
+        let tasks = dst[..rows * out_row].chunks_mut(band * out_row).enumerate();
+        run_tasks(team, tasks, &mut [], 0, |(i, o), _| {
+            let r0 = i * band;
+            conv0_rows(&p, conv, image, r0..r0 + o.len() / out_row, o)
+        })
+    }
+
+    /// A full 3x3 convolution by im2col and the GEMM, a band of rows per task.
+    fn im2col(
+        &self,
+        team: Option<&Team<'_>>,
+        conv: &Im2colConv,
+        batch: usize,
+        src: &[f32],
+        dst: &mut [f32],
+        bands: &mut [f32],
+    ) -> Result<()> {
+        let p = &conv.params;
+        let in_len = p.image_len();
+        let src = &src[..in_len * batch];
+        let (out_h, out_row) = (p.out_h(), p.out_w() * conv.gemm.n());
+        let tasks = row_bands(
+            &mut dst[..out_h * out_row * batch],
+            out_h,
+            out_row,
+            conv.bands,
+        );
+        run_tasks(
+            team,
+            tasks,
+            bands,
+            self.band_len,
+            |(b, rows, out), scratch| {
+                conv.rows(&src[b * in_len..(b + 1) * in_len], rows, scratch, out)
+            },
+        )
+    }
+
+    /// A fused block: each task a band of depthwise output rows into this thread's
+    /// scratch, then the GEMM from there into the block's output.
+    fn fused(
+        &self,
+        team: Option<&Team<'_>>,
+        block: &Block,
+        batch: usize,
+        src: &[f32],
+        dst: &mut [f32],
+        bands: &mut [f32],
+    ) -> Result<()> {
+        let p = &block.dw_params;
+        let in_len = p.in_h * p.in_w * p.channels;
+        let src = &src[..in_len * batch];
+        let (out_h, out_row) = (p.out_h(), p.out_w() * block.pw.n());
+        let bands_per_image = block.fused_bands.unwrap_or(1);
+        let tasks = row_bands(
+            &mut dst[..out_h * out_row * batch],
+            out_h,
+            out_row,
+            bands_per_image,
+        );
+        run_tasks(
+            team,
+            tasks,
+            bands,
+            self.band_len,
+            |(b, rows, out), scratch| {
+                let image = &src[b * in_len..(b + 1) * in_len];
+                block.fused_rows(p, image, rows, scratch, out)
+            },
+        )
+    }
+
+    /// A depthwise layer of shape `p` (at batch 1) over `batch` images of `src` into
+    /// `dst`, its pixels `out_px` floats apart, in row bands.
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise(
+        &self,
+        team: Option<&Team<'_>>,
+        dw: &PackedDepthwise,
+        p: &DepthwiseParams,
+        batch: usize,
+        src: &[f32],
+        dst: &mut [f32],
+        out_px: usize,
+    ) -> Result<()> {
+        let threads = team.map_or(1, Team::threads);
+        let in_len = p.in_h * p.in_w * p.channels;
+        let src = &src[..in_len * batch];
+        let (out_h, row_len) = (p.out_h(), p.out_w() * out_px);
+        let bands_per_image = self.split(threads, out_h * row_len * 9, out_h);
+        let tasks = row_bands(
+            &mut dst[..out_h * row_len * batch],
+            out_h,
+            row_len,
+            bands_per_image,
+        );
+        run_tasks(team, tasks, &mut [], 0, |(b, rows, out), _| {
+            let image = &src[b * in_len..(b + 1) * in_len];
+            depthwise3x3_rows_strided(p, dw, DwOrder::Auto, image, rows, out, out_px)
+        })
+    }
+
     /// C = clamp(A B + bias) over `m` rows of A (`lda` floats apart), in bands of whole
     /// MR-row tiles over the team.
+    #[allow(clippy::too_many_arguments)]
     fn gemm(
         &self,
         team: Option<&Team<'_>>,
@@ -304,6 +434,7 @@ impl Model {
         a: &[f32],
         lda: usize,
         c: &mut [f32],
+        clamp: Clamp,
     ) -> Result<()> {
         let (k, n) = (b.k(), b.n());
         let threads = team.map_or(1, Team::threads);
@@ -314,7 +445,7 @@ impl Model {
         run_tasks(team, tasks, &mut [], 0, |(t, cb), _| {
             let rows = cb.len() / n;
             let a = &a[t * band * lda..(t * band + rows) * lda];
-            pointwise(b, rows, a, lda, cb, n, self.clamp)
+            pointwise(b, rows, a, lda, cb, n, clamp)
         })
     }
 
@@ -364,4 +495,20 @@ fn softmax_in_place(row: &mut [f32]) {
     }
     let inv = 1.0 / sum;
     row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// The mean over the `hw` pixels of `c` channels of each image of `src` into the rows of
+/// `dst`, `ld` floats apart (the first `c` of each written).
+fn avg_pool(src: &[f32], hw: usize, c: usize, dst: &mut [f32], ld: usize) {
+    let inv = 1.0 / hw as f32;
+    for (image, row) in src.chunks_exact(hw * c).zip(dst.chunks_exact_mut(ld)) {
+        let out = &mut row[..c];
+        out.fill(0.0);
+        for px in image.chunks_exact(c) {
+            for (o, v) in out.iter_mut().zip(px) {
+                *o += v;
+            }
+        }
+        out.iter_mut().for_each(|o| *o *= inv);
+    }
 }

@@ -5,6 +5,7 @@
 use super::buffer::place;
 use super::model::Model;
 use crate::memory::{split_parts, PageBuf};
+use crate::ops::pointwise::PackedGemmB;
 use crate::{Error, Result};
 use std::ops::Range;
 
@@ -100,7 +101,11 @@ impl Model {
             ping: act,
             pong: act,
             nhwc: self.input_len().checked_mul(batch)?,
-            pooled: self.fc.a_stride().checked_mul(batch)?,
+            pooled: self
+                .fc
+                .as_ref()
+                .map_or(0, PackedGemmB::a_stride)
+                .checked_mul(batch)?,
             bands: self.band_len.checked_mul(self.threads)?,
             deep: self.deep_len().checked_mul(self.threads)?,
         })

@@ -4,4 +4,5 @@
 
 pub mod conv0;
 pub mod depthwise;
+pub mod im2col;
 pub mod pointwise;

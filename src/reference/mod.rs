@@ -3,8 +3,10 @@
 
 mod conv;
 mod mobilenet;
+mod network;
 mod ops;
 
 pub use conv::{conv2d, Conv2d};
 pub use mobilenet::mobilenet_v1_forward;
+pub use network::network_forward;
 pub use ops::{batch_norm, clamp, fully_connected, global_avg_pool, softmax};
