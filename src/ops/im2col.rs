@@ -165,7 +165,7 @@ mod tests {
         let lda = 19;
         let mut a = vec![-1.0; 4 * lda];
         im2col_rows(&p, &image, 0..2, &mut a, lda).unwrap();
-        let mut want = vec![0.0; 18];
+        let mut want = [0.0; 18];
         want[8..10].copy_from_slice(&[1., 2.]);
         want[10..12].copy_from_slice(&[3., 4.]);
         want[14..16].copy_from_slice(&[5., 6.]);
