@@ -4,8 +4,10 @@
 //! one thread allocates once per worker (docs/design.md).
 #![cfg(not(feature = "rayon"))]
 
-use sepconv::net::{Fuse, Model, Options};
-use sepconv::{MobileNetConfig, MobileNetWeights};
+use sepconv::net::{
+    layer_spec, Fuse, Head, LayerKind, Model, NetLayer, Network, NetworkWeights, Options,
+};
+use sepconv::{Activation, MobileNetConfig, MobileNetWeights, Padding};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -42,6 +44,8 @@ fn run_allocates_nothing() {
         check(1, fuse, depth_first);
         check(2, fuse, depth_first);
     }
+    // One test: the counter is global, a test beside it would count its allocations.
+    general_network();
 }
 
 fn check(threads: usize, fuse: Fuse, depth_first: Option<usize>) {
@@ -63,9 +67,68 @@ fn check(threads: usize, fuse: Fuse, depth_first: Option<usize>) {
         },
     )
     .unwrap();
+    let what = format!("{threads} threads, {fuse:?}, depth-first {depth_first:?}");
+    assert_no_allocation(&model, &what);
+}
+
+/// `Model::run` of a network that is not MobileNet allocates nothing either.
+fn general_network() {
+    // A full conv from 2 channels (im2col), a later full conv, a lone depthwise, two
+    // pointwise layers in a row, a block; pooled without a classifier.
+    let mut layers = Vec::new();
+    let mut shape = (13, 11, 2);
+    for (kind, out_c, stride) in [
+        (LayerKind::Conv0, 8, 2),
+        (LayerKind::Conv0, 12, 1),
+        (LayerKind::Depthwise, 12, 2),
+        (LayerKind::Pointwise, 16, 1),
+        (LayerKind::Pointwise, 8, 1),
+        (LayerKind::Depthwise, 8, 1),
+        (LayerKind::Pointwise, 24, 1),
+    ] {
+        let padding = match kind {
+            LayerKind::Pointwise => Padding::default(),
+            _ => Padding::symmetric(1),
+        };
+        let name = format!("l{}", layers.len());
+        let spec = layer_spec(name, kind, shape, out_c, stride, padding).unwrap();
+        shape = (spec.out_h, spec.out_w, spec.out_c);
+        layers.push(NetLayer {
+            spec,
+            activation: Activation::Relu6,
+        });
+    }
+    let net = Network {
+        in_h: 13,
+        in_w: 11,
+        in_c: 2,
+        layers,
+        head: Head {
+            pool: true,
+            classes: None,
+            softmax: false,
+        },
+    };
+    let weights = NetworkWeights::random(&net, 5, true);
+    for threads in [1, 2] {
+        for fuse in [Fuse::Never, Fuse::Always] {
+            let options = Options {
+                threads,
+                fuse,
+                ..Options::default()
+            };
+            let model = Model::build_network(&net, &weights, options).unwrap();
+            assert_no_allocation(&model, &format!("network, {threads} threads, {fuse:?}"));
+        }
+    }
+}
+
+/// Runs `model` (batch 2, 1, NCHW, profiled) many times and checks nothing allocated.
+fn assert_no_allocation(model: &Model, what: &str) {
     let mut ws = model.workspace(2).unwrap();
     let input = vec![0.5f32; model.input_len() * 2];
-    let mut out = vec![0.0; 20];
+    let len = model.output_len();
+    let mut out = vec![0.0; 2 * len];
     let mut steps = vec![0.0; model.steps().len()];
     model.run(&mut ws, &input, 2, &mut out).unwrap(); // warm-up
     let before = ALLOCATIONS.load(Ordering::SeqCst);
@@ -80,18 +143,14 @@ fn check(threads: usize, fuse: Fuse, depth_first: Option<usize>) {
         }
         model.run(&mut ws, &input, 2, &mut out).unwrap();
         model
-            .run(&mut ws, &input[..model.input_len()], 1, &mut out[..10])
+            .run(&mut ws, &input[..model.input_len()], 1, &mut out[..len])
             .unwrap();
         model.run_nchw(&mut ws, &input, 2, &mut out).unwrap();
         model
             .run_profiled(&mut ws, &input, 2, &mut out, &mut steps)
             .unwrap();
     }
-    assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst) - before,
-        0,
-        "{threads} threads, {fuse:?}, depth-first {depth_first:?}"
-    );
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0, "{what}");
     // The counter works: a fresh workspace does allocate.
     let _ws2 = model.workspace(1).unwrap();
     assert!(ALLOCATIONS.load(Ordering::SeqCst) > before);

@@ -12,6 +12,7 @@ use super::tasks::{row_bands, run_tasks};
 use super::team::{Pool, Team};
 use super::workspace::{Regions, Workspace};
 use crate::activation::Clamp;
+use crate::kernels::f32_conv0::IN_C;
 use crate::kernels::mat::MatMut;
 use crate::ops::conv0::{conv0_rows, Conv0Params, PackedConv0};
 use crate::ops::depthwise::{depthwise3x3_rows_strided, DepthwiseParams, DwOrder, PackedDepthwise};
@@ -318,6 +319,7 @@ impl Model {
     ) -> Result<()> {
         let threads = team.map_or(1, Team::threads);
         let p = Conv0Params { batch, ..*params };
+        let image = &image[..p.in_h * p.in_w * IN_C * batch];
         let rows = p.out_h() * batch;
         let out_row = p.out_w() * p.out_c;
         let band = CONV0_ROWS_PER_STEP.min(rows.div_ceil(threads));
