@@ -8,6 +8,7 @@ pub mod graph;
 pub mod npy;
 pub mod onnx;
 pub mod safetensors;
+pub mod tflite;
 
 use crate::net::{MobileNetConfig, MobileNetWeights};
 use crate::{Error, Result};
