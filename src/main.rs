@@ -20,11 +20,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// CPU features, the ISA in use and its kernels.
+    /// CPU features, the ISA in use and its kernels; with --model, a model file's layers.
     Info {
         /// Also list every kernel of every table, and whether this CPU runs it.
         #[arg(long)]
         all: bool,
+        /// Print the layers the importer read from this model file (.onnx, .tflite,
+        /// .safetensors) instead.
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
     },
     /// Time MobileNet V1 with seeded random weights (the README's main command).
     Bench(BenchArgs),
@@ -120,7 +124,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> sepconv::Result<()> {
     match cli.command {
-        Command::Info { all } => info(all),
+        Command::Info {
+            model: Some(path), ..
+        } => {
+            print!("{}", cli::info::describe(&path)?);
+            Ok(())
+        }
+        Command::Info { all, model: None } => info(all),
         Command::Bench(args) => cli::bench::run(&args),
         Command::Run(args) => cli::run::run(&args),
     }

@@ -145,3 +145,22 @@ fn run_image_and_errors() {
     assert!(!ok);
     assert!(err.contains("/nonexistent.onnx"), "{err}");
 }
+
+#[test]
+fn info_model_prints_the_imported_layers() {
+    let (ok, out, err) = sepconv(&["info", "--model", &fixture("keras_pad_a0125_r64.onnx")]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("MobileNet V1, alpha 0.125, resolution 64"),
+        "{out}"
+    );
+    // conv0 at stride 2 with TF-SAME pads (bottom/right), ReLU6, its MACs.
+    let conv0 = out.lines().find(|l| l.contains("features.0/Conv")).unwrap();
+    for part in ["conv3x3", "64x64x3", "32x32x4", "0011", "Relu6", "110592"] {
+        assert!(conv0.contains(part), "{conv0}");
+    }
+    assert_eq!(out.lines().filter(|l| l.contains("dw3x3")).count(), 13);
+    assert!(out.contains("classifier 128 -> 10"), "{out}");
+    let (ok, _, err) = sepconv(&["info", "--model", &fixture("no_such.onnx")]);
+    assert!(!ok && err.contains("no_such.onnx"), "{err}");
+}

@@ -39,7 +39,8 @@ fn input_tensor(path: &Path, layout: InputLayout) -> Tensor {
 /// 1e-4 + 1e-3 * max |expected|.
 fn compare(model: &OnnxModel, input: &Tensor, expected: &Path, forward: Forward) {
     let want = io::read_npy_file(expected).unwrap();
-    let got = forward(&model.config, &model.weights, input).unwrap();
+    let (config, weights) = model.clone().into_mobilenet().unwrap();
+    let got = forward(&config, &weights, input).unwrap();
     assert_eq!(
         got.data.len(),
         want.data.len(),
@@ -85,7 +86,7 @@ fn expect_config(
     m: &OnnxModel,
     (alpha, resolution, classes, activation, padding, softmax): Expect,
 ) {
-    let c = m.config;
+    let c = m.network.as_mobilenet().expect("a MobileNet V1");
     // The generator's alphas are short decimals, which the importer prefers.
     assert_eq!(c.alpha, alpha);
     assert_eq!(
@@ -109,7 +110,6 @@ fn pytorch_style_alpha_025_res_128() {
         ),
     );
     assert_eq!(m.input_layout, InputLayout::Nchw);
-    assert!(m.weights.conv0.bn.is_none());
 }
 
 #[test]
@@ -126,12 +126,8 @@ fn unfolded_batch_norm_with_batch_2_and_softmax() {
             true,
         ),
     );
-    let bn = m.weights.blocks[12]
-        .pw
-        .bn
-        .as_ref()
-        .expect("unfolded BN kept");
-    assert_eq!(bn.eps, 1e-5);
+    // The passes fold every BatchNormalization into the convolution before it.
+    assert!(m.weights.convs.iter().all(|c| c.bn.is_none()));
 }
 
 #[test]
@@ -148,9 +144,9 @@ fn relu6_as_clip_inputs_and_alpha_035() {
             false,
         ),
     );
-    assert_eq!(m.config.feature_channels(), 358);
-    assert_eq!(m.config.alpha, 0.35);
-    assert_eq!(m.weights.conv0.bn.as_ref().unwrap().eps, 1e-3);
+    let c = m.network.as_mobilenet().unwrap();
+    assert_eq!(c.feature_channels(), 358);
+    assert_eq!(c.alpha, 0.35);
 }
 
 #[test]
@@ -321,16 +317,17 @@ fn onnx_to_safetensors_gives_the_same_output() {
     let dir = fixtures();
     for name in ["relu6_a035_r96", "tf_same_a025_r100"] {
         let m = import(&dir.join(format!("{name}.onnx")));
-        let bytes = io::save_safetensors(&m.config, &m.weights).unwrap();
+        let (c0, w0) = m.clone().into_mobilenet().unwrap();
+        let bytes = io::save_safetensors(&c0, &w0).unwrap();
         let (config, weights) = io::load_safetensors(&bytes).unwrap();
         let input = input_tensor(&dir.join(format!("{name}_input.npy")), m.input_layout);
-        let a = reference::mobilenet_v1_forward(&m.config, &m.weights, &input).unwrap();
+        let a = reference::mobilenet_v1_forward(&c0, &w0, &input).unwrap();
         let b = reference::mobilenet_v1_forward(&config, &weights, &input).unwrap();
         assert_eq!(a, b, "{name}");
         // And both still match ONNX Runtime.
         let reloaded = OnnxModel {
-            config,
-            weights,
+            network: sepconv::net::Network::mobilenet(&config).unwrap(),
+            weights: sepconv::net::NetworkWeights::from_mobilenet(&weights),
             ..m
         };
         compare(

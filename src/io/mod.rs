@@ -10,7 +10,8 @@ pub mod onnx;
 pub mod safetensors;
 pub mod tflite;
 
-use crate::net::{MobileNetConfig, MobileNetWeights};
+use self::graph::{Imported, Layout};
+use crate::net::{MobileNetConfig, MobileNetWeights, Network, NetworkWeights};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -60,6 +61,35 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<(MobileNetConfig, MobileNetW
         Error::Model(m) => Error::Model(format!("{}: {m}", path.display())),
         e => e,
     })
+}
+
+/// Loads any supported model file as a network (see [`load_network_bytes`]); the error
+/// names the file.
+pub fn load_network(path: impl AsRef<Path>) -> Result<Imported> {
+    let path = path.as_ref();
+    let bytes = read_path(path)?;
+    load_network_bytes(&bytes).map_err(|e| match e {
+        Error::Model(m) => Error::Model(format!("{}: {m}", path.display())),
+        e => e,
+    })
+}
+
+/// Loads a model from bytes as a network, sniffing the format with [`sniff_format`]:
+/// ONNX and TFLite through the graph passes, safetensors as the MobileNet V1 it holds.
+pub fn load_network_bytes(bytes: &[u8]) -> Result<Imported> {
+    match sniff_format(bytes)? {
+        ModelFormat::Onnx => import_onnx(bytes),
+        ModelFormat::Safetensors => {
+            let (config, weights) = load_safetensors(bytes)?;
+            Ok(Imported {
+                network: Network::mobilenet(&config)?,
+                weights: NetworkWeights::from_mobilenet(&weights),
+                input_layout: Layout::Nhwc,
+                input_name: "input".into(),
+                output_name: "output".into(),
+            })
+        }
+    }
 }
 
 /// Guesses the format of a model file from its first bytes: safetensors starts with a

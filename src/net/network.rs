@@ -124,15 +124,35 @@ impl Network {
         {
             return None;
         }
-        // conv0 has floor(32 alpha) channels: try the alphas that give that count and
-        // keep the one whose layers match (Keras' alphas are 0.25, 0.5, 0.75, 1.0).
-        let c0 = first.spec.out_c;
-        let candidates = [0.25f32, 0.5, 0.75, 1.0, 1.3, 1.4, 2.0]
-            .into_iter()
-            .chain(std::iter::once(c0 as f32 / 32.0))
-            .chain(std::iter::once(
-                self.layers.last()?.spec.out_c as f32 / 1024.0,
-            ));
+        // Each layer of base width b and c channels allows alpha in [c / b, (c + 1) / b):
+        // the shortest decimal inside all of them is what the model's author wrote (0.35),
+        // else conv0 / 32, pw13 / 1024 or the middle.
+        let bases = std::iter::once(super::config::CONV0_CHANNELS)
+            .chain(super::config::BLOCKS.iter().flat_map(|&(c, _)| [0, c]));
+        let widths: Vec<(usize, usize)> = bases
+            .zip(&self.layers)
+            .filter(|(b, _)| *b != 0)
+            .map(|(b, l)| (b, l.spec.out_c))
+            .collect();
+        let lo = widths
+            .iter()
+            .map(|&(b, c)| c as f64 / b as f64)
+            .fold(0.0, f64::max);
+        let hi = widths
+            .iter()
+            .map(|&(b, c)| (c + 1) as f64 / b as f64)
+            .fold(f64::INFINITY, f64::min);
+        let mid = (lo + hi) / 2.0;
+        let rounded = |digits: i32| (mid * 10f64.powi(digits)).round() / 10f64.powi(digits);
+        let candidates = [
+            rounded(1),
+            rounded(2),
+            rounded(3),
+            first.spec.out_c as f64 / 32.0,
+            self.layers.last()?.spec.out_c as f64 / 1024.0,
+            mid,
+        ]
+        .map(|a| a as f32);
         for alpha in candidates {
             for padding in [
                 super::config::PaddingStyle::TfSame,
@@ -347,9 +367,7 @@ impl NetworkWeights {
         let features = net.features().2;
         match (net.head.classes, &self.fc) {
             (None, None) => Ok(()),
-            (Some(classes), Some((w, b))) => {
-                super::weights::check_fc(classes, features, w, b)
-            }
+            (Some(classes), Some((w, b))) => super::weights::check_fc(classes, features, w, b),
             (Some(_), None) => Err(Error::Model("the classifier has no weights".into())),
             (None, Some(_)) => Err(Error::Model(
                 "classifier weights given for a network without a classifier".into(),

@@ -98,7 +98,6 @@ impl MobileNetWeights {
     }
 }
 
-
 /// Seeded He-uniform weights for one layer, with an unfolded BatchNorm if `batch_norm`.
 pub(super) fn random_conv(rng: &mut ChaCha8Rng, spec: &LayerSpec, batch_norm: bool) -> ConvWeights {
     let fan_in = spec.weight_len() / spec.out_c;

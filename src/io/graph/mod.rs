@@ -17,6 +17,7 @@
 //!   dims [1, C, 1, 1] (NCHW) or [C] (NHWC) broadcasts over channels.
 
 pub mod passes;
+pub mod shape;
 
 use crate::activation::Clamp;
 use crate::geometry::Padding;
@@ -268,5 +269,31 @@ impl Graph {
         };
         let [h, w] = self.input_layout.spatial_axes().map(fixed);
         Ok((h?, w?, fixed(self.input_layout.channel_axis())?))
+    }
+}
+
+impl Imported {
+    /// The MobileNet V1 configuration and weights, if the network is one (see
+    /// [`Network::as_mobilenet`]); otherwise an error saying what it is instead.
+    pub fn into_mobilenet(
+        self,
+    ) -> Result<(crate::net::MobileNetConfig, crate::net::MobileNetWeights)> {
+        let not = |why: &str| {
+            Error::Model(format!(
+                "the model is a network of {} layers but not a MobileNet V1 ({why}); load it \
+                 as a network",
+                self.network.layers.len()
+            ))
+        };
+        let config = self
+            .network
+            .as_mobilenet()
+            .ok_or_else(|| not("its layers match no alpha and resolution"))?;
+        let weights = self
+            .weights
+            .clone()
+            .into_mobilenet()
+            .ok_or_else(|| not("its weights do not split into MobileNet's"))?;
+        Ok((config, weights))
     }
 }

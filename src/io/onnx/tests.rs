@@ -15,7 +15,7 @@ fn pytorch() -> pb::ModelProto {
 
 /// The error message of loading `m`; panics if it loads.
 fn error(m: &pb::ModelProto) -> String {
-    match load_onnx(&m.encode_to_vec()) {
+    match import_onnx(&m.encode_to_vec()) {
         Ok(_) => panic!("a broken model loaded"),
         Err(e) => e.to_string(),
     }
@@ -97,18 +97,13 @@ fn wrong_weight_dims_between_layers() {
     t.raw_data = Some(vec![0; o * (i + 1) * 4]);
     assert_names(
         &error(&m),
-        &[
-            "features.2.pw/Conv",
-            "pw2",
-            "features.2.pw.weight",
-            "expected",
-        ],
+        &["features.2.pw/Conv", "17 input channels, the input has 16"],
     );
 }
 
 #[test]
 fn channel_counts_no_alpha_explains() {
-    // dw7 and pw7 keep their own channel count but pw7 (base 512) has 100 outputs.
+    // pw7 (base 512) has 100 outputs: a network, but dw8 after it takes 128 channels.
     let mut m = pytorch();
     let t = init(&mut m, "features.7.pw.weight");
     t.dims[0] = 100;
@@ -116,7 +111,7 @@ fn channel_counts_no_alpha_explains() {
     t.raw_data = Some(vec![0; len]);
     init(&mut m, "features.7.pw.bias").raw_data = Some(vec![0; 400]);
     init(&mut m, "features.7.pw.bias").dims = vec![100];
-    assert_names(&error(&m), &["features.7.pw/Conv", "100 output channels"]);
+    assert_names(&error(&m), &["features.8.dw/Conv", "the input has 100"]);
 }
 
 #[test]
@@ -152,7 +147,7 @@ fn unsupported_attribute_and_values() {
     let n = node(&mut m, "features.6.dw/Conv");
     n.attribute.retain(|a| a.name() != "dilations");
     n.attribute.push(ints_attr("dilations", &[2, 2]));
-    assert_names(&error(&m), &["features.6.dw/Conv", "dilations"]);
+    assert_names(&error(&m), &["features.6.dw/Conv", "dilation (2, 2)"]);
 
     let mut m = pytorch();
     let gemm = node(&mut m, "fc");
@@ -173,7 +168,7 @@ fn pads_that_fit_no_style() {
     n.attribute.push(ints_attr("pads", &[0, 0, 2, 2]));
     assert_names(
         &error(&m),
-        &["features.8.dw/Conv", "dw8", "pads [0, 0, 2, 2]"],
+        &["features.8.dw/Conv", "padding must be 0 or 1"],
     );
 }
 
@@ -209,14 +204,25 @@ fn clip_bounds_other_than_relu6() {
     let mut m = fixture("relu6_a035_r96");
     let t = init(&mut m, "features.1.dw.max");
     t.raw_data = Some(5.0f32.to_le_bytes().to_vec());
-    assert_names(&error(&m), &["features.1.dw/Clip", "Clip bounds"]);
+    assert_names(&error(&m), &["features.1.dw/Clip", "clamp [0, 5]"]);
 }
 
 #[test]
-fn mixed_activations() {
+fn mixed_activations_make_a_network_but_no_mobilenet() {
     let mut m = pytorch();
     node(&mut m, "features.10.pw/Relu").op_type = Some("Identity".into());
-    assert_names(&error(&m), &["features.10.pw/Conv", "activation None"]);
+    let bytes = m.encode_to_vec();
+    let net = import_onnx(&bytes).unwrap().network;
+    let acts: Vec<_> = net.layers.iter().map(|l| l.activation).collect();
+    assert_eq!(acts[20], crate::Activation::None);
+    assert!(
+        acts.iter()
+            .filter(|&&a| a == crate::Activation::Relu)
+            .count()
+            == 26
+    );
+    let e = load_onnx(&bytes).unwrap_err().to_string();
+    assert_names(&e, &["not a MobileNet V1", "load it as a network"]);
 }
 
 #[test]
@@ -241,12 +247,14 @@ fn input_shape_problems() {
         };
         &mut t.shape.as_mut().unwrap().dim
     }
+    // A non-square input is a network (no MobileNet, whose input is square).
     let mut m = pytorch();
     dims(&mut m)[3].value = Some(Value::DimValue(96));
-    assert_names(&error(&m), &["'input'", "128x96"]);
+    let net = import_onnx(&m.encode_to_vec()).unwrap().network;
+    assert_eq!((net.in_h, net.in_w, net.as_mobilenet()), (128, 96, None));
     let mut m = pytorch();
     dims(&mut m)[2].value = Some(Value::DimParam("h".into()));
-    assert_names(&error(&m), &["'input'", "symbolic"]);
+    assert_names(&error(&m), &["'input'", "only the batch may be free"]);
     // Another resolution than the weights' own is fine for the weights, but conv0's pads
     // (symmetric) still fit; check a resolution too small for 5 stride-2 layers is refused.
     let mut m = pytorch();
@@ -256,31 +264,28 @@ fn input_shape_problems() {
 }
 
 #[test]
-fn graph_that_stops_early_or_lacks_a_classifier() {
-    let mut m = pytorch();
-    let g = m.graph.as_mut().unwrap();
-    let pos = g.node.iter().position(|n| n.name() == "pool").unwrap();
-    g.node.truncate(pos);
-    g.node.last_mut().unwrap().output[0] = "output".into();
-    assert_names(&error(&m), &["no global average pool"]);
-
-    let mut m = pytorch();
-    let g = m.graph.as_mut().unwrap();
-    let pos = g.node.iter().position(|n| n.name() == "fc").unwrap();
-    g.node.truncate(pos);
-    g.node.last_mut().unwrap().output[0] = "output".into();
-    assert_names(&error(&m), &["no classifier"]);
-
-    let mut m = pytorch();
-    let g = m.graph.as_mut().unwrap();
-    let pos = g
-        .node
-        .iter()
-        .position(|n| n.name() == "features.5.dw/Conv")
-        .unwrap();
-    g.node.truncate(pos);
-    g.node.last_mut().unwrap().output[0] = "output".into();
-    assert_names(&error(&m), &["after 9 convolutions"]);
+fn graph_that_stops_early_or_lacks_a_classifier_is_a_network() {
+    let cut = |at: &str| {
+        let mut m = pytorch();
+        let g = m.graph.as_mut().unwrap();
+        let pos = g.node.iter().position(|n| n.name() == at).unwrap();
+        g.node.truncate(pos);
+        g.node.last_mut().unwrap().output[0] = "output".into();
+        import_onnx(&m.encode_to_vec()).unwrap().network
+    };
+    // The last feature map (4x4x256 at alpha 0.25 from 128 px).
+    let net = cut("pool");
+    assert_eq!(net.layers.len(), 27);
+    assert!(!net.head.pool);
+    assert_eq!(net.output_dims(), [4, 4, 256]);
+    // The embedding.
+    let net = cut("fc");
+    assert!(net.head.pool && net.head.classes.is_none());
+    assert_eq!(net.output_dims(), [256]);
+    // Nine convolutions.
+    let net = cut("features.5.dw/Conv");
+    assert_eq!(net.layers.len(), 9);
+    assert_eq!(net.layers[8].spec.name, "features.4.pw/Conv");
 }
 
 #[test]
@@ -309,7 +314,7 @@ fn softmax_feeding_a_second_output_is_ignored_other_outputs_are_refused() {
     g.output.push(probs);
     let model = import_onnx(&m.encode_to_vec()).unwrap();
     assert_eq!(model.output_name, "output");
-    assert!(!model.config.softmax);
+    assert!(!model.network.head.softmax);
 
     // Extra outputs on the data path (features for a probe) are ignored too.
     let g = m.graph.as_mut().unwrap();
@@ -317,7 +322,7 @@ fn softmax_feeding_a_second_output_is_ignored_other_outputs_are_refused() {
     g.node.pop();
     assert_eq!(
         load_onnx(&m.encode_to_vec()).unwrap(),
-        (model.config, model.weights)
+        model.clone().into_mobilenet().unwrap()
     );
     // An output nothing on the path produces is refused.
     m.graph.as_mut().unwrap().output[1].name = Some("ghost".into());
@@ -347,7 +352,7 @@ fn pads_other_than_zero_h_w_padding() {
         .flat_map(|v| v.to_le_bytes())
         .collect();
     init(&mut m, "features.2.dw.pads").raw_data = Some(pads);
-    assert_names(&error(&m), &["features.2.dw/Pad", "only H and W"]);
+    assert_names(&error(&m), &["features.2.dw/Pad", "only height and width"]);
 
     let mut m = fixture("keras_pad_a0125_r64");
     let pad = node(&mut m, "features.2.dw/Pad");
@@ -400,11 +405,11 @@ fn average_pool_that_is_not_global() {
     pool.attribute.push(ints_attr("kernel_shape", &[1, 1]));
     assert_names(
         &error(&m),
-        &["'pool'", "does not cover the last feature map (2x2)"],
+        &["'pool'", "over a 2x2 map", "only a pool of the whole map"],
     );
     let mut m = fixture("slim_avgpool_a0125_r64");
     let pool = node(&mut m, "pool");
     pool.attribute.retain(|a| a.name() != "pads");
     pool.attribute.push(ints_attr("pads", &[1, 1, 1, 1]));
-    assert_names(&error(&m), &["'pool'", "unpadded"]);
+    assert_names(&error(&m), &["'pool'", "pads"]);
 }

@@ -1,14 +1,24 @@
-//! The passes that rewrite a lowered [`Graph`] into a [`Network`](crate::net::Network):
-//! see [`import`].
+//! The passes that rewrite a lowered [`Graph`] into a [`Network`](crate::net::Network),
+//! each a small function over the chain: `fold` (Identity, Pad, BatchNormalization,
+//! per-channel arithmetic, activations) and `build` (the layers and the head).
+
+mod build;
+mod fold;
+#[cfg(test)]
+mod tests;
+
+pub use self::build::build;
+pub use self::fold::{drop_identity, fold_affine, fold_pad, fuse_clamp};
 
 use super::{Graph, Imported};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Runs every pass over `graph` and builds the network; an error names the node the
 /// passes could not place, its op and why.
-pub fn import(graph: Graph) -> Result<Imported> {
-    Err(Error::Model(format!(
-        "{}: the graph passes are being written (input '{}')",
-        graph.format, graph.input_name
-    )))
+pub fn import(mut graph: Graph) -> Result<Imported> {
+    drop_identity(&mut graph);
+    fold_pad(&mut graph)?;
+    fold_affine(&mut graph)?;
+    fuse_clamp(&mut graph)?;
+    build(&graph)
 }
