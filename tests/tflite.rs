@@ -2,6 +2,7 @@
 //! (tests/fixtures/tflite, float32 from the TFLite converter) and tiny models built here
 //! (tests/tflite/builder.rs) for every refusal, each error naming the operator or tensor.
 
+#[path = "tflite/builder.rs"]
 mod builder;
 
 use builder::{Operator, Options, Tensor};
@@ -347,7 +348,7 @@ fn wrong_weight_dims() {
     let mut m = builder::tiny();
     *m.tensor_mut("conv/b") = Tensor::f32("conv/b", &[3], &[0.0; 3]);
     let e = error(&m);
-    assert_has(&e, &["operator 0 (CONV_2D)", "bias 'conv/b'", "expected [2]"]);
+    assert_has(&e, &["operator 0 (CONV_2D)", "bias tensor 'conv/b'", "expected [2]"]);
 }
 
 #[test]
@@ -643,7 +644,7 @@ fn elementwise_without_a_constant_is_refused() {
         )],
         "sum",
     );
-    assert_has(&error(&m), &["operator 0 (ADD)", "input 1 'other'"]);
+    assert_has(&error(&m), &["operator 0 (ADD)", "input 1 tensor 'other'"]);
 }
 
 #[test]
