@@ -64,7 +64,12 @@ fn raw_tensor(bytes: &[u8], name: &str) -> (Vec<i32>, Vec<f32>) {
         .iter()
         .find(|t| t.name() == Some(name))
         .unwrap_or_else(|| panic!("no tensor {name}"));
-    let data = m.buffers().unwrap().get(t.buffer() as usize).data().unwrap();
+    let data = m
+        .buffers()
+        .unwrap()
+        .get(t.buffer() as usize)
+        .data()
+        .unwrap();
     (t.shape().unwrap().iter().collect(), le_f32(data.bytes()))
 }
 
@@ -100,7 +105,9 @@ fn real_mobilenet_lowers_to_the_expected_chain() {
     assert!(g.nodes.iter().all(|n| n.layout == Layout::Nhwc));
 
     // Channels of MobileNet V1 at alpha 0.25.
-    let widths = [8, 16, 32, 32, 64, 64, 128, 128, 128, 128, 128, 128, 256, 256];
+    let widths = [
+        8, 16, 32, 32, 64, 64, 128, 128, 128, 128, 128, 128, 256, 256,
+    ];
     let strides = [2, 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1];
     let c0 = conv(&g.nodes[0].op);
     assert_eq!((c0.out_c, c0.kernel, c0.in_c_per_group), (8, (3, 3), 3));
@@ -177,9 +184,54 @@ fn real_mobilenet_lowers_to_the_expected_chain() {
 }
 
 #[test]
-fn real_mobilenet_import_does_not_panic() {
-    // The passes decide; the lowering must hand them a graph either way.
-    let _ = import_tflite(&real_model());
+fn real_mobilenet_imports_as_mobilenet_v1() {
+    let m = import_tflite(&real_model()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.input_layout, Layout::Nhwc);
+    assert_eq!(m.output_name, "PartitionedCall:0");
+    let c = m.network.as_mobilenet().expect("a MobileNet V1");
+    assert_eq!((c.alpha, c.resolution, c.classes), (0.25, 128, 1000));
+    assert_eq!(c.activation, sepconv::Activation::Relu);
+    assert_eq!(c.padding, sepconv::PaddingStyle::TfSame);
+    assert!(!c.softmax);
+}
+
+/// The .tflite and .onnx peer models share their weights: the reference forward pass of
+/// the TFLite import matches ONNX Runtime's logits of the ONNX one.
+#[test]
+fn real_mobilenet_matches_onnx_runtime_logits() {
+    let (config, weights) = import_tflite(&real_model())
+        .and_then(|m| m.into_mobilenet())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let x = sepconv::io::read_npy_file(fixture("mbv1_a0.25_r128_input_nhwc.npy")).unwrap();
+    let d = x.shape.as_slice();
+    let input =
+        sepconv::Tensor::from_vec(sepconv::Shape::new(d[0], d[1], d[2], d[3]), x.data).unwrap();
+    let got = sepconv::reference::mobilenet_v1_forward(&config, &weights, &input).unwrap();
+    let want = sepconv::io::read_npy_file(fixture("mbv1_a0.25_r128_ort_logits.npy")).unwrap();
+    assert_eq!(got.data.len(), want.data.len(), "logits {:?}", want.shape);
+    let scale = want.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let tol = 1e-4 + 1e-3 * scale;
+    for (i, (g, w)) in got.data.iter().zip(&want.data).enumerate() {
+        assert!(
+            (g - w).abs() <= tol,
+            "logit {i}: got {g}, ORT {w} (tol {tol})"
+        );
+    }
+}
+
+#[test]
+fn load_functions_sniff_and_dispatch_tflite() {
+    let bytes = real_model();
+    assert_eq!(
+        sepconv::io::sniff_format(&bytes).unwrap(),
+        sepconv::io::ModelFormat::Tflite
+    );
+    let net = sepconv::io::load_network_bytes(&bytes).unwrap();
+    assert_eq!(net.network.as_mobilenet().unwrap().resolution, 128);
+    let (c, _) = sepconv::io::load_model_bytes(&bytes).unwrap();
+    assert_eq!(c.alpha, 0.25);
+    let (c, _) = sepconv::io::load_model(fixture("mbv1_a0.25_r128.tflite")).unwrap();
+    assert_eq!(c.classes, 1000);
 }
 
 #[test]
@@ -327,12 +379,23 @@ fn wrong_weight_dims() {
     // 8 values as [2][1][1][4]: the input has 3 channels.
     *m.tensor_mut("conv/w") = Tensor::f32("conv/w", &[2, 1, 1, 4], &builder::values(8, 1));
     let e = error(&m);
-    assert_has(&e, &["operator 0 (CONV_2D)", "'conv/w'", "[2, 1, 1, 4]", "3 channels"]);
+    assert_has(
+        &e,
+        &[
+            "operator 0 (CONV_2D)",
+            "'conv/w'",
+            "[2, 1, 1, 4]",
+            "3 channels",
+        ],
+    );
 
     let mut m = builder::tiny();
     *m.tensor_mut("dw/w") = Tensor::f32("dw/w", &[1, 3, 3, 3], &builder::values(27, 2));
     let e = error(&m);
-    assert_has(&e, &["operator 1 (DEPTHWISE_CONV_2D)", "'dw/w'", "[1, 3, 3, 3]"]);
+    assert_has(
+        &e,
+        &["operator 1 (DEPTHWISE_CONV_2D)", "'dw/w'", "[1, 3, 3, 3]"],
+    );
 
     let mut m = builder::tiny();
     *m.tensor_mut("fc/w") = Tensor::f32("fc/w", &[3, 5], &builder::values(15, 3));
@@ -348,7 +411,14 @@ fn wrong_weight_dims() {
     let mut m = builder::tiny();
     *m.tensor_mut("conv/b") = Tensor::f32("conv/b", &[3], &[0.0; 3]);
     let e = error(&m);
-    assert_has(&e, &["operator 0 (CONV_2D)", "bias tensor 'conv/b'", "expected [2]"]);
+    assert_has(
+        &e,
+        &[
+            "operator 0 (CONV_2D)",
+            "bias tensor 'conv/b'",
+            "expected [2]",
+        ],
+    );
 }
 
 #[test]
@@ -378,7 +448,12 @@ fn a_dangling_input_is_refused() {
     m.operators[0].inputs[2] = m.tensors.len() as i32 - 1;
     assert_has(
         &error(&m),
-        &["operator 0 (CONV_2D)", "input 2", "'ghost'", "no operator produces it"],
+        &[
+            "operator 0 (CONV_2D)",
+            "input 2",
+            "'ghost'",
+            "no operator produces it",
+        ],
     );
 }
 
@@ -410,7 +485,11 @@ fn an_operator_off_the_path_is_refused() {
         .push(Operator::new(builder::RELU, &[10], &[stray], Options::None));
     assert_has(
         &error(&m),
-        &["operator 5 (RELU) is not on the data path", "'input'", "'logits'"],
+        &[
+            "operator 5 (RELU) is not on the data path",
+            "'input'",
+            "'logits'",
+        ],
     );
 }
 
@@ -419,7 +498,10 @@ fn two_data_inputs_are_refused() {
     let mut m = builder::tiny();
     m.tensors.push(Tensor::act("other", &[1, 3]));
     m.inputs.push(m.tensors.len() as i32 - 1);
-    assert_has(&error(&m), &["expected one data input, found 2", "'input'", "'other'"]);
+    assert_has(
+        &error(&m),
+        &["expected one data input, found 2", "'input'", "'other'"],
+    );
 }
 
 #[test]
@@ -471,7 +553,15 @@ fn int8_tensors_are_refused_by_name() {
     let w = m.tensor_mut("conv/w");
     w.ty = builder::INT8;
     w.data = vec![1; 6];
-    assert_has(&error(&m), &["operator 0 (CONV_2D)", "'conv/w'", "INT8", "not supported yet"]);
+    assert_has(
+        &error(&m),
+        &[
+            "operator 0 (CONV_2D)",
+            "'conv/w'",
+            "INT8",
+            "not supported yet",
+        ],
+    );
 
     let mut m = builder::tiny();
     m.tensor_mut("input").ty = builder::INT8;
@@ -486,7 +576,11 @@ fn int8_tensors_are_refused_by_name() {
     m.tensor_mut("fc/w").scale = Some(vec![0.5]);
     assert_has(
         &error(&m),
-        &["operator 3 (FULLY_CONNECTED)", "'fc/w'", "quantized tensors are not supported yet"],
+        &[
+            "operator 3 (FULLY_CONNECTED)",
+            "'fc/w'",
+            "quantized tensors are not supported yet",
+        ],
     );
 }
 
@@ -523,14 +617,20 @@ fn elementwise_pool_pad_reshape_and_squeeze() {
                 builder::MUL,
                 &[0, 1],
                 &[2],
-                Options::Arithmetic { tag: 21, act: builder::NONE },
+                Options::Arithmetic {
+                    tag: 21,
+                    act: builder::NONE,
+                },
             ),
             // Constant first, with a fused RELU6.
             Operator::new(
                 builder::ADD,
                 &[3, 2],
                 &[4],
-                Options::Arithmetic { tag: 11, act: builder::RELU6_ACT },
+                Options::Arithmetic {
+                    tag: 11,
+                    act: builder::RELU6_ACT,
+                },
             ),
             Operator::new(builder::PAD, &[4, 5], &[6], Options::None),
             Operator::new(
@@ -545,12 +645,19 @@ fn elementwise_pool_pad_reshape_and_squeeze() {
                 },
             ),
             Operator::new(builder::RELU, &[7], &[8], Options::None),
-            Operator::new(builder::SQUEEZE, &[8], &[9], Options::Squeeze { dims: vec![1, 2] }),
+            Operator::new(
+                builder::SQUEEZE,
+                &[8],
+                &[9],
+                Options::Squeeze { dims: vec![1, 2] },
+            ),
             Operator::new(
                 builder::RESHAPE,
                 &[9],
                 &[10],
-                Options::Reshape { new_shape: vec![-1, 2] },
+                Options::Reshape {
+                    new_shape: vec![-1, 2],
+                },
             ),
         ],
         "reshape",
@@ -640,7 +747,10 @@ fn elementwise_without_a_constant_is_refused() {
             builder::ADD,
             &[0, 1],
             &[2],
-            Options::Arithmetic { tag: 11, act: builder::NONE },
+            Options::Arithmetic {
+                tag: 11,
+                act: builder::NONE,
+            },
         )],
         "sum",
     );

@@ -171,7 +171,10 @@ pub struct Model {
 impl Model {
     /// The index of the tensor named `name`.
     pub fn tensor(&self, name: &str) -> i32 {
-        self.tensors.iter().position(|t| t.name == name).expect("a tensor") as i32
+        self.tensors
+            .iter()
+            .position(|t| t.name == name)
+            .expect("a tensor") as i32
     }
 
     pub fn tensor_mut(&mut self, name: &str) -> &mut Tensor {

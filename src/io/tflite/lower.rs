@@ -95,7 +95,11 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
             return Err(err(format!(
                 "expected one data input, found {} ({})",
                 other.len(),
-                other.iter().map(|&i| t.label(i)).collect::<Vec<_>>().join(", ")
+                other
+                    .iter()
+                    .map(|&i| t.label(i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     };

@@ -28,7 +28,8 @@ mod tensors;
 
 use self::tensors::err;
 use crate::io::graph::{passes, Graph, Imported};
-use crate::Result;
+use crate::net::{MobileNetConfig, MobileNetWeights};
+use crate::{Error, Result};
 
 /// Lowers a TFLite model's subgraph 0 into the import IR, without running the passes.
 pub fn lower_tflite(bytes: &[u8]) -> Result<Graph> {
@@ -54,9 +55,19 @@ pub fn lower_tflite(bytes: &[u8]) -> Result<Graph> {
     lower::lower(bytes, model)
 }
 
-/// Imports a TFLite model: [`lower_tflite`], then the graph passes into a network.
+/// Imports a TFLite model: [`lower_tflite`], then the graph passes into a network. Every
+/// model error starts with "TFLite: ".
 pub fn import_tflite(bytes: &[u8]) -> Result<Imported> {
-    passes::import(lower_tflite(bytes)?)
+    passes::import(lower_tflite(bytes)?).map_err(|e| match e {
+        Error::Model(m) if !m.starts_with("TFLite") => Error::Model(format!("TFLite: {m}")),
+        e => e,
+    })
+}
+
+/// Loads a TFLite MobileNet V1 from its bytes; any other network is an error (see
+/// [`import_tflite`]).
+pub fn load_tflite(bytes: &[u8]) -> Result<(MobileNetConfig, MobileNetWeights)> {
+    import_tflite(bytes)?.into_mobilenet()
 }
 
 #[cfg(test)]

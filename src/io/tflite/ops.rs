@@ -61,19 +61,18 @@ impl OpCtx<'_, '_> {
                 self.t.label(self.data)
             )));
         }
-        self.t.check_f32(self.data, &format!("{}: input", self.label()))
+        self.t
+            .check_f32(self.data, &format!("{}: input", self.label()))
     }
 
     fn const_f32(&self, i: usize, what: &str) -> Result<super::tensors::Const<f32>> {
         let ti = self.required(i, what)?;
-        self.t
-            .const_f32(ti, &format!("{}: {what}", self.label()))
+        self.t.const_f32(ti, &format!("{}: {what}", self.label()))
     }
 
     fn const_ints(&self, i: usize, what: &str) -> Result<super::tensors::Const<i64>> {
         let ti = self.required(i, what)?;
-        self.t
-            .const_ints(ti, &format!("{}: {what}", self.label()))
+        self.t.const_ints(ti, &format!("{}: {what}", self.label()))
     }
 
     /// The data input's channels (the last dim of its shape).

@@ -500,45 +500,39 @@ fn verify_builtin_options<'v, 'o, 'b>(
         slot(BUILTIN_OPTIONS),
         false,
         |tag, v, pos| match tag {
-            options::CONV_2D => v.verify_union_variant::<ForwardsUOffset<Conv2DOptions>>(
-                "Conv2DOptions",
-                pos,
-            ),
+            options::CONV_2D => {
+                v.verify_union_variant::<ForwardsUOffset<Conv2DOptions>>("Conv2DOptions", pos)
+            }
             options::DEPTHWISE_CONV_2D => v
                 .verify_union_variant::<ForwardsUOffset<DepthwiseConv2DOptions>>(
                     "DepthwiseConv2DOptions",
                     pos,
                 ),
-            options::POOL_2D => v.verify_union_variant::<ForwardsUOffset<Pool2DOptions>>(
-                "Pool2DOptions",
-                pos,
-            ),
+            options::POOL_2D => {
+                v.verify_union_variant::<ForwardsUOffset<Pool2DOptions>>("Pool2DOptions", pos)
+            }
             options::FULLY_CONNECTED => v
                 .verify_union_variant::<ForwardsUOffset<FullyConnectedOptions>>(
                     "FullyConnectedOptions",
                     pos,
                 ),
-            options::SOFTMAX => v.verify_union_variant::<ForwardsUOffset<SoftmaxOptions>>(
-                "SoftmaxOptions",
-                pos,
-            ),
+            options::SOFTMAX => {
+                v.verify_union_variant::<ForwardsUOffset<SoftmaxOptions>>("SoftmaxOptions", pos)
+            }
             options::ADD | options::SUB | options::MUL | options::DIV => v
                 .verify_union_variant::<ForwardsUOffset<ArithmeticOptions>>(
                     "ArithmeticOptions",
                     pos,
                 ),
-            options::RESHAPE => v.verify_union_variant::<ForwardsUOffset<ReshapeOptions>>(
-                "ReshapeOptions",
-                pos,
-            ),
-            options::REDUCER => v.verify_union_variant::<ForwardsUOffset<ReducerOptions>>(
-                "ReducerOptions",
-                pos,
-            ),
-            options::SQUEEZE => v.verify_union_variant::<ForwardsUOffset<SqueezeOptions>>(
-                "SqueezeOptions",
-                pos,
-            ),
+            options::RESHAPE => {
+                v.verify_union_variant::<ForwardsUOffset<ReshapeOptions>>("ReshapeOptions", pos)
+            }
+            options::REDUCER => {
+                v.verify_union_variant::<ForwardsUOffset<ReducerOptions>>("ReducerOptions", pos)
+            }
+            options::SQUEEZE => {
+                v.verify_union_variant::<ForwardsUOffset<SqueezeOptions>>("SqueezeOptions", pos)
+            }
             _ => Ok(()),
         },
     )
@@ -570,7 +564,10 @@ impl<'a> Operator<'a> {
     /// be one it maps to `T`.
     unsafe fn union_value<T: Follow<'a, Inner = T> + 'a>(&self) -> Option<T> {
         // SAFETY: the caller guarantees slot 4 was verified as a `ForwardsUOffset<T>`.
-        unsafe { self.tab.get::<ForwardsUOffset<T>>(slot(BUILTIN_OPTIONS), None) }
+        unsafe {
+            self.tab
+                .get::<ForwardsUOffset<T>>(slot(BUILTIN_OPTIONS), None)
+        }
     }
 
     /// `builtin_options` as the table `builtin_options_type` names; `None` both when the
@@ -578,8 +575,8 @@ impl<'a> Operator<'a> {
     /// a tag without a value, so that means no options).
     pub fn builtin_options(&self) -> BuiltinOptions<'a> {
         let tag = self.builtin_options_type();
-        // SAFETY (every arm): `verify_builtin_options` ran the verifier of exactly the type
-        // read here for this tag (the same match, arm for arm).
+        // SAFETY: (every arm) `verify_builtin_options` ran the verifier of exactly the
+        // type read here for this tag (the same match, arm for arm).
         let opts = unsafe {
             match tag {
                 options::NONE => None,

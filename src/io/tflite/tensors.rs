@@ -39,7 +39,6 @@ impl<'a> Tensors<'a> {
         })
     }
 
-
     /// Tensor `index`, or an error saying who referred to it.
     pub fn get(&self, index: i32, whose: impl FnOnce() -> String) -> Result<Tensor<'a>> {
         usize::try_from(index)
@@ -190,7 +189,12 @@ impl<'a> Tensors<'a> {
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .filter(|&n| n <= MAX_ELEMENTS)
-            .ok_or_else(|| err(format!("{}: dims {dims:?} are too large", self.label(index))))?;
+            .ok_or_else(|| {
+                err(format!(
+                    "{}: dims {dims:?} are too large",
+                    self.label(index)
+                ))
+            })?;
         Ok((dims, count))
     }
 

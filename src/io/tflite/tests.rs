@@ -90,8 +90,12 @@ fn short_and_foreign_files_are_refused_before_the_verifier() {
         let e = lower_tflite(bytes).unwrap_err().to_string();
         assert!(e.contains("too short"), "{e}");
     }
-    let e = lower_tflite(b"\x10\0\0\0ONNXabcdefgh").unwrap_err().to_string();
+    let e = lower_tflite(b"\x10\0\0\0ONNXabcdefgh")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a TFLite model"), "{e}");
-    let e = lower_tflite(b"\x10\0\0\0TFL3abcdefgh").unwrap_err().to_string();
+    let e = lower_tflite(b"\x10\0\0\0TFL3abcdefgh")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a valid TFLite flatbuffer"), "{e}");
 }
