@@ -38,7 +38,7 @@ enum Command {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Model file: .onnx or .safetensors.
+    /// Model file: .onnx, .tflite or .safetensors.
     #[arg(long)]
     pub model: std::path::PathBuf,
     /// Input: an image (png, jpg), resized and normalized, or a .npy f32 tensor.

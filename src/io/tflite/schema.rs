@@ -3,7 +3,8 @@
 //!
 //! Field ids, enum values and union tags are those of tensorflow/lite/schema/schema.fbs
 //! (fields are numbered in declaration order from 0; a union field takes two ids, its
-//! `_type` tag first). Every table here verifies the fields it declares, so
+//! `_type` tag first); checked against schema version 3c (buffers with offset/size).
+//! Every table here verifies the fields it declares, so
 //! [`root`] (which runs the crate's [`Verifier`] over the whole file first) hands out
 //! tables whose every accessor reads only bytes the verifier checked: that is what makes
 //! the `unsafe` below sound, and all of it is in this file.
