@@ -125,10 +125,19 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
             }
         }
     }
+    // Shape arithmetic from the activations (TFLiteConverter's dynamic-batch reshape:
+    // SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE): its outputs may only feed a RESHAPE's
+    // shape input, and its ops are no consumers of the data path.
+    let shape_ops = shape_computations(&ops, &t)?;
     for (i, o) in ops.iter().enumerate() {
+        if shape_ops.contains(&i) {
+            continue;
+        }
         let mut seen = HashSet::new();
-        for &ti in o.inputs.iter().filter(|&&ti| ti != -1) {
-            if !t.is_const(ti)? && seen.insert(ti) {
+        for (j, &ti) in o.inputs.iter().enumerate().filter(|(_, &ti)| ti != -1) {
+            let computed_shape =
+                o.code == builtin::RESHAPE && j == 1 && is_shape(&ops, &shape_ops, &producer, ti);
+            if !t.is_const(ti)? && !computed_shape && seen.insert(ti) {
                 consumers.entry(ti).or_default().push(i);
             }
         }
@@ -175,6 +184,9 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
             if ti == -1 || ti == cur || t.is_const(ti)? {
                 continue;
             }
+            if o.code == builtin::RESHAPE && j == 1 && is_shape(&ops, &shape_ops, &producer, ti) {
+                continue;
+            }
             let why = match producer.get(&ti) {
                 Some(&p) => format!("it is produced by {}, off the data path", ops[p].label(p)),
                 None => "it has no buffer data and no operator produces it".to_string(),
@@ -214,6 +226,11 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
     let mut extra_outputs: HashSet<i32> = HashSet::new();
     for (i, o) in ops.iter().enumerate() {
         if path.contains(&i) {
+            continue;
+        }
+        // A shape computation feeding anything but a RESHAPE's shape was refused above
+        // (its output then is neither the data path nor a constant), or is unused.
+        if shape_ops.contains(&i) && !o.outputs.iter().any(|x| sg_outputs.contains(x)) {
             continue;
         }
         let softmax_of_output = o.code == builtin::SOFTMAX
@@ -276,6 +293,52 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
         output_name: t.name(output),
         nodes,
     })
+}
+
+/// Ops that compute a shape from `SHAPE` of a tensor, with constants: their indices.
+/// Operators are stored in execution order, so one pass finds them all.
+fn shape_computations(ops: &[Op], t: &Tensors) -> Result<HashSet<usize>> {
+    const ARITH: &[i32] = &[
+        builtin::STRIDED_SLICE,
+        builtin::PACK,
+        builtin::CONCATENATION,
+        builtin::GATHER,
+        builtin::CAST,
+        builtin::SLICE,
+        builtin::MUL,
+        builtin::SQUEEZE,
+        builtin::RESHAPE,
+    ];
+    let mut shape_tensors: HashSet<i32> = HashSet::new();
+    let mut found = HashSet::new();
+    for (i, o) in ops.iter().enumerate() {
+        let inputs: Vec<i32> = o.inputs.iter().copied().filter(|&ti| ti != -1).collect();
+        let mut is = o.code == builtin::SHAPE;
+        if !is && ARITH.contains(&o.code) && inputs.iter().any(|ti| shape_tensors.contains(ti)) {
+            is = true;
+            for ti in &inputs {
+                if !shape_tensors.contains(ti) && !t.is_const(*ti)? {
+                    is = false;
+                }
+            }
+        }
+        if is {
+            found.insert(i);
+            shape_tensors.extend(o.outputs.iter().copied().filter(|&ti| ti != -1));
+        }
+    }
+    Ok(found)
+}
+
+/// Whether tensor `ti` is computed by the shape ops.
+fn is_shape(
+    ops: &[Op],
+    shape_ops: &HashSet<usize>,
+    producer: &HashMap<i32, usize>,
+    ti: i32,
+) -> bool {
+    let _ = ops;
+    producer.get(&ti).is_some_and(|p| shape_ops.contains(p))
 }
 
 /// The input's dims: `shape`, with a -1 of `shape_signature` (or of an old file's shape)

@@ -341,6 +341,11 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
         builtin::RESHAPE => {
             c.data_first()?;
             let shape = match (c.input(1), opts) {
+                // Computed from SHAPE of the activations (a dynamic batch): checked by
+                // shape inference to keep one vector per image.
+                (Some(ti), _) if !c.t.is_const(ti)? => {
+                    return one(Op::Reshape { shape: None });
+                }
                 (Some(_), _) => c.const_ints(1, "shape")?.data,
                 (None, BuiltinOptions::Reshape(o)) if o.new_shape().is_some() => o
                     .new_shape()

@@ -101,6 +101,12 @@ pub mod builtin {
     pub const SUB: i32 = 41;
     pub const DIV: i32 = 42;
     pub const SQUEEZE: i32 = 43;
+    pub const STRIDED_SLICE: i32 = 45;
+    pub const GATHER: i32 = 36;
+    pub const CAST: i32 = 53;
+    pub const SLICE: i32 = 65;
+    pub const SHAPE: i32 = 77;
+    pub const PACK: i32 = 83;
     pub const HARD_SWISH: i32 = 117;
     pub const QUANTIZE: i32 = 114;
     /// Codes at or above this are only in `OperatorCode.builtin_code`.
