@@ -37,6 +37,7 @@ fn compile(out: &Path, link: &[String]) {
     assert!(status.success(), "compiling examples/c/main.c failed");
 }
 
+/// The PyTorch ONNX fixture (NCHW logits).
 fn fixture_args() -> Vec<String> {
     let f = format!(
         "{}/tests/fixtures/pytorch_a025_r128",
@@ -50,7 +51,25 @@ fn fixture_args() -> Vec<String> {
     ]
 }
 
+/// A TFLite model without its top (Keras include_top=False): NHWC in, 256 features out.
+fn tflite_embedding_args() -> Vec<String> {
+    let f = format!(
+        "{}/tests/fixtures/exporters/keras_notop_tflite_a025_r128",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    vec![
+        format!("{f}.tflite"),
+        format!("{f}_input.npy"),
+        format!("{f}_output.npy"),
+        "nhwc".into(),
+    ]
+}
+
 fn run(exe: &Path, valgrind: bool) {
+    run_with(exe, valgrind, fixture_args());
+}
+
+fn run_with(exe: &Path, valgrind: bool, args: Vec<String>) {
     let mut cmd = if valgrind {
         let mut c = Command::new("valgrind");
         c.args([
@@ -67,7 +86,7 @@ fn run(exe: &Path, valgrind: bool) {
     // cargo puts target/<profile> on LD_LIBRARY_PATH, which outranks the program's runpath
     // and may hold a stale libsepconv.so from an earlier `cargo build`.
     let out = cmd
-        .args(fixture_args())
+        .args(args)
         .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap();
@@ -118,4 +137,5 @@ fn c_program_against_the_shared_library() {
         ],
     );
     run(&exe, false);
+    run_with(&exe, false, tflite_embedding_args());
 }
