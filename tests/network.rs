@@ -369,3 +369,37 @@ fn steps_follow_the_layers() {
     let names: Vec<String> = model.steps().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["l0", "l1", "l2", "l3", "pool", "fc"]);
 }
+
+#[test]
+fn profile_steps_are_named_after_layers() {
+    let head = Head {
+        pool: true,
+        classes: Some(3),
+        softmax: true,
+    };
+    let layers = [
+        (0, 8, 1, 0, 1),
+        (1, 0, 2, 0, 0),
+        (2, 6, 1, 0, 1),
+        (2, 5, 1, 0, 1),
+    ];
+    let net = network((10, 9, 2), &layers, head);
+    let weights = NetworkWeights::random(&net, 1, false);
+    let model = Model::build_network(&net, &weights, Options::default()).unwrap();
+    let names: Vec<String> = model.steps().iter().map(|s| s.name.clone()).collect();
+    for layer in ["l0", "l1", "l2", "l3"] {
+        assert!(
+            names.iter().any(|n| n.contains(layer)),
+            "{layer} in {names:?}"
+        );
+    }
+    let mut ws = model.workspace(1).unwrap();
+    let x = input(1, &net, 2);
+    let mut out = vec![0.0; model.output_len()];
+    let mut ms = vec![0.0; names.len()];
+    model
+        .run_profiled(&mut ws, &x.data, 1, &mut out, &mut ms)
+        .unwrap();
+    let want = reference::network_forward(&net, &weights, &x).unwrap();
+    assert_close(&out, &want.data, "profiled").unwrap();
+}
