@@ -203,14 +203,16 @@ enum SepconvStatus sepconv_model_builtin(const struct SepconvConfig *config,
                                          const struct SepconvOptions *options,
                                          struct SepconvModel **out);
 
-// Loads a model file (`.onnx` or `.safetensors`, by extension). `path` is a
+// Loads a model file (`.onnx`, `.tflite` or `.safetensors`, recognised from its bytes):
+// MobileNet V1 or any sequential depthwise-separable network. `path` is a
 // NUL-terminated UTF-8 path; `options` may be null. On success `*out` is a new model.
 enum SepconvStatus sepconv_model_load_file(const char *path,
                                            const struct SepconvOptions *options,
                                            struct SepconvModel **out);
 
-// Loads a model from `len` bytes of an ONNX or safetensors file in memory (the format is
-// recognised from the bytes; they are not kept). On success `*out` is a new model.
+// Loads a model from `len` bytes of an ONNX, TFLite or safetensors file in memory (the
+// format is recognised from the bytes; they are not kept). On success `*out` is a new
+// model.
 enum SepconvStatus sepconv_model_load_memory(const uint8_t *data,
                                              size_t len,
                                              const struct SepconvOptions *options,

@@ -2,7 +2,7 @@
 //! optionally writes the output tensor.
 
 use crate::RunArgs;
-use sepconv::io::{load_model, read_npy_file, write_npy_file};
+use sepconv::io::{load_network, read_npy_file, write_npy_file};
 use sepconv::net::{Model, Options};
 use sepconv::{Error, Result};
 use std::path::Path;
@@ -14,10 +14,10 @@ pub enum Layout {
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    let (config, weights) = load_model(&args.model)?;
-    let model = Model::build(
-        &config,
-        &weights,
+    let m = load_network(&args.model)?;
+    let model = Model::build_network(
+        &m.network,
+        &m.weights,
         Options {
             threads: args.threads,
             cpu: args.isa,

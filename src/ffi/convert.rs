@@ -68,3 +68,16 @@ pub(super) fn build(
     unsafe { *out = ptr };
     Ok(())
 }
+
+/// As [`build`] for an imported network (model files).
+pub(super) fn build_network(
+    m: &crate::io::graph::Imported,
+    opts: *const SepconvOptions,
+    out: *mut *mut SepconvModel,
+) -> Result<(), Failure> {
+    let model = Model::build_network(&m.network, &m.weights, options(opts)?)?;
+    let ptr = register(Box::new(SepconvModel { model }), Kind::Model);
+    // SAFETY: `out` was checked non-null by `out_ptr` at the start of the call.
+    unsafe { *out = ptr };
+    Ok(())
+}

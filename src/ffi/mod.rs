@@ -158,7 +158,7 @@ pub struct SepconvWorkspace {
 mod convert;
 mod handles;
 
-use convert::build;
+use convert::{build, build_network};
 use handles::{
     check_live, fail, guard, model_ref, out_ptr, register, unregister, Kind, LAST_ERROR,
 };
@@ -338,7 +338,8 @@ pub unsafe extern "C" fn sepconv_model_builtin(
     })
 }
 
-/// Loads a model file (`.onnx` or `.safetensors`, by extension). `path` is a
+/// Loads a model file (`.onnx`, `.tflite` or `.safetensors`, recognised from its bytes):
+/// MobileNet V1 or any sequential depthwise-separable network. `path` is a
 /// NUL-terminated UTF-8 path; `options` may be null. On success `*out` is a new model.
 #[no_mangle]
 pub unsafe extern "C" fn sepconv_model_load_file(
@@ -356,13 +357,13 @@ pub unsafe extern "C" fn sepconv_model_load_file(
         let Ok(path) = path.to_str() else {
             return fail(SepconvStatus::InvalidArgument, "path is not UTF-8");
         };
-        let (config, weights) = crate::io::load_model(path)?;
-        build(&config, &weights, options, out)
+        build_network(&crate::io::load_network(path)?, options, out)
     })
 }
 
-/// Loads a model from `len` bytes of an ONNX or safetensors file in memory (the format is
-/// recognised from the bytes; they are not kept). On success `*out` is a new model.
+/// Loads a model from `len` bytes of an ONNX, TFLite or safetensors file in memory (the
+/// format is recognised from the bytes; they are not kept). On success `*out` is a new
+/// model.
 #[no_mangle]
 pub unsafe extern "C" fn sepconv_model_load_memory(
     data: *const u8,
@@ -377,8 +378,7 @@ pub unsafe extern "C" fn sepconv_model_load_memory(
         }
         // SAFETY: checked non-null; the caller passes `len` readable bytes.
         let bytes = unsafe { std::slice::from_raw_parts(data, len) };
-        let (config, weights) = crate::io::load_model_bytes(bytes)?;
-        build(&config, &weights, options, out)
+        build_network(&crate::io::load_network_bytes(bytes)?, options, out)
     })
 }
 

@@ -1,4 +1,5 @@
-//! Model import and export: ONNX ([`onnx`]) and safetensors ([`safetensors`]) files into
+//! Model import and export: ONNX ([`onnx`]), TFLite ([`tflite`]) and safetensors
+//! ([`safetensors`]) files into
 //! [`MobileNetConfig`] + [`MobileNetWeights`], and f32 `.npy` arrays ([`npy`]).
 //!
 //! Every malformed file gives a [`crate::Error`] naming the node, tensor or byte offset at
@@ -8,6 +9,7 @@ pub mod graph;
 pub mod npy;
 pub mod onnx;
 pub mod safetensors;
+pub mod tflite;
 
 use self::graph::{Imported, Layout};
 use crate::net::{MobileNetConfig, MobileNetWeights, Network, NetworkWeights};
@@ -19,12 +21,15 @@ pub use self::onnx::{import_onnx, load_onnx, load_onnx_file, InputLayout, OnnxMo
 pub use self::safetensors::{
     load_safetensors, load_safetensors_file, save_safetensors, save_safetensors_file,
 };
+pub use self::tflite::{import_tflite, load_tflite, lower_tflite};
 
 /// Model file formats sepconv reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelFormat {
     Onnx,
     Safetensors,
+    /// A float32 `.tflite` flatbuffer (identifier "TFL3").
+    Tflite,
 }
 
 pub(crate) fn read_path(path: &Path) -> Result<Vec<u8>> {
@@ -34,7 +39,8 @@ pub(crate) fn read_path(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Loads a model file, choosing the format by extension (`.onnx` or `.safetensors`).
+/// Loads a model file, choosing the format by extension (`.onnx`, `.tflite` or
+/// `.safetensors`).
 pub fn load_model(path: impl AsRef<Path>) -> Result<(MobileNetConfig, MobileNetWeights)> {
     let path = path.as_ref();
     let ext = path
@@ -44,9 +50,10 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<(MobileNetConfig, MobileNetW
     let format = match ext.as_deref() {
         Some("onnx") => ModelFormat::Onnx,
         Some("safetensors") => ModelFormat::Safetensors,
+        Some("tflite") => ModelFormat::Tflite,
         _ => {
             return Err(Error::Model(format!(
-                "{}: unknown model extension (expected .onnx or .safetensors)",
+                "{}: unknown model extension (expected .onnx, .tflite or .safetensors)",
                 path.display()
             )))
         }
@@ -55,6 +62,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<(MobileNetConfig, MobileNetW
     let loaded = match format {
         ModelFormat::Onnx => load_onnx(&bytes),
         ModelFormat::Safetensors => load_safetensors(&bytes),
+        ModelFormat::Tflite => load_tflite(&bytes),
     };
     loaded.map_err(|e| match e {
         Error::Model(m) => Error::Model(format!("{}: {m}", path.display())),
@@ -78,6 +86,7 @@ pub fn load_network(path: impl AsRef<Path>) -> Result<Imported> {
 pub fn load_network_bytes(bytes: &[u8]) -> Result<Imported> {
     match sniff_format(bytes)? {
         ModelFormat::Onnx => import_onnx(bytes),
+        ModelFormat::Tflite => import_tflite(bytes),
         ModelFormat::Safetensors => {
             let (config, weights) = load_safetensors(bytes)?;
             Ok(Imported {
@@ -91,13 +100,17 @@ pub fn load_network_bytes(bytes: &[u8]) -> Result<Imported> {
     }
 }
 
-/// Guesses the format of a model file from its first bytes: safetensors starts with a
-/// little-endian u64 header length followed by `{`; anything else is tried as ONNX.
+/// Guesses the format of a model file from its first bytes: TFLite has the flatbuffer
+/// identifier "TFL3" at bytes 4..8, safetensors starts with a little-endian u64 header
+/// length followed by `{`; anything else is tried as ONNX.
 pub fn sniff_format(bytes: &[u8]) -> Result<ModelFormat> {
     if bytes.starts_with(b"\x93NUMPY") {
         return Err(Error::Model(
             "this is a .npy array, not a model file".to_string(),
         ));
+    }
+    if bytes.get(4..8) == Some(tflite::schema::FILE_IDENTIFIER.as_bytes()) {
+        return Ok(ModelFormat::Tflite);
     }
     match bytes.get(8) {
         Some(b'{') => Ok(ModelFormat::Safetensors),
@@ -110,5 +123,6 @@ pub fn load_model_bytes(bytes: &[u8]) -> Result<(MobileNetConfig, MobileNetWeigh
     match sniff_format(bytes)? {
         ModelFormat::Onnx => load_onnx(bytes),
         ModelFormat::Safetensors => load_safetensors(bytes),
+        ModelFormat::Tflite => load_tflite(bytes),
     }
 }

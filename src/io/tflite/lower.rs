@@ -1,0 +1,306 @@
+//! Subgraph 0 of a verified model as an [`io::graph::Graph`](crate::io::graph::Graph): the
+//! operator chain from the one data input to the first output, each operator lowered by
+//! [`super::ops`].
+
+use super::ops::{self, OpCtx};
+use super::schema::{builtin, Model, Operator};
+use super::tensors::{err, Tensors};
+use crate::io::graph::{Dim, Graph, Layout};
+use crate::Result;
+use std::collections::{HashMap, HashSet};
+
+/// The operator's builtin code and its name for messages ("CONV_2D", "CUSTOM 'Foo'").
+pub(crate) fn op_code(model: &Model, op: &Operator, index: usize) -> Result<(i32, String)> {
+    let codes = model.operator_codes();
+    let i = op.opcode_index() as usize;
+    let code = codes
+        .filter(|c| i < c.len())
+        .map(|c| c.get(i))
+        .ok_or_else(|| {
+            err(format!(
+                "operator {index}: opcode_index {i} is out of range (the model has {} \
+                 operator codes)",
+                codes.map_or(0, |c| c.len())
+            ))
+        })?;
+    let n = code.code();
+    let name = match (n, code.custom_code()) {
+        (builtin::CUSTOM, Some(custom)) => format!("CUSTOM '{custom}'"),
+        _ => builtin::name(n),
+    };
+    Ok((n, name))
+}
+
+/// One operator of subgraph 0 with what the path search needs.
+struct Op<'a> {
+    op: Operator<'a>,
+    code: i32,
+    name: String,
+    inputs: Vec<i32>,
+    outputs: Vec<i32>,
+}
+
+impl Op<'_> {
+    /// "operator 3 (CONV_2D)".
+    fn label(&self, index: usize) -> String {
+        format!("operator {index} ({})", self.name)
+    }
+}
+
+/// Lowers subgraph 0 of `model` (from `file`).
+pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
+    let sg = model
+        .subgraphs()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.get(0))
+        .ok_or_else(|| err("the model has no subgraph"))?;
+    let t = Tensors::new(file, model, sg)?;
+    let ops: Vec<Op> = sg
+        .operators()
+        .map(|v| v.iter().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let (code, name) = op_code(&model, &op, i)?;
+            let list = |v: Option<flatbuffers::Vector<'_, i32>>| -> Vec<i32> {
+                v.map(|v| v.iter().collect()).unwrap_or_default()
+            };
+            let o = Op {
+                op,
+                code,
+                name,
+                inputs: list(op.inputs()),
+                outputs: list(op.outputs()),
+            };
+            for &ti in o.inputs.iter().chain(&o.outputs).filter(|&&ti| ti != -1) {
+                t.get(ti, || o.label(i))?;
+            }
+            Ok(o)
+        })
+        .collect::<Result<_>>()?;
+
+    // The one data input and the first output.
+    let sg_inputs: Vec<i32> = sg.inputs().map(|v| v.iter().collect()).unwrap_or_default();
+    let mut data_inputs = Vec::new();
+    for &i in &sg_inputs {
+        t.get(i, || "subgraph input".to_string())?;
+        if !t.is_const(i)? {
+            data_inputs.push(i);
+        }
+    }
+    let input = match data_inputs.as_slice() {
+        [one] => *one,
+        other => {
+            return Err(err(format!(
+                "expected one data input, found {} ({})",
+                other.len(),
+                other
+                    .iter()
+                    .map(|&i| t.label(i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    };
+    let sg_outputs: Vec<i32> = sg.outputs().map(|v| v.iter().collect()).unwrap_or_default();
+    let output = *sg_outputs
+        .first()
+        .ok_or_else(|| err("subgraph 0 has no output"))?;
+    t.get(output, || "subgraph output".to_string())?;
+    t.check_f32(input, "the input")?;
+
+    // Who produces and who consumes each data tensor.
+    let mut producer: HashMap<i32, usize> = HashMap::new();
+    let mut consumers: HashMap<i32, Vec<usize>> = HashMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        for &ti in o.outputs.iter().filter(|&&ti| ti != -1) {
+            if let Some(prev) = producer.insert(ti, i) {
+                return Err(err(format!(
+                    "{} is produced by both {} and {}",
+                    t.label(ti),
+                    ops[prev].label(prev),
+                    o.label(i)
+                )));
+            }
+        }
+    }
+    for (i, o) in ops.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for &ti in o.inputs.iter().filter(|&&ti| ti != -1) {
+            if !t.is_const(ti)? && seen.insert(ti) {
+                consumers.entry(ti).or_default().push(i);
+            }
+        }
+    }
+
+    // Walk the chain.
+    let mut path: Vec<usize> = Vec::new();
+    let mut on_path: HashSet<i32> = HashSet::from([input]);
+    let mut cur = input;
+    while cur != output {
+        let i = match consumers.get(&cur).map(Vec::as_slice).unwrap_or_default() {
+            [] => {
+                return Err(err(format!(
+                    "{} is consumed by no operator and is not the output '{}'",
+                    t.label(cur),
+                    t.name(output)
+                )))
+            }
+            [one] => *one,
+            many => {
+                return Err(err(format!(
+                    "{} feeds {} operators ({}): only a single chain is supported",
+                    t.label(cur),
+                    many.len(),
+                    many.iter()
+                        .map(|&k| ops[k].label(k))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        };
+        let o = &ops[i];
+        if path.contains(&i) {
+            return Err(err(format!("{}: the graph has a cycle", o.label(i))));
+        }
+        if o.inputs.iter().filter(|&&ti| ti == cur).count() > 1 {
+            return Err(err(format!(
+                "{}: takes the data path {} twice",
+                o.label(i),
+                t.label(cur)
+            )));
+        }
+        for (j, &ti) in o.inputs.iter().enumerate() {
+            if ti == -1 || ti == cur || t.is_const(ti)? {
+                continue;
+            }
+            let why = match producer.get(&ti) {
+                Some(&p) => format!("it is produced by {}, off the data path", ops[p].label(p)),
+                None => "it has no buffer data and no operator produces it".to_string(),
+            };
+            return Err(err(format!(
+                "{}: input {j} {} is neither the data path nor a constant: {why}",
+                o.label(i),
+                t.label(ti)
+            )));
+        }
+        let Some(&next) = o.outputs.first().filter(|&&ti| ti != -1) else {
+            return Err(err(format!("{}: has no output", o.label(i))));
+        };
+        for &extra in o.outputs.iter().skip(1).filter(|&&ti| ti != -1) {
+            if consumers.contains_key(&extra) || sg_outputs.contains(&extra) {
+                return Err(err(format!(
+                    "{}: its second output {} is used (only one output per operator is \
+                     supported)",
+                    o.label(i),
+                    t.label(extra)
+                )));
+            }
+        }
+        if !on_path.insert(next) {
+            return Err(err(format!(
+                "{}: its output {} is already on the data path: the graph has a cycle",
+                o.label(i),
+                t.label(next)
+            )));
+        }
+        path.push(i);
+        cur = next;
+    }
+
+    // Every other operator must be a Softmax of the output that only feeds a second
+    // subgraph output (Keras exports logits and probabilities): it is ignored.
+    let mut extra_outputs: HashSet<i32> = HashSet::new();
+    for (i, o) in ops.iter().enumerate() {
+        if path.contains(&i) {
+            continue;
+        }
+        let softmax_of_output = o.code == builtin::SOFTMAX
+            && o.inputs.first() == Some(&output)
+            && o.outputs.len() == 1
+            && !consumers.contains_key(&o.outputs[0])
+            && sg_outputs.contains(&o.outputs[0]);
+        if !softmax_of_output {
+            return Err(err(format!(
+                "{} is not on the data path from '{}' to '{}'",
+                o.label(i),
+                t.name(input),
+                t.name(output)
+            )));
+        }
+        extra_outputs.insert(o.outputs[0]);
+    }
+    for &o in sg_outputs.iter().skip(1) {
+        if !on_path.contains(&o) && !extra_outputs.contains(&o) {
+            return Err(err(format!(
+                "subgraph output {} is neither on the data path nor the softmax of '{}'",
+                t.label(o),
+                t.name(output)
+            )));
+        }
+    }
+
+    // Lower the chain.
+    let mut nodes = Vec::with_capacity(path.len());
+    let mut data = input;
+    let mut last_supported = true;
+    for &i in &path {
+        let o = &ops[i];
+        let ctx = OpCtx {
+            t: &t,
+            op: o.op,
+            index: i,
+            code: o.code,
+            name: &o.name,
+            inputs: &o.inputs,
+            output: o.outputs[0],
+            data,
+        };
+        let lowered = ops::lower_op(&ctx)?;
+        last_supported = !lowered
+            .iter()
+            .any(|n| matches!(n.op, crate::io::graph::Op::Unsupported(_)));
+        nodes.extend(lowered);
+        data = o.outputs[0];
+    }
+    if last_supported {
+        t.check_f32(output, "the output")?;
+    }
+
+    Ok(Graph {
+        format: "TFLite",
+        input_name: t.name(input),
+        input_dims: input_dims(&t, input)?,
+        input_layout: Layout::Nhwc,
+        output_name: t.name(output),
+        nodes,
+    })
+}
+
+/// The input's dims: `shape`, with a -1 of `shape_signature` (or of an old file's shape)
+/// as a free dimension.
+fn input_dims(t: &Tensors, input: i32) -> Result<Vec<Dim>> {
+    let shape = t.shape(input)?;
+    let sig = t.signature(input)?.filter(|s| s.len() == shape.len());
+    shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            let free = d == -1 || sig.as_ref().is_some_and(|s| s[i] == -1);
+            if free {
+                return Ok(Dim::Symbolic(if i == 0 {
+                    "batch".to_string()
+                } else {
+                    format!("dim{i}")
+                }));
+            }
+            usize::try_from(d).map(Dim::Fixed).map_err(|_| {
+                err(format!(
+                    "the input {}: dimension {d} in shape {shape:?}",
+                    t.label(input)
+                ))
+            })
+        })
+        .collect()
+}

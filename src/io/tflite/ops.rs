@@ -1,0 +1,455 @@
+//! One TFLite operator as [`Node`]s: its options and constant inputs resolved, weights in
+//! the IR's layouts (OHWI convolutions, [out][in] dense).
+
+use super::schema::{activation, builtin, padding, BuiltinOptions, Operator};
+use super::tensors::{err, Tensors};
+use crate::activation::Clamp;
+use crate::geometry::Padding;
+use crate::io::graph::{BinOp, Conv, Dense, Layout, Node, Op, Pads};
+use crate::Result;
+
+/// What lowering one operator needs.
+pub(crate) struct OpCtx<'t, 'a> {
+    pub t: &'t Tensors<'a>,
+    pub op: Operator<'a>,
+    pub index: usize,
+    pub code: i32,
+    /// The opcode's name ("CONV_2D").
+    pub name: &'t str,
+    pub inputs: &'t [i32],
+    /// The first output: the data path after this operator.
+    pub output: i32,
+    /// The data path before it (one of `inputs`).
+    pub data: i32,
+}
+
+impl OpCtx<'_, '_> {
+    /// "operator 3 (CONV_2D)".
+    fn label(&self) -> String {
+        format!("operator {} ({})", self.index, self.name)
+    }
+
+    fn fail(&self, why: impl std::fmt::Display) -> crate::Error {
+        err(format!("{}: {why}", self.label()))
+    }
+
+    fn node(&self, op: Op) -> Node {
+        Node {
+            name: self.t.name(self.output),
+            op_type: self.name.to_string(),
+            op,
+            layout: Layout::Nhwc,
+        }
+    }
+
+    /// Input `i`, or None when absent (-1 or past the end).
+    fn input(&self, i: usize) -> Option<i32> {
+        self.inputs.get(i).copied().filter(|&ti| ti != -1)
+    }
+
+    /// Input `i`, which must be there.
+    fn required(&self, i: usize, what: &str) -> Result<i32> {
+        self.input(i)
+            .ok_or_else(|| self.fail(format!("input {i} ({what}) is missing")))
+    }
+
+    /// The data input must be input 0.
+    fn data_first(&self) -> Result<()> {
+        if self.inputs.first() != Some(&self.data) {
+            return Err(self.fail(format!(
+                "the data path {} must be input 0",
+                self.t.label(self.data)
+            )));
+        }
+        self.t
+            .check_f32(self.data, &format!("{}: input", self.label()))
+    }
+
+    fn const_f32(&self, i: usize, what: &str) -> Result<super::tensors::Const<f32>> {
+        let ti = self.required(i, what)?;
+        self.t.const_f32(ti, &format!("{}: {what}", self.label()))
+    }
+
+    fn const_ints(&self, i: usize, what: &str) -> Result<super::tensors::Const<i64>> {
+        let ti = self.required(i, what)?;
+        self.t.const_ints(ti, &format!("{}: {what}", self.label()))
+    }
+
+    /// The data input's channels (the last dim of its shape).
+    fn in_channels(&self) -> Result<usize> {
+        let dims = self.t.dims(self.data)?;
+        match dims.as_slice() {
+            [_, _, _, c] if *c > 0 => Ok(*c),
+            _ => Err(self.fail(format!(
+                "the data input {} has shape {dims:?}, expected [n, h, w, c]",
+                self.t.label(self.data)
+            ))),
+        }
+    }
+
+    /// A bias of `n` values from input 2, zeros when absent.
+    fn bias(&self, n: usize) -> Result<Vec<f32>> {
+        if self.input(2).is_none() {
+            return Ok(vec![0.0; n]);
+        }
+        let b = self.const_f32(2, "bias")?;
+        if b.data.len() != n || b.dims.len() != 1 {
+            return Err(self.fail(format!(
+                "bias {} has dims {:?}, expected [{n}]",
+                self.t.label(self.inputs[2]),
+                b.dims
+            )));
+        }
+        Ok(b.data)
+    }
+
+    fn positive(&self, what: &str, v: i32) -> Result<usize> {
+        usize::try_from(v)
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| self.fail(format!("{what} is {v}, expected a positive number")))
+    }
+
+    fn pads(&self, p: i8) -> Result<Pads> {
+        match p {
+            padding::SAME => Ok(Pads::SameUpper),
+            padding::VALID => Ok(Pads::Explicit(Padding::new(0, 0, 0, 0))),
+            other => Err(self.fail(format!("unknown padding {other} (SAME 0 or VALID 1)"))),
+        }
+    }
+
+    fn missing_options(&self, what: &str) -> crate::Error {
+        self.fail(format!("has no {what} (builtin_options)"))
+    }
+}
+
+/// A fused activation as a clamp, or why it is not supported.
+fn fused(act: i8) -> std::result::Result<Clamp, String> {
+    match act {
+        activation::NONE => Ok(Clamp::NONE),
+        activation::RELU => Ok(Clamp {
+            min: 0.0,
+            max: f32::INFINITY,
+        }),
+        activation::RELU6 => Ok(Clamp { min: 0.0, max: 6.0 }),
+        activation::RELU_N1_TO_1 => Ok(Clamp {
+            min: -1.0,
+            max: 1.0,
+        }),
+        activation::TANH => Err("fused activation TANH is not supported".into()),
+        activation::SIGN_BIT => Err("fused activation SIGN_BIT is not supported".into()),
+        other => Err(format!("unknown fused activation {other}")),
+    }
+}
+
+/// The operator as one node, or two when a fused activation of an op without a clamp of
+/// its own follows it.
+pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
+    let opts = c.op.builtin_options();
+    let one = |op: Op| Ok(vec![c.node(op)]);
+    let unsupported = |why: String| Ok(vec![c.node(Op::Unsupported(why))]);
+    match c.code {
+        builtin::CONV_2D => {
+            let BuiltinOptions::Conv2D(o) = opts else {
+                return Err(c.missing_options("Conv2DOptions"));
+            };
+            c.data_first()?;
+            let clamp = match fused(o.fused_activation_function()) {
+                Ok(cl) => cl,
+                Err(why) => return unsupported(why),
+            };
+            let w = c.const_f32(1, "weights")?;
+            let in_c = c.in_channels()?;
+            let [out_c, kh, kw, ipg] = w.dims[..] else {
+                return Err(c.fail(format!(
+                    "weights {} have dims {:?}, expected 4 ([out][h][w][in])",
+                    c.t.label(c.inputs[1]),
+                    w.dims
+                )));
+            };
+            if out_c == 0 || kh == 0 || kw == 0 || ipg == 0 || in_c % ipg != 0 {
+                return Err(c.fail(format!(
+                    "weights {} have dims {:?}: the input has {in_c} channels, not a \
+                     multiple of {ipg}",
+                    c.t.label(c.inputs[1]),
+                    w.dims
+                )));
+            }
+            let group = in_c / ipg;
+            if out_c % group != 0 {
+                return Err(c.fail(format!(
+                    "weights {} have {out_c} output channels, not a multiple of the {group} \
+                     groups",
+                    c.t.label(c.inputs[1])
+                )));
+            }
+            one(Op::Conv(Conv {
+                weights: w.data,
+                out_c,
+                kernel: (kh, kw),
+                in_c_per_group: ipg,
+                bias: c.bias(out_c)?,
+                stride: (
+                    c.positive("stride_h", o.stride_h())?,
+                    c.positive("stride_w", o.stride_w())?,
+                ),
+                dilation: (
+                    c.positive("dilation_h_factor", o.dilation_h_factor())?,
+                    c.positive("dilation_w_factor", o.dilation_w_factor())?,
+                ),
+                pads: c.pads(o.padding())?,
+                group,
+                clamp,
+            }))
+        }
+        builtin::DEPTHWISE_CONV_2D => {
+            let BuiltinOptions::DepthwiseConv2D(o) = opts else {
+                return Err(c.missing_options("DepthwiseConv2DOptions"));
+            };
+            c.data_first()?;
+            let clamp = match fused(o.fused_activation_function()) {
+                Ok(cl) => cl,
+                Err(why) => return unsupported(why),
+            };
+            let w = c.const_f32(1, "weights")?;
+            let ch = c.in_channels()?;
+            let [1, kh, kw, cm] = w.dims[..] else {
+                return Err(c.fail(format!(
+                    "weights {} have dims {:?}, expected [1][h][w][channels]",
+                    c.t.label(c.inputs[1]),
+                    w.dims
+                )));
+            };
+            if kh == 0 || kw == 0 {
+                return Err(c.fail(format!(
+                    "weights {} have an empty kernel {:?}",
+                    c.t.label(c.inputs[1]),
+                    w.dims
+                )));
+            }
+            if cm != ch {
+                if cm % ch == 0 && cm > ch {
+                    return unsupported(format!(
+                        "depth_multiplier {} ({cm} output channels from {ch}) is not supported",
+                        cm / ch
+                    ));
+                }
+                return Err(c.fail(format!(
+                    "weights {} have dims {:?}: the input has {ch} channels",
+                    c.t.label(c.inputs[1]),
+                    w.dims
+                )));
+            }
+            // [1][h][w][c] to OHWI [c][h][w][1].
+            let mut weights = vec![0.0; w.data.len()];
+            for (hw, row) in w.data.chunks_exact(ch).enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    weights[k * kh * kw + hw] = v;
+                }
+            }
+            one(Op::Conv(Conv {
+                weights,
+                out_c: ch,
+                kernel: (kh, kw),
+                in_c_per_group: 1,
+                bias: c.bias(ch)?,
+                stride: (
+                    c.positive("stride_h", o.stride_h())?,
+                    c.positive("stride_w", o.stride_w())?,
+                ),
+                dilation: (
+                    c.positive("dilation_h_factor", o.dilation_h_factor())?,
+                    c.positive("dilation_w_factor", o.dilation_w_factor())?,
+                ),
+                pads: c.pads(o.padding())?,
+                group: ch,
+                clamp,
+            }))
+        }
+        builtin::FULLY_CONNECTED => {
+            let (act, format) = match opts {
+                BuiltinOptions::FullyConnected(o) => {
+                    (o.fused_activation_function(), o.weights_format())
+                }
+                _ => (activation::NONE, 0),
+            };
+            c.data_first()?;
+            if format != 0 {
+                return unsupported(format!("weights_format {format} (shuffled int8)"));
+            }
+            let clamp = match fused(act) {
+                Ok(cl) => cl,
+                Err(why) => return unsupported(why),
+            };
+            let w = c.const_f32(1, "weights")?;
+            let [outputs, inputs] = w.dims[..] else {
+                return Err(c.fail(format!(
+                    "weights {} have dims {:?}, expected [out][in]",
+                    c.t.label(c.inputs[1]),
+                    w.dims
+                )));
+            };
+            let in_dims = c.t.dims(c.data)?;
+            let features: usize = in_dims.iter().skip(1).product();
+            if inputs == 0
+                || outputs == 0
+                || (in_dims.last() != Some(&inputs) && features != inputs)
+            {
+                return Err(c.fail(format!(
+                    "weights {} have dims {:?}, but the input {} has shape {in_dims:?}",
+                    c.t.label(c.inputs[1]),
+                    w.dims,
+                    c.t.label(c.data)
+                )));
+            }
+            one(Op::Dense(Dense {
+                weights: w.data,
+                inputs,
+                outputs,
+                bias: c.bias(outputs)?,
+                clamp,
+            }))
+        }
+        builtin::AVERAGE_POOL_2D => {
+            let BuiltinOptions::Pool2D(o) = opts else {
+                return Err(c.missing_options("Pool2DOptions"));
+            };
+            c.data_first()?;
+            let op = Op::AveragePool {
+                kernel: (
+                    c.positive("filter_height", o.filter_height())?,
+                    c.positive("filter_width", o.filter_width())?,
+                ),
+                stride: (
+                    c.positive("stride_h", o.stride_h())?,
+                    c.positive("stride_w", o.stride_w())?,
+                ),
+                pads: c.pads(o.padding())?,
+                count_include_pad: false,
+            };
+            with_activation(c, op, o.fused_activation_function())
+        }
+        builtin::MEAN => {
+            let keepdims = match opts {
+                BuiltinOptions::Reducer(o) => o.keep_dims(),
+                _ => false,
+            };
+            c.data_first()?;
+            let axes = c.const_ints(1, "axes")?.data;
+            one(Op::ReduceMean { axes, keepdims })
+        }
+        builtin::RESHAPE => {
+            c.data_first()?;
+            let shape = match (c.input(1), opts) {
+                (Some(_), _) => c.const_ints(1, "shape")?.data,
+                (None, BuiltinOptions::Reshape(o)) if o.new_shape().is_some() => o
+                    .new_shape()
+                    .map(|s| s.iter().map(i64::from).collect())
+                    .unwrap_or_default(),
+                _ => c.t.shape(c.output)?.into_iter().map(i64::from).collect(),
+            };
+            one(Op::Reshape { shape: Some(shape) })
+        }
+        builtin::SQUEEZE => {
+            c.data_first()?;
+            let axes = match opts {
+                BuiltinOptions::Squeeze(o) => o
+                    .squeeze_dims()
+                    .filter(|d| !d.is_empty())
+                    .map(|d| d.iter().map(i64::from).collect()),
+                _ => None,
+            };
+            one(Op::Squeeze { axes })
+        }
+        builtin::SOFTMAX => {
+            c.data_first()?;
+            // The schema's default beta is 0; converters always write it.
+            let beta = match opts {
+                BuiltinOptions::Softmax(o) => o.beta(),
+                _ => 0.0,
+            };
+            if beta != 1.0 {
+                return unsupported(format!("beta {beta} (only 1 is supported)"));
+            }
+            one(Op::Softmax { axis: -1 })
+        }
+        builtin::PAD => {
+            c.data_first()?;
+            let p = c.const_ints(1, "paddings")?;
+            let ti = c.inputs[1];
+            if p.dims != [4, 2] {
+                return Err(c.fail(format!(
+                    "paddings {} have dims {:?}, expected [4][2]",
+                    c.t.label(ti),
+                    p.dims
+                )));
+            }
+            let sizes: Vec<usize> = p
+                .data
+                .iter()
+                .map(|&v| usize::try_from(v))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| {
+                    c.fail(format!(
+                        "paddings {} hold a negative value: {:?}",
+                        c.t.label(ti),
+                        p.data
+                    ))
+                })?;
+            one(Op::Pad {
+                begin: sizes.iter().step_by(2).copied().collect(),
+                end: sizes.iter().skip(1).step_by(2).copied().collect(),
+                value: 0.0,
+            })
+        }
+        builtin::ADD | builtin::SUB | builtin::MUL | builtin::DIV => {
+            let bin = match c.code {
+                builtin::ADD => BinOp::Add,
+                builtin::SUB => BinOp::Sub,
+                builtin::MUL => BinOp::Mul,
+                _ => BinOp::Div,
+            };
+            let act = match opts {
+                BuiltinOptions::Arithmetic(o) => o.fused_activation_function(),
+                _ => activation::NONE,
+            };
+            let (a, b) = (c.required(0, "operand")?, c.required(1, "operand")?);
+            let const_first = b == c.data;
+            if !const_first && a != c.data {
+                return Err(c.fail("the data path is neither operand"));
+            }
+            c.t.check_f32(c.data, &format!("{}: input", c.label()))?;
+            let k = c.const_f32(if const_first { 0 } else { 1 }, "constant operand")?;
+            let op = Op::Binary {
+                op: bin,
+                value: k.data,
+                dims: k.dims,
+                const_first,
+            };
+            with_activation(c, op, act)
+        }
+        builtin::RELU | builtin::RELU6 | builtin::RELU_N1_TO_1 => {
+            c.data_first()?;
+            let act = match c.code {
+                builtin::RELU => activation::RELU,
+                builtin::RELU6 => activation::RELU6,
+                _ => activation::RELU_N1_TO_1,
+            };
+            one(Op::Clamp(fused(act).expect("a known activation")))
+        }
+        builtin::QUANTIZE | builtin::DEQUANTIZE => unsupported(format!(
+            "{}: quantized models are not supported yet",
+            c.name
+        )),
+        _ => unsupported(format!("{} is not supported by the TFLite import", c.name)),
+    }
+}
+
+/// `op`, then a Clamp node for its fused activation unless that is NONE.
+fn with_activation(c: &OpCtx, op: Op, act: i8) -> Result<Vec<Node>> {
+    match fused(act) {
+        Ok(clamp) if clamp == Clamp::NONE => Ok(vec![c.node(op)]),
+        Ok(clamp) => Ok(vec![c.node(op), c.node(Op::Clamp(clamp))]),
+        Err(why) => Ok(vec![c.node(Op::Unsupported(why))]),
+    }
+}
