@@ -298,3 +298,108 @@ fn mobilenet_as_a_network_matches_build() {
         .unwrap();
     assert_eq!(oa, ob);
 }
+
+#[test]
+fn depth_first_general_net_writes_the_output() {
+    // conv0 and two blocks of mixed activations, no head: with both blocks depth-first
+    // the pipeline writes the output itself.
+    let layers = [
+        (0, 8, 2, 0, 2),
+        (1, 0, 1, 1, 0),
+        (2, 12, 1, 0, 1),
+        (1, 0, 2, 0, 2),
+        (2, 16, 1, 0, 0),
+    ];
+    run(&network((23, 18, 3), &layers, NO_HEAD), 2);
+}
+
+#[test]
+fn wrong_lengths_name_the_network_shape() {
+    let layers = [(0, 4, 1, 1, 1), (2, 6, 1, 0, 0)];
+    let net = network((5, 7, 2), &layers, NO_HEAD);
+    let w = NetworkWeights::random(&net, 1, false);
+    let model = Model::build_network(&net, &w, Options::default()).unwrap();
+    assert_eq!(model.config(), None);
+    let mut ws = model.workspace(1).unwrap();
+    let mut out = vec![0.0; model.output_len()];
+    let e = model.run(&mut ws, &[0.0; 69], 1, &mut out).unwrap_err();
+    assert!(e.to_string().contains("1 x 5 x 7 x 2 = 70"), "{e}");
+    let e = model
+        .run(&mut ws, &[0.0; 70], 1, &mut out[1..])
+        .unwrap_err();
+    assert!(e.to_string().contains("1 x 5 x 7 x 6 = 210"), "{e}");
+    // Depth-first needs conv0 by the direct kernel first.
+    let options = Options {
+        depth_first: Some(1),
+        ..Options::default()
+    };
+    assert!(Model::build_network(&net, &w, options).is_err());
+    // Weights of another network are refused, naming the layer.
+    let other = network((5, 7, 2), &[(0, 5, 1, 1, 1), (2, 6, 1, 0, 0)], NO_HEAD);
+    let e = Model::build_network(
+        &net,
+        &NetworkWeights::random(&other, 1, false),
+        Options::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("l0"), "{e}");
+}
+
+#[test]
+fn steps_follow_the_layers() {
+    let head = Head {
+        pool: true,
+        classes: Some(3),
+        softmax: true,
+    };
+    let layers = [
+        (0, 8, 1, 1, 1),
+        (1, 0, 1, 1, 1),
+        (2, 8, 1, 0, 1),
+        (2, 4, 1, 0, 0),
+    ];
+    let net = network((6, 6, 2), &layers, head);
+    let model = Model::build_network(
+        &net,
+        &NetworkWeights::random(&net, 1, false),
+        Options::default(),
+    )
+    .unwrap();
+    let names: Vec<String> = model.steps().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["l0", "l1", "l2", "l3", "pool", "fc"]);
+}
+
+#[test]
+fn profile_steps_are_named_after_layers() {
+    let head = Head {
+        pool: true,
+        classes: Some(3),
+        softmax: true,
+    };
+    let layers = [
+        (0, 8, 1, 0, 1),
+        (1, 0, 2, 0, 0),
+        (2, 6, 1, 0, 1),
+        (2, 5, 1, 0, 1),
+    ];
+    let net = network((10, 9, 2), &layers, head);
+    let weights = NetworkWeights::random(&net, 1, false);
+    let model = Model::build_network(&net, &weights, Options::default()).unwrap();
+    let names: Vec<String> = model.steps().iter().map(|s| s.name.clone()).collect();
+    for layer in ["l0", "l1", "l2", "l3"] {
+        assert!(
+            names.iter().any(|n| n.contains(layer)),
+            "{layer} in {names:?}"
+        );
+    }
+    let mut ws = model.workspace(1).unwrap();
+    let x = input(1, &net, 2);
+    let mut out = vec![0.0; model.output_len()];
+    let mut ms = vec![0.0; names.len()];
+    model
+        .run_profiled(&mut ws, &x.data, 1, &mut out, &mut ms)
+        .unwrap();
+    let want = reference::network_forward(&net, &weights, &x).unwrap();
+    assert_close(&out, &want.data, "profiled").unwrap();
+}
