@@ -1,8 +1,8 @@
 //! The whole MobileNet V1 forward pass, composed of the naive operators.
 
-use super::{batch_norm, clamp, conv2d, fully_connected, global_avg_pool, softmax, Conv2d};
-use crate::activation::Clamp;
-use crate::net::{LayerKind, MobileNetConfig, MobileNetWeights};
+use super::network::conv_layer;
+use super::{fully_connected, global_avg_pool, softmax};
+use crate::net::{MobileNetConfig, MobileNetWeights};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -24,32 +24,7 @@ pub fn mobilenet_v1_forward(
     let act = config.activation.clamp();
     let mut x = input.clone();
     for (spec, w) in config.layers()?.iter().zip(weights.convs()) {
-        let conv = Conv2d {
-            out_channels: spec.out_c,
-            kernel_h: if spec.kind == LayerKind::Pointwise {
-                1
-            } else {
-                3
-            },
-            kernel_w: if spec.kind == LayerKind::Pointwise {
-                1
-            } else {
-                3
-            },
-            stride_h: spec.stride,
-            stride_w: spec.stride,
-            padding: spec.padding,
-            groups: if spec.kind == LayerKind::Depthwise {
-                spec.in_c
-            } else {
-                1
-            },
-        };
-        x = conv2d(&x, &w.weights, Some(&w.bias), &conv, Clamp::NONE)?;
-        if let Some(bn) = &w.bn {
-            x = batch_norm(&x, &bn.gamma, &bn.beta, &bn.mean, &bn.var, bn.eps)?;
-        }
-        x = clamp(&x, act);
+        x = conv_layer(&x, spec, w, act)?;
     }
     let pooled = global_avg_pool(&x);
     let logits = fully_connected(&pooled, &weights.fc_weights, &weights.fc_bias)?;

@@ -3,7 +3,7 @@
 
 use super::{batch_norm, clamp, conv2d, fully_connected, global_avg_pool, softmax, Conv2d};
 use crate::activation::Clamp;
-use crate::net::{LayerKind, Network, NetworkWeights};
+use crate::net::{ConvWeights, LayerKind, LayerSpec, Network, NetworkWeights};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -23,30 +23,7 @@ pub fn network_forward(net: &Network, weights: &NetworkWeights, input: &Tensor) 
     }
     let mut x = input.clone();
     for (layer, w) in net.layers.iter().zip(&weights.convs) {
-        let spec = &layer.spec;
-        let k = if spec.kind == LayerKind::Pointwise {
-            1
-        } else {
-            3
-        };
-        let conv = Conv2d {
-            out_channels: spec.out_c,
-            kernel_h: k,
-            kernel_w: k,
-            stride_h: spec.stride,
-            stride_w: spec.stride,
-            padding: spec.padding,
-            groups: if spec.kind == LayerKind::Depthwise {
-                spec.in_c
-            } else {
-                1
-            },
-        };
-        x = conv2d(&x, &w.weights, Some(&w.bias), &conv, Clamp::NONE)?;
-        if let Some(bn) = &w.bn {
-            x = batch_norm(&x, &bn.gamma, &bn.beta, &bn.mean, &bn.var, bn.eps)?;
-        }
-        x = clamp(&x, layer.activation.clamp());
+        x = conv_layer(&x, &layer.spec, w, layer.activation.clamp())?;
     }
     if !net.head.pool {
         return Ok(x);
@@ -56,6 +33,38 @@ pub fn network_forward(net: &Network, weights: &NetworkWeights, input: &Tensor) 
         x = fully_connected(&x, w, b)?;
     }
     Ok(if net.head.softmax { softmax(&x) } else { x })
+}
+
+/// One layer: its convolution, its unfolded BatchNorm if any, then `act`.
+pub(super) fn conv_layer(
+    x: &Tensor,
+    spec: &LayerSpec,
+    w: &ConvWeights,
+    act: Clamp,
+) -> Result<Tensor> {
+    let k = if spec.kind == LayerKind::Pointwise {
+        1
+    } else {
+        3
+    };
+    let conv = Conv2d {
+        out_channels: spec.out_c,
+        kernel_h: k,
+        kernel_w: k,
+        stride_h: spec.stride,
+        stride_w: spec.stride,
+        padding: spec.padding,
+        groups: if spec.kind == LayerKind::Depthwise {
+            spec.in_c
+        } else {
+            1
+        },
+    };
+    let mut y = conv2d(x, &w.weights, Some(&w.bias), &conv, Clamp::NONE)?;
+    if let Some(bn) = &w.bn {
+        y = batch_norm(&y, &bn.gamma, &bn.beta, &bn.mean, &bn.var, bn.eps)?;
+    }
+    Ok(clamp(&y, act))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! - convolution weights are OHWI (sepconv's layout) with I the input channels per
 //!   group; depthwise is `group == in_c` with weights [c][kh][kw][1];
 //! - dense weights are [out][in];
-//! - an activation's axes are in the layout the [`Node::layout`] of the node says
+//! - an activation's axes are in the order shape inference (`shape`) finds at that node
 //!   (ONNX NCHW unless a Transpose changed it, TFLite NHWC), so a per-channel constant of
 //!   dims [1, C, 1, 1] (NCHW) or [C] (NHWC) broadcasts over channels.
 
@@ -200,9 +200,6 @@ pub struct Node {
     /// The file's op type (ONNX op_type, TFLite builtin operator name), for errors.
     pub op_type: String,
     pub op: Op,
-    /// Layout of this node's input activation (set by the lowering for the format's
-    /// convention; `passes::track_layout` follows Transposes).
-    pub layout: Layout,
 }
 
 impl Node {

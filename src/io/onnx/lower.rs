@@ -6,7 +6,7 @@ use super::graph::{err, label, Attrs, Const, Data, Graph};
 use super::proto as pb;
 use crate::activation::Clamp;
 use crate::geometry::Padding;
-use crate::io::graph::{self as ir, BinOp, Layout, Op, Pads};
+use crate::io::graph::{self as ir, BinOp, Op, Pads};
 use crate::Result;
 
 pub(super) struct Lowering<'a> {
@@ -84,7 +84,6 @@ impl<'a> Lowering<'a> {
             },
             op_type: node.op_type().to_string(),
             op,
-            layout: Layout::Nchw,
         })
     }
 

@@ -136,7 +136,7 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
         let mut seen = HashSet::new();
         for (j, &ti) in o.inputs.iter().enumerate().filter(|(_, &ti)| ti != -1) {
             let computed_shape =
-                o.code == builtin::RESHAPE && j == 1 && is_shape(&ops, &shape_ops, &producer, ti);
+                o.code == builtin::RESHAPE && j == 1 && is_shape(&shape_ops, &producer, ti);
             if !t.is_const(ti)? && !computed_shape && seen.insert(ti) {
                 consumers.entry(ti).or_default().push(i);
             }
@@ -184,7 +184,7 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
             if ti == -1 || ti == cur || t.is_const(ti)? {
                 continue;
             }
-            if o.code == builtin::RESHAPE && j == 1 && is_shape(&ops, &shape_ops, &producer, ti) {
+            if o.code == builtin::RESHAPE && j == 1 && is_shape(&shape_ops, &producer, ti) {
                 continue;
             }
             let why = match producer.get(&ti) {
@@ -331,13 +331,7 @@ fn shape_computations(ops: &[Op], t: &Tensors) -> Result<HashSet<usize>> {
 }
 
 /// Whether tensor `ti` is computed by the shape ops.
-fn is_shape(
-    ops: &[Op],
-    shape_ops: &HashSet<usize>,
-    producer: &HashMap<i32, usize>,
-    ti: i32,
-) -> bool {
-    let _ = ops;
+fn is_shape(shape_ops: &HashSet<usize>, producer: &HashMap<i32, usize>, ti: i32) -> bool {
     producer.get(&ti).is_some_and(|p| shape_ops.contains(p))
 }
 

@@ -5,7 +5,7 @@ use super::schema::{activation, builtin, padding, BuiltinOptions, Operator};
 use super::tensors::{err, Tensors};
 use crate::activation::Clamp;
 use crate::geometry::Padding;
-use crate::io::graph::{BinOp, Conv, Dense, Layout, Node, Op, Pads};
+use crate::io::graph::{BinOp, Conv, Dense, Node, Op, Pads};
 use crate::Result;
 
 /// What lowering one operator needs.
@@ -38,7 +38,6 @@ impl OpCtx<'_, '_> {
             name: self.t.name(self.output),
             op_type: self.name.to_string(),
             op,
-            layout: Layout::Nhwc,
         }
     }
 

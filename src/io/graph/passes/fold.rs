@@ -6,6 +6,7 @@ use super::super::shape::{infer_until, native_layout, resolve_pads, Act};
 use super::super::{node_err, BinOp, Conv, Dense, Graph, Op, Pads};
 use crate::activation::{Activation, Clamp};
 use crate::geometry::Padding;
+use crate::net::{fold_batch_norm, BatchNormParams, ConvWeights};
 use crate::Result;
 
 /// Drops Identity (and Dropout, Cast, ... lowered to it).
@@ -81,6 +82,16 @@ fn effective(kernel: (usize, usize), dilation: (usize, usize)) -> (usize, usize)
     )
 }
 
+/// What a node folds into the Conv or Dense before it.
+enum Fold {
+    /// y = x * mul + add per channel.
+    Affine {
+        mul: Vec<f32>,
+        add: Vec<f32>,
+    },
+    BatchNorm(BatchNormParams),
+}
+
 /// Per output channel: weights and bias scaled by `mul`, then `add` added to the bias.
 fn affine(weights: &mut [f32], bias: &mut [f32], mul: &[f32], add: &[f32]) {
     let per = weights.len() / bias.len().max(1);
@@ -143,7 +154,7 @@ pub fn fold_affine(graph: &mut Graph) -> Result<()> {
         let act = &acts[i];
         let node = &graph.nodes[i];
         let c = act.dims[act.channel_axis()];
-        let folded: Option<(Vec<f32>, Vec<f32>)> = match &node.op {
+        let folded: Option<Fold> = match &node.op {
             Op::BatchNorm {
                 scale,
                 bias,
@@ -165,19 +176,13 @@ pub fn fold_affine(graph: &mut Graph) -> Result<()> {
                         format!("variance {j} plus epsilon {eps} is not positive"),
                     ));
                 }
-                // y = (x - mean) * scale / sqrt(var + eps) + bias
-                let mul: Vec<f32> = scale
-                    .iter()
-                    .zip(var)
-                    .map(|(s, v)| s / (v + eps).sqrt())
-                    .collect();
-                let add = bias
-                    .iter()
-                    .zip(mean)
-                    .zip(&mul)
-                    .map(|((b, m), k)| b - m * k)
-                    .collect();
-                Some((mul, add))
+                Some(Fold::BatchNorm(BatchNormParams {
+                    gamma: scale.clone(),
+                    beta: bias.clone(),
+                    mean: mean.clone(),
+                    var: var.clone(),
+                    eps: *eps,
+                }))
             }
             Op::Binary {
                 op,
@@ -187,21 +192,22 @@ pub fn fold_affine(graph: &mut Graph) -> Result<()> {
             } => per_channel(value, dims, act, c).and_then(|k| {
                 let ones = vec![1.0; c];
                 let zeros = vec![0.0; c];
-                match (op, const_first) {
-                    (BinOp::Mul, _) => Some((k, zeros)),
-                    (BinOp::Add, _) => Some((ones, k)),
-                    (BinOp::Sub, false) => Some((ones, k.iter().map(|v| -v).collect())),
+                let (mul, add) = match (op, const_first) {
+                    (BinOp::Mul, _) => (k, zeros),
+                    (BinOp::Add, _) => (ones, k),
+                    (BinOp::Sub, false) => (ones, k.iter().map(|v| -v).collect()),
                     // c - x
-                    (BinOp::Sub, true) => Some((vec![-1.0; c], k)),
+                    (BinOp::Sub, true) => (vec![-1.0; c], k),
                     (BinOp::Div, false) if k.iter().all(|&v| v != 0.0) => {
-                        Some((k.iter().map(|v| 1.0 / v).collect(), zeros))
+                        (k.iter().map(|v| 1.0 / v).collect(), zeros)
                     }
-                    _ => None,
-                }
+                    _ => return None,
+                };
+                Some(Fold::Affine { mul, add })
             }),
             _ => None,
         };
-        let Some((mul, add)) = folded else {
+        let Some(fold) = folded else {
             i += 1;
             continue;
         };
@@ -210,11 +216,23 @@ pub fn fold_affine(graph: &mut Graph) -> Result<()> {
             i += 1;
             continue;
         };
-        if b.len() != mul.len() {
-            i += 1;
-            continue;
+        match fold {
+            Fold::Affine { mul, add } if b.len() == mul.len() => affine(w, b, &mul, &add),
+            // The runner's own BatchNorm folding, so a file's BN gives the same bits
+            // whether it arrives unfolded in MobileNetWeights or through the passes.
+            Fold::BatchNorm(bn) if b.len() == bn.gamma.len() => {
+                let conv = ConvWeights {
+                    weights: std::mem::take(w),
+                    bias: std::mem::take(b),
+                    bn: Some(bn),
+                };
+                (*w, *b) = fold_batch_norm(&conv);
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
         }
-        affine(w, b, &mul, &add);
         graph.nodes.remove(i);
     }
     Ok(())

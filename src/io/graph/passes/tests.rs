@@ -17,7 +17,6 @@ fn node(name: &str, op: Op) -> Node {
         name: name.into(),
         op_type: name.into(),
         op,
-        layout: Layout::Nchw,
     }
 }
 
