@@ -13,6 +13,7 @@ pub mod kernels;
 mod memory;
 pub mod net;
 pub mod ops;
+pub mod quant;
 pub mod reference;
 pub mod tensor;
 

@@ -352,6 +352,26 @@ fn mutated_models_never_panic() {
     }
 }
 
+/// Fuzzer finds (fuzz/fuzz_targets/load_tflite.rs's format: 0, then 3-byte edits of
+/// the tiny model, each a little-endian u16 offset modulo its length and a byte).
+#[test]
+fn fuzzer_regressions_are_errors() {
+    let edits: &[&[u8]] = &[
+        // A huge input dim made the FullyConnected feature count overflow.
+        &[0xf8, 0x86, 0x06, 0x00, 0x00],
+    ];
+    let tiny = builder::tiny().build();
+    for e in edits {
+        let mut b = tiny.clone();
+        for c in e.chunks_exact(3) {
+            let at = usize::from(u16::from_le_bytes([c[0], c[1]])) % b.len();
+            b[at] = c[2];
+        }
+        let _ = lower_tflite(&b);
+        let _ = sepconv::io::import_tflite(&b);
+    }
+}
+
 #[test]
 fn wrong_file_identifier() {
     let mut bytes = builder::tiny().build();

@@ -13,6 +13,7 @@ pub mod f32_gemm;
 pub mod mat;
 pub mod peak;
 pub mod prefetch;
+pub mod q8_gemm;
 pub(crate) mod simd;
 pub mod table;
 
@@ -22,6 +23,7 @@ use f32_clamp::ClampKernel;
 use f32_conv0::Conv0Kernel;
 use f32_dwconv::DwKernel;
 use f32_gemm::GemmKernel;
+use q8_gemm::Q8GemmKernel;
 use std::sync::{Mutex, OnceLock};
 pub use table::{Kernel, KernelId};
 
@@ -47,6 +49,8 @@ pub struct KernelSet {
     /// The first layer (3x3 stride 2 from 3 channels), best first: [`KernelSet::conv0`]
     /// picks by channel count.
     pub conv0: &'static [&'static Conv0Kernel],
+    /// The int8 GEMM of the q8 pointwise layers, conv0 (through im2col) and classifier.
+    pub q8_gemm: &'static Q8GemmKernel,
 }
 
 impl KernelSet {
@@ -69,6 +73,7 @@ impl KernelSet {
             gemm_narrow: Vec::leak(gemm[1..].to_vec()),
             dw3x3: f32_dwconv::best(cpu),
             conv0: Vec::leak(conv0),
+            q8_gemm: q8_gemm::best(cpu),
         }
     }
 
@@ -97,6 +102,7 @@ impl KernelSet {
         ids.extend(self.gemms().map(|g| ("gemm", &g.id)));
         ids.push(("dw3x3", &self.dw3x3.id));
         ids.extend(self.conv0.iter().map(|k| ("conv0", &k.id)));
+        ids.push(("q8 gemm", &self.q8_gemm.id));
         ids
     }
 }
@@ -108,6 +114,7 @@ pub fn all_kernels() -> Vec<&'static KernelId> {
     ids.extend(f32_gemm::TABLE.iter().map(|k| &k.id));
     ids.extend(f32_dwconv::TABLE.iter().map(|k| &k.id));
     ids.extend(f32_conv0::TABLE.iter().map(|k| &k.id));
+    ids.extend(q8_gemm::TABLE.iter().map(|k| &k.id));
     ids
 }
 

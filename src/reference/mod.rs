@@ -5,6 +5,7 @@ mod conv;
 mod mobilenet;
 mod network;
 mod ops;
+pub mod q8;
 
 pub use conv::{conv2d, Conv2d};
 pub use mobilenet::mobilenet_v1_forward;

@@ -37,7 +37,7 @@ impl Act {
 
     /// Values per image.
     pub fn features(&self) -> usize {
-        self.dims.iter().skip(1).product()
+        elements(&self.dims[self.dims.len().min(1)..])
     }
 
     fn normalise(&self, node: &Node, axis: i64) -> Result<usize> {
@@ -89,7 +89,7 @@ pub fn resolve_pads(
     use crate::geometry::Padding;
     let total = |input: usize, k: usize, s: usize| {
         let out = input.div_ceil(s.max(1));
-        ((out.max(1) - 1) * s + k).saturating_sub(input)
+        ((out.max(1) - 1).saturating_mul(s).saturating_add(k)).saturating_sub(input)
     };
     match pads {
         Pads::Explicit(p) => p,
@@ -117,8 +117,12 @@ fn window_out(
     pads: Pads,
 ) -> Result<(usize, usize)> {
     let ek = (
-        (kernel.0.max(1) - 1) * dilation.0 + 1,
-        (kernel.1.max(1) - 1) * dilation.1 + 1,
+        (kernel.0.max(1) - 1)
+            .saturating_mul(dilation.0)
+            .saturating_add(1),
+        (kernel.1.max(1) - 1)
+            .saturating_mul(dilation.1)
+            .saturating_add(1),
     );
     let p = resolve_pads(pads, (h, w), ek, stride);
     let oh = conv_output_len(h, ek.0, stride.0, p.top, p.bottom);
@@ -183,14 +187,14 @@ pub fn step(node: &Node, cur: &Act, native: Layout) -> Result<Act> {
     Ok(match &node.op {
         Op::Conv(conv) => {
             let (h, w, c) = image("a convolution")?;
-            if c != conv.in_c_per_group * conv.group {
+            if c != conv.in_c_per_group.saturating_mul(conv.group) {
                 return Err(node_err(
                     node,
                     format!(
                         "weights take {} x {} groups = {} input channels, the input has {c}",
                         conv.in_c_per_group,
                         conv.group,
-                        conv.in_c_per_group * conv.group
+                        conv.in_c_per_group.saturating_mul(conv.group)
                     ),
                 ));
             }
@@ -246,7 +250,7 @@ pub fn step(node: &Node, cur: &Act, native: Layout) -> Result<Act> {
             cur.clone()
         }
         Op::Binary { dims, value, .. } => {
-            let count: usize = dims.iter().product();
+            let count = elements(dims);
             if count != value.len() {
                 return Err(node_err(
                     node,
@@ -418,7 +422,7 @@ pub fn step(node: &Node, cur: &Act, native: Layout) -> Result<Act> {
                     ),
                 ));
             }
-            if dims.first() != Some(&1) || dims.iter().skip(1).product::<usize>() != total {
+            if dims.first() != Some(&1) || elements(&dims[1..]) != total {
                 return Err(node_err(
                     node,
                     format!(
@@ -512,7 +516,7 @@ pub fn step(node: &Node, cur: &Act, native: Layout) -> Result<Act> {
 
 /// A Reshape's target: 0 copies the input dim, -1 takes what is left.
 fn reshape_dims(node: &Node, input: &[usize], shape: &[i64]) -> Result<Vec<usize>> {
-    let total: usize = input.iter().product();
+    let total = elements(input);
     let mut dims = Vec::with_capacity(shape.len());
     let mut infer = None;
     for (i, &s) in shape.iter().enumerate() {
@@ -533,7 +537,7 @@ fn reshape_dims(node: &Node, input: &[usize], shape: &[i64]) -> Result<Vec<usize
             }
         }
     }
-    let known: usize = dims.iter().product();
+    let known = elements(&dims);
     if let Some(i) = infer {
         if known == 0 || !total.is_multiple_of(known) {
             return Err(node_err(
@@ -543,11 +547,17 @@ fn reshape_dims(node: &Node, input: &[usize], shape: &[i64]) -> Result<Vec<usize
         }
         dims[i] = total / known;
     }
-    if dims.iter().product::<usize>() != total {
+    if elements(&dims) != total {
         return Err(Error::Model(format!(
             "{}: shape {shape:?} does not hold the {total} values of {input:?}",
             node.label()
         )));
     }
     Ok(dims)
+}
+
+/// The number of values of `dims`, saturating: dims come from untrusted files, and a
+/// saturated count never matches a real one, so the mismatch is reported as an error.
+pub(crate) fn elements(dims: &[usize]) -> usize {
+    dims.iter().fold(1usize, |a, &d| a.saturating_mul(d))
 }

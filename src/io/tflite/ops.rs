@@ -289,7 +289,7 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 )));
             };
             let in_dims = c.t.dims(c.data)?;
-            let features: usize = in_dims.iter().skip(1).product();
+            let features = crate::io::graph::shape::elements(&in_dims[in_dims.len().min(1)..]);
             if inputs == 0
                 || outputs == 0
                 || (in_dims.last() != Some(&inputs) && features != inputs)

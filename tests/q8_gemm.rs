@@ -1,0 +1,223 @@
+//! Every int8 GEMM kernel of `q8_gemm::TABLE` that this CPU runs, against the reference
+//! (`reference::q8`), bit for bit: random shapes around each kernel's MR, NR and KR (K and
+//! N remainders, one row), strided A and C with guard bytes, zero points 0 and 255 (s8's
+//! -128 and 127), scales 1e-6..1, clamp bounds, raw i32 accumulators, and accumulators
+//! that wrap around i32 through a large bias.
+
+use proptest::prelude::*;
+use sepconv::kernels::q8_gemm::{gemm, PackedQ8B, Q8GemmKernel, Q8Out, TABLE};
+use sepconv::quant::OutQ;
+use sepconv::reference::q8::{q8_accumulators, q8_pointwise};
+use sepconv::Cpu;
+
+const GUARD: u8 = 0xa5;
+
+fn runnable() -> Vec<&'static Q8GemmKernel> {
+    let cpu = Cpu::detect();
+    let ks: Vec<_> = TABLE.iter().filter(|k| k.id.runs_on(cpu)).collect();
+    assert!(!ks.is_empty());
+    ks
+}
+
+/// A small deterministic generator (values spread over the whole type).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 32) as u32
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    m: usize,
+    n: usize,
+    k: usize,
+    lda_pad: usize,
+    ldc_pad: usize,
+    zp_in: i32,
+    out: OutQ,
+    scale_exp: f32,
+    big_bias: bool,
+    seed: u64,
+}
+
+fn check(kernel: &'static Q8GemmKernel, c: &Case) {
+    let mut g = Lcg(c.seed);
+    let kp = kernel.k_padded(c.k);
+    let lda = kp + c.lda_pad;
+    // The bytes between rows (and past k up to the padded k) are arbitrary: they meet
+    // zero weights.
+    let a: Vec<u8> = (0..(c.m - 1) * lda + kp).map(|_| g.next() as u8).collect();
+    let dense: Vec<u8> = (0..c.m)
+        .flat_map(|r| a[r * lda..r * lda + c.k].to_vec())
+        .collect();
+    let w: Vec<i8> = (0..c.n * c.k).map(|_| g.next() as i8).collect();
+    let bias: Vec<i32> = (0..c.n)
+        .map(|_| {
+            if c.big_bias {
+                // Near the i32 limits, so the sums wrap.
+                (g.next() as i32) | 0x7fff_0000
+            } else {
+                (g.next() as i32) >> 12
+            }
+        })
+        .collect();
+    let scale: Vec<f32> = (0..c.n)
+        .map(|_| 10f32.powf(c.scale_exp - (g.next() % 1000) as f32 / 1000.0))
+        .collect();
+    let b = PackedQ8B::new(kernel, &w, c.k, &bias, &scale, c.zp_in).unwrap();
+    let name = kernel.id.name;
+
+    let ldc = c.n + c.ldc_pad;
+    let mut out = vec![GUARD; (c.m - 1) * ldc + c.n + 3];
+    gemm(
+        &b,
+        &a,
+        c.m,
+        lda,
+        Q8Out::U8 {
+            c: &mut out,
+            out: c.out,
+        },
+        ldc,
+    )
+    .unwrap();
+    let want = q8_pointwise(&dense, c.m, c.k, c.zp_in, &w, &bias, &scale, c.out).unwrap();
+    for r in 0..c.m {
+        assert_eq!(
+            &out[r * ldc..r * ldc + c.n],
+            &want[r * c.n..(r + 1) * c.n],
+            "{name}: row {r} of {c:?}"
+        );
+        let gap_end = if r + 1 < c.m {
+            (r + 1) * ldc
+        } else {
+            out.len()
+        };
+        assert!(
+            out[r * ldc + c.n..gap_end].iter().all(|&v| v == GUARD),
+            "{name}: wrote past row {r} of {c:?}"
+        );
+    }
+
+    let mut acc = vec![i32::MIN + 7; (c.m - 1) * ldc + c.n];
+    gemm(&b, &a, c.m, lda, Q8Out::I32 { c: &mut acc }, ldc).unwrap();
+    let want = q8_accumulators(&dense, c.m, c.k, c.zp_in, &w, &bias).unwrap();
+    for r in 0..c.m {
+        assert_eq!(
+            &acc[r * ldc..r * ldc + c.n],
+            &want[r * c.n..(r + 1) * c.n],
+            "{name}: accumulators of row {r} of {c:?}"
+        );
+    }
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        (1usize..=40, 1usize..=80, 1usize..=300),
+        (0usize..=9, 0usize..=5),
+        prop_oneof![Just(0), Just(255), Just(128), 0i32..=255],
+        (0i32..=255, 0u8..=255, 0u8..=255),
+        -6.0f32..=0.0,
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |((m, n, k), (lda_pad, ldc_pad), zp_in, (zp, a, b), scale_exp, big_bias, seed)| Case {
+                m,
+                n,
+                k,
+                lda_pad,
+                ldc_pad,
+                zp_in,
+                out: OutQ::new(zp, a.min(b), a.max(b)).unwrap(),
+                scale_exp,
+                big_bias,
+                seed,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn q8_gemm_kernels_equal_the_reference(c in case()) {
+        for k in runnable() {
+            check(k, &c);
+        }
+    }
+}
+
+/// The shapes at each kernel's tile edges: rows around MR, columns around NR, K around KR
+/// and the unrolled loop, with the extreme zero points.
+#[test]
+fn q8_gemm_tile_edges() {
+    for kernel in runnable() {
+        let (mr, nr, kr) = (kernel.mr, kernel.nr, kernel.kr);
+        for m in [1, mr.max(2) - 1, mr, mr + 1, 2 * mr + 1] {
+            for n in [1, nr - 1, nr, nr + 1, 2 * nr + 3] {
+                for k in [1, kr, kr + 1, 4 * kr - 1, 64, 257] {
+                    for (zp_in, zp_out) in [(0, 255), (255, 0)] {
+                        check(
+                            kernel,
+                            &Case {
+                                m,
+                                n: n.max(1),
+                                k,
+                                lda_pad: 1,
+                                ldc_pad: 2,
+                                zp_in,
+                                out: OutQ::full(zp_out),
+                                scale_exp: -3.0,
+                                big_bias: false,
+                                seed: (m * 1000 + n * 10 + k) as u64,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn q8_gemm_refuses_bad_arguments() {
+    let kernel = runnable()[0];
+    assert!(PackedQ8B::new(kernel, &[1; 5], 3, &[0, 0], &[1.0, 1.0], 0).is_err());
+    assert!(PackedQ8B::new(kernel, &[1; 6], 3, &[0, 0], &[1.0, 0.0], 0).is_err());
+    assert!(PackedQ8B::new(kernel, &[1; 6], 3, &[0, 0], &[1.0, 1.0], 256).is_err());
+    let b = PackedQ8B::new(kernel, &[1; 6], 3, &[0, 0], &[1.0, 1.0], 0).unwrap();
+    let mut c = [0u8; 4];
+    let out = OutQ::full(0);
+    // A too short for two rows at its stride; C too short; C stride below n.
+    let a = vec![0u8; kernel.k_padded(3) + 1];
+    assert!(gemm(
+        &b,
+        &a,
+        2,
+        kernel.k_padded(3),
+        Q8Out::U8 { c: &mut c, out },
+        2
+    )
+    .is_err());
+    let a = vec![0u8; 64];
+    assert!(gemm(
+        &b,
+        &a,
+        2,
+        8,
+        Q8Out::U8 {
+            c: &mut c[..3],
+            out
+        },
+        2
+    )
+    .is_err());
+    assert!(gemm(&b, &a, 2, 8, Q8Out::U8 { c: &mut c, out }, 1).is_err());
+    assert!(gemm(&b, &a, 2, 8, Q8Out::U8 { c: &mut c, out }, 2).is_ok());
+}
