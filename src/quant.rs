@@ -106,8 +106,8 @@ impl OutQ {
     }
 }
 
-/// The one requantization: `clamp(round_half_even(acc as f32 * scale), lo - zp, hi - zp)
-/// + zp`. Clamping before rounding (as the kernels do, so that the float-to-int conversion
+/// The one requantization: `zp + clamp(round_half_even(acc as f32 * scale), lo - zp,
+/// hi - zp)`. Clamping before rounding (as the kernels do, so that the float-to-int conversion
 /// never overflows) gives the same value as after, the bounds being integers.
 #[inline(always)]
 pub fn requantize(acc: i32, scale: f32, out: OutQ) -> u8 {

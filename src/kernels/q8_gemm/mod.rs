@@ -64,11 +64,16 @@ pub enum Q8Out<'c> {
 }
 
 impl Q8Out<'_> {
+    /// Elements in the buffer.
     pub fn len(&self) -> usize {
         match self {
             Q8Out::U8 { c, .. } => c.len(),
             Q8Out::I32 { c } => c.len(),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
