@@ -39,7 +39,10 @@ pub fn q8_conv2d(
     out: OutQ,
 ) -> Result<(Vec<u8>, usize, usize)> {
     let (kh, kw) = conv.kernel;
-    if conv.groups == 0 || x.c % conv.groups != 0 || conv.out_c % conv.groups != 0 {
+    if conv.groups == 0
+        || !x.c.is_multiple_of(conv.groups)
+        || !conv.out_c.is_multiple_of(conv.groups)
+    {
         return Err(Error::Shape(format!(
             "q8 conv: {} groups do not divide {} input and {} output channels",
             conv.groups, x.c, conv.out_c
