@@ -48,9 +48,9 @@ struct Case {
 fn check(kernel: &'static Q8GemmKernel, c: &Case) {
     let mut g = Lcg(c.seed);
     let kp = kernel.k_padded(c.k);
-    let lda = kp + c.lda_pad;
-    // The bytes between rows (and past k up to the padded k) are arbitrary: they meet
-    // zero weights.
+    // Rows may be dense (lda = k): a kernel reads k_padded(k) bytes of each, the bytes
+    // past k (the next row's, or the slack after the last) meeting zero weights.
+    let lda = c.k + c.lda_pad;
     let a: Vec<u8> = (0..(c.m - 1) * lda + kp).map(|_| g.next() as u8).collect();
     let dense: Vec<u8> = (0..c.m)
         .flat_map(|r| a[r * lda..r * lda + c.k].to_vec())

@@ -78,7 +78,8 @@ impl Q8Out<'_> {
 }
 
 /// One call of a kernel: `m` rows of A times one packed panel into `n <= nr` columns.
-/// Row `i` of A starts at `i * a_stride` and the kernel reads `k_padded(k)` bytes of it;
+/// Row `i` of A starts at `i * a_stride >= k` and the kernel reads `k_padded(k)` bytes
+/// from there (past `k` they meet zero weights, whatever they hold);
 /// row `i` of C starts at `i * c_stride` (elements) and the kernel writes exactly `n` of
 /// them.
 pub struct Q8GemmArgs<'a, 'c> {
@@ -104,7 +105,9 @@ impl Q8GemmArgs<'_, '_> {
                 self.m, self.k, self.n, kernel.nr
             ));
         }
-        if self.a_stride < kp || self.a.len() < (self.m - 1) * self.a_stride + kp {
+        // Rows may be dense (stride k) with the kernel reading past k into the next row
+        // (those bytes meet zero weights): only the last row needs the slack.
+        if self.a_stride < self.k || self.a.len() < (self.m - 1) * self.a_stride + kp {
             return bad(format!(
                 "A of {} bytes at stride {} for {} rows of {kp}",
                 self.a.len(),
