@@ -6,3 +6,5 @@ pub mod conv0;
 pub mod depthwise;
 pub mod im2col;
 pub mod pointwise;
+pub mod q8_conv;
+pub mod q8_pool;

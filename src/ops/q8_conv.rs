@@ -1,0 +1,178 @@
+//! A full 3x3 int8 convolution (conv0 from the image's 3 channels, or any full 3x3 later in
+//! a network) as im2col + the int8 GEMM: each output pixel's 3 x 3 x C window is copied into
+//! one row of A, K = 9 C bytes in [ky][kx][c] order (the OHWI weights' order), taps in the
+//! padding set to the input zero point (real 0, which the folded bias assumes). Rows are
+//! built a band of output rows at a time into a caller's scratch buffer, so the band stays
+//! in L1/L2 between its copy and the GEMM that reads it.
+//!
+//! Within an image row the 3 taps of one kernel row are `3 C` contiguous bytes, so an
+//! interior window is 3 copies; for conv0 (`3 C = 9`) each is one 16-byte copy whose tail
+//! the next copy (or the next pixel's) overwrites.
+
+use crate::geometry::{conv_output_len, Padding};
+use crate::kernels::q8_gemm::{gemm, PackedQ8B, Q8GemmKernel, Q8Out};
+use crate::quant::OutQ;
+use crate::{Error, Result};
+
+/// Output rows per band of im2col rows.
+const BAND_PIXELS: usize = 512;
+/// Slack after the last im2col row: the 16-byte copies and the GEMM's padded K.
+const SLACK: usize = 16;
+
+/// The packed weights and geometry of one int8 3x3 convolution.
+pub struct Q8Conv3x3 {
+    packed: PackedQ8B,
+    in_c: usize,
+    stride: usize,
+    pad: Padding,
+    zp_in: u8,
+}
+
+impl Q8Conv3x3 {
+    /// `weights` OHWI `[out_c][3][3][in_c]`, `bias[out_c]` (scale `s_in * s_w`),
+    /// `scale[out_c]` (requantization), `zp_in` the input's zero point; stride 1 or 2.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kernel: &'static Q8GemmKernel,
+        weights: &[i8],
+        in_c: usize,
+        bias: &[i32],
+        scale: &[f32],
+        zp_in: i32,
+        stride: usize,
+        pad: Padding,
+    ) -> Result<Q8Conv3x3> {
+        if in_c == 0
+            || !(1..=2).contains(&stride)
+            || [pad.top, pad.left, pad.bottom, pad.right]
+                .iter()
+                .any(|&p| p > 2)
+        {
+            return Err(Error::Shape(format!(
+                "q8 3x3 conv: {in_c} input channels, stride {stride}, pads {pad:?} (stride 1 \
+                 or 2, pads at most 2)"
+            )));
+        }
+        let packed = PackedQ8B::new(kernel, weights, 9 * in_c, bias, scale, zp_in)?;
+        Ok(Q8Conv3x3 {
+            packed,
+            in_c,
+            stride,
+            pad,
+            zp_in: zp_in as u8,
+        })
+    }
+
+    pub fn out_c(&self) -> usize {
+        self.packed.n()
+    }
+
+    pub fn in_c(&self) -> usize {
+        self.in_c
+    }
+
+    /// Output height and width of an `h` x `w` input.
+    pub fn out_hw(&self, h: usize, w: usize) -> Result<(usize, usize)> {
+        let p = self.pad;
+        Ok((
+            conv_output_len(h, 3, self.stride, p.top, p.bottom)?,
+            conv_output_len(w, 3, self.stride, p.left, p.right)?,
+        ))
+    }
+
+    /// Scratch bytes [`Q8Conv3x3::run`] needs.
+    pub fn scratch_len(&self) -> usize {
+        BAND_PIXELS * 9 * self.in_c + SLACK
+    }
+
+    /// `n` images `[h][w][in_c]` (u8, dense) into `[n][oh][ow][out_c]` (dense).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        input: &[u8],
+        n: usize,
+        h: usize,
+        w: usize,
+        out: &mut [u8],
+        out_q: OutQ,
+        scratch: &mut [u8],
+    ) -> Result<()> {
+        let (oh, ow) = self.out_hw(h, w)?;
+        let (c, oc, k) = (self.in_c, self.out_c(), 9 * self.in_c);
+        if input.len() < n * h * w * c
+            || out.len() < n * oh * ow * oc
+            || scratch.len() < self.scratch_len()
+        {
+            return Err(Error::Shape(format!(
+                "q8 3x3 conv: input {} for {n}x{h}x{w}x{c}, output {} for {n}x{oh}x{ow}x{oc}, \
+                 scratch {} of {}",
+                input.len(),
+                out.len(),
+                scratch.len(),
+                self.scratch_len()
+            )));
+        }
+        let total = oh * ow;
+        for b in 0..n {
+            let image = &input[b * h * w * c..(b + 1) * h * w * c];
+            let mut p0 = 0;
+            while p0 < total {
+                let pixels = BAND_PIXELS.min(total - p0);
+                for i in 0..pixels {
+                    let (oy, ox) = ((p0 + i) / ow, (p0 + i) % ow);
+                    self.window(image, h, w, oy, ox, &mut scratch[i * k..]);
+                }
+                let dst = &mut out[(b * total + p0) * oc..(b * total + p0 + pixels) * oc];
+                gemm(
+                    &self.packed,
+                    &scratch[..pixels * k + SLACK],
+                    pixels,
+                    k,
+                    Q8Out::U8 { c: dst, out: out_q },
+                    oc,
+                )?;
+                p0 += pixels;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the window of output (oy, ox) to `dst[..9 c]` (and may scribble up to 16 bytes
+    /// past it, which the next window or the slack takes).
+    fn window(&self, image: &[u8], h: usize, w: usize, oy: usize, ox: usize, dst: &mut [u8]) {
+        let c = self.in_c;
+        let row = 3 * c;
+        let iy0 = (oy * self.stride) as isize - self.pad.top as isize;
+        let ix0 = (ox * self.stride) as isize - self.pad.left as isize;
+        let inside_x = ix0 >= 0 && ix0 as usize + 3 <= w;
+        for ky in 0..3 {
+            let iy = iy0 + ky as isize;
+            let d = &mut dst[ky * row..];
+            if iy < 0 || iy as usize >= h {
+                d[..row].fill(self.zp_in);
+                continue;
+            }
+            let line = &image[iy as usize * w * c..(iy as usize + 1) * w * c];
+            if inside_x {
+                let s = ix0 as usize * c;
+                if row <= 16 && s + 16 <= image.len() - iy as usize * w * c && d.len() >= 16 {
+                    // Reads past this image row stay inside the image.
+                    let src = &image[iy as usize * w * c + s..iy as usize * w * c + s + 16];
+                    d[..16].copy_from_slice(src);
+                } else {
+                    d[..row].copy_from_slice(&line[s..s + row]);
+                }
+            } else {
+                for kx in 0..3 {
+                    let ix = ix0 + kx as isize;
+                    let t = &mut d[kx * c..(kx + 1) * c];
+                    if ix < 0 || ix as usize >= w {
+                        t.fill(self.zp_in);
+                    } else {
+                        t.copy_from_slice(&line[ix as usize * c..(ix as usize + 1) * c]);
+                    }
+                }
+            }
+        }
+    }
+}
