@@ -13,6 +13,7 @@ mod pool;
 #[cfg(feature = "rayon")]
 mod pool_rayon;
 mod profile;
+pub mod q8;
 mod run;
 mod tasks;
 mod weights;

@@ -3,11 +3,13 @@
 
 mod conv;
 mod mobilenet;
-mod network;
+pub(crate) mod network;
 mod ops;
 pub mod q8;
+mod q8_network;
 
 pub use conv::{conv2d, Conv2d};
 pub use mobilenet::mobilenet_v1_forward;
 pub use network::network_forward;
 pub use ops::{batch_norm, clamp, fully_connected, global_avg_pool, softmax};
+pub use q8_network::q8_network_forward;

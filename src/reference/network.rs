@@ -36,7 +36,7 @@ pub fn network_forward(net: &Network, weights: &NetworkWeights, input: &Tensor) 
 }
 
 /// One layer: its convolution, its unfolded BatchNorm if any, then `act`.
-pub(super) fn conv_layer(
+pub(crate) fn conv_layer(
     x: &Tensor,
     spec: &LayerSpec,
     w: &ConvWeights,
