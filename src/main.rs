@@ -110,6 +110,28 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Data type: f32, or int8 (the same network quantized by min/max calibration on
+    /// seeded images, timed alternately with f32).
+    #[arg(long, default_value = "f32")]
+    pub dtype: Dtype,
+}
+
+/// The data type `bench` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    Int8,
+}
+
+impl std::str::FromStr for Dtype {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Dtype, String> {
+        match s {
+            "f32" => Ok(Dtype::F32),
+            "int8" | "i8" | "q8" => Ok(Dtype::Int8),
+            _ => Err(format!("dtype must be f32 or int8, got {s:?}")),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -131,6 +153,7 @@ fn run(cli: Cli) -> sepconv::Result<()> {
             Ok(())
         }
         Command::Info { all, model: None } => info(all),
+        Command::Bench(args) if args.dtype == Dtype::Int8 => cli::bench_q8::run(&args),
         Command::Bench(args) => cli::bench::run(&args),
         Command::Run(args) => cli::run::run(&args),
     }

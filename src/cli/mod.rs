@@ -1,5 +1,6 @@
 //! The subcommands of the `sepconv` binary that need more than a few lines.
 
 pub mod bench;
+pub mod bench_q8;
 pub mod info;
 pub mod run;

@@ -12,6 +12,7 @@ pub mod f32_dwconv;
 pub mod f32_gemm;
 pub mod mat;
 pub mod peak;
+pub mod peak_q8;
 pub mod prefetch;
 pub mod q8_gemm;
 pub(crate) mod simd;
