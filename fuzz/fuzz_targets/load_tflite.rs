@@ -23,7 +23,9 @@ fn check(bytes: &[u8]) {
     if let Ok(imported) = sepconv::io::import_tflite(bytes) {
         // Whatever imports must be a consistent network.
         if let Ok((config, weights)) = imported.into_mobilenet() {
-            weights.validate(&config).expect("an imported MobileNet validates");
+            weights
+                .validate(&config)
+                .expect("an imported MobileNet validates");
         }
     }
 }
