@@ -189,5 +189,12 @@ fn info(all: bool) -> sepconv::Result<()> {
         "fma peak:     {peak:.1} GFLOP/s per core ({}, measured now)",
         set.isa()
     );
+    let op = sepconv::kernels::peak_q8::Q8PeakOp::of(set);
+    let q8 = sepconv::kernels::peak_q8::q8_peak_gops(set)?;
+    println!(
+        "int8 peak:    {q8:.1} GOP/s per core ({}, {:.2}x the FMA peak, measured now)",
+        op.name(),
+        q8 / peak
+    );
     Ok(())
 }

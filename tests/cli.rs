@@ -18,7 +18,13 @@ fn sepconv(args: &[&str]) -> (bool, String, String) {
 fn info_names_features_isa_and_kernels() {
     let (ok, out, err) = sepconv(&["info"]);
     assert!(ok, "{err}");
-    for key in ["cpu features:", "isa in use:", "kernels:", "fma peak:"] {
+    for key in [
+        "cpu features:",
+        "isa in use:",
+        "kernels:",
+        "fma peak:",
+        "int8 peak:",
+    ] {
         assert!(out.contains(key), "{key} missing in\n{out}");
     }
 }
