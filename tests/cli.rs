@@ -75,6 +75,31 @@ fn bench_json_has_the_documented_schema() {
 }
 
 #[test]
+fn bench_int8_json_has_the_documented_schema() {
+    let (ok, out, err) = small_bench(&["--dtype", "int8", "--json", "--layers"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["dtype"], "int8");
+    assert!(v["latency_ms"]["median"].as_f64().unwrap() > 0.0);
+    assert!(v["gops"].as_f64().unwrap() > 0.0);
+    assert!(v["peak_gops"].as_f64().unwrap() > 0.0);
+    assert!(v["peak_gflops"].as_f64().unwrap() > 0.0);
+    assert!(v["f32"]["latency_ms"]["median"].as_f64().unwrap() > 0.0);
+    assert!(v["kernels"].as_array().unwrap().iter().any(|k| k["op"] == "q8 gemm"));
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 29);
+    assert_eq!(layers[1]["kind"], "dw");
+    assert!(layers.iter().all(|l| l["gops"].is_number()));
+    assert!(v["kinds"]["pw"]["int8_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["kinds"]["pw"]["f32_ms"].as_f64().unwrap() > 0.0);
+    // The int8 runner is single-threaded for now: more threads are refused by name.
+    let (ok, _, err) = small_bench(&["--dtype", "int8", "--threads", "2"]);
+    assert!(!ok && err.contains("1 thread"), "{err}");
+    let (ok, _, err) = small_bench(&["--dtype", "int4"]);
+    assert!(!ok && err.contains("dtype"), "{err}");
+}
+
+#[test]
 fn bench_text_with_layers_and_bad_arguments() {
     let (ok, out, err) = small_bench(&["--layers", "--threads", "2"]);
     assert!(ok, "{err}");
