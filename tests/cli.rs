@@ -85,7 +85,11 @@ fn bench_int8_json_has_the_documented_schema() {
     assert!(v["peak_gops"].as_f64().unwrap() > 0.0);
     assert!(v["peak_gflops"].as_f64().unwrap() > 0.0);
     assert!(v["f32"]["latency_ms"]["median"].as_f64().unwrap() > 0.0);
-    assert!(v["kernels"].as_array().unwrap().iter().any(|k| k["op"] == "q8 gemm"));
+    assert!(v["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["op"] == "q8 gemm"));
     let layers = v["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 29);
     assert_eq!(layers[1]["kind"], "dw");

@@ -6,6 +6,7 @@
 //! `smlal` (1 MAC per 32-bit lane). 1 MAC = 2 ops, as for f32.
 
 use super::cpu::Feature;
+use super::table::KernelId;
 use super::KernelSet;
 use crate::Result;
 use std::time::Instant;
@@ -33,7 +34,11 @@ pub enum Q8PeakOp {
 impl Q8PeakOp {
     /// The instruction of `set`'s int8 GEMM kernel.
     pub fn of(set: &KernelSet) -> Q8PeakOp {
-        let id = &set.q8_gemm.id;
+        Q8PeakOp::of_kernel(&set.q8_gemm.id)
+    }
+
+    /// The dot-product instruction a kernel of `id`'s ISA and features is built on.
+    pub fn of_kernel(id: &KernelId) -> Q8PeakOp {
         let has = |f: Feature| id.features.has(f);
         match id.isa {
             crate::Isa::Avx512 if has(Feature::Vnni) => Q8PeakOp::VnniZmm,
@@ -70,8 +75,14 @@ impl Q8PeakOp {
 /// Single-thread int8 peak of `set`'s GEMM instruction in GOP/s (2 ops per MAC), best of
 /// a few ~20 ms trials.
 pub fn q8_peak_gops(set: &KernelSet) -> Result<f64> {
-    set.cpu.check()?;
-    Ok(peak_of(Q8PeakOp::of(set)))
+    q8_kernel_peak_gops(&set.q8_gemm.id)
+}
+
+/// The int8 peak of the instruction of the kernel `id` (see [`Q8PeakOp::of_kernel`]), or
+/// an error if this CPU does not run that kernel.
+pub fn q8_kernel_peak_gops(id: &KernelId) -> Result<f64> {
+    super::cpu::require(id)?;
+    Ok(peak_of(Q8PeakOp::of_kernel(id)))
 }
 
 /// The peak of one instruction; the caller has checked the CPU runs it (through the
@@ -102,8 +113,8 @@ fn time_iters(op: Q8PeakOp, iters: usize) -> f64 {
 fn run(op: Q8PeakOp, iters: usize) -> i32 {
     match op {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the kernel set's GEMM needs AVX512-VNNI, and the set was checked against
-        // this CPU (`q8_peak_gops`).
+        // SAFETY: the kernel this peak is for needs AVX512-VNNI, and `q8_kernel_peak_gops`
+        // checked that this CPU runs it.
         Q8PeakOp::VnniZmm => unsafe { x86::vnni_zmm(iters) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, AVX-VNNI.
