@@ -324,7 +324,7 @@ impl Model {
         let out_row = p.out_w() * p.out_c;
         let band = CONV0_ROWS_PER_STEP.min(rows.div_ceil(threads));
         let tasks = dst[..rows * out_row].chunks_mut(band * out_row).enumerate();
-        run_tasks(team, tasks, &mut [], 0, |(i, o), _| {
+        run_tasks(team, tasks, &mut [0f32; 0], 0, |(i, o), _| {
             let r0 = i * band;
             conv0_rows(&p, conv, image, r0..r0 + o.len() / out_row, o)
         })
@@ -419,7 +419,7 @@ impl Model {
             row_len,
             bands_per_image,
         );
-        run_tasks(team, tasks, &mut [], 0, |(b, rows, out), _| {
+        run_tasks(team, tasks, &mut [0f32; 0], 0, |(b, rows, out), _| {
             let image = &src[b * in_len..(b + 1) * in_len];
             depthwise3x3_rows_strided(p, dw, DwOrder::Auto, image, rows, out, out_px)
         })
@@ -444,7 +444,7 @@ impl Model {
         let tiles = m.div_ceil(mr);
         let band = tiles.div_ceil(self.split(threads, m * k * n, tiles)) * mr;
         let tasks = c.chunks_mut(band * n).enumerate();
-        run_tasks(team, tasks, &mut [], 0, |(t, cb), _| {
+        run_tasks(team, tasks, &mut [0f32; 0], 0, |(t, cb), _| {
             let rows = cb.len() / n;
             let a = &a[t * band * lda..(t * band + rows) * lda];
             pointwise(b, rows, a, lda, cb, n, clamp)
@@ -482,7 +482,7 @@ fn gemm_columns(
     let tasks = MatMut::new(c, m, n, n)?
         .col_chunks(per_task * b.nr())
         .enumerate();
-    run_tasks(team, tasks, &mut [], 0, |(t, view), _| {
+    run_tasks(team, tasks, &mut [0f32; 0], 0, |(t, view), _| {
         let panels = t * per_task..((t + 1) * per_task).min(b.panels());
         pointwise_cols(b, panels, a, lda, view, clamp)
     })

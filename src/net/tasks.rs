@@ -8,13 +8,13 @@ use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
 /// `(image, output rows, their slice)` for `bands` bands of rows of each image of `out`
-/// (images of `out_h` rows of `row_len` floats; 1 <= `bands` <= `out_h`).
-pub(super) fn row_bands(
-    out: &mut [f32],
+/// (images of `out_h` rows of `row_len` elements; 1 <= `bands` <= `out_h`).
+pub(super) fn row_bands<E: Send>(
+    out: &mut [E],
     out_h: usize,
     row_len: usize,
     bands: usize,
-) -> impl DoubleEndedIterator<Item = (usize, Range<usize>, &mut [f32])> + Send {
+) -> impl DoubleEndedIterator<Item = (usize, Range<usize>, &mut [E])> + Send {
     out.chunks_mut(out_h * row_len)
         .enumerate()
         .flat_map(move |(b, image)| {
@@ -43,9 +43,9 @@ fn band_rows(rows: usize, bands: usize, t: usize) -> usize {
 }
 
 /// Iterator behind [`row_bands`] for one image, from either end.
-struct RowBands<'a> {
+struct RowBands<'a, E> {
     /// The rows not handed out yet.
-    rest: &'a mut [f32],
+    rest: &'a mut [E],
     rows: Range<usize>,
     bands: Range<usize>,
     row_len: usize,
@@ -53,8 +53,8 @@ struct RowBands<'a> {
     total: (usize, usize),
 }
 
-impl<'a> Iterator for RowBands<'a> {
-    type Item = (Range<usize>, &'a mut [f32]);
+impl<'a, E> Iterator for RowBands<'a, E> {
+    type Item = (Range<usize>, &'a mut [E]);
 
     fn next(&mut self) -> Option<Self::Item> {
         let t = self.bands.next()?;
@@ -67,7 +67,7 @@ impl<'a> Iterator for RowBands<'a> {
     }
 }
 
-impl DoubleEndedIterator for RowBands<'_> {
+impl<E> DoubleEndedIterator for RowBands<'_, E> {
     fn next_back(&mut self) -> Option<Self::Item> {
         let t = self.bands.next_back()?;
         let n = band_rows(self.total.0, self.total.1, t);
@@ -81,7 +81,7 @@ impl DoubleEndedIterator for RowBands<'_> {
 }
 
 /// Runs `f(task, scratch)` for every task, over the team's threads when there is one (each
-/// thread takes the next task when done, and has its own `scratch_len` floats of
+/// thread takes the next task when done, and has its own `scratch_len` elements of
 /// `scratch`). The first error is returned (other tasks may still run).
 ///
 /// Tasks are bands of rows in order. Even threads take them from the front, odd threads
@@ -89,12 +89,12 @@ impl DoubleEndedIterator for RowBands<'_> {
 /// layer to layer: its input is then mostly in its own L2 (written there by the previous
 /// layer) instead of in the other core's. Handed out in order instead, the bands made the
 /// depthwise layers slower at 2 threads than at 1 (docs/performance.md).
-pub(super) fn run_tasks<T: Send>(
+pub(super) fn run_tasks<T: Send, S: Send>(
     team: Option<&Team<'_>>,
     tasks: impl DoubleEndedIterator<Item = T> + Send,
-    scratch: &mut [f32],
+    scratch: &mut [S],
     scratch_len: usize,
-    f: impl Fn(T, &mut [f32]) -> Result<()> + Sync,
+    f: impl Fn(T, &mut [S]) -> Result<()> + Sync,
 ) -> Result<()> {
     let Some(team) = team else {
         let scratch = &mut scratch[..scratch_len];

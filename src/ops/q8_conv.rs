@@ -115,24 +115,62 @@ impl Q8Conv3x3 {
         let total = oh * ow;
         for b in 0..n {
             let image = &input[b * h * w * c..(b + 1) * h * w * c];
-            let mut p0 = 0;
-            while p0 < total {
-                let pixels = BAND_PIXELS.min(total - p0);
-                for i in 0..pixels {
-                    let (oy, ox) = ((p0 + i) / ow, (p0 + i) % ow);
-                    self.window(image, h, w, oy, ox, &mut scratch[i * k..]);
-                }
-                let dst = &mut out[(b * total + p0) * oc..(b * total + p0 + pixels) * oc];
-                gemm(
-                    &self.packed,
-                    &scratch[..pixels * k + SLACK],
-                    pixels,
-                    k,
-                    Q8Out::U8 { c: dst, out: out_q },
-                    oc,
-                )?;
-                p0 += pixels;
+            let dst = &mut out[b * total * oc..(b + 1) * total * oc];
+            self.run_pixels(image, h, w, 0..total, dst, out_q, scratch)?;
+        }
+        Ok(())
+    }
+
+    /// Output pixels `pixels` (row-major over `oh * ow`) of one image `[h][w][in_c]` into
+    /// `out` (`pixels.len() * out_c` bytes): for threads, each with its own scratch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_pixels(
+        &self,
+        image: &[u8],
+        h: usize,
+        w: usize,
+        pixels: std::ops::Range<usize>,
+        out: &mut [u8],
+        out_q: OutQ,
+        scratch: &mut [u8],
+    ) -> Result<()> {
+        let (oh, ow) = self.out_hw(h, w)?;
+        let (c, oc, k) = (self.in_c, self.out_c(), 9 * self.in_c);
+        if image.len() < h * w * c
+            || pixels.start > pixels.end
+            || pixels.end > oh * ow
+            || out.len() < pixels.len() * oc
+            || scratch.len() < self.scratch_len()
+        {
+            return Err(Error::Shape(format!(
+                "q8 3x3 conv: image {} for {h}x{w}x{c}, pixels {pixels:?} of {oh}x{ow} into \
+                 {} bytes, scratch {} of {}",
+                image.len(),
+                out.len(),
+                scratch.len(),
+                self.scratch_len()
+            )));
+        }
+        let mut p0 = pixels.start;
+        while p0 < pixels.end {
+            let count = BAND_PIXELS.min(pixels.end - p0);
+            for i in 0..count {
+                let (oy, ox) = ((p0 + i) / ow, (p0 + i) % ow);
+                self.window(image, h, w, oy, ox, &mut scratch[i * k..]);
             }
+            let at = (p0 - pixels.start) * oc;
+            gemm(
+                &self.packed,
+                &scratch[..count * k + SLACK],
+                count,
+                k,
+                Q8Out::U8 {
+                    c: &mut out[at..at + count * oc],
+                    out: out_q,
+                },
+                oc,
+            )?;
+            p0 += count;
         }
         Ok(())
     }
