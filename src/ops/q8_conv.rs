@@ -98,7 +98,7 @@ impl Q8Conv3x3 {
         scratch: &mut [u8],
     ) -> Result<()> {
         let (oh, ow) = self.out_hw(h, w)?;
-        let (c, oc, k) = (self.in_c, self.out_c(), 9 * self.in_c);
+        let (c, oc) = (self.in_c, self.out_c());
         if input.len() < n * h * w * c
             || out.len() < n * oh * ow * oc
             || scratch.len() < self.scratch_len()
