@@ -3,7 +3,7 @@
 
 mod common;
 
-use sepconv::kernels::{all_kernels, f32_clamp, f32_conv0, f32_dwconv, f32_gemm, Kernel};
+use sepconv::kernels::{all_kernels, f32_clamp, f32_conv0, f32_dwconv, f32_gemm, q8_gemm, Kernel};
 use sepconv::{kernel_set, selected_kernel_set, Cpu, Error, Feature, Features, Isa};
 
 #[test]
@@ -68,7 +68,15 @@ fn kernel_names_are_unique_and_name_their_isa() {
             a.name
         );
         assert!(a.name.ends_with(a.isa.name()), "{} for {}", a.name, a.isa);
-        assert!(a.name.starts_with("f32_"), "{}", a.name);
+        // Data type first; a feature it needs (vnni, avxvnni, dotprod) just before the ISA.
+        assert!(
+            a.name.starts_with("f32_") || a.name.starts_with("q8_"),
+            "{}",
+            a.name
+        );
+        for f in a.features.iter() {
+            assert!(a.name.contains(f.name()), "{} needs {f}", a.name);
+        }
     }
     // Each table's last entry runs anywhere, so every op has a kernel on every CPU.
     let ks = kernel_set(Isa::Scalar).unwrap();
@@ -78,7 +86,8 @@ fn kernel_names_are_unique_and_name_their_isa() {
 
 /// Every kernel is an entry of one of the op tables whose suites generate a test per
 /// entry (`common::kernel_tests!` in tests/{clamp,pointwise,depthwise,conv0}.rs, each
-/// with a test that its list covers its table): a kernel of a new table fails here until
+/// with a test that its list covers its table), or of an int8 table, whose suites
+/// (tests/q8_*.rs) run every entry the CPU runs: a kernel of a new table fails here until
 /// its suite does the same.
 #[test]
 fn every_kernel_is_in_a_table_with_generated_tests() {
@@ -86,6 +95,7 @@ fn every_kernel_is_in_a_table_with_generated_tests() {
         .chain(f32_gemm::TABLE.iter().map(|k| k.id.name))
         .chain(f32_dwconv::TABLE.iter().map(|k| k.id.name))
         .chain(f32_conv0::TABLE.iter().map(|k| k.id.name))
+        .chain(q8_gemm::TABLE.iter().map(|k| k.id.name))
         .collect();
     for id in all_kernels() {
         assert!(
