@@ -29,9 +29,10 @@
  * 16 B loads, 4 A loads and 4 eor: the eor takes 4 of 68 vector-pipe slots. 8x8 would
  * take 8 eor per 64 sdot (a row register serves 8 columns, not 16), and 8x12 / 6x16 do
  * not fit the double buffers. For in-order cores (Cortex-A55) every load is issued at
- * least 12 sdot before its value is used: each B set is loaded during the group before
- * it, the next block's A rows 0-2 during group 1 and row 3 (into the register row 0's
- * raw copy frees) during group 3, and each row's eor right after its last use.
+ * least 8 sdot before its value is used: each B set is loaded in the first half of the
+ * group before it, the next block's A rows 0-2 during group 1 and row 3 (into the
+ * register row 0's raw copy frees) during group 3, and each row's eor right after its
+ * last use, 12 sdot before the next block's first.
  * A is addressed as row + shared offset (x17) and B by immediate offsets: loads with
  * writeback cost the A55 an extra issue slot. Rows >= mr alias row mr-1 (same A and C
  * pointers): they compute and store the same values. */
@@ -83,60 +84,60 @@
     /* group 0 (B in v4-v7): load group 1's B into v12-v15 */
     ROW 0, 4, 0
     ldr q12, [x15, #64]
-    ROW 1, 4, 0
     ldr q13, [x15, #80]
-    ROW 2, 4, 0
+    ROW 1, 4, 0
     ldr q14, [x15, #96]
-    ROW 3, 4, 0
     ldr q15, [x15, #112]
+    ROW 2, 4, 0
+    ROW 3, 4, 0
     /* group 1 (v12-v15): group 2's B into v4-v7, the next A rows 0-2 raw into v9-v11 */
     ROW 0, 12, 1
     ldr q4, [x15, #128]
   .if \next
     ldr q9, [x3, x17]
   .endif
-    ROW 1, 12, 1
     ldr q5, [x15, #144]
+    ROW 1, 12, 1
   .if \next
     ldr q10, [x9, x17]
   .endif
-    ROW 2, 12, 1
     ldr q6, [x15, #160]
+    ldr q7, [x15, #176]
+    ROW 2, 12, 1
   .if \next
     ldr q11, [x10, x17]
   .endif
     ROW 3, 12, 1
-    ldr q7, [x15, #176]
     /* group 2 (v4-v7): group 3's B into v12-v15 */
     ROW 0, 4, 2
     ldr q12, [x15, #192]
-    ROW 1, 4, 2
     ldr q13, [x15, #208]
-    ROW 2, 4, 2
+    ROW 1, 4, 2
     ldr q14, [x15, #224]
-    ROW 3, 4, 2
     ldr q15, [x15, #240]
+    ROW 2, 4, 2
+    ROW 3, 4, 2
     /* group 3 (v12-v15): each A row flipped after its last use; the next group 0's B */
     ROW 0, 12, 3
   .if \next
     eor v0.16b, v9.16b, v8.16b
     ldr q9, [x11, x17]
     ldr q4, [x15, #256]
+    ldr q5, [x15, #272]
   .endif
     ROW 1, 12, 3
   .if \next
     eor v1.16b, v10.16b, v8.16b
-    ldr q5, [x15, #272]
+    ldr q6, [x15, #288]
+    ldr q7, [x15, #304]
   .endif
     ROW 2, 12, 3
   .if \next
     eor v2.16b, v11.16b, v8.16b
-    ldr q6, [x15, #288]
   .endif
     ROW 3, 12, 3
   .if \next
     eor v3.16b, v9.16b, v8.16b
-    ldr q7, [x15, #304]
   .endif
     add x15, x15, #256
 .endm
