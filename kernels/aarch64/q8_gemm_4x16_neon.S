@@ -25,83 +25,95 @@
  * only), each k's 16 weights double-buffered in v4-v5 (even k) and v6-v7 (odd k), the
  * next block's raw A in v8-v11. Per block of 8 k: 128 smlal, 16 B loads, 4 A loads,
  * 4 uxtl. Loads are issued at least 8 instructions before their use, for in-order
- * cores (each k's B during the k before, the next block's A during k 1-3 of this one);
+ * cores (each k's B during the k before, the next block's A during k 1-2 of this one);
  * A is addressed as row + shared offset (x17) and B by immediate offsets. */
 #include "asm.h"
 #include "gemm_neon.h"
 #include "q8_gemm_neon.h"
 
-/* One row's 4 multiply-adds: lane \t of A row v\a times the 16 weights in v\b0 (columns
- * 0-7) and v\b1 (8-15) into v\c0-v\c3. */
-.macro ROWMLA a, c0, c1, c2, c3, b0, b1, t
+/* Multiply-adds \from .. \to - 1 (of 0-3) of one row: lane \t of A row v\a times the 16
+ * weights in v\b0 (columns 0-7) and v\b1 (8-15) into v\c0-v\c3. */
+.macro ROWMLA a, c0, c1, c2, c3, b0, b1, t, from, to
+  .if (\from <= 0) && (\to > 0)
     smlal v\c0\().4s, v\b0\().4h, v\a\().h[\t]
+  .endif
+  .if (\from <= 1) && (\to > 1)
     smlal2 v\c1\().4s, v\b0\().8h, v\a\().h[\t]
+  .endif
+  .if (\from <= 2) && (\to > 2)
     smlal v\c2\().4s, v\b1\().4h, v\a\().h[\t]
+  .endif
+  .if (\from <= 3) && (\to > 3)
     smlal2 v\c3\().4s, v\b1\().8h, v\a\().h[\t]
+  .endif
 .endm
 
-/* Row \r (0-3), k \t of the block, weights in the set \b: 4 for v4-v5, else v6-v7. */
-.macro ROW r, b, t
+/* Row \r (0-3), k \t of the block, weights in the set \b (4: v4-v5, else v6-v7):
+ * its multiply-adds \from .. \to - 1 (all four by default). */
+.macro ROW r, b, t, from=0, to=4
   .if \r == 0
-    ROWB 0, 16, 17, 18, 19, \b, \t
+    ROWB 0, 16, 17, 18, 19, \b, \t, \from, \to
   .elseif \r == 1
-    ROWB 1, 20, 21, 22, 23, \b, \t
+    ROWB 1, 20, 21, 22, 23, \b, \t, \from, \to
   .elseif \r == 2
-    ROWB 2, 24, 25, 26, 27, \b, \t
+    ROWB 2, 24, 25, 26, 27, \b, \t, \from, \to
   .else
-    ROWB 3, 28, 29, 30, 31, \b, \t
+    ROWB 3, 28, 29, 30, 31, \b, \t, \from, \to
   .endif
 .endm
 
-.macro ROWB a, c0, c1, c2, c3, b, t
+.macro ROWB a, c0, c1, c2, c3, b, t, from, to
   .if \b == 4
-    ROWMLA \a, \c0, \c1, \c2, \c3, 4, 5, \t
+    ROWMLA \a, \c0, \c1, \c2, \c3, 4, 5, \t, \from, \to
   .else
-    ROWMLA \a, \c0, \c1, \c2, \c3, 6, 7, \t
-  .endif
-.endm
-
-/* The next block's raw A row loaded during k \t (1-4) of this one. */
-.macro RAW_A t
-  .if \t == 1
-    ldr d8, [x3, x17]
-  .elseif \t == 2
-    ldr d9, [x9, x17]
-  .elseif \t == 3
-    ldr d10, [x10, x17]
-  .elseif \t == 4
-    ldr d11, [x11, x17]
-  .endif
-.endm
-
-/* With \on, the next block's A row \r widened into place after its last use (k 7). */
-.macro WIDEN_A on, r, raw
-  .if \on
-    uxtl v\r\().8h, v\raw\().8b
+    ROWMLA \a, \c0, \c1, \c2, \c3, 6, 7, \t, \from, \to
   .endif
 .endm
 
 /* k \t (0-7) of the block, weights in set \b (4: v4-v5, 6: v6-v7), loading k + 1's
  * into the other set v\o0-v\o1 (for k 7 only with \next: the next block's k 0) and,
- * with \next, the next block's A. */
+ * with \next, the next block's raw A (k 1-2) and, after each row's last use, its
+ * widened A (k 7). The other instructions sit an odd number of multiply-adds apart (at
+ * 3, 8 and 11, 14 of the 16, or 3, 4, 7, 8, 13, 16 in k 7): an in-order core pairs one
+ * with the multiply-add after it, so none issues alone (Cortex-A55, as llvm-mca models
+ * it). */
 .macro STEP t, b, o0, o1, next
-    ROW 0, \b, \t
+    ROW 0, \b, \t, 0, 3
   .if (\t < 7) || \next
     ldr q\o0, [x15, #(32 * (\t + 1))]
   .endif
-    WIDEN_A (\next && (\t == 7)), 0, 8
+    ROW 0, \b, \t, 3, 4
+  .if (\t == 7) && \next
+    uxtl v0.8h, v8.8b
+    ROW 1, \b, \t, 0, 3
+    ldr q\o1, [x15, #(32 * (\t + 1) + 16)]
+    ROW 1, \b, \t, 3, 4
+    uxtl v1.8h, v9.8b
+    ROW 2, \b, \t
+    ROW 3, \b, \t, 0, 1
+    uxtl v2.8h, v10.8b
+    ROW 3, \b, \t, 1, 4
+    uxtl v3.8h, v11.8b
+  .else
     ROW 1, \b, \t
-  .if (\t < 7) || \next
+  .if \t < 7
     ldr q\o1, [x15, #(32 * (\t + 1) + 16)]
   .endif
-    WIDEN_A (\next && (\t == 7)), 1, 9
-  .if \next
-    RAW_A \t
+    ROW 2, \b, \t, 0, 3
+  .if \next && (\t == 1)
+    ldr d8, [x3, x17]
+  .elseif \next && (\t == 2)
+    ldr d10, [x10, x17]
   .endif
-    ROW 2, \b, \t
-    WIDEN_A (\next && (\t == 7)), 2, 10
-    ROW 3, \b, \t
-    WIDEN_A (\next && (\t == 7)), 3, 11
+    ROW 2, \b, \t, 3, 4
+    ROW 3, \b, \t, 0, 2
+  .if \next && (\t == 1)
+    ldr d9, [x9, x17]
+  .elseif \next && (\t == 2)
+    ldr d11, [x11, x17]
+  .endif
+    ROW 3, \b, \t, 2, 4
+  .endif
 .endm
 
 /* One block of 8 k (x15 at its weights, x17 at its A offset; v4-v5 hold k 0's weights,
