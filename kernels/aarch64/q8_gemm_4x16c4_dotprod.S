@@ -29,8 +29,8 @@
  * 16 B loads, 4 A loads and 4 eor: the eor takes 4 of 68 vector-pipe slots. 8x8 would
  * take 8 eor per 64 sdot (a row register serves 8 columns, not 16), and 8x12 / 6x16 do
  * not fit the double buffers. For in-order cores (Cortex-A55) every load is issued at
- * least 8 sdot before its value is used: each B set is loaded in the first half of the
- * group before it, the next block's A rows 0-2 during group 1 and row 3 (into the
+ * least 8 sdot before its value is used: each B set is loaded in the first 11 sdot of
+ * the group before it, the next block's A rows 0-2 during group 1 and row 3 (into the
  * register row 0's raw copy frees) during group 3, and each row's eor right after its
  * last use, 12 sdot before the next block's first.
  * A is addressed as row + shared offset (x17) and B by immediate offsets: loads with
@@ -47,95 +47,137 @@
     .inst 0x4f80e000 | (((\idx) & 1) << 21) | ((\m) << 16) | (((\idx) >> 1) << 11) | ((\n) << 5) | (\d)
 .endm
 
-/* One row's 4 sdots: lane \g of A row v\a times B v\b0-v\b3 into v\c0-v\c3. */
-.macro ROWDOT a, c0, c1, c2, c3, b0, b1, b2, b3, g
+/* Sdots \from .. \to - 1 (of 0-3) of one row: lane \g of A row v\a times B v\b0-v\b3 into
+ * v\c0-v\c3. */
+.macro ROWDOT a, c0, c1, c2, c3, b0, b1, b2, b3, g, from, to
+  .if (\from <= 0) && (\to > 0)
     SDOT_LANE \c0, \b0, \a, \g
+  .endif
+  .if (\from <= 1) && (\to > 1)
     SDOT_LANE \c1, \b1, \a, \g
+  .endif
+  .if (\from <= 2) && (\to > 2)
     SDOT_LANE \c2, \b2, \a, \g
+  .endif
+  .if (\from <= 3) && (\to > 3)
     SDOT_LANE \c3, \b3, \a, \g
-.endm
-
-/* Row \r (0-3) of group \g against the B set \b: 4 for v4-v7, else v12-v15. */
-.macro ROW r, b, g
-  .if \r == 0
-    ROWB 0, 16, 17, 18, 19, \b, \g
-  .elseif \r == 1
-    ROWB 1, 20, 21, 22, 23, \b, \g
-  .elseif \r == 2
-    ROWB 2, 24, 25, 26, 27, \b, \g
-  .else
-    ROWB 3, 28, 29, 30, 31, \b, \g
   .endif
 .endm
 
-.macro ROWB a, c0, c1, c2, c3, b, g
-  .if \b == 4
-    ROWDOT \a, \c0, \c1, \c2, \c3, 4, 5, 6, 7, \g
+/* Row \r (0-3) of group \g against the B set \b (4 for v4-v7, else v12-v15): its
+ * sdots \from .. \to - 1 (all four by default). */
+.macro ROW r, b, g, from=0, to=4
+  .if \r == 0
+    ROWB 0, 16, 17, 18, 19, \b, \g, \from, \to
+  .elseif \r == 1
+    ROWB 1, 20, 21, 22, 23, \b, \g, \from, \to
+  .elseif \r == 2
+    ROWB 2, 24, 25, 26, 27, \b, \g, \from, \to
   .else
-    ROWDOT \a, \c0, \c1, \c2, \c3, 12, 13, 14, 15, \g
+    ROWB 3, 28, 29, 30, 31, \b, \g, \from, \to
+  .endif
+.endm
+
+.macro ROWB a, c0, c1, c2, c3, b, g, from, to
+  .if \b == 4
+    ROWDOT \a, \c0, \c1, \c2, \c3, 4, 5, 6, 7, \g, \from, \to
+  .else
+    ROWDOT \a, \c0, \c1, \c2, \c3, 12, 13, 14, 15, \g, \from, \to
   .endif
 .endm
 
 /* One block of 4 groups (x15 at its B, x17 at its A offset; set v4-v7 holds group 0's B,
  * v0-v3 its flipped A). With next = 1 it also loads and flips the next block's A and
- * loads its group 0's B (the loop); with next = 0 nothing past this block (the last). */
+ * loads its group 0's B (the loop); with next = 0 nothing past this block (the last).
+ * The other instructions sit an odd number of sdots apart where they can: an in-order
+ * core pairs one with the sdot after it, so none issues alone (Cortex-A55, as llvm-mca
+ * models it). */
 .macro BLOCK next
     add x17, x17, #16
-    /* group 0 (B in v4-v7): load group 1's B into v12-v15 */
-    ROW 0, 4, 0
+    /* group 0 (B in v4-v7): group 1's B into v12-v15 (after sdot 1, 4, 7, 10) */
+    ROW 0, 4, 0, 0, 1
     ldr q12, [x15, #64]
+    ROW 0, 4, 0, 1, 4
     ldr q13, [x15, #80]
-    ROW 1, 4, 0
+    ROW 1, 4, 0, 0, 3
     ldr q14, [x15, #96]
+    ROW 1, 4, 0, 3, 4
+    ROW 2, 4, 0, 0, 2
     ldr q15, [x15, #112]
-    ROW 2, 4, 0
+    ROW 2, 4, 0, 2, 4
     ROW 3, 4, 0
-    /* group 1 (v12-v15): group 2's B into v4-v7, the next A rows 0-2 raw into v9-v11 */
-    ROW 0, 12, 1
+    /* group 1 (v12-v15): group 2's B into v4-v7, the next A rows 0-2 raw into v9-v11
+     * (after sdot 1-7) */
+    ROW 0, 12, 1, 0, 1
     ldr q4, [x15, #128]
+    ROW 0, 12, 1, 1, 2
+    ldr q5, [x15, #144]
+    ROW 0, 12, 1, 2, 3
+    ldr q6, [x15, #160]
+    ROW 0, 12, 1, 3, 4
+    ldr q7, [x15, #176]
+    ROW 1, 12, 1, 0, 1
   .if \next
     ldr q9, [x3, x17]
   .endif
-    ldr q5, [x15, #144]
-    ROW 1, 12, 1
+    ROW 1, 12, 1, 1, 2
   .if \next
     ldr q10, [x9, x17]
   .endif
-    ldr q6, [x15, #160]
-    ldr q7, [x15, #176]
-    ROW 2, 12, 1
+    ROW 1, 12, 1, 2, 3
   .if \next
     ldr q11, [x10, x17]
   .endif
+    ROW 1, 12, 1, 3, 4
+    ROW 2, 12, 1
     ROW 3, 12, 1
-    /* group 2 (v4-v7): group 3's B into v12-v15 */
-    ROW 0, 4, 2
+    /* group 2 (v4-v7): group 3's B into v12-v15 (after sdot 0-3) */
     ldr q12, [x15, #192]
+    ROW 0, 4, 2, 0, 1
     ldr q13, [x15, #208]
-    ROW 1, 4, 2
+    ROW 0, 4, 2, 1, 2
     ldr q14, [x15, #224]
+    ROW 0, 4, 2, 2, 3
     ldr q15, [x15, #240]
+    ROW 0, 4, 2, 3, 4
+    ROW 1, 4, 2
     ROW 2, 4, 2
     ROW 3, 4, 2
-    /* group 3 (v12-v15): each A row flipped after its last use; the next group 0's B */
-    ROW 0, 12, 3
+    /* group 3 (v12-v15): the next group 0's B (after sdot 0-3); each A row flipped
+     * after its last use (row 3's raw copy loaded into the register row 0's frees) */
   .if \next
-    eor v0.16b, v9.16b, v8.16b
-    ldr q9, [x11, x17]
     ldr q4, [x15, #256]
+  .endif
+    ROW 0, 12, 3, 0, 1
+  .if \next
     ldr q5, [x15, #272]
   .endif
-    ROW 1, 12, 3
+    ROW 0, 12, 3, 1, 2
   .if \next
-    eor v1.16b, v10.16b, v8.16b
     ldr q6, [x15, #288]
+  .endif
+    ROW 0, 12, 3, 2, 3
+  .if \next
     ldr q7, [x15, #304]
   .endif
-    ROW 2, 12, 3
+    ROW 0, 12, 3, 3, 4
+  .if \next
+    eor v0.16b, v9.16b, v8.16b
+  .endif
+    ROW 1, 12, 3, 0, 1
+  .if \next
+    ldr q9, [x11, x17]
+  .endif
+    ROW 1, 12, 3, 1, 4
+  .if \next
+    eor v1.16b, v10.16b, v8.16b
+  .endif
+    ROW 2, 12, 3, 0, 4
+    ROW 3, 12, 3, 0, 1
   .if \next
     eor v2.16b, v11.16b, v8.16b
   .endif
-    ROW 3, 12, 3
+    ROW 3, 12, 3, 1, 4
   .if \next
     eor v3.16b, v9.16b, v8.16b
   .endif
