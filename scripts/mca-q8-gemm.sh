@@ -6,6 +6,10 @@
 # keeps the multiply pipes: the multiply-accumulates per cycle against the most that
 # model issues (1 / the instruction's reciprocal throughput).
 # Usage: scripts/mca-q8-gemm.sh [cpu...]   (default: cortex-a76 cortex-a55)
+# Read the figures as the models': LLVM 14 has no Cortex-A76 model (-mcpu=cortex-a76
+# schedules with the Cortex-A57 one: two ASIMD pipes W and X, sdot on both, smlal on W
+# only), and its in-order Cortex-A55 model issues two instructions a cycle, two Q-form
+# sdot or smlal among them, and pairs another instruction only ahead of one.
 # Needs clang (or aarch64-linux-gnu-gcc), llvm-objdump and llvm-mca.
 set -euo pipefail
 cd "$(dirname "$0")/.."
