@@ -5,7 +5,7 @@
 //! that wrap around i32 through a large bias.
 
 use proptest::prelude::*;
-use sepconv::kernels::q8_gemm::{gemm, PackedQ8B, Q8GemmKernel, Q8Out, TABLE};
+use sepconv::kernels::q8_gemm::{best, gemm, PackedQ8B, Q8GemmKernel, Q8Out, TABLE};
 use sepconv::quant::OutQ;
 use sepconv::reference::q8::{q8_accumulators, q8_pointwise};
 use sepconv::Cpu;
@@ -182,6 +182,24 @@ fn q8_gemm_tile_edges() {
                 }
             }
         }
+    }
+}
+
+/// The kernel picked for this CPU is the first entry it runs, and needs nothing the CPU
+/// lacks. CI sets SEPCONV_EXPECT_Q8_GEMM where it knows which one that is (the baseline
+/// NEON tile under `qemu-aarch64 -cpu cortex-a72`, which has no dot product).
+#[test]
+fn q8_gemm_best_is_the_first_the_cpu_runs() {
+    let cpu = Cpu::detect();
+    let picked = best(cpu);
+    assert_eq!(picked.id.name, runnable()[0].id.name);
+    assert!(
+        cpu.features.contains(picked.id.features),
+        "{}",
+        picked.id.name
+    );
+    if let Ok(name) = std::env::var("SEPCONV_EXPECT_Q8_GEMM") {
+        assert_eq!(picked.id.name, name, "on {cpu}");
     }
 }
 

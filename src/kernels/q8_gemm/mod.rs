@@ -10,6 +10,8 @@
 //! past the last channel. The layout is a kernel's: `nr`, `kr`, `wide` and `a_offset` come
 //! from its descriptor, so a panel is packed for the kernel that runs it.
 
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod scalar;
 
 use super::cpu::Cpu;
@@ -136,7 +138,13 @@ impl Q8GemmArgs<'_, '_> {
 }
 
 /// The int8 GEMM kernels, best first.
-pub static TABLE: &[Q8GemmKernel] = &[scalar::SCALAR];
+pub static TABLE: &[Q8GemmKernel] = &[
+    #[cfg(all(target_arch = "aarch64", sepconv_asm))]
+    neon::DOTPROD_4X16C4,
+    #[cfg(all(target_arch = "aarch64", sepconv_asm))]
+    neon::NEON_4X16,
+    scalar::SCALAR,
+];
 
 /// The kernel `cpu` runs: the first entry of [`TABLE`] it has.
 pub fn best(cpu: Cpu) -> &'static Q8GemmKernel {
