@@ -73,6 +73,77 @@ fn scalar(iters: usize) -> f32 {
     acc.iter().sum()
 }
 
+/// Single-thread int8 dot-product peak in GOP/s (2 ops per int8 multiply-add) of
+/// AVX512-VNNI: independent chains of `vpdpbusd` on zmm (64 products each). Errors if the
+/// CPU lacks AVX512-VNNI.
+pub fn vnni_peak_gops() -> Result<f64> {
+    int8_peak(Int8Probe::Vnni512)
+}
+
+/// The same for AVX-VNNI: `vpdpbusd` on ymm, VEX encoded (32 products each).
+pub fn avx_vnni_peak_gops() -> Result<f64> {
+    int8_peak(Int8Probe::AvxVnni)
+}
+
+/// The int8 peak of AVX2 without VNNI, in GOP/s: independent `vpmaddwd` + `vpaddd` pairs
+/// on ymm (16 exact 16-bit products summed into 8 i32 per pair, the inner step of the
+/// AVX2 int8 GEMM: the add is part of the cost, since `vpmaddwd` cannot accumulate).
+pub fn maddwd_peak_gops() -> Result<f64> {
+    int8_peak(Int8Probe::Maddwd)
+}
+
+#[derive(Clone, Copy)]
+enum Int8Probe {
+    Vnni512,
+    AvxVnni,
+    Maddwd,
+}
+
+fn int8_peak(probe: Int8Probe) -> Result<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::kernels::cpu::{Cpu, Feature, Features};
+        let (isa, features, macs) = match probe {
+            Int8Probe::Vnni512 => (Isa::Avx512, Features::of(&[Feature::Vnni]), 64 * CHAINS),
+            Int8Probe::AvxVnni => (
+                Isa::Avx2,
+                Features::of(&[Feature::AvxVnni]),
+                32 * CHAINS_AVX2,
+            ),
+            Int8Probe::Maddwd => (Isa::Avx2, Features::NONE, 16 * CHAINS_AVX2),
+        };
+        Cpu { isa, features }.check()?;
+        let time = |iters: usize| {
+            let t = Instant::now();
+            // SAFETY: the check above found the instructions each probe uses.
+            let sink = unsafe {
+                match probe {
+                    Int8Probe::Vnni512 => x86::vnni512(iters),
+                    Int8Probe::AvxVnni => x86::avx_vnni(iters),
+                    Int8Probe::Maddwd => x86::maddwd(iters),
+                }
+            };
+            let elapsed = t.elapsed().as_secs_f64();
+            std::hint::black_box(sink);
+            elapsed
+        };
+        let mut iters = 1 << 14;
+        while time(iters) < 0.02 && iters < 1 << 30 {
+            iters *= 2;
+        }
+        let best = (0..5).map(|_| time(iters)).fold(f64::INFINITY, f64::min);
+        Ok((iters * macs * 2) as f64 / best / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = probe;
+        Err(crate::Error::IsaUnavailable {
+            isa: "avx2",
+            why: "this build is for another architecture".into(),
+        })
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{CHAINS, CHAINS_AVX2};
@@ -113,6 +184,81 @@ mod x86 {
         // SAFETY: `out` holds 8 floats.
         unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
         out.iter().sum()
+    }
+
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub fn vnni512(iters: usize) -> i32 {
+        let a = _mm512_set1_epi32(std::hint::black_box(0x0101_0101));
+        let b = _mm512_set1_epi32(std::hint::black_box(0x0102_0304));
+        let mut acc = [_mm512_setzero_si512(); CHAINS];
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = _mm512_dpbusd_epi32(*v, a, b);
+            }
+        }
+        let mut sum = _mm512_setzero_si512();
+        for v in acc {
+            sum = _mm512_add_epi32(sum, v);
+        }
+        _mm512_reduce_add_epi32(sum)
+    }
+
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub fn avx_vnni(iters: usize) -> i32 {
+        let a = _mm256_set1_epi32(std::hint::black_box(0x0101_0101));
+        let b = _mm256_set1_epi32(std::hint::black_box(0x0102_0304));
+        let mut acc = [_mm256_setzero_si256(); CHAINS_AVX2];
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = _mm256_dpbusd_avx_epi32(*v, a, b);
+            }
+        }
+        hsum256(acc)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub fn maddwd(iters: usize) -> i32 {
+        let mut acc = [_mm256_setzero_si256(); CHAINS_AVX2];
+        let a = _mm256_set1_epi32(std::hint::black_box(0x0001_0002));
+        let b = _mm256_set1_epi32(std::hint::black_box(0x0003_0004));
+        for _ in 0..iters {
+            // In asm: the products do not depend on the loop, so the compiler would hoist
+            // them out of it.
+            for pair in acc.chunks_exact_mut(2) {
+                let (mut x, mut y) = (pair[0], pair[1]);
+                // SAFETY: register-only AVX2 arithmetic (the CPU has AVX2: checked by
+                // `int8_peak`), no memory access.
+                unsafe {
+                    std::arch::asm!(
+                        "vpmaddwd {t}, {a}, {b}",
+                        "vpaddd {x}, {x}, {t}",
+                        "vpmaddwd {u}, {a}, {b}",
+                        "vpaddd {y}, {y}, {u}",
+                        a = in(ymm_reg) a,
+                        b = in(ymm_reg) b,
+                        x = inout(ymm_reg) x,
+                        y = inout(ymm_reg) y,
+                        t = out(ymm_reg) _,
+                        u = out(ymm_reg) _,
+                        options(pure, nomem, nostack),
+                    );
+                }
+                (pair[0], pair[1]) = (x, y);
+            }
+        }
+        hsum256(acc)
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn hsum256(acc: [__m256i; CHAINS_AVX2]) -> i32 {
+        let mut sum = _mm256_setzero_si256();
+        for v in acc {
+            sum = _mm256_add_epi32(sum, v);
+        }
+        let mut out = [0i32; 8];
+        // SAFETY: `out` holds 8 i32.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), sum) };
+        out.iter().fold(0, |s, &v| s.wrapping_add(v))
     }
 }
 

@@ -12,6 +12,9 @@
 
 pub mod scalar;
 
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
 use super::cpu::Cpu;
 use super::table::{Kernel, KernelId};
 use crate::quant::{check_scales, fold_bias, OutQ};
@@ -136,6 +139,11 @@ impl Q8GemmArgs<'_, '_> {
 }
 
 /// The int8 GEMM kernels, best first.
+#[cfg(target_arch = "x86_64")]
+pub static TABLE: &[Q8GemmKernel] = &[x86::VNNI512, x86::AVX_VNNI, x86::AVX2, scalar::SCALAR];
+
+/// The int8 GEMM kernels, best first.
+#[cfg(not(target_arch = "x86_64"))]
 pub static TABLE: &[Q8GemmKernel] = &[scalar::SCALAR];
 
 /// The kernel `cpu` runs: the first entry of [`TABLE`] it has.
