@@ -90,7 +90,10 @@ impl Q8Run {
             black_box(&self.a),
             self.m,
             self.k,
-            Q8Out::U8 { c: &mut self.c, out },
+            Q8Out::U8 {
+                c: &mut self.c,
+                out,
+            },
             self.n,
         )
         .unwrap();
@@ -165,7 +168,10 @@ fn summary() {
             "\n{} ({}x{}, kr {}): peak {peak:.1} GOP/s = {peak_mac:.1} GMAC/s (before {before:.1})",
             kernel.id.name, kernel.mr, kernel.nr, kernel.kr
         );
-        println!("{:<24} {:>10} {:>8}", "M x N x K (count)", "GMAC/s", "% peak");
+        println!(
+            "{:<24} {:>10} {:>8}",
+            "M x N x K (count)", "GMAC/s", "% peak"
+        );
         let (mut all, mut all_t, mut big, mut big_t) = (0.0, 0.0, 0.0, 0.0);
         for (&l, &t) in LAYERS.iter().zip(&times) {
             let rate = macs(l) / t / 1e9;
@@ -181,7 +187,10 @@ fn summary() {
                 big_t += t * l.3 as f64;
             }
         }
-        for (name, m, t) in [("K >= 256 layers", big, big_t), ("all 13 layers", all, all_t)] {
+        for (name, m, t) in [
+            ("K >= 256 layers", big, big_t),
+            ("all 13 layers", all, all_t),
+        ] {
             let rate = m / t / 1e9;
             println!(
                 "{name:<24} {rate:>10.1} {:>7.1}%   {:.3} ms",

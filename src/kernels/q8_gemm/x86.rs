@@ -223,26 +223,29 @@ unsafe fn tile_vnni512<const R: usize>(job: Job) {
         }
         match job.dst {
             Dst::U8 { c, zp, lo, hi } => {
-                let (lo, hi, zp) = (
-                    _mm512_set1_ps(lo),
-                    _mm512_set1_ps(hi),
-                    _mm512_set1_epi32(zp),
-                );
+                let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+                let zp = _mm512_set1_epi16(zp as i16);
                 let scale: [__m512; V] =
                     std::array::from_fn(|v| _mm512_load_ps(p.add(NR * 4 + v * 64).cast()));
+                // After the two packs, 128-bit lane L holds channels 4L.. of each of the
+                // four vectors in turn: dword 4L + v, wanted at 4v + L.
+                let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+                let mask = if job.n >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << job.n) - 1
+                };
                 for (r, row) in acc.iter().enumerate() {
-                    let c = c.add(r * job.c_stride);
-                    for v in 0..V {
+                    let q: [__m512i; V] = std::array::from_fn(|v| {
                         let f = _mm512_mul_ps(_mm512_cvtepi32_ps(row[v]), scale[v]);
-                        let f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-                        let q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);
-                        // In lo..=hi, so truncating to bytes is exact.
-                        _mm_mask_storeu_epi8(
-                            c.add(v * 16).cast(),
-                            mask16(job.n, v),
-                            _mm512_cvtepi32_epi8(q),
-                        );
-                    }
+                        _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(f, lo), hi))
+                    });
+                    // In lo - zp..=hi - zp (within i16), then lo..=hi: the saturating
+                    // packs and the 16-bit add are exact.
+                    let q01 = _mm512_add_epi16(_mm512_packs_epi32(q[0], q[1]), zp);
+                    let q23 = _mm512_add_epi16(_mm512_packs_epi32(q[2], q[3]), zp);
+                    let bytes = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(q01, q23));
+                    _mm512_mask_storeu_epi8(c.add(r * job.c_stride).cast(), mask, bytes);
                 }
             }
             Dst::I32 { c } => {
