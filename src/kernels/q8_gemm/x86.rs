@@ -15,6 +15,10 @@
 //! on vectors: `cvtdq2ps`, `mulps`, `maxps`, `minps`, `cvtps2dq` (round half to even, the
 //! default MXCSR mode), integer add of the zero point.
 
+// The register tiles index several fixed-size arrays (accumulators, weights, scales) with
+// one lane index in lockstep, in loops the compiler unrolls completely.
+#![allow(clippy::needless_range_loop)]
+
 use super::{Q8GemmArgs, Q8GemmKernel, Q8Out};
 use crate::kernels::cpu::{require, Feature, Features, Isa};
 use crate::kernels::table::KernelId;
@@ -125,7 +129,7 @@ impl Job {
     ///
     /// # Safety
     /// `r` is below the job's row count.
-    unsafe fn from_row(self, r: usize) -> Job {
+    unsafe fn at_row(self, r: usize) -> Job {
         // SAFETY: rows below `m` are inside A and C (checked by `Q8GemmArgs::check`).
         unsafe {
             Job {
@@ -157,12 +161,12 @@ unsafe fn rows<const MR: usize>(job: Job, m: usize, full: impl Fn(Job), tail: im
     let mut r = 0;
     while r + MR <= m {
         // SAFETY: r < m.
-        full(unsafe { job.from_row(r) });
+        full(unsafe { job.at_row(r) });
         r += MR;
     }
     if r < m {
         // SAFETY: r < m.
-        tail(m - r, unsafe { job.from_row(r) });
+        tail(m - r, unsafe { job.at_row(r) });
     }
 }
 
