@@ -239,3 +239,35 @@ fn q8_gemm_refuses_bad_arguments() {
     assert!(gemm(&b, &a, 2, 8, Q8Out::U8 { c: &mut c, out }, 1).is_err());
     assert!(gemm(&b, &a, 2, 8, Q8Out::U8 { c: &mut c, out }, 2).is_ok());
 }
+
+/// Long K (many groups, accumulators far from the bias), single rows and single columns,
+/// and a full-width tile with clamp bounds inside the u8 range.
+#[test]
+fn q8_gemm_long_k_and_thin_shapes() {
+    for kernel in runnable() {
+        let (mr, nr) = (kernel.mr, kernel.nr);
+        for (m, n, k) in [
+            (1, 1, 1024),
+            (1, nr, 2048),
+            (mr, 1, 2048),
+            (mr + 1, nr, 1024),
+            (2 * mr - 1, nr - 1, 1023),
+        ] {
+            check(
+                kernel,
+                &Case {
+                    m,
+                    n,
+                    k,
+                    lda_pad: 0,
+                    ldc_pad: 0,
+                    zp_in: 77,
+                    out: OutQ::new(100, 20, 230).unwrap(),
+                    scale_exp: -4.0,
+                    big_bias: false,
+                    seed: (m * 7 + n * 131 + k) as u64,
+                },
+            );
+        }
+    }
+}

@@ -61,13 +61,15 @@ impl Q8PeakOp {
         }
     }
 
-    fn macs_per_op(self) -> usize {
+    /// Multiply-adds per iteration of its probe loop.
+    fn macs_per_iter(self) -> usize {
         match self {
-            Q8PeakOp::VnniZmm => 64,
-            Q8PeakOp::AvxVnniYmm => 32,
-            Q8PeakOp::MaddwdYmm | Q8PeakOp::Sdot => 16,
-            Q8PeakOp::Smlal => 4,
-            Q8PeakOp::Scalar => 1,
+            Q8PeakOp::VnniZmm => 64 * CHAINS,
+            Q8PeakOp::AvxVnniYmm => 32 * CHAINS,
+            Q8PeakOp::MaddwdYmm => 16 * 8,
+            Q8PeakOp::Sdot => 16 * CHAINS,
+            Q8PeakOp::Smlal => 4 * CHAINS,
+            Q8PeakOp::Scalar => CHAINS,
         }
     }
 }
@@ -88,18 +90,16 @@ pub fn q8_kernel_peak_gops(id: &KernelId) -> Result<f64> {
 /// The peak of one instruction; the caller has checked the CPU runs it (through the
 /// kernel set that names it).
 fn peak_of(op: Q8PeakOp) -> f64 {
-    let mut iters = 1 << 12;
-    loop {
-        let t = time_iters(op, iters);
-        if t > 0.02 || iters > 1 << 30 {
-            break;
-        }
+    // Many ~1 ms trials, the best kept: short ones escape preemption on a loaded machine,
+    // as the kernels' own timings do.
+    let mut iters = 1 << 10;
+    while time_iters(op, iters) < 0.001 && iters < 1 << 30 {
         iters *= 2;
     }
-    let best = (0..5)
+    let best = (0..40)
         .map(|_| time_iters(op, iters))
         .fold(f64::INFINITY, f64::min);
-    (iters * CHAINS * op.macs_per_op() * 2) as f64 / best / 1e9
+    (iters * op.macs_per_iter() * 2) as f64 / best / 1e9
 }
 
 fn time_iters(op: Q8PeakOp, iters: usize) -> f64 {
@@ -180,25 +180,66 @@ mod x86 {
         _mm256_extract_epi32::<0>(s)
     }
 
-    /// A `vpmaddwd` and the `vpaddd` that accumulates it, per chain: the pair an int8
-    /// GEMM without VNNI needs per 16 MACs.
+    /// `iters` x 8 independent `vpmaddwd` + `vpaddd` pairs, the inner step of an int8 GEMM
+    /// without VNNI (`vpmaddwd` cannot accumulate), in asm: the products do not depend on
+    /// the loop, so the compiler would hoist them out of intrinsics.
     #[target_feature(enable = "avx2")]
     pub fn maddwd_ymm(iters: usize) -> i32 {
-        let a = _mm256_set1_epi32(std::hint::black_box(0x00010001));
-        let mut b = [_mm256_setzero_si256(); CHAINS];
-        for (i, v) in b.iter_mut().enumerate() {
-            *v = _mm256_set1_epi32(std::hint::black_box(i as i32 + 2));
+        let a = _mm256_set1_epi32(std::hint::black_box(0x0001_0002));
+        let b = _mm256_set1_epi32(std::hint::black_box(0x0003_0004));
+        let sum: __m256i;
+        // SAFETY: register-only AVX2 arithmetic (the caller checked the CPU has AVX2), no
+        // memory access; every register written is declared.
+        unsafe {
+            std::arch::asm!(
+                "vpxor ymm0, ymm0, ymm0",
+                "vpxor ymm1, ymm1, ymm1",
+                "vpxor ymm2, ymm2, ymm2",
+                "vpxor ymm3, ymm3, ymm3",
+                "vpxor ymm4, ymm4, ymm4",
+                "vpxor ymm5, ymm5, ymm5",
+                "vpxor ymm6, ymm6, ymm6",
+                "vpxor ymm7, ymm7, ymm7",
+                "test {n}, {n}",
+                "jz 3f",
+                "2:",
+                "vpmaddwd ymm8, ymm14, ymm15",
+                "vpaddd ymm0, ymm0, ymm8",
+                "vpmaddwd ymm9, ymm14, ymm15",
+                "vpaddd ymm1, ymm1, ymm9",
+                "vpmaddwd ymm10, ymm14, ymm15",
+                "vpaddd ymm2, ymm2, ymm10",
+                "vpmaddwd ymm11, ymm14, ymm15",
+                "vpaddd ymm3, ymm3, ymm11",
+                "vpmaddwd ymm8, ymm14, ymm15",
+                "vpaddd ymm4, ymm4, ymm8",
+                "vpmaddwd ymm9, ymm14, ymm15",
+                "vpaddd ymm5, ymm5, ymm9",
+                "vpmaddwd ymm10, ymm14, ymm15",
+                "vpaddd ymm6, ymm6, ymm10",
+                "vpmaddwd ymm11, ymm14, ymm15",
+                "vpaddd ymm7, ymm7, ymm11",
+                "dec {n}",
+                "jnz 2b",
+                "3:",
+                "vpaddd ymm0, ymm0, ymm1",
+                "vpaddd ymm2, ymm2, ymm3",
+                "vpaddd ymm4, ymm4, ymm5",
+                "vpaddd ymm6, ymm6, ymm7",
+                "vpaddd ymm0, ymm0, ymm2",
+                "vpaddd ymm4, ymm4, ymm6",
+                "vpaddd ymm0, ymm0, ymm4",
+                n = inout(reg) iters => _,
+                in("ymm14") a,
+                in("ymm15") b,
+                out("ymm0") sum,
+                out("ymm1") _, out("ymm2") _, out("ymm3") _, out("ymm4") _,
+                out("ymm5") _, out("ymm6") _, out("ymm7") _, out("ymm8") _,
+                out("ymm9") _, out("ymm10") _, out("ymm11") _,
+                options(pure, nomem, nostack),
+            );
         }
-        let mut acc = [_mm256_setzero_si256(); CHAINS];
-        for _ in 0..iters {
-            for (v, b) in acc.iter_mut().zip(&b) {
-                *v = _mm256_add_epi32(*v, _mm256_madd_epi16(a, *b));
-            }
-        }
-        let s = acc
-            .iter()
-            .fold(_mm256_setzero_si256(), |s, v| _mm256_add_epi32(s, *v));
-        _mm256_extract_epi32::<0>(s)
+        _mm256_extract_epi32::<0>(sum)
     }
 }
 
@@ -242,15 +283,36 @@ mod neon {
         acc.iter().fold(0, |s, v| s.wrapping_add(vaddvq_s32(*v)))
     }
 
-    /// 12 `smlal` chains of 4 MACs each.
+    /// 12 `smlal` chains of 4 MACs each, in asm: from intrinsics the compiler may hoist
+    /// the loop-invariant product and leave only adds.
     #[target_feature(enable = "neon")]
     pub fn smlal(iters: usize) -> i32 {
         let a = vdup_n_s16(std::hint::black_box(1));
         let b = vdup_n_s16(std::hint::black_box(2));
         let mut acc = [vdupq_n_s32(0); CHAINS];
         for _ in 0..iters {
-            for v in acc.iter_mut() {
-                *v = vmlal_s16(*v, a, b);
+            // SAFETY: register-only NEON arithmetic.
+            unsafe {
+                asm!(
+                    "smlal {0:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {1:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {2:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {3:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {4:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {5:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {6:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {7:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {8:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {9:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {10:v}.4s, {12:v}.4h, {13:v}.4h",
+                    "smlal {11:v}.4s, {12:v}.4h, {13:v}.4h",
+                    inout(vreg) acc[0], inout(vreg) acc[1], inout(vreg) acc[2],
+                    inout(vreg) acc[3], inout(vreg) acc[4], inout(vreg) acc[5],
+                    inout(vreg) acc[6], inout(vreg) acc[7], inout(vreg) acc[8],
+                    inout(vreg) acc[9], inout(vreg) acc[10], inout(vreg) acc[11],
+                    in(vreg) a, in(vreg) b,
+                    options(pure, nomem, nostack),
+                );
             }
         }
         acc.iter().fold(0, |s, v| s.wrapping_add(vaddvq_s32(*v)))

@@ -14,6 +14,9 @@
 pub mod neon;
 pub mod scalar;
 
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
 use super::cpu::Cpu;
 use super::table::{Kernel, KernelId};
 use crate::quant::{check_scales, fold_bias, OutQ};
@@ -139,6 +142,12 @@ impl Q8GemmArgs<'_, '_> {
 
 /// The int8 GEMM kernels, best first.
 pub static TABLE: &[Q8GemmKernel] = &[
+    #[cfg(target_arch = "x86_64")]
+    x86::VNNI512,
+    #[cfg(target_arch = "x86_64")]
+    x86::AVX_VNNI,
+    #[cfg(target_arch = "x86_64")]
+    x86::AVX2,
     #[cfg(all(target_arch = "aarch64", sepconv_asm))]
     neon::DOTPROD_4X16C4,
     #[cfg(all(target_arch = "aarch64", sepconv_asm))]
