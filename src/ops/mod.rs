@@ -6,3 +6,4 @@ pub mod conv0;
 pub mod depthwise;
 pub mod im2col;
 pub mod pointwise;
+pub mod q8_depthwise;
