@@ -387,9 +387,9 @@ unsafe fn sweep<S: DwVec, const STRIDE: usize>(
     w: *const u8,
     q: S::Q,
 ) {
-    // SAFETY (whole body): inputs are read at columns < in_w of present rows (or from the
-    // zero-point vector, `channels >= c0 + n` bytes long), `n` bytes from channel c0;
-    // outputs at columns < out_w, `n <= out_px - c0` bytes; packed bytes in the block.
+    // SAFETY: inputs are read at columns < in_w of present rows (or from the zero-point
+    // vector, `channels >= c0 + n` bytes long), `n` bytes from channel c0; outputs at
+    // columns < out_w, `n <= out_px - c0` bytes; packed bytes inside the block.
     unsafe {
         let scale = w.add(4 * S::B);
         let zr = s.load(a.zp.as_ptr().add(c0), n);

@@ -230,9 +230,20 @@ macro_rules! neon_vec {
 neon_vec!(
     Dot,
     #[inline(always)]
-    unsafe fn dot(self, acc: int32x4_t, x: int8x16_t, w: *const u8) -> int32x4_t {
-        // SAFETY: 16 readable bytes at w; the token proves dotprod enabled.
-        unsafe { vdotq_s32(acc, x, vld1q_s8(w.cast())) }
+    unsafe fn dot(self, mut acc: int32x4_t, x: int8x16_t, w: *const u8) -> int32x4_t {
+        // SAFETY: 16 readable bytes at w; the token proves dotprod enabled (`vdotq_s32`
+        // is not stable yet, hence the instruction itself).
+        unsafe {
+            let w = vld1q_s8(w.cast());
+            std::arch::asm!(
+                "sdot {acc:v}.4s, {x:v}.16b, {w:v}.16b",
+                acc = inout(vreg) acc,
+                x = in(vreg) x,
+                w = in(vreg) w,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+            acc
+        }
     }
 );
 

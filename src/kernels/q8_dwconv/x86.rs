@@ -114,7 +114,7 @@ impl DwVec for Zmm {
 
     #[inline(always)]
     fn interleave(self, a: __m512i, b: __m512i, c: __m512i) -> [__m512i; 4] {
-        // SAFETY (as every intrinsic below): the token proves the features enabled.
+        // SAFETY: the token proves the features enabled.
         unsafe {
             let z = _mm512_setzero_si512();
             let (ab_lo, ab_hi) = (_mm512_unpacklo_epi8(a, b), _mm512_unpackhi_epi8(a, b));
