@@ -330,13 +330,13 @@ struct Sweep<'r, S: DwVec> {
 /// # Safety
 /// As [`sweep`].
 #[inline(always)]
-unsafe fn col<S: DwVec>(s: S, g: &Sweep<'_, S>, cx: usize) -> [S::X; 4] {
+unsafe fn col<S: DwVec, const ALL: bool>(s: S, g: &Sweep<'_, S>, cx: usize) -> [S::X; 4] {
     if cx >= g.in_w {
         return g.zcol;
     }
     let mut v = [g.zr; 3];
     for (v, r) in v.iter_mut().zip(g.rows) {
-        if r.present {
+        if ALL || r.present {
             // SAFETY: a present row, cx < in_w, channels c0 .. c0 + n of the pixel.
             *v = unsafe { s.load(r.p.add(cx * r.px + g.c0), g.n) };
         }
@@ -374,10 +374,10 @@ unsafe fn acc3<S: DwVec>(s: S, g: &Sweep<'_, S>, v: [&[S::X; 4]; 3]) -> [S::A; 4
 /// # Safety
 /// `a` was checked, `rows`/`out` come from [`row_setup`], `c0 + n <= channels`, and the
 /// block's packed bytes start at `w` (`20 * S::B` or `32 * S::B` of them, inside
-/// `a.weights`).
+/// `a.weights`); if `ALL`, all three rows are present.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn sweep<S: DwVec, const STRIDE: usize>(
+unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool>(
     s: S,
     a: &Q8DwArgs<'_>,
     rows: &[InRow; 3],
@@ -405,20 +405,20 @@ unsafe fn sweep<S: DwVec, const STRIDE: usize>(
         let pl = a.pad_left;
         let opx = a.out_px;
         if STRIDE == 1 {
-            let mut v0 = col(s, &g, 0usize.wrapping_sub(pl));
-            let mut v1 = col(s, &g, 1usize.wrapping_sub(pl));
+            let mut v0 = col::<S, ALL>(s, &g, 0usize.wrapping_sub(pl));
+            let mut v1 = col::<S, ALL>(s, &g, 1usize.wrapping_sub(pl));
             for ox in 0..a.out_w {
-                let v2 = col(s, &g, (ox + 2).wrapping_sub(pl));
+                let v2 = col::<S, ALL>(s, &g, (ox + 2).wrapping_sub(pl));
                 let acc = acc3(s, &g, [&v0, &v1, &v2]);
                 s.store(acc, scale, q, out.add(ox * opx + c0), n);
                 v0 = v1;
                 v1 = v2;
             }
         } else {
-            let mut v0 = col(s, &g, 0usize.wrapping_sub(pl));
+            let mut v0 = col::<S, ALL>(s, &g, 0usize.wrapping_sub(pl));
             for ox in 0..a.out_w {
-                let v1 = col(s, &g, (2 * ox + 1).wrapping_sub(pl));
-                let v2 = col(s, &g, (2 * ox + 2).wrapping_sub(pl));
+                let v1 = col::<S, ALL>(s, &g, (2 * ox + 1).wrapping_sub(pl));
+                let v2 = col::<S, ALL>(s, &g, (2 * ox + 2).wrapping_sub(pl));
                 let acc = acc3(s, &g, [&v0, &v1, &v2]);
                 s.store(acc, scale, q, out.add(ox * opx + c0), n);
                 v0 = v2;
@@ -454,11 +454,17 @@ pub(crate) unsafe fn rows<S: DwVec, T: DwVec>(
             // block (c0 * per .. (c0 + b) * per); the rest is forwarded.
             unsafe {
                 let w = a.weights.as_ptr().add(c0 * per);
-                match (b == T::B && b != S::B, a.stride) {
-                    (false, 1) => sweep::<S, 1>(s, a, &rows, out, c0, n, w, qs),
-                    (false, _) => sweep::<S, 2>(s, a, &rows, out, c0, n, w, qs),
-                    (true, 1) => sweep::<T, 1>(t, a, &rows, out, c0, n, w, qt),
-                    (true, _) => sweep::<T, 2>(t, a, &rows, out, c0, n, w, qt),
+                // Interior rows (all three present) skip the per-row tests.
+                let all = rows.iter().all(|r| r.present);
+                match (b == T::B && b != S::B, a.stride, all) {
+                    (false, 1, true) => sweep::<S, 1, true>(s, a, &rows, out, c0, n, w, qs),
+                    (false, 1, false) => sweep::<S, 1, false>(s, a, &rows, out, c0, n, w, qs),
+                    (false, _, true) => sweep::<S, 2, true>(s, a, &rows, out, c0, n, w, qs),
+                    (false, _, false) => sweep::<S, 2, false>(s, a, &rows, out, c0, n, w, qs),
+                    (true, 1, true) => sweep::<T, 1, true>(t, a, &rows, out, c0, n, w, qt),
+                    (true, 1, false) => sweep::<T, 1, false>(t, a, &rows, out, c0, n, w, qt),
+                    (true, _, true) => sweep::<T, 2, true>(t, a, &rows, out, c0, n, w, qt),
+                    (true, _, false) => sweep::<T, 2, false>(t, a, &rows, out, c0, n, w, qt),
                 }
             }
         }
