@@ -14,6 +14,7 @@ pub mod mat;
 pub mod peak;
 pub mod peak_q8;
 pub mod prefetch;
+pub mod q8_dwconv;
 pub mod q8_gemm;
 pub(crate) mod simd;
 pub mod table;
@@ -24,6 +25,7 @@ use f32_clamp::ClampKernel;
 use f32_conv0::Conv0Kernel;
 use f32_dwconv::DwKernel;
 use f32_gemm::GemmKernel;
+use q8_dwconv::Q8DwKernel;
 use q8_gemm::Q8GemmKernel;
 use std::sync::{Mutex, OnceLock};
 pub use table::{Kernel, KernelId};
@@ -52,6 +54,8 @@ pub struct KernelSet {
     pub conv0: &'static [&'static Conv0Kernel],
     /// The int8 GEMM of the q8 pointwise layers, conv0 (through im2col) and classifier.
     pub q8_gemm: &'static Q8GemmKernel,
+    /// The int8 depthwise 3x3 (stride 1 and 2) of the q8 network.
+    pub q8_dw3x3: &'static Q8DwKernel,
 }
 
 impl KernelSet {
@@ -75,6 +79,7 @@ impl KernelSet {
             dw3x3: f32_dwconv::best(cpu),
             conv0: Vec::leak(conv0),
             q8_gemm: q8_gemm::best(cpu),
+            q8_dw3x3: q8_dwconv::best(cpu),
         }
     }
 
@@ -104,6 +109,7 @@ impl KernelSet {
         ids.push(("dw3x3", &self.dw3x3.id));
         ids.extend(self.conv0.iter().map(|k| ("conv0", &k.id)));
         ids.push(("q8 gemm", &self.q8_gemm.id));
+        ids.push(("q8 dw3x3", &self.q8_dw3x3.id));
         ids
     }
 }
@@ -116,6 +122,7 @@ pub fn all_kernels() -> Vec<&'static KernelId> {
     ids.extend(f32_dwconv::TABLE.iter().map(|k| &k.id));
     ids.extend(f32_conv0::TABLE.iter().map(|k| &k.id));
     ids.extend(q8_gemm::TABLE.iter().map(|k| &k.id));
+    ids.extend(q8_dwconv::TABLE.iter().map(|k| &k.id));
     ids
 }
 

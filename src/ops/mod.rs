@@ -7,4 +7,5 @@ pub mod depthwise;
 pub mod im2col;
 pub mod pointwise;
 pub mod q8_conv;
+pub mod q8_depthwise;
 pub mod q8_pool;

@@ -1,0 +1,472 @@
+//! Int8 depthwise 3x3 (stride 1 or 2, any padding of 0..=2 per side, any channel count):
+//! `y = requantize(bias + sum over in-image taps (x - zp_in) * w, scale[c])` per channel
+//! with u8 activations and s8 weights, bit-identical to `reference::q8::q8_depthwise3x3`.
+//!
+//! Design: the dot-product units do 4 taps per i32 lane. For one input column `cx` of one
+//! output row, the three input rows it reads are interleaved byte-wise so that each i32
+//! lane holds one channel's vertical triple `[x(ky=0), x(ky=1), x(ky=2), 0]`; the column's
+//! weights are packed the same way (`[w(0,kx), w(1,kx), w(2,kx), 0]` per channel). An output
+//! is then 3 dot products per register (kx = 0, 1, 2) into its folded bias. Along a row the
+//! interleaved columns slide: at stride 1 each is built once and feeds the three outputs
+//! that read it, at stride 2 one of two columns is shared. Padding taps read the input
+//! zero point (a packed zero-point vector stands for missing rows and columns), whose
+//! products the folded bias (`quant::fold_bias`) cancels exactly, so no input is copied
+//! and no scratch is needed.
+//!
+//! The interleave is two rounds of byte then 16-bit unpacks, which on x86 work inside each
+//! 128-bit lane: a block of `B` channels becomes 4 registers `r` whose lane `i` holds
+//! channel `16 * (i / 4) + 4 * r + i % 4`. The pack back to bytes after requantization
+//! (`packs` of registers 0, 1 and of 2, 3, then `packus`, also per 128-bit lane) restores
+//! the natural order, so only the bias, scales and weights are packed in this permuted
+//! order ([`pack`]). NEON's `zip1`/`zip2` give the same order with 16-channel blocks.
+
+pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+
+use super::cpu::Cpu;
+use super::table::{Kernel, KernelId};
+use crate::quant::{fold_bias, OutQ};
+use crate::{Error, Result};
+use std::ops::Range;
+
+/// One int8 depthwise 3x3 kernel and its packing.
+#[derive(Debug)]
+pub struct Q8DwKernel {
+    pub id: KernelId,
+    /// Channels per full block (one group of 4 registers).
+    pub block: usize,
+    /// Width of the last block when the remaining channels fit in it (a narrower register
+    /// set for channel counts like 32 below a 64-channel block); else `block`.
+    pub tail_block: usize,
+    /// Weights widened to i16 pairs at pack time, for kernels without byte dot products:
+    /// per lane `[w0, w2]` then, one register later, `[w1, 0]`.
+    pub wide: bool,
+    /// What the kernel subtracts from every input byte before multiplying (128 where it
+    /// flips u8 to s8 for a signed dot product), folded into the packed bias.
+    pub a_offset: i32,
+    /// Computes `args`; checks them first and refuses a CPU that lacks the kernel's ISA.
+    pub run: fn(Q8DwArgs<'_>) -> Result<()>,
+}
+
+impl Kernel for Q8DwKernel {
+    fn id(&self) -> &KernelId {
+        &self.id
+    }
+}
+
+impl Q8DwKernel {
+    /// Packed bytes per channel of a block: bias and scale (4 + 4) and 3 columns of 4
+    /// taps (12, or 24 widened).
+    fn bytes_per_channel(&self) -> usize {
+        if self.wide {
+            32
+        } else {
+            20
+        }
+    }
+
+    /// The blocks of `channels`: (first channel, width), full blocks then the tail.
+    pub fn blocks(&self, channels: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..channels).step_by(self.block).map(move |c0| {
+            let rem = channels - c0;
+            let width = if rem <= self.tail_block {
+                self.tail_block
+            } else {
+                self.block
+            };
+            (c0, width)
+        })
+    }
+
+    /// Bytes of the packed weights of `channels`.
+    pub fn packed_len(&self, channels: usize) -> usize {
+        self.blocks(channels)
+            .last()
+            .map_or(0, |(c0, b)| (c0 + b) * self.bytes_per_channel())
+    }
+}
+
+/// Output rows `rows` of one image. `image` is `[in_h][in_w][channels]` u8 (zero point
+/// folded into `weights`); `out` holds the rows `rows`, `rows.len() * out_w * out_px`
+/// bytes, pixels `out_px >= channels` apart (the bytes after each pixel's channels are
+/// not written). Output (oy, ox) reads input rows `oy * stride - pad_top + {0, 1, 2}` and
+/// columns `ox * stride - pad_left + {0, 1, 2}`; those outside the image are padding.
+/// `weights` is [`pack`]ed for the kernel; `zp` holds `channels` bytes of the input
+/// zero point (what padding taps read).
+pub struct Q8DwArgs<'a> {
+    pub image: &'a [u8],
+    pub in_h: usize,
+    pub in_w: usize,
+    pub channels: usize,
+    pub out: &'a mut [u8],
+    pub out_w: usize,
+    pub out_px: usize,
+    pub rows: Range<usize>,
+    pub stride: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub weights: &'a [u8],
+    pub zp: &'a [u8],
+    pub out_q: OutQ,
+}
+
+impl Q8DwArgs<'_> {
+    /// Checks everything the kernels rely on for memory safety: what each kernel's safe
+    /// entry calls before its `unsafe` code.
+    pub fn check(&self, kernel: &Q8DwKernel) -> Result<()> {
+        let c = self.channels;
+        let image = self
+            .in_h
+            .checked_mul(self.in_w)
+            .and_then(|n| n.checked_mul(c));
+        let out = self
+            .out_w
+            .checked_mul(self.out_px)
+            .and_then(|n| n.checked_mul(self.rows.len()));
+        let ok = c >= 1
+            && matches!(self.stride, 1 | 2)
+            && self.out_px >= c
+            && self.in_h >= 1
+            && self.in_w >= 1
+            && self.rows.start <= self.rows.end
+            && image.is_some_and(|n| self.image.len() >= n)
+            && out.is_some_and(|n| self.out.len() >= n)
+            && self.weights.len() >= kernel.packed_len(c)
+            && self.zp.len() >= c
+            && self.out_q.lo <= self.out_q.hi
+            && (0..=255).contains(&self.out_q.zero_point)
+            // Keeps every column and row index computed below far from overflow.
+            && self.out_w.checked_mul(2).and_then(|n| n.checked_add(self.pad_left + 2)).is_some()
+            && self.rows.end.checked_mul(2).and_then(|n| n.checked_add(self.pad_top + 2)).is_some();
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Shape(format!(
+                "{}: called outside its contract ({}x{}x{c} image, {} rows of {} at pixel \
+                 stride {}, stride {})",
+                kernel.id.name,
+                self.in_h,
+                self.in_w,
+                self.rows.len(),
+                self.out_w,
+                self.out_px,
+                self.stride
+            )))
+        }
+    }
+}
+
+/// Every int8 depthwise 3x3 kernel, best first.
+pub static TABLE: &[Q8DwKernel] = &[
+    #[cfg(target_arch = "x86_64")]
+    x86::VNNI,
+    #[cfg(target_arch = "x86_64")]
+    x86::AVX2,
+    #[cfg(target_arch = "aarch64")]
+    neon::DOTPROD,
+    #[cfg(target_arch = "aarch64")]
+    neon::NEON,
+    scalar::SCALAR,
+];
+
+/// The kernel `cpu` runs: the first entry of [`TABLE`] it has.
+pub fn best(cpu: Cpu) -> &'static Q8DwKernel {
+    super::table::best(TABLE, cpu, |_| true).unwrap_or(&scalar::SCALAR)
+}
+
+/// The channel of lane `i` of register `r` of a block (see the module doc).
+#[inline(always)]
+pub(crate) fn lane_channel(r: usize, i: usize) -> usize {
+    16 * (i / 4) + 4 * r + i % 4
+}
+
+/// Packs weights `[c][3][3]`, bias and scales for `kernel`. Per block of width `B` at
+/// channel `c0` (at byte `c0 * bytes_per_channel`): 4 registers of `B / 4` i32 folded
+/// biases, 4 of f32 scales, then for kx = 0, 1, 2 the 4 registers of weights, lane `i` of
+/// register `r` being channel `c0 + lane_channel(r, i)` with taps `[w(0,kx), w(1,kx),
+/// w(2,kx), 0]` (widened: `[w0, w2]` as i16 in `B` bytes, then `[w1, 0]` in the next
+/// `B`). Lanes past the last channel are zero.
+pub fn pack(
+    kernel: &Q8DwKernel,
+    channels: usize,
+    weights: &[i8],
+    bias: &[i32],
+    scale: &[f32],
+    zp_in: i32,
+) -> Vec<u8> {
+    let per = kernel.bytes_per_channel();
+    let wb = if kernel.wide { 2 } else { 1 };
+    let mut p = vec![0u8; kernel.packed_len(channels)];
+    for (c0, b) in kernel.blocks(channels) {
+        let base = c0 * per;
+        for r in 0..4 {
+            for i in 0..b / 4 {
+                let ch = c0 + lane_channel(r, i);
+                if ch >= channels {
+                    continue;
+                }
+                let w = &weights[ch * 9..ch * 9 + 9];
+                let fb = fold_bias(bias[ch], w.iter().copied(), zp_in, kernel.a_offset);
+                let at = base + r * b + 4 * i;
+                p[at..at + 4].copy_from_slice(&fb.to_le_bytes());
+                let at = base + 4 * b + r * b + 4 * i;
+                p[at..at + 4].copy_from_slice(&scale[ch].to_le_bytes());
+                for kx in 0..3 {
+                    let reg = base + 8 * b + (kx * 4 + r) * b * wb;
+                    let t = |ky: usize| w[ky * 3 + kx];
+                    if kernel.wide {
+                        let e = reg + 4 * i;
+                        p[e..e + 2].copy_from_slice(&i16::from(t(0)).to_le_bytes());
+                        p[e + 2..e + 4].copy_from_slice(&i16::from(t(2)).to_le_bytes());
+                        let o = reg + b + 4 * i;
+                        p[o..o + 2].copy_from_slice(&i16::from(t(1)).to_le_bytes());
+                    } else {
+                        for ky in 0..3 {
+                            p[reg + 4 * i + ky] = t(ky) as u8;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    p
+}
+
+/// The vector operations the sweep is written over, for one block width `B`.
+pub(crate) trait DwVec: Copy {
+    /// Channels per block.
+    const B: usize;
+    /// Bytes of packed weights per register (`B`, or `2 * B` widened).
+    const WB: usize;
+    /// `B` input bytes (one pixel's channels of the block).
+    type R: Copy;
+    /// One register of interleaved taps: `B / 4` channels x 4 taps.
+    type X: Copy;
+    /// `B / 4` i32 accumulators.
+    type A: Copy;
+    /// The requantization constants.
+    type Q: Copy;
+    /// Loads `n <= B` bytes at `p` (the rest of the register is arbitrary).
+    ///
+    /// # Safety
+    /// `p .. p + n` is readable.
+    unsafe fn load(self, p: *const u8, n: usize) -> Self::R;
+    /// The vertical triples of three row vectors, in register order.
+    fn interleave(self, a: Self::R, b: Self::R, c: Self::R) -> [Self::X; 4];
+    /// Loads `B / 4` i32.
+    ///
+    /// # Safety
+    /// `p .. p + B` is readable.
+    unsafe fn bias(self, p: *const u8) -> Self::A;
+    /// `acc` plus the dot products of the taps `x` with the packed weights at `w`.
+    ///
+    /// # Safety
+    /// `w .. w + WB` is readable.
+    unsafe fn dot(self, acc: Self::A, x: Self::X, w: *const u8) -> Self::A;
+    fn quant(self, out: OutQ) -> Self::Q;
+    /// Requantizes the 4 accumulator registers with the scales at `scale` (4 registers
+    /// of `B / 4` f32) and stores the first `n` channels, in natural order, at `p`.
+    ///
+    /// # Safety
+    /// `scale .. scale + 4 * B` is readable and `p .. p + n` writable.
+    unsafe fn store(self, acc: [Self::A; 4], scale: *const u8, q: Self::Q, p: *mut u8, n: usize);
+}
+
+/// One input row of an output row: its first pixel and its pixel stride, or the zero
+/// point vector and stride 0 for a padding row.
+#[derive(Clone, Copy)]
+struct InRow {
+    p: *const u8,
+    px: usize,
+    present: bool,
+}
+
+/// The three input rows of output row `oy` and its output row pointer (`out` is the
+/// call's output buffer).
+///
+/// # Safety
+/// `a` was checked and `oy` is in `a.rows`.
+#[inline(always)]
+unsafe fn row_setup(a: &Q8DwArgs<'_>, out: *mut u8, oy: usize) -> ([InRow; 3], *mut u8) {
+    let c = a.channels;
+    let mut r = [InRow {
+        p: a.zp.as_ptr(),
+        px: 0,
+        present: false,
+    }; 3];
+    for (ky, r) in r.iter_mut().enumerate() {
+        let iy = (oy * a.stride + ky).wrapping_sub(a.pad_top);
+        if iy < a.in_h {
+            // SAFETY: iy < in_h, so the row starts inside the checked image.
+            r.p = unsafe { a.image.as_ptr().add(iy * a.in_w * c) };
+            r.px = c;
+            r.present = true;
+        }
+    }
+    // SAFETY: oy - rows.start < rows.len(), inside the checked output.
+    let out = unsafe { out.add((oy - a.rows.start) * a.out_w * a.out_px) };
+    (r, out)
+}
+
+/// What a sweep of one block along one output row reads.
+struct Sweep<'r, S: DwVec> {
+    rows: &'r [InRow; 3],
+    in_w: usize,
+    c0: usize,
+    n: usize,
+    /// The zero point vector, and the column of zero points.
+    zr: S::R,
+    zcol: [S::X; 4],
+    w: *const u8,
+}
+
+/// The interleaved input column `cx` (the zero-point column outside the image).
+///
+/// # Safety
+/// As [`sweep`].
+#[inline(always)]
+unsafe fn col<S: DwVec, const ALL: bool>(s: S, g: &Sweep<'_, S>, cx: usize) -> [S::X; 4] {
+    if cx >= g.in_w {
+        return g.zcol;
+    }
+    let mut v = [g.zr; 3];
+    for (v, r) in v.iter_mut().zip(g.rows) {
+        if ALL || r.present {
+            // SAFETY: a present row, cx < in_w, channels c0 .. c0 + n of the pixel.
+            *v = unsafe { s.load(r.p.add(cx * r.px + g.c0), g.n) };
+        }
+    }
+    s.interleave(v[0], v[1], v[2])
+}
+
+/// The accumulators of one output from its three interleaved columns.
+///
+/// # Safety
+/// As [`sweep`].
+#[inline(always)]
+unsafe fn acc3<S: DwVec>(s: S, g: &Sweep<'_, S>, v: [&[S::X; 4]; 3]) -> [S::A; 4] {
+    let b = S::B;
+    // SAFETY: the block's packed bytes: 4 bias registers, then weights at 8 * B.
+    unsafe {
+        let mut acc = [
+            s.bias(g.w),
+            s.bias(g.w.add(b)),
+            s.bias(g.w.add(2 * b)),
+            s.bias(g.w.add(3 * b)),
+        ];
+        for (kx, v) in v.iter().enumerate() {
+            for r in 0..4 {
+                acc[r] = s.dot(acc[r], v[r], g.w.add(8 * b + (kx * 4 + r) * S::WB));
+            }
+        }
+        acc
+    }
+}
+
+/// Computes one output row of the block of width `S::B` at channel `c0` (`n` live
+/// channels): the sliding sweep of the module doc.
+///
+/// # Safety
+/// `a` was checked, `rows`/`out` come from [`row_setup`], `c0 + n <= channels`, and the
+/// block's packed bytes start at `w` (`20 * S::B` or `32 * S::B` of them, inside
+/// `a.weights`); if `ALL`, all three rows are present.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 3],
+    out: *mut u8,
+    c0: usize,
+    n: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // SAFETY: inputs are read at columns < in_w of present rows (or from the zero-point
+    // vector, `channels >= c0 + n` bytes long), `n` bytes from channel c0; outputs at
+    // columns < out_w, `n <= out_px - c0` bytes; packed bytes inside the block.
+    unsafe {
+        let scale = w.add(4 * S::B);
+        let zr = s.load(a.zp.as_ptr().add(c0), n);
+        let g = Sweep::<S> {
+            rows,
+            in_w: a.in_w,
+            c0,
+            n,
+            zr,
+            zcol: s.interleave(zr, zr, zr),
+            w,
+        };
+        let pl = a.pad_left;
+        let opx = a.out_px;
+        if STRIDE == 1 {
+            let mut v0 = col::<S, ALL>(s, &g, 0usize.wrapping_sub(pl));
+            let mut v1 = col::<S, ALL>(s, &g, 1usize.wrapping_sub(pl));
+            for ox in 0..a.out_w {
+                let v2 = col::<S, ALL>(s, &g, (ox + 2).wrapping_sub(pl));
+                let acc = acc3(s, &g, [&v0, &v1, &v2]);
+                s.store(acc, scale, q, out.add(ox * opx + c0), n);
+                v0 = v1;
+                v1 = v2;
+            }
+        } else {
+            let mut v0 = col::<S, ALL>(s, &g, 0usize.wrapping_sub(pl));
+            for ox in 0..a.out_w {
+                let v1 = col::<S, ALL>(s, &g, (2 * ox + 1).wrapping_sub(pl));
+                let v2 = col::<S, ALL>(s, &g, (2 * ox + 2).wrapping_sub(pl));
+                let acc = acc3(s, &g, [&v0, &v1, &v2]);
+                s.store(acc, scale, q, out.add(ox * opx + c0), n);
+                v0 = v2;
+            }
+        }
+    }
+}
+
+/// A checked call: every row, every block; full blocks with `S`, a tail block of
+/// `T::B` channels with `T` (`kernel` gives the block widths and the packing).
+///
+/// # Safety
+/// `s` and `t` are valid tokens (their features are enabled) and `a.check(kernel)`
+/// passed, with `S::B == kernel.block`, `T::B == kernel.tail_block` and `S::WB / S::B ==
+/// T::WB / T::B == 2` if `kernel.wide`, else 1.
+#[inline(always)]
+pub(crate) unsafe fn rows<S: DwVec, T: DwVec>(
+    s: S,
+    t: T,
+    kernel: &Q8DwKernel,
+    a: &mut Q8DwArgs<'_>,
+) {
+    let per = kernel.bytes_per_channel();
+    let (qs, qt) = (s.quant(a.out_q), t.quant(a.out_q));
+    let out = a.out.as_mut_ptr();
+    let a = &*a;
+    for oy in a.rows.clone() {
+        // SAFETY: checked, oy in rows.
+        let (rows, out) = unsafe { row_setup(a, out, oy) };
+        for (c0, b) in kernel.blocks(a.channels) {
+            let n = b.min(a.channels - c0);
+            // SAFETY: `check` verified weights.len() >= packed_len, which covers this
+            // block (c0 * per .. (c0 + b) * per); the rest is forwarded.
+            unsafe {
+                let w = a.weights.as_ptr().add(c0 * per);
+                // Interior rows (all three present) skip the per-row tests.
+                let all = rows.iter().all(|r| r.present);
+                match (b == T::B && b != S::B, a.stride, all) {
+                    (false, 1, true) => sweep::<S, 1, true>(s, a, &rows, out, c0, n, w, qs),
+                    (false, 1, false) => sweep::<S, 1, false>(s, a, &rows, out, c0, n, w, qs),
+                    (false, _, true) => sweep::<S, 2, true>(s, a, &rows, out, c0, n, w, qs),
+                    (false, _, false) => sweep::<S, 2, false>(s, a, &rows, out, c0, n, w, qs),
+                    (true, 1, true) => sweep::<T, 1, true>(t, a, &rows, out, c0, n, w, qt),
+                    (true, 1, false) => sweep::<T, 1, false>(t, a, &rows, out, c0, n, w, qt),
+                    (true, _, true) => sweep::<T, 2, true>(t, a, &rows, out, c0, n, w, qt),
+                    (true, _, false) => sweep::<T, 2, false>(t, a, &rows, out, c0, n, w, qt),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! x86-64 int8 depthwise 3x3: AVX512-VNNI (`vpdpbusd`: u8 inputs times s8 weights, 4 taps
+//! per i32 lane; 64-channel zmm blocks, a 32-channel ymm block for the tail, k-mask
+//! loads and stores at the edges) and AVX2 (no byte dot product: the interleaved taps are
+//! split into even and odd bytes as i16 and multiplied by i16 weight pairs with
+//! `vpmaddwd`, which cannot overflow on u8 x s8 pairs; 32-channel ymm blocks).
+//!
+//! Both requantize with the float ops of `quant::requantize` (`vcvtdq2ps`, `vmulps`,
+//! `vmaxps`, `vminps`, `vcvtps2dq` under the default round-to-nearest-even), then pack
+//! i32 -> i16 -> u8 per 128-bit lane, which undoes the channel order of the interleave.
+
+use super::{DwVec, Q8DwArgs, Q8DwKernel};
+use crate::kernels::cpu::{self, Feature, Features, Isa};
+use crate::kernels::table::KernelId;
+use crate::quant::OutQ;
+use crate::Result;
+use std::arch::x86_64::*;
+
+pub const VNNI: Q8DwKernel = Q8DwKernel {
+    id: KernelId {
+        name: "q8_dwconv3x3_64c_vnni_avx512",
+        isa: Isa::Avx512,
+        features: Features::of(&[Feature::Vnni]),
+        detail: "rust avx512-vnni intrinsics, vpdpbusd on vertical tap triples, 64-channel \
+                 zmm blocks, 32-channel ymm tail, k-mask edges",
+    },
+    block: 64,
+    tail_block: 32,
+    wide: false,
+    a_offset: 0,
+    run: run_vnni,
+};
+
+pub const AVX2: Q8DwKernel = Q8DwKernel {
+    id: KernelId {
+        name: "q8_dwconv3x3_32c_avx2",
+        isa: Isa::Avx2,
+        features: Features::NONE,
+        detail: "rust avx2 intrinsics, vpmaddwd on even/odd taps widened to i16, \
+                 32-channel ymm blocks",
+    },
+    block: 32,
+    tail_block: 32,
+    wide: true,
+    a_offset: 0,
+    run: run_avx2,
+};
+
+fn run_vnni(mut a: Q8DwArgs<'_>) -> Result<()> {
+    a.check(&VNNI)?;
+    cpu::require(&VNNI.id)?;
+    // SAFETY: `require` confirmed the CPU has AVX-512 (F, BW, VL) and VNNI, the features
+    // `vnni_entry` enables; `check` validated the call.
+    unsafe { vnni_entry(&mut a) };
+    Ok(())
+}
+
+/// # Safety
+/// The CPU has avx512f/bw/vl/vnni and `a.check(&VNNI)` passed.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn vnni_entry(a: &mut Q8DwArgs<'_>) {
+    // SAFETY: the features are enabled here, so the tokens are valid; checked call, and
+    // Zmm / Ymm have the widths and packing of VNNI.
+    unsafe { super::rows(Zmm(()), Ymm(()), &VNNI, a) }
+}
+
+fn run_avx2(mut a: Q8DwArgs<'_>) -> Result<()> {
+    a.check(&AVX2)?;
+    cpu::require(&AVX2.id)?;
+    // SAFETY: `require` confirmed the CPU has AVX2 + FMA, the features `avx2_entry`
+    // enables; `check` validated the call.
+    unsafe { avx2_entry(&mut a) };
+    Ok(())
+}
+
+/// # Safety
+/// The CPU has avx2 and `a.check(&AVX2)` passed.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2_entry(a: &mut Q8DwArgs<'_>) {
+    // SAFETY: as `vnni_entry`, for Avx2Vec.
+    unsafe { super::rows(Avx2Vec(()), Avx2Vec(()), &AVX2, a) }
+}
+
+/// The requantization constants: float bounds, the zero point as i16 lanes.
+#[derive(Clone, Copy)]
+struct Q512 {
+    lo: __m512,
+    hi: __m512,
+    zp: __m512i,
+}
+
+/// AVX512-VNNI, 64 channels in zmm. Only built inside `vnni_entry`.
+#[derive(Clone, Copy)]
+struct Zmm(());
+
+impl DwVec for Zmm {
+    const B: usize = 64;
+    const WB: usize = 64;
+    type R = __m512i;
+    type X = __m512i;
+    type A = __m512i;
+    type Q = Q512;
+
+    #[inline(always)]
+    unsafe fn load(self, p: *const u8, n: usize) -> __m512i {
+        // SAFETY: p .. p + n readable; the masked load reads only the first n bytes.
+        unsafe {
+            if n >= 64 {
+                _mm512_loadu_si512(p.cast())
+            } else {
+                _mm512_maskz_loadu_epi8((1u64 << n) - 1, p.cast())
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn interleave(self, a: __m512i, b: __m512i, c: __m512i) -> [__m512i; 4] {
+        // SAFETY: the token proves the features enabled.
+        unsafe {
+            let z = _mm512_setzero_si512();
+            let (ab_lo, ab_hi) = (_mm512_unpacklo_epi8(a, b), _mm512_unpackhi_epi8(a, b));
+            let (c_lo, c_hi) = (_mm512_unpacklo_epi8(c, z), _mm512_unpackhi_epi8(c, z));
+            [
+                _mm512_unpacklo_epi16(ab_lo, c_lo),
+                _mm512_unpackhi_epi16(ab_lo, c_lo),
+                _mm512_unpacklo_epi16(ab_hi, c_hi),
+                _mm512_unpackhi_epi16(ab_hi, c_hi),
+            ]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn bias(self, p: *const u8) -> __m512i {
+        // SAFETY: 64 readable bytes.
+        unsafe { _mm512_loadu_si512(p.cast()) }
+    }
+
+    #[inline(always)]
+    unsafe fn dot(self, acc: __m512i, x: __m512i, w: *const u8) -> __m512i {
+        // SAFETY: 64 readable bytes at w.
+        unsafe { _mm512_dpbusd_epi32(acc, x, _mm512_loadu_si512(w.cast())) }
+    }
+
+    #[inline(always)]
+    fn quant(self, out: OutQ) -> Q512 {
+        let (lo, hi) = out.float_bounds();
+        // SAFETY: the token proves the features enabled.
+        unsafe {
+            Q512 {
+                lo: _mm512_set1_ps(lo),
+                hi: _mm512_set1_ps(hi),
+                zp: _mm512_set1_epi16(out.zero_point as i16),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, acc: [__m512i; 4], scale: *const u8, q: Q512, p: *mut u8, n: usize) {
+        // SAFETY: 4 * 64 bytes of scales; p .. p + n writable, masked past n.
+        unsafe {
+            let mut i = [_mm512_setzero_si512(); 4];
+            for r in 0..4 {
+                let s = _mm512_loadu_ps(scale.add(64 * r).cast());
+                let f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r]), s);
+                let f = _mm512_min_ps(_mm512_max_ps(f, q.lo), q.hi);
+                i[r] = _mm512_cvtps_epi32(f);
+            }
+            let p01 = _mm512_add_epi16(_mm512_packs_epi32(i[0], i[1]), q.zp);
+            let p23 = _mm512_add_epi16(_mm512_packs_epi32(i[2], i[3]), q.zp);
+            let u = _mm512_packus_epi16(p01, p23);
+            if n >= 64 {
+                _mm512_storeu_si512(p.cast(), u);
+            } else {
+                _mm512_mask_storeu_epi8(p.cast(), (1u64 << n) - 1, u);
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Q256 {
+    lo: __m256,
+    hi: __m256,
+    zp: __m256i,
+}
+
+/// The requantization of 4 ymm accumulator registers to 32 bytes in natural order.
+///
+/// # Safety
+/// AVX2 is enabled and `scale .. scale + 128` readable.
+#[inline(always)]
+unsafe fn requant256(acc: [__m256i; 4], scale: *const u8, q: Q256) -> __m256i {
+    // SAFETY: as documented.
+    unsafe {
+        let mut i = [_mm256_setzero_si256(); 4];
+        for r in 0..4 {
+            let s = _mm256_loadu_ps(scale.add(32 * r).cast());
+            let f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r]), s);
+            let f = _mm256_min_ps(_mm256_max_ps(f, q.lo), q.hi);
+            i[r] = _mm256_cvtps_epi32(f);
+        }
+        let p01 = _mm256_add_epi16(_mm256_packs_epi32(i[0], i[1]), q.zp);
+        let p23 = _mm256_add_epi16(_mm256_packs_epi32(i[2], i[3]), q.zp);
+        _mm256_packus_epi16(p01, p23)
+    }
+}
+
+/// The interleave of the module doc on ymm (per 128-bit lane).
+///
+/// # Safety
+/// AVX2 is enabled.
+#[inline(always)]
+unsafe fn interleave256(a: __m256i, b: __m256i, c: __m256i) -> [__m256i; 4] {
+    // SAFETY: as documented.
+    unsafe {
+        let z = _mm256_setzero_si256();
+        let (ab_lo, ab_hi) = (_mm256_unpacklo_epi8(a, b), _mm256_unpackhi_epi8(a, b));
+        let (c_lo, c_hi) = (_mm256_unpacklo_epi8(c, z), _mm256_unpackhi_epi8(c, z));
+        [
+            _mm256_unpacklo_epi16(ab_lo, c_lo),
+            _mm256_unpackhi_epi16(ab_lo, c_lo),
+            _mm256_unpacklo_epi16(ab_hi, c_hi),
+            _mm256_unpackhi_epi16(ab_hi, c_hi),
+        ]
+    }
+}
+
+/// # Safety
+/// AVX2 is enabled.
+#[inline(always)]
+unsafe fn quant256(out: OutQ) -> Q256 {
+    let (lo, hi) = out.float_bounds();
+    // SAFETY: as documented.
+    unsafe {
+        Q256 {
+            lo: _mm256_set1_ps(lo),
+            hi: _mm256_set1_ps(hi),
+            zp: _mm256_set1_epi16(out.zero_point as i16),
+        }
+    }
+}
+
+/// AVX512-VNNI with VL, 32 channels in ymm (the tail block). Only built inside
+/// `vnni_entry`.
+#[derive(Clone, Copy)]
+struct Ymm(());
+
+impl DwVec for Ymm {
+    const B: usize = 32;
+    const WB: usize = 32;
+    type R = __m256i;
+    type X = __m256i;
+    type A = __m256i;
+    type Q = Q256;
+
+    #[inline(always)]
+    unsafe fn load(self, p: *const u8, n: usize) -> __m256i {
+        // SAFETY: p .. p + n readable; the masked load reads only the first n bytes.
+        unsafe {
+            if n >= 32 {
+                _mm256_loadu_si256(p.cast())
+            } else {
+                _mm256_maskz_loadu_epi8(((1u64 << n) - 1) as u32, p.cast())
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn interleave(self, a: __m256i, b: __m256i, c: __m256i) -> [__m256i; 4] {
+        // SAFETY: the token proves AVX2 enabled.
+        unsafe { interleave256(a, b, c) }
+    }
+
+    #[inline(always)]
+    unsafe fn bias(self, p: *const u8) -> __m256i {
+        // SAFETY: 32 readable bytes.
+        unsafe { _mm256_loadu_si256(p.cast()) }
+    }
+
+    #[inline(always)]
+    unsafe fn dot(self, acc: __m256i, x: __m256i, w: *const u8) -> __m256i {
+        // SAFETY: 32 readable bytes at w; the token proves avx512vnni + vl enabled.
+        unsafe { _mm256_dpbusd_epi32(acc, x, _mm256_loadu_si256(w.cast())) }
+    }
+
+    #[inline(always)]
+    fn quant(self, out: OutQ) -> Q256 {
+        // SAFETY: the token proves AVX2 enabled.
+        unsafe { quant256(out) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, acc: [__m256i; 4], scale: *const u8, q: Q256, p: *mut u8, n: usize) {
+        // SAFETY: forwarded; p .. p + n writable, masked past n.
+        unsafe {
+            let u = requant256(acc, scale, q);
+            if n >= 32 {
+                _mm256_storeu_si256(p.cast(), u);
+            } else {
+                _mm256_mask_storeu_epi8(p.cast(), ((1u64 << n) - 1) as u32, u);
+            }
+        }
+    }
+}
+
+/// AVX2, 32 channels in ymm: taps split into (even, odd) i16 words. Only built inside
+/// `avx2_entry`.
+#[derive(Clone, Copy)]
+struct Avx2Vec(());
+
+impl DwVec for Avx2Vec {
+    const B: usize = 32;
+    const WB: usize = 64;
+    type R = __m256i;
+    type X = (__m256i, __m256i);
+    type A = __m256i;
+    type Q = Q256;
+
+    #[inline(always)]
+    unsafe fn load(self, p: *const u8, n: usize) -> __m256i {
+        // SAFETY: p .. p + n readable; a short tail goes through a stack buffer.
+        unsafe {
+            if n >= 32 {
+                _mm256_loadu_si256(p.cast())
+            } else {
+                let mut buf = [0u8; 32];
+                std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+                _mm256_loadu_si256(buf.as_ptr().cast())
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn interleave(self, a: __m256i, b: __m256i, c: __m256i) -> [(__m256i, __m256i); 4] {
+        // SAFETY: the token proves AVX2 enabled.
+        unsafe {
+            let x = interleave256(a, b, c);
+            let m = _mm256_set1_epi16(0xff);
+            x.map(|x| (_mm256_and_si256(x, m), _mm256_srli_epi16::<8>(x)))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn bias(self, p: *const u8) -> __m256i {
+        // SAFETY: 32 readable bytes.
+        unsafe { _mm256_loadu_si256(p.cast()) }
+    }
+
+    #[inline(always)]
+    unsafe fn dot(self, acc: __m256i, x: (__m256i, __m256i), w: *const u8) -> __m256i {
+        // SAFETY: 64 readable bytes at w. Words are u8 values (0..=255) times s8 weights,
+        // so no pair sum reaches vpmaddwd's one overflowing case.
+        unsafe {
+            let e = _mm256_madd_epi16(x.0, _mm256_loadu_si256(w.cast()));
+            let o = _mm256_madd_epi16(x.1, _mm256_loadu_si256(w.add(32).cast()));
+            _mm256_add_epi32(acc, _mm256_add_epi32(e, o))
+        }
+    }
+
+    #[inline(always)]
+    fn quant(self, out: OutQ) -> Q256 {
+        // SAFETY: the token proves AVX2 enabled.
+        unsafe { quant256(out) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, acc: [__m256i; 4], scale: *const u8, q: Q256, p: *mut u8, n: usize) {
+        // SAFETY: forwarded; p .. p + n writable (a short tail through a stack buffer).
+        unsafe {
+            let u = requant256(acc, scale, q);
+            if n >= 32 {
+                _mm256_storeu_si256(p.cast(), u);
+            } else {
+                let mut buf = [0u8; 32];
+                _mm256_storeu_si256(buf.as_mut_ptr().cast(), u);
+                std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
+            }
+        }
+    }
+}
