@@ -1,13 +1,15 @@
 //! Differential: every int8 kernel this CPU runs against `reference::q8`, bit for bit, on
 //! arbitrary small shapes, data, zero points, scales and clamp bounds: the GEMM (u8 and raw
-//! i32 outputs, dense or strided rows), the 3x3 convolution through im2col, the average
-//! pool. Arguments the reference rejects must be rejected by the operators too.
+//! i32 outputs, dense or strided rows), the depthwise 3x3, the 3x3 convolution through
+//! im2col, the average pool. Arguments the reference rejects must be rejected by the operators too.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use sepconv::kernels::q8_dwconv;
 use sepconv::kernels::q8_gemm::{gemm, PackedQ8B, Q8Out, TABLE};
 use sepconv::ops::q8_conv::Q8Conv3x3;
+use sepconv::ops::q8_depthwise::{q8_depthwise3x3, PackedQ8Depthwise, Q8DepthwiseParams};
 use sepconv::ops::q8_pool::q8_global_avg_pool;
 use sepconv::quant::OutQ;
 use sepconv::reference::q8;
@@ -136,6 +138,50 @@ fuzz_target!(|x: Input| {
                 let mut y = vec![0u8; 64 * oc];
                 assert!(op.run(&img, 1, h, wd, &mut y, out, &mut scratch).is_err());
             }
+        }
+    }
+
+    // A depthwise 3x3 over the same image, its channels the conv's input channels x 16.
+    let ch = c_in * 16;
+    let dimg = cycled(&x.data, h * wd * ch, 4);
+    let dw: Vec<i8> = cycled(&x.data, ch * 9, 6)
+        .into_iter()
+        .map(|v| v as i8)
+        .collect();
+    let dbias: Vec<i32> = (0..ch).map(|i| bias[i % n]).collect();
+    let dscale: Vec<f32> = (0..ch).map(|i| scale[i % n]).collect();
+    let input = q8::Q8Input {
+        data: &dimg,
+        n: 1,
+        h,
+        w: wd,
+        c: ch,
+        zp: zp_in,
+    };
+    let reference = q8::q8_depthwise3x3(input, stride, pad, &dw, &dbias, &dscale, out);
+    let p = Q8DepthwiseParams {
+        batch: 1,
+        in_h: h,
+        in_w: wd,
+        channels: ch,
+        stride,
+        padding: pad,
+        out,
+    };
+    for kernel in q8_dwconv::TABLE.iter().filter(|kr| kr.id.runs_on(cpu)) {
+        let packed =
+            PackedQ8Depthwise::for_kernel(kernel, ch, &dw, &dbias, &dscale, zp_in).unwrap();
+        match &reference {
+            Ok((want, _, _)) => {
+                let mut y = vec![0u8; want.len()];
+                q8_depthwise3x3(&p, &packed, &dimg, &mut y, ch).unwrap();
+                assert_eq!(&y, want, "{} depthwise", kernel.id.name);
+            }
+            Err(_) => assert!(
+                p.validate().is_err(),
+                "{} accepted a bad shape",
+                kernel.id.name
+            ),
         }
     }
 

@@ -4,21 +4,20 @@
 //! `reference::q8_network_forward`.
 
 use super::network::{Q8Network, Q8Pool};
-use crate::geometry::Padding;
 use crate::kernels::cpu::Cpu;
 use crate::kernels::q8_gemm::{gemm, PackedQ8B, Q8Out};
 use crate::kernels::{kernel_set, KernelSet};
 use crate::net::{LayerKind, Options, Step, StepKind};
 use crate::ops::q8_conv::Q8Conv3x3;
+use crate::ops::q8_depthwise::{q8_depthwise3x3, PackedQ8Depthwise, Q8DepthwiseParams};
 use crate::ops::q8_pool::q8_global_avg_pool;
-use crate::quant::requantize;
 use crate::quant::{OutQ, QParams};
 use crate::{Error, Result};
 use std::time::Instant;
 
 enum Op {
     Conv(Q8Conv3x3),
-    Dw(DwOp),
+    Dw(PackedQ8Depthwise, Q8DepthwiseParams),
     Pw(PackedQ8B),
 }
 
@@ -90,14 +89,27 @@ impl Q8Model {
                     scratch = scratch.max(op.scratch_len());
                     Op::Conv(op)
                 }
-                LayerKind::Depthwise => Op::Dw(DwOp {
-                    weights: ql.weights.clone(),
-                    bias: ql.bias.clone(),
-                    scale: ql.scale.clone(),
-                    zp_in,
-                    stride: s.stride,
-                    pad: s.padding,
-                }),
+                LayerKind::Depthwise => {
+                    let packed = PackedQ8Depthwise::new(
+                        kernels,
+                        s.in_c,
+                        &ql.weights,
+                        &ql.bias,
+                        &ql.scale,
+                        zp_in,
+                    )?;
+                    let params = Q8DepthwiseParams {
+                        batch: 1,
+                        in_h: s.in_h,
+                        in_w: s.in_w,
+                        channels: s.in_c,
+                        stride: s.stride,
+                        padding: s.padding,
+                        out: ql.out,
+                    };
+                    params.validate()?;
+                    Op::Dw(packed, params)
+                }
                 LayerKind::Pointwise => Op::Pw(PackedQ8B::new(
                     kernels.q8_gemm,
                     &ql.weights,
@@ -188,7 +200,7 @@ impl Q8Model {
                 name: s.name.clone(),
                 kind: match s.op {
                     Op::Conv(_) => StepKind::Conv0,
-                    Op::Dw(_) => StepKind::Depthwise,
+                    Op::Dw(..) => StepKind::Depthwise,
                     Op::Pw(_) => StepKind::Pointwise,
                 },
                 macs: s.macs,
@@ -283,7 +295,13 @@ impl Q8Model {
                 Op::Conv(op) => {
                     op.run(src, n, h, w, &mut dst[..out_len], s.out, &mut ws.scratch)?
                 }
-                Op::Dw(op) => op.run(src, n, (h, w, c), (oh, ow), &mut dst[..out_len], s.out),
+                Op::Dw(packed, params) => {
+                    let p = Q8DepthwiseParams {
+                        batch: n,
+                        ..*params
+                    };
+                    q8_depthwise3x3(&p, packed, &src[..n * h * w * c], &mut dst[..out_len], oc)?
+                }
                 Op::Pw(b) => gemm(
                     b,
                     &src[..n * h * w * c + SLACK],
@@ -381,55 +399,5 @@ fn softmax(row: &mut [f32]) {
     }
     for v in row.iter_mut() {
         *v /= sum;
-    }
-}
-
-/// Depthwise 3x3 until the q8_dwconv kernels land: the reference's loops.
-struct DwOp {
-    weights: Vec<i8>,
-    bias: Vec<i32>,
-    scale: Vec<f32>,
-    zp_in: i32,
-    stride: usize,
-    pad: Padding,
-}
-
-impl DwOp {
-    fn run(
-        &self,
-        src: &[u8],
-        n: usize,
-        (h, w, c): (usize, usize, usize),
-        (oh, ow): (usize, usize),
-        dst: &mut [u8],
-        out: OutQ,
-    ) {
-        for b in 0..n {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let o = ((b * oh + oy) * ow + ox) * c;
-                    for ch in 0..c {
-                        let mut acc = self.bias[ch];
-                        for ky in 0..3 {
-                            let Some(iy) = (oy * self.stride + ky).checked_sub(self.pad.top) else {
-                                continue;
-                            };
-                            for kx in 0..3 {
-                                let Some(ix) = (ox * self.stride + kx).checked_sub(self.pad.left)
-                                else {
-                                    continue;
-                                };
-                                if iy < h && ix < w {
-                                    let v = i32::from(src[((b * h + iy) * w + ix) * c + ch]);
-                                    let wt = i32::from(self.weights[ch * 9 + ky * 3 + kx]);
-                                    acc = acc.wrapping_add((v - self.zp_in) * wt);
-                                }
-                            }
-                        }
-                        dst[o + ch] = requantize(acc, self.scale[ch], out);
-                    }
-                }
-            }
-        }
     }
 }
