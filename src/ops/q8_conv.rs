@@ -154,9 +154,34 @@ impl Q8Conv3x3 {
         let mut p0 = pixels.start;
         while p0 < pixels.end {
             let count = BAND_PIXELS.min(pixels.end - p0);
-            for i in 0..count {
-                let (oy, ox) = ((p0 + i) / ow, (p0 + i) % ow);
-                self.window(image, h, w, oy, ox, &mut scratch[i * k..]);
+            let (mut oy, mut ox) = (p0 / ow, p0 % ow);
+            let mut i = 0;
+            while i < count {
+                // A run of this output row's pixels whose windows lie inside the image, for
+                // conv0's 9-byte window rows: three 16-byte copies each, no tests per tap.
+                let run = self.interior_run(h, w, oy, ox).min(count - i);
+                if run > 0 && 3 * c <= 16 {
+                    let iy0 = oy * self.stride - self.pad.top;
+                    let ix0 = ox * self.stride - self.pad.left;
+                    for j in 0..run {
+                        let dst = &mut scratch[(i + j) * k..];
+                        let src = (iy0 * w + ix0 + j * self.stride) * c;
+                        for ky in 0..3 {
+                            let s0 = src + ky * w * c;
+                            let v: [u8; 16] = image[s0..s0 + 16].try_into().unwrap_or([0; 16]);
+                            dst[ky * 3 * c..ky * 3 * c + 16].copy_from_slice(&v);
+                        }
+                    }
+                    i += run;
+                    ox += run;
+                } else {
+                    self.window(image, h, w, oy, ox, &mut scratch[i * k..]);
+                    i += 1;
+                    ox += 1;
+                }
+                if ox == ow {
+                    (oy, ox) = (oy + 1, 0);
+                }
             }
             let at = (p0 - pixels.start) * oc;
             gemm(
@@ -173,6 +198,35 @@ impl Q8Conv3x3 {
             p0 += count;
         }
         Ok(())
+    }
+
+    /// How many output pixels from (oy, ox) on along the row have their whole window inside
+    /// the image, with 16 bytes readable from each window row's start (0 if (oy, ox)'s
+    /// does not).
+    fn interior_run(&self, h: usize, w: usize, oy: usize, ox: usize) -> usize {
+        let (s, p) = (self.stride, self.pad);
+        let c = self.in_c;
+        let Some(iy0) = (oy * s).checked_sub(p.top) else {
+            return 0;
+        };
+        let Some(ix0) = (ox * s).checked_sub(p.left) else {
+            return 0;
+        };
+        if iy0 + 3 > h || w < 3 {
+            return 0;
+        }
+        // The last readable start column: its window fits, and 16 bytes from it stay
+        // inside the image (past this row they read the next, which the copy ignores).
+        let image_end = h * w * c;
+        let row2 = (iy0 + 2) * w * c;
+        let mut last = w.saturating_sub(3) as isize;
+        while last >= ix0 as isize && row2 + last as usize * c + 16 > image_end {
+            last -= 1;
+        }
+        if (last as isize) < ix0 as isize {
+            return 0;
+        }
+        (last as usize - ix0) / s + 1
     }
 
     /// Writes the window of output (oy, ox) to `dst[..9 c]` (and may scribble up to 16 bytes

@@ -283,9 +283,7 @@ impl Q8Model {
             }
         };
         let q_in = self.q.input;
-        for (d, &x) in ws.a.iter_mut().zip(input) {
-            *d = q_in.quantize(x);
-        }
+        q_in.quantize_slice(input, &mut ws.a);
         let (mut src, mut dst) = (&mut ws.a, &mut ws.b);
         for (i, s) in self.stages.iter().enumerate() {
             let (h, w, c) = s.input;
