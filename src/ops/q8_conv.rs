@@ -223,7 +223,7 @@ impl Q8Conv3x3 {
         while last >= ix0 as isize && row2 + last as usize * c + 16 > image_end {
             last -= 1;
         }
-        if (last as isize) < ix0 as isize {
+        if last < ix0 as isize {
             return 0;
         }
         (last as usize - ix0) / s + 1
