@@ -3,6 +3,9 @@
 //! other channel counts, strides 1 and 2, every pad combination up to 2, zero points at
 //! the ends of the range, images from 1x1, bands of im2col rows split mid-image.
 
+mod common;
+
+use common::Lcg;
 use proptest::prelude::*;
 use sepconv::kernels::q8_gemm::TABLE;
 use sepconv::ops::q8_conv::Q8Conv3x3;
@@ -10,17 +13,6 @@ use sepconv::ops::q8_pool::q8_global_avg_pool;
 use sepconv::quant::OutQ;
 use sepconv::reference::q8::{self, Q8Conv, Q8Input};
 use sepconv::{Cpu, Padding};
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 32) as u32
-    }
-}
 
 #[derive(Debug, Clone)]
 struct ConvCase {

@@ -5,6 +5,9 @@
 //! bounds, scales 1e-6..1, wrapping accumulators, output pixels `out_px > C` apart with the
 //! guard bytes between them checked, and row ranges that assemble the same image.
 
+mod common;
+
+use common::Lcg;
 use proptest::prelude::*;
 use sepconv::kernels::q8_dwconv::{Q8DwKernel, TABLE};
 use sepconv::ops::q8_depthwise::{
@@ -21,18 +24,6 @@ fn runnable() -> Vec<&'static Q8DwKernel> {
     let ks: Vec<_> = TABLE.iter().filter(|k| k.id.runs_on(cpu)).collect();
     assert!(!ks.is_empty());
     ks
-}
-
-/// A small deterministic generator (values spread over the whole type).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 32) as u32
-    }
 }
 
 #[derive(Debug, Clone)]

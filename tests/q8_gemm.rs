@@ -4,6 +4,9 @@
 //! -128 and 127), scales 1e-6..1, clamp bounds, raw i32 accumulators, and accumulators
 //! that wrap around i32 through a large bias.
 
+mod common;
+
+use common::Lcg;
 use proptest::prelude::*;
 use sepconv::kernels::q8_gemm::{best, gemm, PackedQ8B, Q8GemmKernel, Q8Out, TABLE};
 use sepconv::quant::OutQ;
@@ -17,18 +20,6 @@ fn runnable() -> Vec<&'static Q8GemmKernel> {
     let ks: Vec<_> = TABLE.iter().filter(|k| k.id.runs_on(cpu)).collect();
     assert!(!ks.is_empty());
     ks
-}
-
-/// A small deterministic generator (values spread over the whole type).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 32) as u32
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -329,3 +329,17 @@ pub fn shape_error(r: sepconv::Result<()>, needle: &str) {
         other => panic!("expected a shape error about {needle:?}, got {other:?}"),
     }
 }
+
+/// A small deterministic generator for the int8 suites: 32-bit values spread over the
+/// whole type (`as u8` / `as i8` take every byte value).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 32) as u32
+    }
+}
