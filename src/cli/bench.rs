@@ -229,7 +229,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
 }
 
 /// Sorts `times` (ms, at least one) and returns its median and minimum.
-fn median_min(times: &mut [f64]) -> (f64, f64) {
+pub(crate) fn median_min(times: &mut [f64]) -> (f64, f64) {
     times.sort_by(f64::total_cmp);
     (times[times.len() / 2], times[0])
 }

@@ -4,6 +4,7 @@
 //! measured in the same process, optionally per layer (and per layer against f32) and as
 //! JSON.
 
+use super::bench::median_min;
 use crate::BenchArgs;
 use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::kernels::peak_q8::q8_peak_gops;
@@ -253,9 +254,3 @@ const KINDS: [StepKind; 7] = [
     StepKind::Pool,
     StepKind::Fc,
 ];
-
-/// Sorts `times` (ms, at least one) and returns its median and minimum.
-fn median_min(times: &mut [f64]) -> (f64, f64) {
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], times[0])
-}
