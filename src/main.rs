@@ -114,6 +114,11 @@ pub struct BenchArgs {
     /// seeded images, timed alternately with f32).
     #[arg(long, default_value = "f32")]
     pub dtype: Dtype,
+    /// Also draw each layer's achieved G ops/s against the roofline (the peaks and the
+    /// read bandwidth measured now) to this SVG file: f32, and int8 beside it with
+    /// `--dtype int8`.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// The data type `bench` runs.

@@ -199,3 +199,36 @@ fn info_model_prints_the_imported_layers() {
     let (ok, _, err) = sepconv(&["info", "--model", &fixture("no_such.onnx")]);
     assert!(!ok && err.contains("no_such.onnx"), "{err}");
 }
+
+#[test]
+fn bench_plot_draws_each_layer_against_its_roofline() {
+    let dir = std::env::temp_dir().join(format!("sepconv-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("roofline.svg");
+    let path = svg.to_str().unwrap();
+    let (ok, out, err) = small_bench(&["--dtype", "int8", "--plot", path]);
+    assert!(ok, "{err}");
+    assert!(out.contains("roofline of each layer"), "{out}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(200)]);
+    // Both panels, the compute roofs and both memory roofs, and one dot per layer and
+    // head step of each: 27 convolutions, the pool and the classifier.
+    for s in [
+        "f32, ",
+        "int8, ",
+        "FMA peak",
+        "int8 peak",
+        "L2 (512 KiB)",
+        "memory (256 MiB)",
+    ] {
+        assert!(text.contains(s), "no {s:?} in the plot");
+    }
+    let dots = text.matches("<circle").count();
+    assert!(dots >= 2 * 29, "{dots} dots");
+    // An unwritable path is an error naming it.
+    let bad = dir.join("missing/dir/x.svg");
+    let (ok, _, err) = small_bench(&["--plot", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("missing/dir"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

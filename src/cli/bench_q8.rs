@@ -5,6 +5,7 @@
 //! JSON.
 
 use super::bench::median_min;
+use super::plot::{self, Elem, Panel};
 use crate::BenchArgs;
 use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::kernels::peak_q8::q8_peak_gops;
@@ -93,7 +94,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let mut f32_step_ms = vec![0.0; f32_steps.len()];
     let mut per_step: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
     let mut f32_per_step: Vec<Vec<f64>> = vec![Vec::new(); f32_steps.len()];
-    if args.layers {
+    if args.layers || args.plot.is_some() {
         for _ in 0..runs.clamp(5, 200) {
             model.run_profiled(&mut ws, &input, batch, &mut output, &mut step_ms)?;
             f32_layers.run_profiled(&mut lws, &input, batch, &mut output, &mut f32_step_ms)?;
@@ -132,6 +133,25 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let gops = ops / (median * 1e6);
     let layer_gops =
         |i: usize| 2.0 * steps[i].macs as f64 * batch as f64 / (step_median[i] * 1e6).max(1e-12);
+
+    if let Some(path) = &args.plot {
+        let f32_peak = fma_1 * args.threads as f64;
+        let panels = [
+            Panel {
+                title: format!("f32, {isa}, {} thread(s)", args.threads),
+                peak: f32_peak,
+                peak_label: format!("FMA peak {f32_peak:.0} GFLOP/s"),
+                points: plot::points(&net, &f32_steps, &f32_step_median, batch, F32),
+            },
+            Panel {
+                title: format!("int8, {isa}, {} thread(s)", args.threads),
+                peak,
+                peak_label: format!("int8 peak {peak:.0} GOP/s"),
+                points: plot::points(&net, &steps, &step_median, batch, INT8),
+            },
+        ];
+        plot::write_roofline(path, &panels, &plot::read_bandwidths())?;
+    }
 
     if args.json {
         let layers: Vec<serde_json::Value> = if args.layers {
@@ -210,6 +230,9 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
         f32_median / median,
         f32_min / min
     );
+    if let Some(path) = &args.plot {
+        println!("roofline of each layer, f32 and int8: {}", path.display());
+    }
     if args.layers {
         println!();
         println!(
@@ -244,6 +267,9 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     }
     Ok(())
 }
+
+const F32: Elem = Elem { act: 4, weight: 4 };
+const INT8: Elem = Elem { act: 1, weight: 1 };
 
 const KINDS: [StepKind; 7] = [
     StepKind::Conv0,
