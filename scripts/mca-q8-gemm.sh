@@ -8,14 +8,15 @@
 # Usage: scripts/mca-q8-gemm.sh [cpu...]   (default: cortex-a76 cortex-a55)
 # LLVM_MCA=path picks the llvm-mca; by default the newest llvm-mca-N on PATH, else
 # llvm-mca. Use LLVM 19 (Debian: apt-get install llvm-19): read the figures as the
-# models', and LLVM 14's Cortex-A55 one issues two Q-form sdot a cycle, twice what its
-# 64-bit FP pipes do (LLVM 19 puts a Q-form sdot on both, one a cycle, first of an issue
-# pair, and lets the second of the pair issue only if it writes back no earlier:
-# `ldr q, [x, x]` does, `ldr q, [x, #imm]`, ALU ops and `eor` do not). Neither version
+# models'. LLVM 14's Cortex-A55 one issues two Q-form sdot a cycle, one on each 64-bit
+# FP pipe; LLVM 19's puts a Q-form sdot on both, one a cycle, first of an issue pair,
+# and lets the second of the pair issue only if it writes back no earlier:
+# `ldr q, [x, x]` does, `ldr q, [x, #imm]`, ALU ops and `eor` do not. Neither version
 # has a Cortex-A76 model: -mcpu=cortex-a76 schedules with the Cortex-A57 one (two ASIMD
 # pipes W and X, sdot on both, smlal on W only; 3 micro-ops dispatched a cycle, 2 of
 # them for a register-offset load). Silicon may differ where the models are silent:
-# Arm's Cortex-A55 guide has a 128-bit load block dual issue, which neither models.
+# a 128-bit load may stall the A55's dual issue (XNNPACK's and ONNX Runtime's A55
+# kernels load `ldr d` + `ldr x` + `ins` for it), which neither models.
 # Needs clang (or aarch64-linux-gnu-gcc), llvm-objdump and llvm-mca.
 set -euo pipefail
 cd "$(dirname "$0")/.."

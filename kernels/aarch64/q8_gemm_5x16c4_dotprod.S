@@ -38,12 +38,18 @@
  * [row + 16, x17]; and the five eor run back to back at the end of the block, after
  * the two ALU ops in the cycle they must wait anyway. The Cortex-A76 target (LLVM's
  * A57 model) dispatches 3 micro-ops a cycle and a register-offset load is 2 of them,
- * the instruction's all in one cycle: 5 rows spread 21 loads over 80 sdot (4x16: 20
- * over 64, which leaves that model 86%), and each load sits where it starts a dispatch
- * group or follows its first micro-op. B is single-buffered: each B_j is reloaded right
+ * the instruction's all in one cycle: 5 rows spread 21 loads over 80 sdot (a 4x16 tile
+ * with the same loads has 20 per 64: at most 86% there; 6x16 needs 36 registers), and
+ * each load sits where both its micro-ops fit in one dispatch group. B is
+ * single-buffered: each B_j is reloaded right
  * after its last sdot of the group (groups 0-2 run column by column, so that is 5 sdot
  * in), and group 3 runs row by row so that rows 0-3 of the next block's A can load in
  * place; row 4's goes to v10.
+ * Silicon may disagree where the model is silent: XNNPACK's and ONNX Runtime's A55
+ * kernels load B as `ldr d` + `ldr x` + `ins` because, their authors note, a 128-bit
+ * load stops the A55 issuing anything else for 2 cycles; LLVM 19's model has no such
+ * stall and charges a cycle for each `ins` instead. Without a board, this follows the
+ * model.
  * Rows >= mr alias row mr-1 (same A and C pointers): they compute and store the same
  * values. */
 #include "asm.h"
