@@ -149,7 +149,7 @@ pub static TABLE: &[Q8GemmKernel] = &[
     #[cfg(target_arch = "x86_64")]
     x86::AVX2,
     #[cfg(all(target_arch = "aarch64", sepconv_asm))]
-    neon::DOTPROD_4X16C4,
+    neon::DOTPROD_5X16C4,
     #[cfg(all(target_arch = "aarch64", sepconv_asm))]
     neon::NEON_4X16,
     scalar::SCALAR,
