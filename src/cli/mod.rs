@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod bench_q8;
 pub mod info;
+pub mod quantize;
 pub mod run;
