@@ -10,10 +10,11 @@ fixtures of tests/quantize.rs.
 
     check_quantized_onnx.py fixture FLOAT.onnx NAME [--sepconv BIN] [--calib-count N]
                             [--inputs N] [--method M]
-        Seeded calibration images and test inputs (U(-1, 1), the model's layout), then
-        `sepconv quantize`, then ORT on the quantized file; writes
-        tests/fixtures/quantize/NAME{.onnx,_calib.npy,_input.npy,_ort.npy} and a README
-        line. Needs onnxruntime and numpy (venv /work/venvs/tf215).
+        Seeded calibration images and test inputs (`hashed_images`: values k / 128 - 1,
+        exact in f32, that tests/quantize.rs makes alike), then `sepconv quantize`, then
+        ORT on the quantized file; writes tests/fixtures/quantize/NAME.onnx and
+        NAME_ort.npy (ORT's outputs on the inputs). Needs onnxruntime and numpy (venv
+        /work/venvs/tf215).
 
 An output step is one u8 step of the outputs' range, (max - min) / 255 over all the
 outputs ORT gives: the logits are f32 (the classifier is not requantized), so this is
@@ -80,22 +81,43 @@ def layout_of(path):
     return shape
 
 
+# Seeds of the fixtures' calibration images and test inputs (tests/quantize.rs has them).
+CALIB_SEED = 1
+INPUT_SEED = 2
+
+
+def hashed_images(n, shape, seed):
+    """n images of `shape` (the model's layout): element i of the flat array is
+    h(i + seed * 2^24) >> 24 as k / 128 - 1, h a 32-bit integer hash (multiply by
+    0x9E3779B1, xor-shift 16, multiply by 0x45D9F3B, xor-shift 16)."""
+    size = n * int(np.prod(shape))
+    m = np.uint64(0xFFFFFFFF)
+    h = (np.arange(size, dtype=np.uint64) + np.uint64(seed << 24)) & m
+    h = (h * np.uint64(0x9E3779B1)) & m
+    h ^= h >> np.uint64(16)
+    h = (h * np.uint64(0x45D9F3B)) & m
+    h ^= h >> np.uint64(16)
+    v = (h >> np.uint64(24)).astype(np.float32) / np.float32(128) - np.float32(1)
+    return v.reshape([n] + list(shape))
+
+
 def fixture(args):
     os.makedirs(OUT_DIR, exist_ok=True)
     shape = [d if isinstance(d, int) else 1 for d in layout_of(args.float_model)][1:]
-    rng = np.random.default_rng(20261207)
-    calib = rng.uniform(-1, 1, size=[args.calib_count] + shape).astype(np.float32)
-    inputs = rng.uniform(-1, 1, size=[args.inputs] + shape).astype(np.float32)
+    calib = hashed_images(args.calib_count, shape, CALIB_SEED)
+    inputs = hashed_images(args.inputs, shape, INPUT_SEED)
     base = os.path.join(OUT_DIR, args.name)
-    np.save(base + "_calib.npy", calib)
-    np.save(base + "_input.npy", inputs)
+    import tempfile
+
+    tmp = tempfile.mkdtemp()
+    np.save(os.path.join(tmp, "calib.npy"), calib)
     cmd = [
         args.sepconv,
         "quantize",
         "--model",
         args.float_model,
         "--calib",
-        base + "_calib.npy",
+        os.path.join(tmp, "calib.npy"),
         "--out",
         base + ".onnx",
         "--method",
@@ -108,7 +130,7 @@ def fixture(args):
     fl = run_model(args.float_model, inputs, show_ops=False)
     print("quantized vs the float model (ORT):", end=" ")
     compare(out, fl)
-    print(f"wrote {base}.onnx, _calib.npy, _input.npy, _ort.npy (onnxruntime {ort.__version__})")
+    print(f"wrote {base}.onnx and {base}_ort.npy (onnxruntime {ort.__version__})")
 
 
 def main():
@@ -123,8 +145,8 @@ def main():
     f.add_argument("float_model")
     f.add_argument("name")
     f.add_argument("--sepconv", default=os.path.join(ROOT, "target", "release", "sepconv"))
-    f.add_argument("--calib-count", type=int, default=16)
-    f.add_argument("--inputs", type=int, default=24)
+    f.add_argument("--calib-count", type=int, default=8)
+    f.add_argument("--inputs", type=int, default=20)
     f.add_argument("--method", default="minmax")
     args = p.parse_args()
     if args.cmd == "fixture":
