@@ -1,8 +1,8 @@
 //! `sepconv bench --dtype int8`: the built-in seeded MobileNet V1 quantized by min/max
 //! calibration on seeded images, timed alternately with the same network in f32 (so the
-//! ratio is measured under the same conditions), G int8-MAC/s and % of the int8 peak
-//! measured in the same process, optionally per layer (and per layer against f32) and as
-//! JSON.
+//! ratio is measured under the same conditions; `--against f32`, the default, or `none`
+//! for int8 alone), G int8-MAC/s and % of the int8 peak measured in the same process,
+//! optionally per layer (and per layer against f32) and as JSON.
 
 use super::bench::median_min;
 use super::plot::{self, Elem, Panel};
@@ -51,9 +51,12 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let mut output = vec![0.0; model.output_len() * batch];
 
     let t = Instant::now();
+    let with_f32 = args.against_f32;
     for _ in 0..3 {
         model.run(&mut ws, &input, batch, &mut output)?;
-        f32_model.run(&mut fws, &input, batch, &mut output)?;
+        if with_f32 {
+            f32_model.run(&mut fws, &input, batch, &mut output)?;
+        }
     }
     let per_run = t.elapsed().as_secs_f64() / 3.0;
     let runs = args
@@ -67,14 +70,18 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             if int8_first {
                 model.run(&mut ws, &input, batch, &mut output)?;
                 times.push(t.elapsed().as_secs_f64() * 1e3);
-            } else {
+            } else if with_f32 {
                 f32_model.run(&mut fws, &input, batch, &mut output)?;
                 f32_times.push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
     }
     let (median, min) = median_min(&mut times);
-    let (f32_median, f32_min) = median_min(&mut f32_times);
+    let (f32_median, f32_min) = if with_f32 {
+        median_min(&mut f32_times)
+    } else {
+        (f64::NAN, f64::NAN)
+    };
 
     // Per layer, f32 runs every layer whole (no fusion, no depth-first), so that its
     // layer groups compare with int8's one to one.
@@ -97,7 +104,9 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     if args.layers || args.plot.is_some() {
         for _ in 0..runs.clamp(5, 200) {
             model.run_profiled(&mut ws, &input, batch, &mut output, &mut step_ms)?;
-            f32_layers.run_profiled(&mut lws, &input, batch, &mut output, &mut f32_step_ms)?;
+            if with_f32 {
+                f32_layers.run_profiled(&mut lws, &input, batch, &mut output, &mut f32_step_ms)?;
+            }
             for (v, ms) in per_step.iter_mut().zip(&step_ms) {
                 v.push(*ms);
             }
@@ -136,7 +145,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
 
     if let Some(path) = &args.plot {
         let f32_peak = fma_1 * args.threads as f64;
-        let panels = [
+        let mut panels = vec![
             Panel {
                 title: format!("f32, {isa}, {} thread(s)", args.threads),
                 peak: f32_peak,
@@ -150,6 +159,9 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
                 points: plot::points(&net, &steps, &step_median, batch, INT8),
             },
         ];
+        if !with_f32 {
+            panels.remove(0);
+        }
         plot::write_roofline(path, &panels, &plot::read_bandwidths())?;
     }
 
@@ -200,8 +212,12 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             "peak_gops": peak,
             "peak_pct": 100.0 * gops / peak,
             "peak_gflops": fma_1 * args.threads as f64,
-            "f32": { "latency_ms": { "median": f32_median, "min": f32_min },
-                     "speedup_median": f32_median / median },
+            "f32": if with_f32 {
+                serde_json::json!({ "latency_ms": { "median": f32_median, "min": f32_min },
+                                    "speedup_median": f32_median / median })
+            } else {
+                serde_json::Value::Null
+            },
             "kinds": kinds,
             "layers": layers,
         });
@@ -224,12 +240,14 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
          {:.1}% of the {peak:.1} GOP/s int8 peak ({peak_1:.1} per thread, measured now)",
         100.0 * gops / peak
     );
-    println!(
-        "f32, runs alternating: median {f32_median:.3} ms, min {f32_min:.3} ms: int8 is \
-         {:.2}x faster (median), {:.2}x (min)",
-        f32_median / median,
-        f32_min / min
-    );
+    if with_f32 {
+        println!(
+            "f32, runs alternating: median {f32_median:.3} ms, min {f32_min:.3} ms: int8 is \
+             {:.2}x faster (median), {:.2}x (min)",
+            f32_median / median,
+            f32_min / min
+        );
+    }
     if let Some(path) = &args.plot {
         println!("roofline of each layer, f32 and int8: {}", path.display());
     }
