@@ -109,6 +109,15 @@ typedef enum SepconvFuse {
   SEPCONV_FUSE_ALWAYS = 2,
 } SepconvFuse;
 
+// Element type of a model's input or output.
+typedef enum SepconvDtype {
+  SEPCONV_DTYPE_F32 = 0,
+  // Signed 8-bit codes: `real = scale * (code - (zero_point - 128))`.
+  SEPCONV_DTYPE_I8 = 1,
+  // Unsigned 8-bit codes: `real = scale * (code - zero_point)`.
+  SEPCONV_DTYPE_U8 = 2,
+} SepconvDtype;
+
 // A built model, f32 or int8 (opaque).
 typedef struct SepconvModel SepconvModel;
 
