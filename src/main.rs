@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// `sepconv info`).
     #[arg(long)]
     pub isa: Option<Cpu>,
+    /// Data type: f32, or int8 (a float model quantized by min/max calibration on seeded
+    /// images). A quantized model file runs in int8 either way.
+    #[arg(long, default_value = "f32")]
+    pub dtype: Dtype,
 }
 
 #[derive(clap::Args)]
