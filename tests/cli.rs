@@ -96,9 +96,10 @@ fn bench_int8_json_has_the_documented_schema() {
     assert!(layers.iter().all(|l| l["gops"].is_number()));
     assert!(v["kinds"]["pw"]["int8_ms"].as_f64().unwrap() > 0.0);
     assert!(v["kinds"]["pw"]["f32_ms"].as_f64().unwrap() > 0.0);
-    // The int8 runner is single-threaded for now: more threads are refused by name.
-    let (ok, _, err) = small_bench(&["--dtype", "int8", "--threads", "2"]);
-    assert!(!ok && err.contains("1 thread"), "{err}");
+    let (ok, out, err) = small_bench(&["--dtype", "int8", "--threads", "2", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["threads"], 2);
     let (ok, _, err) = small_bench(&["--dtype", "int4"]);
     assert!(!ok && err.contains("dtype"), "{err}");
 }
