@@ -207,7 +207,7 @@ mod handles;
 use any::{quantized, AnyModel, AnyWorkspace};
 use convert::{build, build_network, publish};
 use handles::{
-    check_live, fail, guard, model_ref, out_ptr, register, unregister, Kind, LAST_ERROR,
+    check_live, fail, guard, model_ref, out_ptr, register, unregister, Failure, Kind, LAST_ERROR,
 };
 
 /// The library version, e.g. "0.1.0" (static string).
@@ -361,18 +361,8 @@ pub unsafe extern "C" fn sepconv_model_load_file(
     options: *const SepconvOptions,
     out: *mut *mut SepconvModel,
 ) -> SepconvStatus {
-    guard(|| {
-        out_ptr(out, "out")?;
-        if path.is_null() {
-            return fail(SepconvStatus::NullPointer, "path is null");
-        }
-        // SAFETY: checked non-null; the caller passes a NUL-terminated string.
-        let path = unsafe { CStr::from_ptr(path) };
-        let Ok(path) = path.to_str() else {
-            return fail(SepconvStatus::InvalidArgument, "path is not UTF-8");
-        };
-        build_network(&crate::io::load_network(path)?, options, None, out)
-    })
+    // SAFETY: the caller's contract, passed on.
+    unsafe { load_file(path, options, None, out) }
 }
 
 /// Loads a model from `len` bytes of an ONNX, TFLite or safetensors file in memory (the
@@ -385,15 +375,8 @@ pub unsafe extern "C" fn sepconv_model_load_memory(
     options: *const SepconvOptions,
     out: *mut *mut SepconvModel,
 ) -> SepconvStatus {
-    guard(|| {
-        out_ptr(out, "out")?;
-        if data.is_null() {
-            return fail(SepconvStatus::NullPointer, "data is null");
-        }
-        // SAFETY: checked non-null; the caller passes `len` readable bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
-        build_network(&crate::io::load_network_bytes(bytes)?, options, None, out)
-    })
+    // SAFETY: the caller's contract, passed on.
+    unsafe { load_memory(data, len, options, None, out) }
 }
 
 /// Fills `*info` with what `model` expects and produces.
@@ -496,16 +479,7 @@ pub unsafe extern "C" fn sepconv_run(
     guard(|| {
         let m = model_ref(model)?;
         check_live(ws as usize, Kind::Workspace, "workspace")?;
-        if input.is_null() || output.is_null() {
-            return fail(
-                SepconvStatus::NullPointer,
-                if input.is_null() {
-                    "input is null"
-                } else {
-                    "output is null"
-                },
-            );
-        }
+        non_null_io(input.is_null(), output.is_null())?;
         if !(0..=1).contains(&layout) {
             return fail(
                 SepconvStatus::InvalidArgument,
@@ -513,10 +487,7 @@ pub unsafe extern "C" fn sepconv_run(
             );
         }
         // SAFETY: live workspace handle (registry check above).
-        let ws = unsafe { &(*ws).ws };
-        let Ok(mut ws) = ws.try_lock() else {
-            return fail(SepconvStatus::Busy, "workspace is in use by another thread");
-        };
+        let mut ws = lock_workspace(unsafe { &(*ws).ws })?;
         // SAFETY: checked non-null; the caller passes buffers of the lengths it states,
         // and the model checks those lengths against the shapes before reading.
         let (input, output) = unsafe {
@@ -577,19 +548,8 @@ pub unsafe extern "C" fn sepconv_model_load_file_int8(
     options: *const SepconvOptions,
     out: *mut *mut SepconvModel,
 ) -> SepconvStatus {
-    guard(|| {
-        out_ptr(out, "out")?;
-        if path.is_null() {
-            return fail(SepconvStatus::NullPointer, "path is null");
-        }
-        // SAFETY: checked non-null; the caller passes a NUL-terminated string.
-        let path = unsafe { CStr::from_ptr(path) };
-        let Ok(path) = path.to_str() else {
-            return fail(SepconvStatus::InvalidArgument, "path is not UTF-8");
-        };
-        let m = crate::io::load_network(path)?;
-        build_network(&m, options, Some((calibration_images, seed)), out)
-    })
+    // SAFETY: the caller's contract, passed on.
+    unsafe { load_file(path, options, Some((calibration_images, seed)), out) }
 }
 
 /// As `sepconv_model_load_memory`, but always an int8 model (see
@@ -603,16 +563,8 @@ pub unsafe extern "C" fn sepconv_model_load_memory_int8(
     options: *const SepconvOptions,
     out: *mut *mut SepconvModel,
 ) -> SepconvStatus {
-    guard(|| {
-        out_ptr(out, "out")?;
-        if data.is_null() {
-            return fail(SepconvStatus::NullPointer, "data is null");
-        }
-        // SAFETY: checked non-null; the caller passes `len` readable bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
-        let m = crate::io::load_network_bytes(bytes)?;
-        build_network(&m, options, Some((calibration_images, seed)), out)
-    })
+    // SAFETY: the caller's contract, passed on.
+    unsafe { load_memory(data, len, options, Some((calibration_images, seed)), out) }
 }
 
 /// Fills `*info` with the quantization of `model` (all zero but the dtypes, F32, for an
@@ -680,16 +632,7 @@ pub unsafe extern "C" fn sepconv_run_int8(
     guard(|| {
         let m = model_ref(model)?;
         check_live(ws as usize, Kind::Workspace, "workspace")?;
-        if input.is_null() || output.is_null() {
-            return fail(
-                SepconvStatus::NullPointer,
-                if input.is_null() {
-                    "input is null"
-                } else {
-                    "output is null"
-                },
-            );
-        }
+        non_null_io(input.is_null(), output.is_null())?;
         let AnyModel::Int8(m) = m else {
             return fail(
                 SepconvStatus::InvalidArgument,
@@ -710,10 +653,7 @@ pub unsafe extern "C" fn sepconv_run_int8(
             );
         }
         // SAFETY: live workspace handle (registry check above).
-        let ws = unsafe { &(*ws).ws };
-        let Ok(mut ws) = ws.try_lock() else {
-            return fail(SepconvStatus::Busy, "workspace is in use by another thread");
-        };
+        let mut ws = lock_workspace(unsafe { &(*ws).ws })?;
         let AnyWorkspace::Int8(ws) = &mut *ws else {
             return fail(SepconvStatus::Shape, "workspace was made for another model");
         };
@@ -753,4 +693,69 @@ pub unsafe extern "C" fn sepconv_run_int8(
         m.run_codes(ws, input, batch, output)?;
         Ok(())
     })
+}
+
+/// The body of `sepconv_model_load_file[_int8]`: `int8` is the seeded calibration that
+/// quantizes a float file (`None`: the file's own data type).
+///
+/// # Safety
+/// `path` is null or NUL-terminated; `options` and `out` as in `sepconv_model_load_file`.
+unsafe fn load_file(
+    path: *const c_char,
+    options: *const SepconvOptions,
+    int8: Option<(u32, u64)>,
+    out: *mut *mut SepconvModel,
+) -> SepconvStatus {
+    guard(|| {
+        out_ptr(out, "out")?;
+        if path.is_null() {
+            return fail(SepconvStatus::NullPointer, "path is null");
+        }
+        // SAFETY: checked non-null; the caller passes a NUL-terminated string.
+        let path = unsafe { CStr::from_ptr(path) };
+        let Ok(path) = path.to_str() else {
+            return fail(SepconvStatus::InvalidArgument, "path is not UTF-8");
+        };
+        build_network(&crate::io::load_network(path)?, options, int8, out)
+    })
+}
+
+/// The body of `sepconv_model_load_memory[_int8]` (`int8` as in [`load_file`]).
+///
+/// # Safety
+/// `data` is null or `len` readable bytes; `options` and `out` as in
+/// `sepconv_model_load_memory`.
+unsafe fn load_memory(
+    data: *const u8,
+    len: usize,
+    options: *const SepconvOptions,
+    int8: Option<(u32, u64)>,
+    out: *mut *mut SepconvModel,
+) -> SepconvStatus {
+    guard(|| {
+        out_ptr(out, "out")?;
+        if data.is_null() {
+            return fail(SepconvStatus::NullPointer, "data is null");
+        }
+        // SAFETY: checked non-null; the caller passes `len` readable bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        build_network(&crate::io::load_network_bytes(bytes)?, options, int8, out)
+    })
+}
+
+/// The null-pointer error of a run's input or output buffer.
+fn non_null_io(input_null: bool, output_null: bool) -> Result<(), Failure> {
+    match (input_null, output_null) {
+        (true, _) => fail(SepconvStatus::NullPointer, "input is null"),
+        (_, true) => fail(SepconvStatus::NullPointer, "output is null"),
+        _ => Ok(()),
+    }
+}
+
+/// A workspace for one call: `Busy` while another thread holds it.
+fn lock_workspace(
+    ws: &Mutex<AnyWorkspace>,
+) -> Result<std::sync::MutexGuard<'_, AnyWorkspace>, Failure> {
+    ws.try_lock()
+        .or_else(|_| fail(SepconvStatus::Busy, "workspace is in use by another thread"))
 }
