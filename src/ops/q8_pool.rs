@@ -144,6 +144,11 @@ fn tflite_pool(
                     };
                     (i32::from(r) + 128) as u8
                 }
+                Q8PoolMode::TfliteMeanGeneral { scale, bias } => {
+                    let mean = s as f32 / hw as f32;
+                    let r = (mean * scale + bias).round() + (out_q.zero_point - 128) as f32;
+                    (r.clamp(-128.0, 127.0) as i32 + 128) as u8
+                }
                 _ => {
                     let count = hw as i32;
                     let avg = if s > 0 {
@@ -173,6 +178,7 @@ mod tests {
             Q8PoolMode::tflite_mean(q(0.05, 131), q(0.05, 131)),
             Q8PoolMode::tflite_mean(q(0.05, 131), q(0.021, 97)),
             Q8PoolMode::tflite_mean(q(0.3, 0), q(0.0011, 255)),
+            Q8PoolMode::tflite_mean_general(q(0.05, 131), q(0.021, 97)),
             Q8PoolMode::TfliteAvgPool,
         ];
         let mut seed = 12345u32;

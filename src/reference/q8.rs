@@ -266,6 +266,12 @@ pub fn q8_global_avg_pool_mode(
                     };
                     (i32::from(r) + 128) as u8
                 }
+                Q8PoolMode::TfliteMeanGeneral { scale, bias } => {
+                    let acc: i32 = px.map(s8).sum();
+                    let mean = acc as f32 / hw as f32;
+                    let r = (mean * scale + bias).round() + (out.zero_point - 128) as f32;
+                    (r.clamp(-128.0, 127.0) as i32 + 128) as u8
+                }
                 Q8PoolMode::TfliteAvgPool => {
                     let acc: i32 = px.map(s8).sum();
                     let count = hw as i32;

@@ -58,6 +58,11 @@ pub enum Q8PoolMode {
         scale: f32,
         bias: f32,
     },
+    /// TFLite's reference int8 MEAN without kept dims (`reference_ops::QuantizedMeanOrSum`
+    /// in `internal/reference/reduce.h`): the i32 sum of the s8 codes converted to f32 and
+    /// divided by `h * w`, then `roundf(mean * scale + bias) + zp_out_s8` saturated to s8,
+    /// `scale = s_in / s_out`, `bias = -zp_in_s8 * scale + 0.5` (all f32).
+    TfliteMeanGeneral { scale: f32, bias: f32 },
     /// TFLite's int8 AVERAGE_POOL_2D (input and output share their quantization): the
     /// i32 sum of the s8 codes divided by `h * w` rounding half away from zero, clamped
     /// to `out`'s bounds.
@@ -65,6 +70,16 @@ pub enum Q8PoolMode {
 }
 
 impl Q8PoolMode {
+    /// The [`Q8PoolMode::TfliteMeanGeneral`] of a pool from `input` to `output`.
+    pub fn tflite_mean_general(input: QParams, output: QParams) -> Q8PoolMode {
+        let scale = input.scale / output.scale;
+        let zp_s8 = (input.zero_point - 128) as f32;
+        Q8PoolMode::TfliteMeanGeneral {
+            scale,
+            bias: -zp_s8 * scale + 0.5,
+        }
+    }
+
     /// The [`Q8PoolMode::TfliteMean`] of a pool from `input` to `output`.
     pub fn tflite_mean(input: QParams, output: QParams) -> Q8PoolMode {
         let ordinary = input == output;
@@ -235,6 +250,11 @@ impl Q8Network {
                             return Err(Error::Model(
                                 "pool: TFLite mean parameters do not match its quantization".into(),
                             ));
+                        }
+                    }
+                    Q8PoolMode::TfliteMeanGeneral { scale, bias } => {
+                        if !(scale.is_finite() && bias.is_finite()) {
+                            return Err(Error::Model("pool: TFLite mean parameters".into()));
                         }
                     }
                     Q8PoolMode::TfliteAvgPool => {

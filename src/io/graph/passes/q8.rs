@@ -164,7 +164,11 @@ pub fn build_q8(graph: &Graph, imported: &Imported) -> Result<Option<Q8Network>>
                 let output = out_q(node, "a pool")?;
                 let (h, w, _) = net.features();
                 let mode = match &node.op {
-                    Op::ReduceMean { .. } if tflite => Q8PoolMode::tflite_mean(cur, output),
+                    // TFLite's optimized kernel takes the kept-dims 4-D case only.
+                    Op::ReduceMean { keepdims: true, .. } if tflite => {
+                        Q8PoolMode::tflite_mean(cur, output)
+                    }
+                    Op::ReduceMean { .. } if tflite => Q8PoolMode::tflite_mean_general(cur, output),
                     Op::AveragePool { .. } if tflite => {
                         if output != cur {
                             return Err(node_err(
