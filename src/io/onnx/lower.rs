@@ -84,6 +84,7 @@ impl<'a> Lowering<'a> {
             },
             op_type: node.op_type().to_string(),
             op,
+            out_q: None,
         })
     }
 
@@ -152,6 +153,7 @@ impl<'a> Lowering<'a> {
                     outputs,
                     bias: vec![0.0; outputs],
                     clamp: Clamp::NONE,
+                    quant: None,
                 })
             }
             "Reshape" => {
@@ -313,6 +315,7 @@ impl<'a> Lowering<'a> {
             pads: self.pads(node, &attrs)?,
             group,
             clamp: Clamp::NONE,
+            quant: None,
         })
     }
 
@@ -549,6 +552,7 @@ impl<'a> Lowering<'a> {
                 .map(|b| b * beta)
                 .collect(),
             clamp: Clamp::NONE,
+            quant: None,
         }))
     }
 }

@@ -111,6 +111,9 @@ pub fn lower_onnx(bytes: &[u8]) -> Result<ir::Graph> {
         input_layout,
         output_name: output.name().to_string(),
         nodes,
+        input_q: None,
+        input_type: ir::EdgeType::F32,
+        output_type: ir::EdgeType::F32,
     })
 }
 
