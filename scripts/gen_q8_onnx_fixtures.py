@@ -180,9 +180,9 @@ def output_q(path):
     return scale, zp
 
 
-def run_fixture(name, path, n, seed, layout, meta, manifest):
+def run_fixture(name, path, n, seed, layout, meta, manifest, amp=1.0):
     in_name, dims = input_shape(path)
-    x = batch_of(dims, n, seed)
+    x = batch_of(dims, n, seed) * np.float32(amp)
     outs = {}
     for opt in (True, False):
         sess = session(path, opt)
@@ -526,9 +526,13 @@ def op_fixtures(manifest, only):
             if qop:
                 # The conv's output quantization from a probe run at a wide scale.
                 if len(layers) > 1:
-                    layers[0] = dict(layers[0], q=(0.05, 128))
-                    layers[1] = dict(layers[1], q=(0.02, 128))
-                m, _ = qoperator_model(spec)
+                    m, _ = qoperator_model(dict(spec, layers=layers[:1]), (0.1, 128))
+                    p = os.path.join(d, "probe.onnx")
+                    onnx.save(m, p)
+                    y = session(p).run(None, {"input": x})[0]
+                    layers[0] = dict(layers[0], q=choose_q(y))
+                    layers[1] = dict(layers[1], q=choose_q(y.mean(axis=(2, 3))))
+                m, _ = qoperator_model(spec, (0.01, 128) if len(layers) > 1 else None)
                 p = os.path.join(d, "probe.onnx")
                 onnx.save(m, p)
                 y = session(p).run(None, {"input": x})[0]
@@ -547,7 +551,7 @@ def op_fixtures(manifest, only):
                     activations=spec.get("act", "u8"), amp=spec["amp"],
                     input_q=list(spec["in_q"]),
                     layers=[{k: v for k, v in l.items()} for l in spec["layers"]])
-        run_fixture(name, path, N_OP, seed, layout, meta, manifest)
+        run_fixture(name, path, N_OP, seed, layout, meta, manifest, spec["amp"])
 
 
 def readme(manifest):

@@ -17,6 +17,7 @@ mod graph;
 mod lower;
 #[allow(clippy::all, missing_docs, rustdoc::all)]
 mod proto;
+mod quant;
 
 use self::graph::{err, Graph};
 use self::lower::Lowering;
@@ -94,8 +95,11 @@ pub fn lower_onnx(bytes: &[u8]) -> Result<ir::Graph> {
     let path = low.g.data_path(input.name(), output.name())?;
     let mut nodes = Vec::with_capacity(path.len());
     let mut data = input.name();
+    let mut grid = None;
     for node in path {
-        nodes.push(low.node(node, data)?);
+        let lowered = low.node(node, data, grid)?;
+        nodes.push(lowered.node);
+        grid = lowered.grid;
         data = node.output[0].as_str();
     }
     // The file's input is NHWC when the first node turns it into NCHW.
