@@ -154,6 +154,7 @@ fn real_mobilenet_lowers_to_the_expected_chain() {
         outputs,
         bias,
         clamp,
+        quant: None,
     }) = &g.nodes[28].op
     else {
         panic!("{:?}", g.nodes[28].op)
@@ -295,6 +296,7 @@ fn tiny_model_lowers_every_op() {
             outputs: 3,
             bias: vec![1.0, 2.0, 3.0],
             clamp: Clamp::NONE,
+            quant: None,
         })
     );
 }

@@ -18,7 +18,7 @@ pub(super) struct Lowering<'a> {
 
 /// The ops that move data without changing values: a tensor on a quantization grid stays
 /// on it through them.
-const LAYOUT_OPS: &[&str] = &[
+pub(super) const LAYOUT_OPS: &[&str] = &[
     "Transpose",
     "Reshape",
     "Flatten",
@@ -72,8 +72,8 @@ fn pair(
 }
 
 /// OIHW to OHWI.
-fn oihw_to_ohwi(v: &[f32], o: usize, i: usize, h: usize, w: usize) -> Vec<f32> {
-    let mut out = vec![0.0; v.len()];
+fn oihw_to_ohwi<T: Copy + Default>(v: &[T], o: usize, i: usize, h: usize, w: usize) -> Vec<T> {
+    let mut out = vec![T::default(); v.len()];
     for oo in 0..o {
         for ii in 0..i {
             for y in 0..h {
@@ -86,8 +86,8 @@ fn oihw_to_ohwi(v: &[f32], o: usize, i: usize, h: usize, w: usize) -> Vec<f32> {
     out
 }
 
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0; v.len()];
+fn transpose<T: Copy + Default>(v: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut t = vec![T::default(); v.len()];
     for r in 0..rows {
         for c in 0..cols {
             t[c * rows + r] = v[r * cols + c];
@@ -132,7 +132,22 @@ impl<'a> Lowering<'a> {
             }
             "Pad" => (self.pad(node, grid)?, grid),
             op if LAYOUT_OPS.contains(&op) => (self.op(node, data)?, grid),
-            _ => (self.op(node, data)?, None),
+            _ => {
+                let mut op = self.op(node, data)?;
+                if let Some(g) = grid {
+                    self.quantize_weights(node, &mut op, g)?;
+                }
+                (op, None)
+            }
+        };
+        // Annotated: what QuantizeLinear and the QLinear ops make. Not: a DequantizeLinear's
+        // float output (the next layer reads the grid as its input's quantization), a
+        // layout op's (its input's), and a QuantizeLinear back to the grid the data is
+        // already on (DequantizeLinear -> Reshape -> QuantizeLinear, exact).
+        let out_q = match node.op_type() {
+            "QuantizeLinear" if grid == out_grid => None,
+            "QuantizeLinear" | "QLinearConv" | "QLinearMatMul" => out_grid,
+            _ => None,
         };
         Ok(Lowered {
             node: ir::Node {
@@ -142,6 +157,7 @@ impl<'a> Lowering<'a> {
                 },
                 op_type: node.op_type().to_string(),
                 op,
+                out_q,
             },
             grid: out_grid,
         })
@@ -184,7 +200,7 @@ impl<'a> Lowering<'a> {
                 w.values.dims
             )));
         };
-        let (_, w_scale) = w.s8_weights(0)?;
+        let (q, w_scale) = w.s8_weights(0)?;
         let bias = i32_bias(&self.g, node, 8, x.scale, &w_scale)?;
         let attrs = self.conv_attrs(node)?;
         let real_bias = bias
@@ -192,9 +208,12 @@ impl<'a> Lowering<'a> {
             .zip(&w_scale)
             .map(|(&b, &s)| b as f32 * (x.scale * s))
             .collect();
-        let conv = self.conv_from(node, &attrs, w.real(), &w.values.dims, real_bias)?;
-        debug_assert_eq!((conv.out_c, conv.kernel), (o, (h, kw)));
-        let _ = i;
+        let mut conv = self.conv_from(node, &attrs, w.real(), &w.values.dims, real_bias)?;
+        conv.quant = Some(ir::QuantWeights {
+            weights: oihw_to_ohwi(&q, o, i, h, kw),
+            weight_scale: w_scale,
+            bias,
+        });
         Ok((conv, y))
     }
 
@@ -216,6 +235,7 @@ impl<'a> Lowering<'a> {
                 w.values.dims
             )));
         };
+        let (q, weight_scale) = w.s8_weights(1)?;
         let _ = x;
         Ok((
             ir::Dense {
@@ -224,9 +244,62 @@ impl<'a> Lowering<'a> {
                 outputs,
                 bias: vec![0.0; outputs],
                 clamp: Clamp::NONE,
+                quant: Some(ir::QuantWeights {
+                    weights: transpose(&q, inputs, outputs),
+                    weight_scale,
+                    bias: vec![0; outputs],
+                }),
             },
             y,
         ))
+    }
+
+    /// The integer weights of a Conv, Gemm or MatMul whose weight is a DequantizeLinear of
+    /// integers and whose input is on `grid` (a QDQ model): s8 weights per output channel,
+    /// the bias in i32 at `s_in * s_w` (a float bias quantized as ONNX Runtime does).
+    fn quantize_weights(&self, node: &pb::NodeProto, op: &mut Op, grid: QParams) -> Result<()> {
+        let Some(dq) = node.input.get(1).and_then(|w| self.g.dequantized(w)) else {
+            return Ok(());
+        };
+        let w = self.g.dequantize_const(dq)?;
+        match op {
+            Op::Conv(conv) => {
+                let &[o, i, h, kw] = w.values.dims.as_slice() else {
+                    return Ok(());
+                };
+                let (q, w_scale) = w.s8_weights(0)?;
+                let bias = i32_bias(&self.g, node, 2, grid.scale, &w_scale)?;
+                conv.quant = Some(ir::QuantWeights {
+                    weights: oihw_to_ohwi(&q, o, i, h, kw),
+                    weight_scale: w_scale,
+                    bias,
+                });
+            }
+            Op::Dense(dense) => {
+                let &[r, c] = w.values.dims.as_slice() else {
+                    return Ok(());
+                };
+                let attrs = Attrs::new(node, &["alpha", "beta", "transA", "transB"])?;
+                if attrs.float("alpha", 1.0)? != 1.0 || attrs.float("beta", 1.0)? != 1.0 {
+                    return Err(err(format!(
+                        "{}: alpha and beta must be 1 with quantized weights",
+                        label(node)
+                    )));
+                }
+                // [out][in] (Gemm with transB) or [in][out] (MatMul, Gemm).
+                let trans_b = node.op_type() == "Gemm" && attrs.int("transB", 0)? != 0;
+                let (q, w_scale) = w.s8_weights(if trans_b { 0 } else { 1 })?;
+                let weights = if trans_b { q } else { transpose(&q, r, c) };
+                let bias = i32_bias(&self.g, node, 2, grid.scale, &w_scale)?;
+                dense.quant = Some(ir::QuantWeights {
+                    weights,
+                    weight_scale: w_scale,
+                    bias,
+                });
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn op(&self, node: &pb::NodeProto, data: &str) -> Result<Op> {
@@ -293,6 +366,7 @@ impl<'a> Lowering<'a> {
                     outputs,
                     bias: vec![0.0; outputs],
                     clamp: Clamp::NONE,
+                    quant: None,
                 })
             }
             "Reshape" => {
@@ -482,6 +556,7 @@ impl<'a> Lowering<'a> {
             pads: self.pads(node, attrs)?,
             group,
             clamp: Clamp::NONE,
+            quant: None,
         })
     }
 
@@ -737,6 +812,7 @@ impl<'a> Lowering<'a> {
                 .map(|b| b * beta)
                 .collect(),
             clamp: Clamp::NONE,
+            quant: None,
         }))
     }
 }

@@ -292,6 +292,9 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
         input_layout: Layout::Nhwc,
         output_name: t.name(output),
         nodes,
+        input_q: None,
+        input_type: crate::io::graph::EdgeType::F32,
+        output_type: crate::io::graph::EdgeType::F32,
     })
 }
 

@@ -38,6 +38,7 @@ impl OpCtx<'_, '_> {
             name: self.t.name(self.output),
             op_type: self.name.to_string(),
             op,
+            out_q: None,
         }
     }
 
@@ -199,6 +200,7 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 pads: c.pads(o.padding())?,
                 group,
                 clamp,
+                quant: None,
             }))
         }
         builtin::DEPTHWISE_CONV_2D => {
@@ -263,6 +265,7 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 pads: c.pads(o.padding())?,
                 group: ch,
                 clamp,
+                quant: None,
             }))
         }
         builtin::FULLY_CONNECTED => {
@@ -307,6 +310,7 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 outputs,
                 bias: c.bias(outputs)?,
                 clamp,
+                quant: None,
             }))
         }
         builtin::AVERAGE_POOL_2D => {

@@ -7,4 +7,6 @@ mod network;
 pub mod quantize;
 
 pub use model::{Q8Model, Q8Workspace};
-pub use network::{activation_bounds, Q8Fc, Q8Layer, Q8Network, Q8Pool};
+pub use network::{
+    activation_bounds, xnnpack_bounds, EdgeType, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode,
+};

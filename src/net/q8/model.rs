@@ -10,7 +10,7 @@ use crate::kernels::{kernel_set, KernelSet};
 use crate::net::{LayerKind, Options, Step, StepKind};
 use crate::ops::q8_conv::Q8Conv3x3;
 use crate::ops::q8_depthwise::{q8_depthwise3x3, PackedQ8Depthwise, Q8DepthwiseParams};
-use crate::ops::q8_pool::q8_global_avg_pool;
+use crate::ops::q8_pool::q8_global_avg_pool_mode;
 use crate::quant::{OutQ, QParams};
 use crate::{Error, Result};
 use std::time::Instant;
@@ -37,6 +37,8 @@ pub struct Q8Model {
     kernels: &'static KernelSet,
     stages: Vec<Stage>,
     fc: Option<PackedQ8B>,
+    /// With int8 logits: their requantization scales and quantization.
+    fc_out: Option<(Vec<f32>, QParams)>,
     /// Bytes of the largest activation of one image.
     max_act: usize,
     scratch: usize,
@@ -140,11 +142,15 @@ impl Q8Model {
             )?),
             None => None,
         };
+        let fc_out =
+            q.fc.as_ref()
+                .and_then(|f| Some((f.requant_scales()?, f.output?)));
         Ok(Q8Model {
             q,
             kernels,
             stages,
             fc,
+            fc_out,
             max_act,
             scratch,
         })
@@ -339,11 +345,24 @@ impl Q8Model {
                     },
                     k,
                 )?;
-                for (o, (&a, s)) in output
-                    .iter_mut()
-                    .zip(ws.acc.iter().zip(fc.scale.iter().cycle()))
-                {
-                    *o = a as f32 * s;
+                match &self.fc_out {
+                    // int8 logits, requantized then dequantized (as the reference).
+                    Some((rs, oq)) => {
+                        let full = OutQ::full(oq.zero_point);
+                        for (o, (&a, &s)) in
+                            output.iter_mut().zip(ws.acc.iter().zip(rs.iter().cycle()))
+                        {
+                            *o = oq.dequantize(crate::quant::requantize(a, s, full));
+                        }
+                    }
+                    None => {
+                        for (o, (&a, s)) in output
+                            .iter_mut()
+                            .zip(ws.acc.iter().zip(fc.scale.iter().cycle()))
+                        {
+                            *o = a as f32 * s;
+                        }
+                    }
                 }
             }
             _ => dequantize(&dst[..n * c], pool.output, output),
@@ -368,7 +387,7 @@ fn pooled(
     dst: &mut [u8],
     sums: &mut [i32],
 ) -> Result<()> {
-    q8_global_avg_pool(
+    q8_global_avg_pool_mode(
         src,
         n,
         hw,
@@ -376,6 +395,7 @@ fn pooled(
         pool.input.zero_point,
         pool.scale,
         pool.out,
+        pool.mode,
         &mut dst[..n * c],
         sums,
     )

@@ -7,7 +7,7 @@
 //! (`s_in * s_w / s_out`), so a model quantized elsewhere and loaded with the same
 //! parameters requantizes alike.
 
-use super::network::{activation_bounds, Q8Fc, Q8Layer, Q8Network, Q8Pool};
+use super::network::{activation_bounds, EdgeType, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode};
 use crate::net::{fold_batch_norm, Network, NetworkWeights};
 use crate::quant::QParams;
 use crate::reference::global_avg_pool;
@@ -152,6 +152,7 @@ pub fn quantize(net: &Network, weights: &NetworkWeights, cal: &Calibration) -> R
                 output,
                 scale: prev.scale / (output.scale * (h * w) as f32),
                 out: crate::quant::OutQ::full(output.zero_point),
+                mode: Q8PoolMode::Requantize,
             };
             prev = output;
             Some(p)
@@ -166,6 +167,7 @@ pub fn quantize(net: &Network, weights: &NetworkWeights, cal: &Calibration) -> R
                 scale: s_w.iter().map(|s| prev.scale * s).collect(),
                 weights: q,
                 input: prev,
+                output: None,
             })
         }
         _ => None,
@@ -173,6 +175,8 @@ pub fn quantize(net: &Network, weights: &NetworkWeights, cal: &Calibration) -> R
     let q = Q8Network {
         network: net.clone(),
         input,
+        input_type: EdgeType::F32,
+        output_type: EdgeType::F32,
         layers,
         pool,
         fc,
