@@ -17,6 +17,7 @@ mod graph;
 mod lower;
 #[allow(clippy::all, missing_docs, rustdoc::all)]
 mod proto;
+mod quant;
 pub mod write;
 
 use self::graph::{err, Graph};
@@ -93,12 +94,46 @@ pub fn lower_onnx(bytes: &[u8]) -> Result<ir::Graph> {
         .first()
         .ok_or_else(|| err("the graph has no output"))?;
     let path = low.g.data_path(input.name(), output.name())?;
-    let mut nodes = Vec::with_capacity(path.len());
+    let mut nodes: Vec<ir::Node> = Vec::with_capacity(path.len());
     let mut data = input.name();
-    for node in path {
-        nodes.push(low.node(node, data)?);
+    let mut grid = None;
+    for node in &path {
+        let lowered = low.node(node, data, grid)?;
+        // A QuantizeLinear after float layout ops (GlobalAveragePool -> Reshape ->
+        // QuantizeLinear) quantizes the output of the op before them: the values pass
+        // through unchanged.
+        if let (Some(q), "QuantizeLinear") = (lowered.node.out_q, node.op_type()) {
+            for prev in nodes.iter_mut().rev() {
+                if prev.out_q.is_some() {
+                    break;
+                }
+                prev.out_q = Some(q);
+                if !lower::LAYOUT_OPS.contains(&prev.op_type.as_str()) {
+                    break;
+                }
+            }
+        }
+        nodes.push(lowered.node);
+        grid = lowered.grid;
         data = node.output[0].as_str();
     }
+    // The quantization of a float input is its first QuantizeLinear's, if only layout ops
+    // come before it.
+    let input_q = path
+        .iter()
+        .zip(&nodes)
+        .find(|(p, _)| p.op_type() != "Transpose")
+        .filter(|(p, _)| p.op_type() == "QuantizeLinear")
+        .and_then(|(_, n)| n.out_q);
+    let output_type = match path.last().map(|n| n.op_type()) {
+        Some("QuantizeLinear" | "QLinearConv" | "QLinearMatMul") => {
+            match nodes.last().and_then(|n| n.out_q) {
+                Some(_) => quantized_type(graph, output.name()),
+                None => ir::EdgeType::F32,
+            }
+        }
+        _ => ir::EdgeType::F32,
+    };
     // The file's input is NHWC when the first node turns it into NCHW.
     let input_layout = match nodes.first().map(|n| &n.op) {
         Some(ir::Op::Transpose { perm }) if perm == &[0, 3, 1, 2] => Layout::Nhwc,
@@ -111,10 +146,28 @@ pub fn lower_onnx(bytes: &[u8]) -> Result<ir::Graph> {
         input_layout,
         output_name: output.name().to_string(),
         nodes,
-        input_q: None,
+        input_q,
         input_type: ir::EdgeType::F32,
-        output_type: ir::EdgeType::F32,
+        output_type,
     })
+}
+
+/// The element type of graph output `name` (uint8 or int8 codes).
+fn quantized_type(graph: &pb::GraphProto, name: &str) -> ir::EdgeType {
+    use pb::type_proto::Value as Type;
+    let elem = graph
+        .output
+        .iter()
+        .find(|o| o.name() == name)
+        .and_then(|o| o.r#type.as_ref()?.value.as_ref())
+        .map(|t| match t {
+            Type::TensorType(t) => t.elem_type(),
+            _ => 0,
+        });
+    match elem {
+        Some(3) => ir::EdgeType::I8,
+        _ => ir::EdgeType::U8,
+    }
 }
 
 /// Imports an ONNX model as a network: lowering, then the passes.
