@@ -667,9 +667,42 @@ impl<'a> Graph<'a> {
             path.push(node);
             cur = next;
         }
+        // A Softmax of the output may feed a second graph output, through QuantizeLinear /
+        // DequantizeLinear pairs in a QDQ model: those nodes and their tensors are the
+        // secondary branch, which the import leaves to the runner's softmax option.
+        let mut branch: Vec<&pb::NodeProto> = Vec::new();
+        let mut branch_outputs: HashSet<&str> = HashSet::new();
+        for node in &self.graph.node {
+            if node.op_type() != "Softmax" || node.input.first().map(String::as_str) != Some(output)
+            {
+                continue;
+            }
+            let mut chain = vec![node];
+            let mut end = node.output.first().map(String::as_str);
+            while let Some(t) = end {
+                match self.consumers.get(t).map(Vec::as_slice) {
+                    None | Some([]) => break,
+                    Some([n])
+                        if matches!(n.op_type(), "QuantizeLinear" | "DequantizeLinear")
+                            && n.input.iter().skip(1).all(|i| self.is_const(i)) =>
+                    {
+                        chain.push(n);
+                        end = n.output.first().map(String::as_str);
+                    }
+                    _ => {
+                        end = None;
+                        chain.clear();
+                    }
+                }
+            }
+            if let Some(t) = end {
+                branch_outputs.insert(t);
+                branch.extend(chain);
+            }
+        }
         // Everything else must be a Constant, a shape computation (whose outputs can only
-        // reach a Reshape on the path: any other consumer is refused here or above) or a
-        // Softmax of the output feeding a second output.
+        // reach a Reshape on the path: any other consumer is refused here or above) or on
+        // the softmax branch.
         for node in &self.graph.node {
             let shape_node = self.is_shape_node(node)
                 && node
@@ -684,29 +717,17 @@ impl<'a> Graph<'a> {
                 || dq_const
                 || shape_node
                 || path.iter().any(|p| std::ptr::eq(*p, node))
+                || branch.iter().any(|p| std::ptr::eq(*p, node))
             {
                 continue;
             }
-            let softmax_of_output = node.op_type() == "Softmax"
-                && node.input.first().map(String::as_str) == Some(output)
-                && node
-                    .output
-                    .iter()
-                    .all(|o| !self.consumers.contains_key(o.as_str()));
-            if !softmax_of_output {
-                return Err(err(format!(
-                    "{} is not on the data path from '{input}' to '{output}'",
-                    label(node)
-                )));
-            }
+            return Err(err(format!(
+                "{} is not on the data path from '{input}' to '{output}'",
+                label(node)
+            )));
         }
         for o in &self.graph.output {
-            let produced_by_softmax = self.graph.node.iter().any(|n| {
-                n.op_type() == "Softmax"
-                    && n.output.first().map(String::as_str) == Some(o.name())
-                    && n.input.first().map(String::as_str) == Some(output)
-            });
-            if !on_path.contains(o.name()) && !produced_by_softmax {
+            if !on_path.contains(o.name()) && !branch_outputs.contains(o.name()) {
                 return Err(err(format!(
                     "graph output '{}' is neither on the data path nor the softmax of '{output}'",
                     o.name()
