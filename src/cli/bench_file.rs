@@ -4,7 +4,7 @@
 //! same machine; the same files that ONNX Runtime and LiteRT time, so their figures
 //! compare with these.
 
-use super::bench::median_min;
+use super::bench::{bench_input, median_min};
 use crate::{BenchArgs, Dtype};
 use sepconv::io::load_network;
 use sepconv::net::q8::quantize::{calibrate_with, quantize, seeded_images, Method};
@@ -68,9 +68,7 @@ impl Entry {
         };
         let build_ms = t.elapsed().as_secs_f64() * 1e3;
         let net = &m.network;
-        let input = (0..net.input_len() * batch)
-            .map(|i| ((i * 7919 % 255) as f32) / 127.5 - 1.0)
-            .collect();
+        let input = bench_input(net.input_len() * batch);
         let macs = net.macs();
         Ok(Entry {
             path: path.display().to_string(),

@@ -26,14 +26,6 @@ pub fn q8_global_avg_pool(
     out: &mut [u8],
     sums: &mut [i32],
 ) -> Result<()> {
-    if input.len() < n * hw * c || out.len() < n * c || sums.len() < c || hw == 0 {
-        return Err(Error::Shape(format!(
-            "q8 average pool: input {} for {n}x{hw}x{c}, output {}, scratch {}",
-            input.len(),
-            out.len(),
-            sums.len()
-        )));
-    }
     q8_global_avg_pool_mode(
         input,
         n,
@@ -79,18 +71,27 @@ pub fn q8_global_avg_pool_mode(
     }
     let sums = &mut sums[..c];
     for b in 0..n {
-        // The zero point once per channel, not per pixel: the same wrapping sum.
-        sums.fill((hw as i32).wrapping_mul(zp_in).wrapping_neg());
-        for px in input[b * hw * c..(b + 1) * hw * c].chunks_exact(c) {
-            for (s, &v) in sums.iter_mut().zip(px) {
-                *s = s.wrapping_add(i32::from(v));
-            }
-        }
+        channel_sums(&input[b * hw * c..(b + 1) * hw * c], zp_in, sums);
         for (o, &s) in out[b * c..(b + 1) * c].iter_mut().zip(sums.iter()) {
             *o = requantize(s, scale, out_q);
         }
     }
     Ok(())
+}
+
+/// Per channel of `sums`, the wrapping sum of `x - zp` over the pixels of `image`. The
+/// zero point goes in once per channel, not per pixel: the same wrapping sum.
+fn channel_sums(image: &[u8], zp: i32, sums: &mut [i32]) {
+    if sums.is_empty() {
+        return;
+    }
+    let pixels = (image.len() / sums.len()) as i32;
+    sums.fill(pixels.wrapping_mul(zp).wrapping_neg());
+    for px in image.chunks_exact(sums.len()) {
+        for (s, &v) in sums.iter_mut().zip(px) {
+            *s = s.wrapping_add(i32::from(v));
+        }
+    }
 }
 
 /// The TFLite modes: sums of the s8 codes (`x - 128`), then per channel as the reference.
@@ -108,12 +109,7 @@ fn tflite_pool(
     let sums = &mut sums[..c];
     for b in 0..n {
         let image = &input[b * hw * c..(b + 1) * hw * c];
-        sums.fill((hw as i32).wrapping_mul(-128));
-        for px in image.chunks_exact(c) {
-            for (s, &v) in sums.iter_mut().zip(px) {
-                *s = s.wrapping_add(i32::from(v));
-            }
-        }
+        channel_sums(image, 128, sums);
         for (ch, (o, &s)) in out[b * c..(b + 1) * c]
             .iter_mut()
             .zip(sums.iter())

@@ -94,17 +94,24 @@ fn field_len_check(t: &pb::TensorProto, field: &str, len: usize, count: usize) -
     Ok(())
 }
 
-/// Decodes an initializer or a Constant node's tensor.
-pub(crate) fn decode_tensor(t: &pb::TensorProto) -> Result<Const> {
-    let name = t.name();
+/// An error unless `t` keeps its data in the model file.
+fn inline_only(t: &pb::TensorProto) -> Result<()> {
     if t.data_location == Some(pb::tensor_proto::DataLocation::External as i32)
         || !t.external_data.is_empty()
     {
         return Err(err(format!(
-            "tensor '{name}' keeps its data in an external file; save the model with all \
-             tensors inside it"
+            "tensor '{}' keeps its data in an external file; save the model with all \
+             tensors inside it",
+            t.name()
         )));
     }
+    Ok(())
+}
+
+/// Decodes an initializer or a Constant node's tensor.
+pub(crate) fn decode_tensor(t: &pb::TensorProto) -> Result<Const> {
+    let name = t.name();
+    inline_only(t)?;
     if t.segment.is_some() {
         return Err(err(format!("tensor '{name}' is segmented")));
     }
@@ -200,14 +207,7 @@ pub(crate) struct IntConst {
 /// values kept in `int32_data` must be in the type's range.
 pub(crate) fn decode_int_tensor(t: &pb::TensorProto) -> Result<IntConst> {
     let name = t.name();
-    if t.data_location == Some(pb::tensor_proto::DataLocation::External as i32)
-        || !t.external_data.is_empty()
-    {
-        return Err(err(format!(
-            "tensor '{name}' keeps its data in an external file; save the model with all \
-             tensors inside it"
-        )));
-    }
+    inline_only(t)?;
     let (dims, count) = dims_of(t)?;
     let ty = match t.data_type() {
         UINT8 => IntType::U8,
