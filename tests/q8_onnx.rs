@@ -235,15 +235,11 @@ fn int8_path_agrees_with_onnx_runtime() {
         ));
         let ok = if m[&name]["kind"] == "op" {
             opt.max_steps <= 1
-        } else if m[&name]["format"] == "QDQ" {
-            opt.within() >= 0.99 && opt.top1() >= 0.95
         } else {
-            // QOperator with standard ops only: ONNX Runtime runs DequantizeLinear ->
-            // GlobalAveragePool -> Reshape -> QuantizeLinear in float (the f32 mean divided
-            // by the output scale), sepconv requantizes the integer sum as in the QDQ
-            // models (where ONNX Runtime fuses the pool into QLinearGlobalAveragePool):
-            // a pooled code may differ by one, a logit by two.
-            opt.within() >= 0.97 && opt.top1() >= 0.95
+            // The input quantized as ONNX Runtime's QuantizeLinear does (a division,
+            // `InputRounding::Divide`): with XNNPACK's reciprocal multiply three input
+            // codes of the QOperator MobileNet differ by one, and 1.7% of its logits by two.
+            opt.within() >= 0.99 && opt.top1() >= 0.95
         };
         if !ok {
             failed.push(format!("{name}: {}", opt.cell()));
