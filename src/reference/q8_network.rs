@@ -21,7 +21,11 @@ pub fn q8_network_forward(q: &Q8Network, input: &Tensor) -> Result<Tensor> {
     if (s.h, s.w, s.c) != (net.in_h, net.in_w, net.in_c) || s.n == 0 {
         return Err(Error::Shape(format!("input {s} does not fit the network")));
     }
-    let mut x: Vec<u8> = input.data.iter().map(|&v| q.input.quantize(v)).collect();
+    let mut x: Vec<u8> = input
+        .data
+        .iter()
+        .map(|&v| q.input_rounding.quantize(q.input, v))
+        .collect();
     let (mut h, mut w, mut c) = (s.h, s.w, s.c);
     for (layer, ql) in net.layers.iter().zip(&q.layers) {
         let spec = &layer.spec;

@@ -125,6 +125,46 @@ pub fn lower_onnx(bytes: &[u8]) -> Result<ir::Graph> {
         .find(|(p, _)| p.op_type() != "Transpose")
         .filter(|(p, _)| p.op_type() == "QuantizeLinear")
         .and_then(|(_, n)| n.out_q);
+    // An integer input (no QuantizeLinear) takes the quantization its first op states.
+    let input_type = match elem_type(input) {
+        Some(2) => ir::EdgeType::U8,
+        Some(3) => ir::EdgeType::I8,
+        _ => ir::EdgeType::F32,
+    };
+    let input_q = if input_type == ir::EdgeType::F32 {
+        input_q
+    } else {
+        let first = path
+            .iter()
+            .find(|p| p.op_type() != "Transpose")
+            .ok_or_else(|| err("an integer input and no op to dequantize it"))?;
+        if !matches!(
+            first.op_type(),
+            "DequantizeLinear" | "QLinearConv" | "QLinearMatMul"
+        ) {
+            return Err(err(format!(
+                "input '{}' holds integer codes, but its first op {} is not a \
+                 DequantizeLinear or QLinear op",
+                input.name(),
+                graph::label(first)
+            )));
+        }
+        let p = low.g.quant_params(first, 1, 2, 1, None, None)?;
+        let want = match input_type {
+            ir::EdgeType::I8 => graph::IntType::S8,
+            _ => graph::IntType::U8,
+        };
+        if p.ty != want {
+            return Err(err(format!(
+                "tensor '{}': a zero point of type {} for input '{}' of type {}",
+                p.zp_name,
+                p.ty.name(),
+                input.name(),
+                want.name()
+            )));
+        }
+        Some(low.g.qlinear_q(first, 1, 2)?)
+    };
     let output_type = match path.last().map(|n| n.op_type()) {
         Some("QuantizeLinear" | "QLinearConv" | "QLinearMatMul") => {
             match nodes.last().and_then(|n| n.out_q) {
@@ -147,9 +187,17 @@ pub fn lower_onnx(bytes: &[u8]) -> Result<ir::Graph> {
         output_name: output.name().to_string(),
         nodes,
         input_q,
-        input_type: ir::EdgeType::F32,
+        input_type,
         output_type,
     })
+}
+
+/// The element type a graph input or output states.
+fn elem_type(v: &pb::ValueInfoProto) -> Option<i32> {
+    match v.r#type.as_ref()?.value.as_ref()? {
+        pb::type_proto::Value::TensorType(t) => Some(t.elem_type()),
+        _ => None,
+    }
 }
 
 /// The element type of graph output `name` (uint8 or int8 codes).
@@ -186,9 +234,10 @@ fn input_dims(input: &pb::ValueInfoProto) -> Result<Vec<Dim>> {
     let Some(Type::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err(err(format!("input '{name}' is not a tensor")));
     };
-    if t.elem_type() != 1 {
+    // uint8 and int8: codes, dequantized by the first op.
+    if !matches!(t.elem_type(), 1..=3) {
         return Err(err(format!(
-            "input '{name}' has element type {}, expected float32 (1)",
+            "input '{name}' has element type {}, expected float32 (1), uint8 (2) or int8 (3)",
             t.elem_type()
         )));
     }

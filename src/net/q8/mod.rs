@@ -12,7 +12,7 @@ mod workspace;
 pub use dtype::EdgeType;
 pub use model::Q8Model;
 pub use network::{
-    activation_bounds, xnnpack_bounds, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode,
+    activation_bounds, xnnpack_bounds, InputRounding, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode,
 };
 pub use run::{Q8Input, Q8Output};
 pub use workspace::Q8Workspace;

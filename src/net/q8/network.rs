@@ -85,6 +85,50 @@ impl Q8PoolMode {
     }
 }
 
+/// How an f32 input value becomes a u8 code (round half to even, plus the zero point,
+/// saturated either way). Peers differ: XNNPACK (so LiteRT) multiplies by the reciprocal
+/// of the scale, ONNX Runtime's QuantizeLinear (MLAS) divides by the scale; the two differ
+/// for a few values in a million when the reciprocal is inexact, and a code off by one at
+/// the input can reach the logits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InputRounding {
+    /// `x * (1 / scale)` ([`QParams::quantize`]).
+    #[default]
+    Reciprocal,
+    /// `x / scale`.
+    Divide,
+}
+
+impl InputRounding {
+    /// `x` quantized as `q`.
+    pub fn quantize(self, q: QParams, x: f32) -> u8 {
+        match self {
+            InputRounding::Reciprocal => q.quantize(x),
+            InputRounding::Divide => divide_code(x, q.scale, q.zero_point as f32),
+        }
+    }
+
+    /// [`InputRounding::quantize`] over a slice.
+    pub fn quantize_slice(self, q: QParams, src: &[f32], dst: &mut [u8]) {
+        match self {
+            InputRounding::Reciprocal => q.quantize_slice(src, dst),
+            InputRounding::Divide => {
+                let (s, zp) = (q.scale, q.zero_point as f32);
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = divide_code(x, s, zp);
+                }
+            }
+        }
+    }
+}
+
+/// `round_half_even(x / s) + zp` saturated to u8, as [`QParams::quantize`] rounds.
+#[inline]
+fn divide_code(x: f32, s: f32, zp: f32) -> u8 {
+    let q = (x / s).clamp(-512.0, 512.0);
+    (((q + 12582912.0) - 12582912.0) + zp).clamp(0.0, 255.0) as u8
+}
+
 /// The quantized global average pool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Q8Pool {
@@ -127,6 +171,8 @@ pub struct Q8Network {
     pub network: Network,
     /// How the f32 input is quantized.
     pub input: QParams,
+    /// And rounded.
+    pub input_rounding: InputRounding,
     /// What the file takes and gives at its edges (informational: the runner takes f32
     /// and gives f32 either way).
     pub input_type: EdgeType,

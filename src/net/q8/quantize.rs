@@ -13,7 +13,9 @@
 //! (`s_in * s_w / s_out`), so a model quantized elsewhere and loaded with the same
 //! parameters requantizes alike.
 
-use super::network::{activation_bounds, EdgeType, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode};
+use super::network::{
+    activation_bounds, EdgeType, InputRounding, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode,
+};
 use crate::net::{fold_batch_norm, Fuse, Head, Model, Network, NetworkWeights, Options};
 use crate::quant::QParams;
 use crate::reference::global_avg_pool;
@@ -463,6 +465,8 @@ pub fn quantize(net: &Network, weights: &NetworkWeights, cal: &Calibration) -> R
     let q = Q8Network {
         network: net.clone(),
         input,
+        // What ONNX Runtime does with the QuantizeLinear of the written file.
+        input_rounding: InputRounding::Divide,
         input_type: EdgeType::F32,
         output_type: EdgeType::F32,
         layers,

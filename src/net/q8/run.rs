@@ -273,7 +273,7 @@ impl Q8Model {
     fn load(&self, input: Input<'_>, dst: &mut [u8]) {
         let q = self.q.input;
         match input {
-            Input::Nhwc(x) => q.quantize_slice(x, dst),
+            Input::Nhwc(x) => self.q.input_rounding.quantize_slice(q, x, dst),
             Input::Nchw(x) => {
                 // Quantized straight into NHWC: the same codes as converting first.
                 let net = &self.q.network;
@@ -281,7 +281,7 @@ impl Q8Model {
                 for (image, out) in x.chunks_exact(c * hw).zip(dst.chunks_exact_mut(c * hw)) {
                     for (ch, plane) in image.chunks_exact(hw).enumerate() {
                         for (p, &v) in plane.iter().enumerate() {
-                            out[p * c + ch] = q.quantize(v);
+                            out[p * c + ch] = self.q.input_rounding.quantize(q, v);
                         }
                     }
                 }

@@ -6,7 +6,7 @@
 //! XNNPACK delegate or ONNX Runtime's int8 kernels, not merely alike.
 
 use super::super::{node_err, Conv, Dense, Graph, Imported, Node, Op, QuantWeights};
-use crate::net::q8::{xnnpack_bounds, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode};
+use crate::net::q8::{xnnpack_bounds, InputRounding, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode};
 use crate::quant::{OutQ, QParams};
 use crate::{Error, Result};
 
@@ -236,6 +236,12 @@ pub fn build_q8(graph: &Graph, imported: &Imported) -> Result<Option<Q8Network>>
     let q = Q8Network {
         network: net.clone(),
         input,
+        // ONNX Runtime's QuantizeLinear divides; LiteRT runs XNNPACK's conversion.
+        input_rounding: if tflite {
+            InputRounding::Reciprocal
+        } else {
+            InputRounding::Divide
+        },
         input_type: graph.input_type,
         output_type: graph.output_type,
         layers,
