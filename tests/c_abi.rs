@@ -80,9 +80,11 @@ fn with_int8(mut args: Vec<String>) -> Vec<String> {
         model.run(&mut ws, &x, 1, &mut out).unwrap();
         x
     };
+    // The codes the f32 run used: quantized the way this model rounds its input.
+    let (rounding, iq) = (model.network().input_rounding, model.input_quant());
     let codes: Vec<f32> = nhwc
         .iter()
-        .map(|&v| f32::from(model.input_quant().quantize(v)))
+        .map(|&v| f32::from(rounding.quantize(iq, v)))
         .collect();
     let stem = std::path::Path::new(&args[0])
         .file_stem()
