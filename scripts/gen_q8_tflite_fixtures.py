@@ -3,13 +3,14 @@
 
 Writes tests/fixtures/q8_tflite/: single-op int8 models (conv0, depthwise s1/s2,
 pointwise, MEAN and AVERAGE_POOL_2D pools, fully connected) with varied input ranges (so
-varied scales and zero points), and Keras MobileNet V1 models (seeded random weights,
-BatchNorm statistics calibrated on seeded images, logits out) quantized by TFLiteConverter
-(optimizations=[DEFAULT] and a representative dataset), with int8 and float I/O. For each:
-NAME.tflite, NAME_input.npy (f32, [n, h, w, c]: for int8-input models the dequantized
-values of random codes, so any quantizer gives back the same codes) and the int8 output
-codes (as f32) of LiteRT with its XNNPACK delegate (NAME_xnnpack.npy) and with its builtin
-kernels (NAME_builtin.npy, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES).
+varied scales and zero points): NAME.tflite, NAME_input.npy (f32, [24, h, w, c]: the
+dequantized values of random codes, so any quantizer gives back the same codes) and the
+int8 output codes (stored as f32) of LiteRT with its XNNPACK delegate (NAME_xnnpack.npy)
+and with its builtin kernels (NAME_builtin.npy, BUILTIN_WITHOUT_DEFAULT_DELEGATES).
+
+And Keras MobileNet V1 models (seeded random weights, BatchNorm statistics calibrated on
+seeded images, logits out) quantized by TFLiteConverter (optimizations=[DEFAULT] and a
+representative dataset): see mobilenets() for the files, whose codes are stored as int8.
 
 Run with the venv holding tensorflow-cpu 2.15 and ai-edge-litert:
     /work/venvs/tf215/bin/python scripts/gen_q8_tflite_fixtures.py
@@ -25,6 +26,7 @@ from ai_edge_litert import interpreter as litert  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "q8_tflite")
 INPUTS = 24
+MOBILENET_INPUTS = 20
 
 
 def rep_images(shape, lo, hi, seed, count=32):
@@ -56,7 +58,7 @@ def run(blob, x, builtin):
     outs = []
     for img in x:
         v = img[None]
-        if i["dtype"] == np.int8:
+        if i["dtype"] == np.int8 and v.dtype != np.int8:
             s, z = i["quantization"]
             v = np.clip(np.round(v / s) + z, -128, 127).astype(np.int8)
         it.set_tensor(i["index"], v)
@@ -65,8 +67,6 @@ def run(blob, x, builtin):
         if o["dtype"] == np.float32:
             s, z = o["quantization"]
             if s == 0:
-                # A float output: the codes of the tensor before DEQUANTIZE.
-                det = [d for d in it.get_tensor_details() if d["index"] != o["index"]]
                 raise SystemExit("float output without quantization")
         outs.append(y.astype(np.float32).reshape(-1))
     return np.stack(outs), o
@@ -194,8 +194,42 @@ def calibrate_bn(model, images):
         layer.set_weights([g, b, mean, var])
 
 
+def input_q(blob):
+    """The (scale, zero point) of the int8 input: the model's own, or (float input) that
+    of the QUANTIZE reading it."""
+    it = litert.Interpreter(model_content=blob)
+    i = it.get_input_details()[0]
+    if i["dtype"] == np.int8:
+        return i["quantization"]
+    op = [o for o in it._get_ops_details() if i["index"] in list(o["inputs"])][0]
+    assert op["op_name"] == "QUANTIZE", op["op_name"]
+    td = {d["index"]: d for d in it.get_tensor_details()}
+    return td[op["outputs"][0]]["quantization"]
+
+
+def run_codes(blob, codes, builtin):
+    """The int8 output codes of `blob` on int8 input `codes`; a float-input model gets
+    their dequantized values `(code - zp) * scale` (f32), which its QUANTIZE maps back to
+    the same codes, so both variants see the same input."""
+    s, z = input_q(blob)
+    it = litert.Interpreter(model_content=blob)
+    if it.get_input_details()[0]["dtype"] == np.int8:
+        x = codes
+    else:
+        x = (codes.astype(np.float32) - np.float32(z)) * np.float32(s)
+    if it.get_output_details()[0]["dtype"] == np.float32:
+        return float_output_codes(blob, x, builtin)
+    y, _ = run(blob, x, builtin)
+    return y
+
+
 def mobilenets():
-    for alpha, res in [(0.25, 128), (0.5, 160)]:
+    """Two MobileNets (three variants): 0.25-128 with int8 and with float I/O, 0.5-160 with int8 I/O. Per
+    model TAG: TAG_input.npy (int8 codes [n, h, w, c], the same for both variants, whose
+    input quantization must be equal), TAG_float.npy (the Keras float model's f32 logits
+    on the dequantized codes) and per variant NAME.tflite, NAME_xnnpack.npy and
+    NAME_builtin.npy (int8 logit codes)."""
+    for alpha, res, variants in [(0.25, 128, [True, False]), (0.5, 160, [True])]:
         tf.keras.utils.set_random_seed(7)
         m = tf.keras.applications.MobileNet(
             input_shape=(res, res, 3),
@@ -214,13 +248,32 @@ def mobilenets():
         shape = (res, res, 3)
         calibrate_bn(m, np.concatenate(rep_images(shape, -1, 1, 3, 16)))
         tag = f"mobilenet_a{str(alpha).replace('.', '')}_r{res}"
-        for int8_io in [True, False]:
+        codes = np.random.default_rng(6 + 1000).integers(
+            -128, 128, (MOBILENET_INPUTS,) + shape
+        ).astype(np.int8)
+        qin = None
+        for int8_io in variants:
             name = tag + ("_int8io" if int8_io else "_f32io")
-            save(name, convert(m, shape, -1, 1, 4, int8_io), shape, -1, 1, 6)
+            blob = convert(m, shape, -1, 1, 4, int8_io)
+            q = input_q(blob)
+            if qin is not None and q != qin:
+                raise SystemExit(f"{name}: input quantization {q} differs from {qin}")
+            qin = q
+            with open(os.path.join(OUT, name + ".tflite"), "wb") as f:
+                f.write(blob)
+            for tag_, builtin in [("xnnpack", False), ("builtin", True)]:
+                y = run_codes(blob, codes, builtin)
+                np.save(os.path.join(OUT, f"{name}_{tag_}.npy"), y.astype(np.int8))
+            print(f"{name}: {len(blob)} bytes", file=sys.stderr)
+        s, z = qin
+        x = (codes.astype(np.float32) - np.float32(z)) * np.float32(s)
+        np.save(os.path.join(OUT, tag + "_input.npy"), codes)
+        np.save(os.path.join(OUT, tag + "_float.npy"), m.predict(x, verbose=0).astype(np.float32))
 
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    single_ops()
+    if "--no-single" not in sys.argv:
+        single_ops()
     if "--no-mobilenet" not in sys.argv:
         mobilenets()
