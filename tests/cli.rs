@@ -202,6 +202,38 @@ fn info_model_prints_the_imported_layers() {
 }
 
 #[test]
+fn info_model_prints_each_layers_quantization() {
+    let f = fixture("q8_tflite/mobilenet_a025_r128_int8io.tflite");
+    let (ok, out, err) = sepconv(&["info", "--model", &f]);
+    assert!(ok, "{err}");
+    // The file's int8 input: s8 zero point -1 (u8 127), XNNPACK's reciprocal rounding.
+    let input = out.lines().find(|l| l.starts_with("int8:")).unwrap();
+    for part in [
+        "input I8",
+        "scale 7.843",
+        "zero point -1",
+        "Reciprocal",
+        "output I8",
+    ] {
+        assert!(input.contains(part), "{input}");
+    }
+    let rows: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("int8:"))
+        .skip(2)
+        .take_while(|l| !l.starts_with("pool:"))
+        .collect();
+    assert_eq!(rows.len(), 27, "{out}");
+    // conv0: the input's u8 zero point, ReLU6 clamps on its output grid.
+    assert!(rows[0].contains("7.8431e-3  127"), "{}", rows[0]);
+    assert!(out.contains("pool:   TfliteMean"), "{out}");
+    assert!(out.contains("fc:") && out.contains("int8 logits"), "{out}");
+    // A float model has no quantization section.
+    let (ok, out, _) = sepconv(&["info", "--model", &fixture("keras_pad_a0125_r64.onnx")]);
+    assert!(ok && !out.contains("int8:"), "{out}");
+}
+
+#[test]
 fn bench_plot_draws_each_layer_against_its_roofline() {
     let dir = std::env::temp_dir().join(format!("sepconv-plot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
