@@ -275,6 +275,40 @@ pub(crate) trait DwVec: Copy {
     /// # Safety
     /// `scale .. scale + 4 * B` is readable and `p .. p + n` writable.
     unsafe fn store(self, acc: [Self::A; 4], scale: *const u8, q: Self::Q, p: *mut u8, n: usize);
+    /// As [`DwVec::store`], for blocks whose scales are all below 1 (so no product of a
+    /// scale and an i32 reaches 2^31 and the float clamps may move after the conversion).
+    ///
+    /// # Safety
+    /// As [`DwVec::store`].
+    #[inline(always)]
+    unsafe fn store_small(
+        self,
+        acc: [Self::A; 4],
+        scale: *const u8,
+        q: Self::Q,
+        p: *mut u8,
+        n: usize,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { self.store(acc, scale, q, p, n) }
+    }
+    /// Whether the type has the two-row stride-1 sweep ([`DwVec::interleave4`] and
+    /// [`DwVec::shift_weights`]).
+    const PAIR: bool = false;
+    /// The 4-row taps `[x(a), x(b), x(c), x(d)]` per lane, in register order; only called
+    /// if `PAIR`.
+    fn interleave4(self, a: Self::R, b: Self::R, c: Self::R, d: Self::R) -> [Self::X; 4] {
+        let _ = d;
+        self.interleave(a, b, c)
+    }
+    /// Writes the `WB` weight bytes at `src` to `dst` with every i32 lane shifted up one
+    /// byte (`[w0, w1, w2, 0]` becomes `[0, w0, w1, w2]`); only called if `PAIR`.
+    ///
+    /// # Safety
+    /// `src .. src + WB` readable, `dst .. dst + WB` writable.
+    unsafe fn shift_weights(self, src: *const u8, dst: *mut u8) {
+        let _ = (src, dst);
+    }
 }
 
 /// One input row of an output row: its first pixel and its pixel stride, or the zero
@@ -286,19 +320,23 @@ struct InRow {
     present: bool,
 }
 
-/// The three input rows of output row `oy` and its output row pointer (`out` is the
-/// call's output buffer).
+/// The `R` input rows from output row `oy` on (3 for one output row, 4 for two at stride
+/// 1) and output row `oy`'s pointer (`out` is the call's output buffer).
 ///
 /// # Safety
 /// `a` was checked and `oy` is in `a.rows`.
 #[inline(always)]
-unsafe fn row_setup(a: &Q8DwArgs<'_>, out: *mut u8, oy: usize) -> ([InRow; 3], *mut u8) {
+unsafe fn row_setup<const R: usize>(
+    a: &Q8DwArgs<'_>,
+    out: *mut u8,
+    oy: usize,
+) -> ([InRow; R], *mut u8) {
     let c = a.channels;
     let mut r = [InRow {
         p: a.zp.as_ptr(),
         px: 0,
         present: false,
-    }; 3];
+    }; R];
     for (ky, r) in r.iter_mut().enumerate() {
         let iy = (oy * a.stride + ky).wrapping_sub(a.pad_top);
         if iy < a.in_h {
@@ -313,63 +351,118 @@ unsafe fn row_setup(a: &Q8DwArgs<'_>, out: *mut u8, oy: usize) -> ([InRow; 3], *
     (r, out)
 }
 
-/// What a sweep of one block along one output row reads.
-struct Sweep<'r, S: DwVec> {
-    rows: &'r [InRow; 3],
+/// What a sweep of one block along one output row (or two) reads.
+struct Sweep<'r, S: DwVec, const R: usize> {
+    rows: &'r [InRow; R],
     in_w: usize,
     c0: usize,
     n: usize,
     /// The zero point vector, and the column of zero points.
     zr: S::R,
     zcol: [S::X; 4],
-    w: *const u8,
 }
 
-/// The interleaved input column `cx` (the zero-point column outside the image).
+impl<'r, S: DwVec, const R: usize> Sweep<'r, S, R> {
+    /// # Safety
+    /// `a` was checked, `c0 + n <= a.channels`.
+    #[inline(always)]
+    unsafe fn new(s: S, a: &Q8DwArgs<'_>, rows: &'r [InRow; R], c0: usize, n: usize) -> Self {
+        // SAFETY: the zero-point vector holds `channels >= c0 + n` bytes.
+        let zr = unsafe { s.load(a.zp.as_ptr().add(c0), n) };
+        Sweep {
+            rows,
+            in_w: a.in_w,
+            c0,
+            n,
+            zr,
+            zcol: if R == 4 {
+                s.interleave4(zr, zr, zr, zr)
+            } else {
+                s.interleave(zr, zr, zr)
+            },
+        }
+    }
+}
+
+/// The interleaved input column `cx` (the zero-point column outside the image): 3 rows,
+/// or 4 if `R == 4`.
 ///
 /// # Safety
 /// As [`sweep`].
 #[inline(always)]
-unsafe fn col<S: DwVec, const ALL: bool>(s: S, g: &Sweep<'_, S>, cx: usize) -> [S::X; 4] {
+unsafe fn col<S: DwVec, const R: usize, const ALL: bool>(
+    s: S,
+    g: &Sweep<'_, S, R>,
+    cx: usize,
+) -> [S::X; 4] {
     if cx >= g.in_w {
         return g.zcol;
     }
-    let mut v = [g.zr; 3];
+    let mut v = [g.zr; R];
     for (v, r) in v.iter_mut().zip(g.rows) {
         if ALL || r.present {
             // SAFETY: a present row, cx < in_w, channels c0 .. c0 + n of the pixel.
             *v = unsafe { s.load(r.p.add(cx * r.px + g.c0), g.n) };
         }
     }
-    s.interleave(v[0], v[1], v[2])
+    if R == 4 {
+        s.interleave4(v[0], v[1], v[2], v[3])
+    } else {
+        s.interleave(v[0], v[1], v[2])
+    }
 }
 
-/// The accumulators of one output from its three interleaved columns.
+/// The accumulators of one output from its three interleaved columns and the weights at
+/// `wk` (3 x 4 registers of `S::WB` bytes).
 ///
 /// # Safety
-/// As [`sweep`].
+/// `bias` points to the block's 4 bias registers, `wk` to its 12 weight registers.
 #[inline(always)]
-unsafe fn acc3<S: DwVec>(s: S, g: &Sweep<'_, S>, v: [&[S::X; 4]; 3]) -> [S::A; 4] {
+unsafe fn acc3<S: DwVec>(s: S, bias: *const u8, wk: *const u8, v: [&[S::X; 4]; 3]) -> [S::A; 4] {
     let b = S::B;
-    // SAFETY: the block's packed bytes: 4 bias registers, then weights at 8 * B.
+    // SAFETY: as documented.
     unsafe {
         let mut acc = [
-            s.bias(g.w),
-            s.bias(g.w.add(b)),
-            s.bias(g.w.add(2 * b)),
-            s.bias(g.w.add(3 * b)),
+            s.bias(bias),
+            s.bias(bias.add(b)),
+            s.bias(bias.add(2 * b)),
+            s.bias(bias.add(3 * b)),
         ];
         for (kx, v) in v.iter().enumerate() {
             for r in 0..4 {
-                acc[r] = s.dot(acc[r], v[r], g.w.add(8 * b + (kx * 4 + r) * S::WB));
+                acc[r] = s.dot(acc[r], v[r], wk.add((kx * 4 + r) * S::WB));
             }
         }
         acc
     }
 }
 
+/// Requantizes and stores one output.
+///
+/// # Safety
+/// As [`DwVec::store`].
+#[inline(always)]
+unsafe fn put<S: DwVec, const SMALL: bool>(
+    s: S,
+    acc: [S::A; 4],
+    scale: *const u8,
+    q: S::Q,
+    p: *mut u8,
+    n: usize,
+) {
+    // SAFETY: forwarded.
+    unsafe {
+        if SMALL {
+            s.store_small(acc, scale, q, p, n)
+        } else {
+            s.store(acc, scale, q, p, n)
+        }
+    }
+}
+
 /// Computes one output row of the block of width `S::B` at channel `c0` (`n` live
-/// channels): the sliding sweep of the module doc.
+/// channels): the sliding sweep of the module doc. `SMALL`: the block's scales are all
+/// below 1.
 ///
 /// # Safety
 /// `a` was checked, `rows`/`out` come from [`row_setup`], `c0 + n <= channels`, and the
@@ -377,7 +470,7 @@ unsafe fn acc3<S: DwVec>(s: S, g: &Sweep<'_, S>, v: [&[S::X; 4]; 3]) -> [S::A; 4
 /// `a.weights`); if `ALL`, all three rows are present.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool>(
+unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool, const SMALL: bool>(
     s: S,
     a: &Q8DwArgs<'_>,
     rows: &[InRow; 3],
@@ -392,43 +485,202 @@ unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool>(
     // columns < out_w, `n <= out_px - c0` bytes; packed bytes inside the block.
     unsafe {
         let scale = w.add(4 * S::B);
-        let zr = s.load(a.zp.as_ptr().add(c0), n);
-        let g = Sweep::<S> {
-            rows,
-            in_w: a.in_w,
-            c0,
-            n,
-            zr,
-            zcol: s.interleave(zr, zr, zr),
-            w,
-        };
+        let wk = w.add(8 * S::B);
+        let g = Sweep::<S, 3>::new(s, a, rows, c0, n);
         let pl = a.pad_left;
         let opx = a.out_px;
+        let ow = a.out_w;
+        let one = |ox: usize, v: [&[S::X; 4]; 3]| {
+            let acc = acc3(s, w, wk, v);
+            put::<S, SMALL>(s, acc, scale, q, out.add(ox * opx + c0), n);
+        };
+        let col = |cx: usize| col::<S, 3, ALL>(s, &g, cx.wrapping_sub(pl));
         if STRIDE == 1 {
-            let mut v0 = col::<S, ALL>(s, &g, 0usize.wrapping_sub(pl));
-            let mut v1 = col::<S, ALL>(s, &g, 1usize.wrapping_sub(pl));
-            for ox in 0..a.out_w {
-                let v2 = col::<S, ALL>(s, &g, (ox + 2).wrapping_sub(pl));
-                let acc = acc3(s, &g, [&v0, &v1, &v2]);
-                s.store(acc, scale, q, out.add(ox * opx + c0), n);
-                v0 = v1;
-                v1 = v2;
+            // Unrolled by 3 so that the sliding columns rotate without register moves.
+            let (mut v0, mut v1, mut v2);
+            v0 = col(0);
+            v1 = col(1);
+            let mut ox = 0;
+            loop {
+                if ox >= ow {
+                    break;
+                }
+                v2 = col(ox + 2);
+                one(ox, [&v0, &v1, &v2]);
+                ox += 1;
+                if ox >= ow {
+                    break;
+                }
+                v0 = col(ox + 2);
+                one(ox, [&v1, &v2, &v0]);
+                ox += 1;
+                if ox >= ow {
+                    break;
+                }
+                v1 = col(ox + 2);
+                one(ox, [&v2, &v0, &v1]);
+                ox += 1;
             }
         } else {
-            let mut v0 = col::<S, ALL>(s, &g, 0usize.wrapping_sub(pl));
-            for ox in 0..a.out_w {
-                let v1 = col::<S, ALL>(s, &g, (2 * ox + 1).wrapping_sub(pl));
-                let v2 = col::<S, ALL>(s, &g, (2 * ox + 2).wrapping_sub(pl));
-                let acc = acc3(s, &g, [&v0, &v1, &v2]);
-                s.store(acc, scale, q, out.add(ox * opx + c0), n);
+            let mut v0 = col(0);
+            for ox in 0..ow {
+                let v1 = col(2 * ox + 1);
+                let v2 = col(2 * ox + 2);
+                one(ox, [&v0, &v1, &v2]);
                 v0 = v2;
             }
         }
     }
 }
 
+/// Weights shifted up one byte per lane, for the second row of a pair.
+#[repr(C, align(64))]
+struct Shifted([u8; 12 * 128]);
+
+/// Computes output rows `oy` and `oy + 1` at stride 1 (`out` and `out1`) of one block:
+/// each interleaved column holds the 4 input rows `[oy, oy + 3]` of both, the first row
+/// dotted with the packed weights `[w0, w1, w2, 0]`, the second with the same shifted
+/// up one byte, `[0, w0, w1, w2]`. The column interleave is shared by both rows.
+///
+/// # Safety
+/// As [`sweep`], with `rows` the 4 input rows from `oy` on ([`row_setup`]), `S::PAIR`
+/// and `S::WB <= 128`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn sweep_pair<S: DwVec, const ALL: bool, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 4],
+    out: [*mut u8; 2],
+    c0: usize,
+    n: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // SAFETY: as `sweep`; the shifted weights are 12 * WB <= 12 * 128 bytes.
+    unsafe {
+        let scale = w.add(4 * S::B);
+        let wk = w.add(8 * S::B);
+        let mut sh = Shifted([0; 12 * 128]);
+        for i in 0..12 {
+            s.shift_weights(wk.add(i * S::WB), sh.0.as_mut_ptr().add(i * S::WB));
+        }
+        let wk1 = sh.0.as_ptr();
+        let g = Sweep::<S, 4>::new(s, a, rows, c0, n);
+        let pl = a.pad_left;
+        let opx = a.out_px;
+        let ow = a.out_w;
+        let two = |ox: usize, v: [&[S::X; 4]; 3]| {
+            let acc0 = acc3(s, w, wk, v);
+            let acc1 = acc3(s, w, wk1, v);
+            put::<S, SMALL>(s, acc0, scale, q, out[0].add(ox * opx + c0), n);
+            put::<S, SMALL>(s, acc1, scale, q, out[1].add(ox * opx + c0), n);
+        };
+        let col = |cx: usize| col::<S, 4, ALL>(s, &g, cx.wrapping_sub(pl));
+        let (mut v0, mut v1, mut v2);
+        v0 = col(0);
+        v1 = col(1);
+        let mut ox = 0;
+        loop {
+            if ox >= ow {
+                break;
+            }
+            v2 = col(ox + 2);
+            two(ox, [&v0, &v1, &v2]);
+            ox += 1;
+            if ox >= ow {
+                break;
+            }
+            v0 = col(ox + 2);
+            two(ox, [&v1, &v2, &v0]);
+            ox += 1;
+            if ox >= ow {
+                break;
+            }
+            v1 = col(ox + 2);
+            two(ox, [&v2, &v0, &v1]);
+            ox += 1;
+        }
+    }
+}
+
+/// Whether every packed scale of `kernel`'s blocks is below 1 (the lanes past the last
+/// channel are 0).
+fn scales_small(kernel: &Q8DwKernel, a: &Q8DwArgs<'_>) -> bool {
+    let per = kernel.bytes_per_channel();
+    kernel.blocks(a.channels).all(|(c0, b)| {
+        let at = c0 * per + 4 * b;
+        a.weights[at..at + 4 * b]
+            .chunks_exact(4)
+            .all(|v| f32::from_le_bytes([v[0], v[1], v[2], v[3]]) < 1.0)
+    })
+}
+
+/// One block of one output row.
+///
+/// # Safety
+/// As [`sweep`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn single<S: DwVec, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 3],
+    out: *mut u8,
+    c0: usize,
+    n: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // Interior rows (all three present) skip the per-row tests.
+    let all = rows.iter().all(|r| r.present);
+    // SAFETY: forwarded.
+    unsafe {
+        match (a.stride, all) {
+            (1, true) => sweep::<S, 1, true, SMALL>(s, a, rows, out, c0, n, w, q),
+            (1, false) => sweep::<S, 1, false, SMALL>(s, a, rows, out, c0, n, w, q),
+            (_, true) => sweep::<S, 2, true, SMALL>(s, a, rows, out, c0, n, w, q),
+            (_, false) => sweep::<S, 2, false, SMALL>(s, a, rows, out, c0, n, w, q),
+        }
+    }
+}
+
+/// One block of output rows `oy` and `oy + 1` at stride 1.
+///
+/// # Safety
+/// As [`sweep_pair`] for the rows from `oy` on, and as [`sweep`] for each row.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn pair<S: DwVec, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 4],
+    out: [*mut u8; 2],
+    c0: usize,
+    n: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // SAFETY: forwarded; rows 0..3 and 1..4 are the rows of `oy` and `oy + 1`.
+    unsafe {
+        if S::PAIR {
+            if rows.iter().all(|r| r.present) {
+                sweep_pair::<S, true, SMALL>(s, a, rows, out, c0, n, w, q)
+            } else {
+                sweep_pair::<S, false, SMALL>(s, a, rows, out, c0, n, w, q)
+            }
+        } else {
+            let r0 = [rows[0], rows[1], rows[2]];
+            let r1 = [rows[1], rows[2], rows[3]];
+            single::<S, SMALL>(s, a, &r0, out[0], c0, n, w, q);
+            single::<S, SMALL>(s, a, &r1, out[1], c0, n, w, q);
+        }
+    }
+}
+
 /// A checked call: every row, every block; full blocks with `S`, a tail block of
-/// `T::B` channels with `T` (`kernel` gives the block widths and the packing).
+/// `T::B` channels with `T` (`kernel` gives the block widths and the packing). At stride
+/// 1 the rows go in pairs.
 ///
 /// # Safety
 /// `s` and `t` are valid tokens (their features are enabled) and `a.check(kernel)`
@@ -441,32 +693,67 @@ pub(crate) unsafe fn rows<S: DwVec, T: DwVec>(
     kernel: &Q8DwKernel,
     a: &mut Q8DwArgs<'_>,
 ) {
+    // SAFETY: forwarded.
+    unsafe {
+        if scales_small(kernel, a) {
+            rows_with::<S, T, true>(s, t, kernel, a)
+        } else {
+            rows_with::<S, T, false>(s, t, kernel, a)
+        }
+    }
+}
+
+/// [`rows`], `SMALL` if every scale is below 1.
+///
+/// # Safety
+/// As [`rows`].
+#[inline(always)]
+unsafe fn rows_with<S: DwVec, T: DwVec, const SMALL: bool>(
+    s: S,
+    t: T,
+    kernel: &Q8DwKernel,
+    a: &mut Q8DwArgs<'_>,
+) {
     let per = kernel.bytes_per_channel();
     let (qs, qt) = (s.quant(a.out_q), t.quant(a.out_q));
     let out = a.out.as_mut_ptr();
     let a = &*a;
-    for oy in a.rows.clone() {
-        // SAFETY: checked, oy in rows.
-        let (rows, out) = unsafe { row_setup(a, out, oy) };
-        for (c0, b) in kernel.blocks(a.channels) {
-            let n = b.min(a.channels - c0);
-            // SAFETY: `check` verified weights.len() >= packed_len, which covers this
-            // block (c0 * per .. (c0 + b) * per); the rest is forwarded.
-            unsafe {
-                let w = a.weights.as_ptr().add(c0 * per);
-                // Interior rows (all three present) skip the per-row tests.
-                let all = rows.iter().all(|r| r.present);
-                match (b == T::B && b != S::B, a.stride, all) {
-                    (false, 1, true) => sweep::<S, 1, true>(s, a, &rows, out, c0, n, w, qs),
-                    (false, 1, false) => sweep::<S, 1, false>(s, a, &rows, out, c0, n, w, qs),
-                    (false, _, true) => sweep::<S, 2, true>(s, a, &rows, out, c0, n, w, qs),
-                    (false, _, false) => sweep::<S, 2, false>(s, a, &rows, out, c0, n, w, qs),
-                    (true, 1, true) => sweep::<T, 1, true>(t, a, &rows, out, c0, n, w, qt),
-                    (true, 1, false) => sweep::<T, 1, false>(t, a, &rows, out, c0, n, w, qt),
-                    (true, _, true) => sweep::<T, 2, true>(t, a, &rows, out, c0, n, w, qt),
-                    (true, _, false) => sweep::<T, 2, false>(t, a, &rows, out, c0, n, w, qt),
+    let mut oy = a.rows.start;
+    while oy < a.rows.end {
+        if a.stride == 1 && oy + 1 < a.rows.end {
+            // SAFETY: checked, oy and oy + 1 in rows.
+            let (rows, out0) = unsafe { row_setup::<4>(a, out, oy) };
+            let out1 = unsafe { out0.add(a.out_w * a.out_px) };
+            for (c0, b) in kernel.blocks(a.channels) {
+                let n = b.min(a.channels - c0);
+                // SAFETY: `check` verified weights.len() >= packed_len, which covers
+                // this block (c0 * per .. (c0 + b) * per); the rest is forwarded.
+                unsafe {
+                    let w = a.weights.as_ptr().add(c0 * per);
+                    if b == T::B && b != S::B {
+                        pair::<T, SMALL>(t, a, &rows, [out0, out1], c0, n, w, qt)
+                    } else {
+                        pair::<S, SMALL>(s, a, &rows, [out0, out1], c0, n, w, qs)
+                    }
                 }
             }
+            oy += 2;
+        } else {
+            // SAFETY: checked, oy in rows.
+            let (rows, out) = unsafe { row_setup::<3>(a, out, oy) };
+            for (c0, b) in kernel.blocks(a.channels) {
+                let n = b.min(a.channels - c0);
+                // SAFETY: as above.
+                unsafe {
+                    let w = a.weights.as_ptr().add(c0 * per);
+                    if b == T::B && b != S::B {
+                        single::<T, SMALL>(t, a, &rows, out, c0, n, w, qt)
+                    } else {
+                        single::<S, SMALL>(s, a, &rows, out, c0, n, w, qs)
+                    }
+                }
+            }
+            oy += 1;
         }
     }
 }
