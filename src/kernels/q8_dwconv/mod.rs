@@ -317,7 +317,6 @@ pub(crate) trait DwVec: Copy {
 struct InRow {
     p: *const u8,
     px: usize,
-    present: bool,
 }
 
 /// The `R` input rows from output row `oy` on (3 for one output row, 4 for two at stride
@@ -335,7 +334,6 @@ unsafe fn row_setup<const R: usize>(
     let mut r = [InRow {
         p: a.zp.as_ptr(),
         px: 0,
-        present: false,
     }; R];
     for (ky, r) in r.iter_mut().enumerate() {
         let iy = (oy * a.stride + ky).wrapping_sub(a.pad_top);
@@ -343,7 +341,6 @@ unsafe fn row_setup<const R: usize>(
             // SAFETY: iy < in_h, so the row starts inside the checked image.
             r.p = unsafe { a.image.as_ptr().add(iy * a.in_w * c) };
             r.px = c;
-            r.present = true;
         }
     }
     // SAFETY: oy - rows.start < rows.len(), inside the checked output.
@@ -351,59 +348,49 @@ unsafe fn row_setup<const R: usize>(
     (r, out)
 }
 
-/// What a sweep of one block along one output row (or two) reads.
-struct Sweep<'r, S: DwVec, const R: usize> {
-    rows: &'r [InRow; R],
-    in_w: usize,
-    c0: usize,
+/// The input rows a sweep reads: each one's pointer at the block's first channel and its
+/// pixel stride (a padding row points at the zero-point vector with stride 0, so it reads
+/// zero points at every column).
+struct Cols<const R: usize> {
+    p: [*const u8; R],
+    px: [usize; R],
     n: usize,
-    /// The zero point vector, and the column of zero points.
-    zr: S::R,
-    zcol: [S::X; 4],
 }
 
-impl<'r, S: DwVec, const R: usize> Sweep<'r, S, R> {
+impl<const R: usize> Cols<R> {
     /// # Safety
-    /// `a` was checked, `c0 + n <= a.channels`.
+    /// `rows` come from [`row_setup`] and `c0` is below the channel count.
     #[inline(always)]
-    unsafe fn new(s: S, a: &Q8DwArgs<'_>, rows: &'r [InRow; R], c0: usize, n: usize) -> Self {
-        // SAFETY: the zero-point vector holds `channels >= c0 + n` bytes.
-        let zr = unsafe { s.load(a.zp.as_ptr().add(c0), n) };
-        Sweep {
-            rows,
-            in_w: a.in_w,
-            c0,
-            n,
-            zr,
-            zcol: if R == 4 {
-                s.interleave4(zr, zr, zr, zr)
-            } else {
-                s.interleave(zr, zr, zr)
-            },
+    unsafe fn new(rows: &[InRow; R], c0: usize, n: usize) -> Self {
+        let mut p = [rows[0].p; R];
+        let mut px = [0; R];
+        for i in 0..R {
+            // SAFETY: c0 is inside the row's first pixel or the zero-point vector.
+            p[i] = unsafe { rows[i].p.add(c0) };
+            px[i] = rows[i].px;
         }
+        Cols { p, px, n }
     }
 }
 
-/// The interleaved input column `cx` (the zero-point column outside the image): 3 rows,
-/// or 4 if `R == 4`.
+/// The interleaved input column `cx < in_w`: 3 rows, or 4 if `R == 4`; `n` channels, or
+/// `S::B` if `FULL`.
 ///
 /// # Safety
-/// As [`sweep`].
+/// As [`sweep`], and `cx < in_w`.
 #[inline(always)]
-unsafe fn col<S: DwVec, const R: usize, const ALL: bool>(
+unsafe fn col_at<S: DwVec, const R: usize, const FULL: bool>(
     s: S,
-    g: &Sweep<'_, S, R>,
+    g: &Cols<R>,
+    zr: S::R,
     cx: usize,
 ) -> [S::X; 4] {
-    if cx >= g.in_w {
-        return g.zcol;
-    }
-    let mut v = [g.zr; R];
-    for (v, r) in v.iter_mut().zip(g.rows) {
-        if ALL || r.present {
-            // SAFETY: a present row, cx < in_w, channels c0 .. c0 + n of the pixel.
-            *v = unsafe { s.load(r.p.add(cx * r.px + g.c0), g.n) };
-        }
+    let n = if FULL { S::B } else { g.n };
+    let mut v = [zr; R];
+    for i in 0..R {
+        // SAFETY: a present row at cx < in_w, or the zero-point vector; `n` bytes of the
+        // block's channels either way.
+        v[i] = unsafe { s.load(g.p[i].add(cx * g.px[i]), n) };
     }
     if R == 4 {
         s.interleave4(v[0], v[1], v[2], v[3])
@@ -461,16 +448,18 @@ unsafe fn put<S: DwVec, const SMALL: bool>(
 }
 
 /// Computes one output row of the block of width `S::B` at channel `c0` (`n` live
-/// channels): the sliding sweep of the module doc. `SMALL`: the block's scales are all
-/// below 1.
+/// channels, `n == S::B` if `FULL`): the sliding sweep of the module doc. The columns
+/// inside the image run in an unchecked, unrolled loop (so that the sliding columns
+/// rotate without register moves); the edges test each column. `SMALL`: the block's
+/// scales are all below 1.
 ///
 /// # Safety
 /// `a` was checked, `rows`/`out` come from [`row_setup`], `c0 + n <= channels`, and the
 /// block's packed bytes start at `w` (`20 * S::B` or `32 * S::B` of them, inside
-/// `a.weights`); if `ALL`, all three rows are present.
+/// `a.weights`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool, const SMALL: bool>(
+unsafe fn sweep<S: DwVec, const STRIDE: usize, const FULL: bool, const SMALL: bool>(
     s: S,
     a: &Q8DwArgs<'_>,
     rows: &[InRow; 3],
@@ -482,52 +471,92 @@ unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool, const SMALL: boo
 ) {
     // SAFETY: inputs are read at columns < in_w of present rows (or from the zero-point
     // vector, `channels >= c0 + n` bytes long), `n` bytes from channel c0; outputs at
-    // columns < out_w, `n <= out_px - c0` bytes; packed bytes inside the block.
+    // columns < out_w, `n <= out_px - c0` bytes; packed bytes inside the block. The
+    // unchecked columns are inside the image by the bounds computed below.
     unsafe {
         let scale = w.add(4 * S::B);
         let wk = w.add(8 * S::B);
-        let g = Sweep::<S, 3>::new(s, a, rows, c0, n);
-        let pl = a.pad_left;
-        let opx = a.out_px;
-        let ow = a.out_w;
-        let one = |ox: usize, v: [&[S::X; 4]; 3]| {
-            let acc = acc3(s, w, wk, v);
-            put::<S, SMALL>(s, acc, scale, q, out.add(ox * opx + c0), n);
-        };
-        let col = |cx: usize| col::<S, 3, ALL>(s, &g, cx.wrapping_sub(pl));
+        let g = Cols::<3>::new(rows, c0, n);
+        let zr = s.load(a.zp.as_ptr().add(c0), n);
+        let zcol = s.interleave(zr, zr, zr);
+        let n = if FULL { S::B } else { n };
+        let (pl, opx, ow, iw) = (a.pad_left, a.out_px, a.out_w, a.in_w);
+        // Macros, not closures: a closure would not inherit the caller's target features
+        // and its intrinsics would become calls.
+        macro_rules! one {
+            ($ox:expr, $v:expr) => {{
+                let acc = acc3(s, w, wk, $v);
+                put::<S, SMALL>(s, acc, scale, q, out.add(($ox) * opx + c0), n);
+            }};
+        }
+        // Padded column `cx`, inside the image.
+        macro_rules! cu {
+            ($cx:expr) => {
+                col_at::<S, 3, FULL>(s, &g, zr, usize::wrapping_sub($cx, pl))
+            };
+        }
+        // Padded column `cx`, anywhere.
+        macro_rules! cc {
+            ($cx:expr) => {{
+                let cx = usize::wrapping_sub($cx, pl);
+                if cx < iw {
+                    col_at::<S, 3, FULL>(s, &g, zr, cx)
+                } else {
+                    zcol
+                }
+            }};
+        }
         if STRIDE == 1 {
-            // Unrolled by 3 so that the sliding columns rotate without register moves.
-            let (mut v0, mut v1, mut v2);
-            v0 = col(0);
-            v1 = col(1);
+            // Column ox + 2 - pl >= 0 (pl <= 2) is inside the image for ox < end.
+            let end = ow.min((iw + pl).saturating_sub(2));
+            let mut v0 = cc!(0);
+            let mut v1 = cc!(1);
             let mut ox = 0;
-            loop {
-                if ox >= ow {
-                    break;
-                }
-                v2 = col(ox + 2);
-                one(ox, [&v0, &v1, &v2]);
-                ox += 1;
-                if ox >= ow {
-                    break;
-                }
-                v0 = col(ox + 2);
-                one(ox, [&v1, &v2, &v0]);
-                ox += 1;
-                if ox >= ow {
-                    break;
-                }
-                v1 = col(ox + 2);
-                one(ox, [&v2, &v0, &v1]);
+            while ox + 3 <= end {
+                let v2 = cu!(ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
+                v0 = cu!(ox + 3);
+                one!(ox + 1, [&v1, &v2, &v0]);
+                v1 = cu!(ox + 4);
+                one!(ox + 2, [&v2, &v0, &v1]);
+                ox += 3;
+            }
+            while ox < ow {
+                let v2 = cc!(ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
+                v0 = v1;
+                v1 = v2;
                 ox += 1;
             }
         } else {
-            let mut v0 = col(0);
-            for ox in 0..ow {
-                let v1 = col(2 * ox + 1);
-                let v2 = col(2 * ox + 2);
-                one(ox, [&v0, &v1, &v2]);
+            // Columns 2 ox + 1 - pl and 2 ox + 2 - pl are inside the image for start <=
+            // ox < end.
+            let start = usize::from(pl == 2).min(ow);
+            let end = ow.min((iw + pl).saturating_sub(1) / 2);
+            let mut v0 = cc!(0);
+            let mut ox = 0;
+            while ox < start {
+                let v1 = cc!(2 * ox + 1);
+                let v2 = cc!(2 * ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
                 v0 = v2;
+                ox += 1;
+            }
+            while ox + 2 <= end {
+                let v1 = cu!(2 * ox + 1);
+                let v2 = cu!(2 * ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
+                let v1 = cu!(2 * ox + 3);
+                v0 = cu!(2 * ox + 4);
+                one!(ox + 1, [&v2, &v1, &v0]);
+                ox += 2;
+            }
+            while ox < ow {
+                let v1 = cc!(2 * ox + 1);
+                let v2 = cc!(2 * ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
+                v0 = v2;
+                ox += 1;
             }
         }
     }
@@ -537,17 +566,17 @@ unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool, const SMALL: boo
 #[repr(C, align(64))]
 struct Shifted([u8; 12 * 128]);
 
-/// Computes output rows `oy` and `oy + 1` at stride 1 (`out` and `out1`) of one block:
-/// each interleaved column holds the 4 input rows `[oy, oy + 3]` of both, the first row
-/// dotted with the packed weights `[w0, w1, w2, 0]`, the second with the same shifted
-/// up one byte, `[0, w0, w1, w2]`. The column interleave is shared by both rows.
+/// Computes output rows `oy` and `oy + 1` at stride 1 (`out[0]` and `out[1]`) of one
+/// block: each interleaved column holds the 4 input rows `oy ..= oy + 3` of both, the
+/// first row dotted with the packed weights `[w0, w1, w2, 0]`, the second with the same
+/// shifted up one byte, `[0, w0, w1, w2]`, so the interleave is shared by both rows.
 ///
 /// # Safety
 /// As [`sweep`], with `rows` the 4 input rows from `oy` on ([`row_setup`]), `S::PAIR`
 /// and `S::WB <= 128`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn sweep_pair<S: DwVec, const ALL: bool, const SMALL: bool>(
+unsafe fn sweep_pair<S: DwVec, const FULL: bool, const SMALL: bool>(
     s: S,
     a: &Q8DwArgs<'_>,
     rows: &[InRow; 4],
@@ -566,39 +595,55 @@ unsafe fn sweep_pair<S: DwVec, const ALL: bool, const SMALL: bool>(
             s.shift_weights(wk.add(i * S::WB), sh.0.as_mut_ptr().add(i * S::WB));
         }
         let wk1 = sh.0.as_ptr();
-        let g = Sweep::<S, 4>::new(s, a, rows, c0, n);
-        let pl = a.pad_left;
-        let opx = a.out_px;
-        let ow = a.out_w;
-        let two = |ox: usize, v: [&[S::X; 4]; 3]| {
-            let acc0 = acc3(s, w, wk, v);
-            let acc1 = acc3(s, w, wk1, v);
-            put::<S, SMALL>(s, acc0, scale, q, out[0].add(ox * opx + c0), n);
-            put::<S, SMALL>(s, acc1, scale, q, out[1].add(ox * opx + c0), n);
-        };
-        let col = |cx: usize| col::<S, 4, ALL>(s, &g, cx.wrapping_sub(pl));
-        let (mut v0, mut v1, mut v2);
-        v0 = col(0);
-        v1 = col(1);
+        let g = Cols::<4>::new(rows, c0, n);
+        let zr = s.load(a.zp.as_ptr().add(c0), n);
+        let zcol = s.interleave4(zr, zr, zr, zr);
+        let n = if FULL { S::B } else { n };
+        let (pl, opx, ow, iw) = (a.pad_left, a.out_px, a.out_w, a.in_w);
+        // Macros, not closures, as in `sweep`.
+        macro_rules! two {
+            ($ox:expr, $v:expr) => {{
+                let o = ($ox) * opx + c0;
+                let acc0 = acc3(s, w, wk, $v);
+                let acc1 = acc3(s, w, wk1, $v);
+                put::<S, SMALL>(s, acc0, scale, q, out[0].add(o), n);
+                put::<S, SMALL>(s, acc1, scale, q, out[1].add(o), n);
+            }};
+        }
+        macro_rules! cu {
+            ($cx:expr) => {
+                col_at::<S, 4, FULL>(s, &g, zr, usize::wrapping_sub($cx, pl))
+            };
+        }
+        macro_rules! cc {
+            ($cx:expr) => {{
+                let cx = usize::wrapping_sub($cx, pl);
+                if cx < iw {
+                    col_at::<S, 4, FULL>(s, &g, zr, cx)
+                } else {
+                    zcol
+                }
+            }};
+        }
+        // As the stride-1 `sweep`.
+        let end = ow.min((iw + pl).saturating_sub(2));
+        let mut v0 = cc!(0);
+        let mut v1 = cc!(1);
         let mut ox = 0;
-        loop {
-            if ox >= ow {
-                break;
-            }
-            v2 = col(ox + 2);
-            two(ox, [&v0, &v1, &v2]);
-            ox += 1;
-            if ox >= ow {
-                break;
-            }
-            v0 = col(ox + 2);
-            two(ox, [&v1, &v2, &v0]);
-            ox += 1;
-            if ox >= ow {
-                break;
-            }
-            v1 = col(ox + 2);
-            two(ox, [&v2, &v0, &v1]);
+        while ox + 3 <= end {
+            let v2 = cu!(ox + 2);
+            two!(ox, [&v0, &v1, &v2]);
+            v0 = cu!(ox + 3);
+            two!(ox + 1, [&v1, &v2, &v0]);
+            v1 = cu!(ox + 4);
+            two!(ox + 2, [&v2, &v0, &v1]);
+            ox += 3;
+        }
+        while ox < ow {
+            let v2 = cc!(ox + 2);
+            two!(ox, [&v0, &v1, &v2]);
+            v0 = v1;
+            v1 = v2;
             ox += 1;
         }
     }
@@ -632,11 +677,10 @@ unsafe fn single<S: DwVec, const SMALL: bool>(
     w: *const u8,
     q: S::Q,
 ) {
-    // Interior rows (all three present) skip the per-row tests.
-    let all = rows.iter().all(|r| r.present);
+    let full = n == S::B;
     // SAFETY: forwarded.
     unsafe {
-        match (a.stride, all) {
+        match (a.stride, full) {
             (1, true) => sweep::<S, 1, true, SMALL>(s, a, rows, out, c0, n, w, q),
             (1, false) => sweep::<S, 1, false, SMALL>(s, a, rows, out, c0, n, w, q),
             (_, true) => sweep::<S, 2, true, SMALL>(s, a, rows, out, c0, n, w, q),
@@ -664,7 +708,7 @@ unsafe fn pair<S: DwVec, const SMALL: bool>(
     // SAFETY: forwarded; rows 0..3 and 1..4 are the rows of `oy` and `oy + 1`.
     unsafe {
         if S::PAIR {
-            if rows.iter().all(|r| r.present) {
+            if n == S::B {
                 sweep_pair::<S, true, SMALL>(s, a, rows, out, c0, n, w, q)
             } else {
                 sweep_pair::<S, false, SMALL>(s, a, rows, out, c0, n, w, q)
