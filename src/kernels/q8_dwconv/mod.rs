@@ -387,6 +387,7 @@ unsafe fn col_at<S: DwVec, const R: usize, const FULL: bool>(
 ) -> [S::X; 4] {
     let n = if FULL { S::B } else { g.n };
     let mut v = [zr; R];
+    #[allow(clippy::needless_range_loop)]
     for i in 0..R {
         // SAFETY: a present row at cx < in_w, or the zero-point vector; `n` bytes of the
         // block's channels either way.
@@ -767,6 +768,7 @@ unsafe fn rows_with<S: DwVec, T: DwVec, const SMALL: bool>(
         if a.stride == 1 && oy + 1 < a.rows.end {
             // SAFETY: checked, oy and oy + 1 in rows.
             let (rows, out0) = unsafe { row_setup::<4>(a, out, oy) };
+            // SAFETY: row oy + 1 is in rows, inside the checked output.
             let out1 = unsafe { out0.add(a.out_w * a.out_px) };
             for (c0, b) in kernel.blocks(a.channels) {
                 let n = b.min(a.channels - c0);
