@@ -109,7 +109,16 @@ typedef enum SepconvFuse {
   SEPCONV_FUSE_ALWAYS = 2,
 } SepconvFuse;
 
-// A built model (opaque).
+// Element type of a model's input or output.
+typedef enum SepconvDtype {
+  SEPCONV_DTYPE_F32 = 0,
+  // Signed 8-bit codes: `real = scale * (code - (zero_point - 128))`.
+  SEPCONV_DTYPE_I8 = 1,
+  // Unsigned 8-bit codes: `real = scale * (code - zero_point)`.
+  SEPCONV_DTYPE_U8 = 2,
+} SepconvDtype;
+
+// A built model, f32 or int8 (opaque).
 typedef struct SepconvModel SepconvModel;
 
 // Per-thread scratch for runs of one model (opaque).
@@ -156,6 +165,28 @@ typedef struct SepconvModelInfo {
   uint32_t features;
   uint32_t threads;
 } SepconvModelInfo;
+
+// The quantization of a model (`sepconv_model_quant_info`). Zero points are those of u8
+// codes; an i8 code is the u8 code minus 128, so its zero point is `zero_point - 128`.
+typedef struct SepconvQuantInfo {
+  // Non-zero for an int8 model (which `sepconv_run_int8` runs); the other fields are
+  // then meaningful.
+  uint8_t quantized;
+  // The `SepconvDtype` of the input as the model file states it: F32 for float
+  // models, for int8 files with float edges, and for models quantized by sepconv.
+  // Either way `sepconv_run` takes floats and `sepconv_run_int8` i8 or u8 codes.
+  int32_t input_dtype;
+  // The `SepconvDtype` of the output as the model file states it.
+  int32_t output_dtype;
+  // How the input is quantized: `real = input_scale * (u8 code - input_zero_point)`.
+  float input_scale;
+  int32_t input_zero_point;
+  // Non-zero when the output is a quantized tensor, whose codes `sepconv_run_int8` can
+  // return (zero when the model ends in f32 logits or a softmax).
+  uint8_t output_quantized;
+  float output_scale;
+  int32_t output_zero_point;
+} SepconvQuantInfo;
 
 #ifdef __cplusplus
 extern "C" {
@@ -246,6 +277,57 @@ enum SepconvStatus sepconv_run(const struct SepconvModel *model,
                                int32_t layout,
                                float *output,
                                size_t output_len);
+
+// Builds the built-in MobileNet V1 with seeded random weights (as
+// `sepconv_model_builtin`), quantized to int8 by min/max calibration on
+// `calibration_images` (1..=256) seeded images in [-1, 1) drawn with `seed` too, as
+// `sepconv bench --dtype int8` does (which uses seed 42 and 2 images). On success `*out`
+// is a new int8 model.
+enum SepconvStatus sepconv_model_builtin_int8(const struct SepconvConfig *config,
+                                              uint64_t seed,
+                                              uint32_t calibration_images,
+                                              const struct SepconvOptions *options,
+                                              struct SepconvModel **out);
+
+// As `sepconv_model_load_file`, but always an int8 model: a quantized file as it is, a
+// float one quantized by min/max calibration on `calibration_images` (1..=256) seeded
+// images in [-1, 1) drawn with `seed` (both ignored for a quantized file).
+enum SepconvStatus sepconv_model_load_file_int8(const char *path,
+                                                uint32_t calibration_images,
+                                                uint64_t seed,
+                                                const struct SepconvOptions *options,
+                                                struct SepconvModel **out);
+
+// As `sepconv_model_load_memory`, but always an int8 model (see
+// `sepconv_model_load_file_int8`).
+enum SepconvStatus sepconv_model_load_memory_int8(const uint8_t *data,
+                                                  size_t len,
+                                                  uint32_t calibration_images,
+                                                  uint64_t seed,
+                                                  const struct SepconvOptions *options,
+                                                  struct SepconvModel **out);
+
+// Fills `*info` with the quantization of `model` (all zero but the dtypes, F32, for an
+// f32 model).
+enum SepconvStatus sepconv_model_quant_info(const struct SepconvModel *model,
+                                            struct SepconvQuantInfo *info);
+
+// Runs `batch` NHWC images of input codes through an int8 model. `input` holds
+// `input_len` values of `input_dtype` (`SEPCONV_DTYPE_I8` or `SEPCONV_DTYPE_U8`, quantized
+// as `sepconv_model_quant_info` says; must be batch x resolution x resolution x 3);
+// `output` receives `output_len` (exactly batch x classes) values of `output_dtype`:
+// `SEPCONV_DTYPE_F32` (as `sepconv_run`: dequantized, or probabilities with a softmax),
+// or the output's I8 or U8 codes where `output_quantized` says the model ends in a
+// quantized tensor. Allocates nothing; thread safety as `sepconv_run`.
+enum SepconvStatus sepconv_run_int8(const struct SepconvModel *model,
+                                    struct SepconvWorkspace *ws,
+                                    const void *input,
+                                    size_t input_len,
+                                    int32_t input_dtype,
+                                    size_t batch,
+                                    void *output,
+                                    size_t output_len,
+                                    int32_t output_dtype);
 
 #ifdef __cplusplus
 }  // extern "C"

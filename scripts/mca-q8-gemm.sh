@@ -6,22 +6,32 @@
 # keeps the multiply pipes: the multiply-accumulates per cycle against the most that
 # model issues (1 / the instruction's reciprocal throughput).
 # Usage: scripts/mca-q8-gemm.sh [cpu...]   (default: cortex-a76 cortex-a55)
-# Read the figures as the models': LLVM 14 has no Cortex-A76 model (-mcpu=cortex-a76
-# schedules with the Cortex-A57 one: two ASIMD pipes W and X, sdot on both, smlal on W
-# only), and its in-order Cortex-A55 model issues two instructions a cycle, two Q-form
-# sdot or smlal among them, and pairs another instruction only ahead of one.
+# LLVM_MCA=path picks the llvm-mca; by default the newest llvm-mca-N on PATH, else
+# llvm-mca. Use LLVM 19 (Debian: apt-get install llvm-19): read the figures as the
+# models'. LLVM 14's Cortex-A55 one issues two Q-form sdot a cycle, one on each 64-bit
+# FP pipe; LLVM 19's puts a Q-form sdot on both, one a cycle, first of an issue pair,
+# and lets the second of the pair issue only if it writes back no earlier:
+# `ldr q, [x, x]` does, `ldr q, [x, #imm]`, ALU ops and `eor` do not. Neither version
+# has a Cortex-A76 model: -mcpu=cortex-a76 schedules with the Cortex-A57 one (two ASIMD
+# pipes W and X, sdot on both, smlal on W only; 3 micro-ops dispatched a cycle, 2 of
+# them for a register-offset load). Silicon may differ where the models are silent:
+# a 128-bit load may stall the A55's dual issue (XNNPACK's and ONNX Runtime's A55
+# kernels load `ldr d` + `ldr x` + `ins` for it), which neither models.
 # Needs clang (or aarch64-linux-gnu-gcc), llvm-objdump and llvm-mca.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cpus=("$@")
 [ ${#cpus[@]} -gt 0 ] || cpus=(cortex-a76 cortex-a55)
+mca=${LLVM_MCA:-$(compgen -c llvm-mca- | grep -E '^llvm-mca-[0-9]+$' | sort -t- -k3 -n | tail -1)}
+mca=${mca:-llvm-mca}
+echo "$("$mca" --version | grep -m1 -i 'llvm version' | sed 's/^ *//') ($mca)"
 tmp=$(mktemp -d)
 # KEEP=1 keeps the cut-out loops and the llvm-mca reports (their folder goes to stderr).
 if [ -n "${KEEP:-}" ]; then echo "files in $tmp" >&2; else trap 'rm -rf "$tmp"' EXIT; fi
 
 # source  symbol  the multiply-accumulate mnemonic(s) that count as pipe work
 kernels=(
-  "q8_gemm_4x16c4_dotprod.S sepconv_q8_gemm_4x16c4_dotprod_neon sdot"
+  "q8_gemm_5x16c4_dotprod.S sepconv_q8_gemm_5x16c4_dotprod_neon sdot"
   "q8_gemm_4x16_neon.S sepconv_q8_gemm_4x16_neon smlal|smlal2"
 )
 
@@ -66,7 +76,7 @@ for entry in "${kernels[@]}"; do
   echo "== $src: main loop of $n_insn instructions, $n_mac ${macs//|/\/} per iteration"
   for cpu in "${cpus[@]}"; do
     out="$tmp/${src%.S}-$cpu.txt"
-    llvm-mca -mtriple=aarch64 -mcpu="$cpu" -mattr=+dotprod -iterations=200 \
+    "$mca" -mtriple=aarch64 -mcpu="$cpu" -mattr=+dotprod -iterations=200 \
       "$loop" >"$out" 2>"$tmp/mca.err" || { cat "$tmp/mca.err"; exit 1; }
     # Reciprocal throughput of the first MAC in the instruction info table.
     rthr=$(awk -v re="^($macs)$" '/Instruction Info/ { info = 1 } info && $NF ~ /]$|,/ { }

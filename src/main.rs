@@ -34,6 +34,41 @@ enum Command {
     Bench(BenchArgs),
     /// Classify an image (png/jpg) or run a .npy tensor through a model file.
     Run(RunArgs),
+    /// Quantize a float model file to int8 (calibrated on images) and write ONNX QDQ.
+    Quantize(QuantizeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct QuantizeArgs {
+    /// Float model file: .onnx, .tflite or .safetensors.
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+    /// Calibration data: a .npy f32 array [n, h, w, c] or [n, c, h, w], or a directory of
+    /// .npy files and png/jpg images (resized and normalized with --mean and --std).
+    #[arg(long)]
+    pub calib: std::path::PathBuf,
+    /// The ONNX QDQ file to write.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Activation ranges: minmax, or percentile[=P] (default P = 99.99) of a histogram.
+    #[arg(long, default_value = "minmax")]
+    pub method: sepconv::net::q8::quantize::Method,
+    /// Use at most this many calibration images (in file name order).
+    #[arg(long)]
+    pub calib_count: Option<usize>,
+    /// Per-channel mean (R,G,B) subtracted from image pixels scaled to 0..1.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.485, 0.456, 0.406])]
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation (R,G,B) that image pixels are divided by.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.229, 0.224, 0.225])]
+    pub std: Vec<f32>,
+    /// Calibrate on this ISA's f32 kernels (default: the portable scalar kernels, whose
+    /// ranges, and so the file, are the same on every CPU).
+    #[arg(long)]
+    pub isa: Option<Cpu>,
+    /// Print every layer's output quantization.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 #[derive(clap::Args)]
@@ -69,6 +104,10 @@ pub struct RunArgs {
     /// `sepconv info`).
     #[arg(long)]
     pub isa: Option<Cpu>,
+    /// Data type: f32, or int8 (a float model quantized by min/max calibration on seeded
+    /// images). A quantized model file runs in int8 either way.
+    #[arg(long, default_value = "f32")]
+    pub dtype: Dtype,
 }
 
 #[derive(clap::Args)]
@@ -102,18 +141,73 @@ pub struct BenchArgs {
     /// activation is at least 1 MiB, when fusion is auto).
     #[arg(long)]
     pub depth_first: Option<usize>,
-    /// Also time a second model built with this fusion setting (automatic depth-first),
-    /// alternating runs with the first: on a noisy machine the two then see the same
-    /// conditions, which separate commands do not.
-    #[arg(long)]
+    /// Also time a second model, alternating runs with the first: on a noisy machine the
+    /// two then see the same conditions, which separate commands do not. With f32, a
+    /// fusion setting (auto, never, always; automatic depth-first); with `--dtype int8`,
+    /// `f32` (the default: the same network in f32) or `none`.
+    #[arg(long = "against")]
+    pub against_arg: Option<Against>,
+    /// The f32 bench's second model (from `--against`).
+    #[arg(skip)]
     pub against: Option<sepconv::net::Fuse>,
+    /// Whether the int8 bench also times f32 (from `--against`).
+    #[arg(skip)]
+    pub against_f32: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
     /// Data type: f32, or int8 (the same network quantized by min/max calibration on
-    /// seeded images, timed alternately with f32).
+    /// seeded images, timed alternately with f32 unless `--against none`).
     #[arg(long, default_value = "f32")]
     pub dtype: Dtype,
+    /// Also draw each layer's achieved G ops/s against the roofline (the peaks and the
+    /// read bandwidth measured now) to this SVG file: f32, and int8 beside it with
+    /// `--dtype int8`.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+}
+
+/// What `bench --against` times beside the benched model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Against {
+    Fuse(sepconv::net::Fuse),
+    F32,
+    None,
+}
+
+impl std::str::FromStr for Against {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Against, String> {
+        match s {
+            "f32" => Ok(Against::F32),
+            "none" => Ok(Against::None),
+            _ => s.parse().map(Against::Fuse).map_err(|_| {
+                format!("--against takes auto, never, always (fusion), f32 or none, got {s:?}")
+            }),
+        }
+    }
+}
+
+/// Resolves `--against` for the dtype: int8 against f32 by default, f32 against a fusion
+/// setting or nothing.
+fn resolve_against(args: &mut BenchArgs) -> sepconv::Result<()> {
+    let bad = |m: &str| Err(sepconv::Error::Config(m.into()));
+    match (args.dtype, args.against_arg) {
+        (Dtype::Int8, None | Some(Against::F32)) => args.against_f32 = true,
+        (Dtype::Int8, Some(Against::None)) => args.against_f32 = false,
+        (Dtype::Int8, Some(Against::Fuse(_))) => {
+            return bad(
+                "with --dtype int8, --against takes f32 or none (the int8 runner does \
+                        not fuse)",
+            )
+        }
+        (Dtype::F32, Some(Against::Fuse(f))) => args.against = Some(f),
+        (Dtype::F32, None | Some(Against::None)) => args.against = None,
+        (Dtype::F32, Some(Against::F32)) => {
+            return bad("--against f32 compares int8 with f32: add --dtype int8")
+        }
+    }
+    Ok(())
 }
 
 /// The data type `bench` runs.
@@ -153,9 +247,15 @@ fn run(cli: Cli) -> sepconv::Result<()> {
             Ok(())
         }
         Command::Info { all, model: None } => info(all),
-        Command::Bench(args) if args.dtype == Dtype::Int8 => cli::bench_q8::run(&args),
-        Command::Bench(args) => cli::bench::run(&args),
+        Command::Bench(mut args) => {
+            resolve_against(&mut args)?;
+            match args.dtype {
+                Dtype::Int8 => cli::bench_q8::run(&args),
+                Dtype::F32 => cli::bench::run(&args),
+            }
+        }
         Command::Run(args) => cli::run::run(&args),
+        Command::Quantize(args) => cli::quantize::run(&args),
     }
 }
 

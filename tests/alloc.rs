@@ -4,6 +4,8 @@
 //! one thread allocates once per worker (docs/design.md).
 #![cfg(not(feature = "rayon"))]
 
+use sepconv::net::q8::quantize::{calibrate, quantize, seeded_images};
+use sepconv::net::q8::{Q8Input, Q8Model, Q8Output};
 use sepconv::net::{
     layer_spec, Fuse, Head, LayerKind, Model, NetLayer, Network, NetworkWeights, Options,
 };
@@ -46,6 +48,7 @@ fn run_allocates_nothing() {
     }
     // One test: the counter is global, a test beside it would count its allocations.
     general_network();
+    q8_network();
 }
 
 fn check(threads: usize, fuse: Fuse, depth_first: Option<usize>) {
@@ -154,4 +157,76 @@ fn assert_no_allocation(model: &Model, what: &str) {
     // The counter works: a fresh workspace does allocate.
     let _ws2 = model.workspace(1).unwrap();
     assert!(ALLOCATIONS.load(Ordering::SeqCst) > before);
+}
+
+/// `Q8Model::run` (f32, NCHW, codes in and out, profiled) allocates nothing either, at 1
+/// and 2 threads: MobileNet with its classifier, and a network ending in its pooled
+/// features (codes out).
+fn q8_network() {
+    let config = MobileNetConfig {
+        alpha: 0.25,
+        resolution: 64,
+        classes: 10,
+        ..MobileNetConfig::default()
+    };
+    let mut net = Network::mobilenet(&config).unwrap();
+    let weights =
+        NetworkWeights::from_mobilenet(&MobileNetWeights::random(&config, 3, true).unwrap());
+    for head in [
+        net.head,
+        Head {
+            pool: true,
+            classes: None,
+            softmax: false,
+        },
+    ] {
+        net.head = head;
+        let mut weights = weights.clone();
+        if head.classes.is_none() {
+            weights.fc = None;
+        }
+        let cal = calibrate(&net, &weights, &seeded_images(&net, 1, 5)).unwrap();
+        let q = quantize(&net, &weights, &cal).unwrap();
+        for threads in [1, 2] {
+            let options = Options {
+                threads,
+                ..Options::default()
+            };
+            let model = Q8Model::build(q.clone(), options).unwrap();
+            let what = format!("int8, {threads} threads, {head:?}");
+            let mut ws = model.workspace(2).unwrap();
+            let input = vec![0.5f32; model.input_len() * 2];
+            let codes = vec![100u8; model.input_len() * 2];
+            let codes_i8 = vec![-3i8; model.input_len() * 2];
+            let len = model.output_len();
+            let mut out = vec![0.0; 2 * len];
+            let mut raw = vec![0u8; 2 * len];
+            let mut steps = vec![0.0; model.steps().len()];
+            model.run(&mut ws, &input, 2, &mut out).unwrap(); // warm-up
+            let before = ALLOCATIONS.load(Ordering::SeqCst);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            for i in 0..50 {
+                if i >= 2 && Instant::now() > deadline {
+                    break;
+                }
+                model.run(&mut ws, &input, 2, &mut out).unwrap();
+                model
+                    .run(&mut ws, &input[..model.input_len()], 1, &mut out[..len])
+                    .unwrap();
+                model.run_nchw(&mut ws, &input, 2, &mut out).unwrap();
+                model
+                    .run_profiled(&mut ws, &input, 2, &mut out, &mut steps)
+                    .unwrap();
+                model
+                    .run_codes(&mut ws, Q8Input::I8(&codes_i8), 2, Q8Output::F32(&mut out))
+                    .unwrap();
+                if model.output_quant().is_some() {
+                    model
+                        .run_codes(&mut ws, Q8Input::U8(&codes), 2, Q8Output::U8(&mut raw))
+                        .unwrap();
+                }
+            }
+            assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0, "{what}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The C ABI from C: examples/c/main.c is compiled against the static and the shared
-//! library, run on a fixture model, and (where valgrind exists) checked for leaks and
-//! invalid accesses.
+//! library, run on a fixture model, f32 and quantized to int8, and (where valgrind exists)
+//! checked for leaks and invalid accesses. The int8 runs must give the bits of the Rust
+//! run, which this file computes and hands over as .npy files.
 
 mod common;
 
@@ -37,18 +38,65 @@ fn compile(out: &Path, link: &[String]) {
     assert!(status.success(), "compiling examples/c/main.c failed");
 }
 
+/// Calibration of the int8 runs: seeded images and seed, as the C program passes them.
+const CALIBRATION_IMAGES: usize = 1;
+const CALIBRATION_SEED: u64 = 7;
+
 /// The PyTorch ONNX fixture (NCHW logits).
 fn fixture_args() -> Vec<String> {
     let f = format!(
         "{}/tests/fixtures/pytorch_a025_r128",
         env!("CARGO_MANIFEST_DIR")
     );
-    vec![
+    with_int8(vec![
         format!("{f}.onnx"),
         format!("{f}_input.npy"),
         format!("{f}_output.npy"),
         "nchw".into(),
-    ]
+    ])
+}
+
+/// `args` and what the int8 run of its model must give, as the Rust API runs it: the
+/// model quantized on seeded calibration images, its input's u8 codes (NHWC, as floats)
+/// and its f32 output, written to the temporary directory.
+fn with_int8(mut args: Vec<String>) -> Vec<String> {
+    use sepconv::io::{load_network, read_npy_file, write_npy_file};
+    use sepconv::net::q8::quantize::{calibrate, quantize, seeded_images};
+    use sepconv::net::q8::Q8Model;
+    let m = load_network(&args[0]).unwrap();
+    let net = &m.network;
+    let images = seeded_images(net, CALIBRATION_IMAGES, CALIBRATION_SEED);
+    let cal = calibrate(net, &m.weights, &images).unwrap();
+    let q = quantize(net, &m.weights, &cal).unwrap();
+    let model = Q8Model::build(q, sepconv::net::Options::default()).unwrap();
+    let x = read_npy_file(&args[1]).unwrap().data;
+    let mut out = vec![0.0; model.output_len()];
+    let mut ws = model.workspace(1).unwrap();
+    let (c, hw) = (net.in_c, net.in_h * net.in_w);
+    let nhwc: Vec<f32> = if args[3] == "nchw" {
+        model.run_nchw(&mut ws, &x, 1, &mut out).unwrap();
+        (0..hw * c).map(|i| x[(i % c) * hw + i / c]).collect()
+    } else {
+        model.run(&mut ws, &x, 1, &mut out).unwrap();
+        x
+    };
+    let codes: Vec<f32> = nhwc
+        .iter()
+        .map(|&v| f32::from(model.input_quant().quantize(v)))
+        .collect();
+    let stem = std::path::Path::new(&args[0])
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let dir = std::env::temp_dir();
+    let codes_path = dir.join(format!("sepconv_c_{stem}_{}_codes.npy", std::process::id()));
+    let out_path = dir.join(format!("sepconv_c_{stem}_{}_int8.npy", std::process::id()));
+    write_npy_file(&codes_path, &[1, net.in_h, net.in_w, c], &codes).unwrap();
+    write_npy_file(&out_path, &[1, out.len()], &out).unwrap();
+    args.push(codes_path.display().to_string());
+    args.push(out_path.display().to_string());
+    args
 }
 
 /// A TFLite model without its top (Keras include_top=False): NHWC in, 256 features out.
@@ -57,12 +105,12 @@ fn tflite_embedding_args() -> Vec<String> {
         "{}/tests/fixtures/exporters/keras_notop_tflite_a025_r128",
         env!("CARGO_MANIFEST_DIR")
     );
-    vec![
+    with_int8(vec![
         format!("{f}.tflite"),
         format!("{f}_input.npy"),
         format!("{f}_output.npy"),
         "nhwc".into(),
-    ]
+    ])
 }
 
 fn run(exe: &Path, valgrind: bool) {
@@ -86,10 +134,14 @@ fn run_with(exe: &Path, valgrind: bool, args: Vec<String>) {
     // cargo puts target/<profile> on LD_LIBRARY_PATH, which outranks the program's runpath
     // and may hold a stale libsepconv.so from an earlier `cargo build`.
     let out = cmd
-        .args(args)
+        .args(&args)
         .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap();
+    // The int8 files were written for this run.
+    for file in args.iter().skip(4) {
+        let _ = std::fs::remove_file(file);
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -96,9 +96,10 @@ fn bench_int8_json_has_the_documented_schema() {
     assert!(layers.iter().all(|l| l["gops"].is_number()));
     assert!(v["kinds"]["pw"]["int8_ms"].as_f64().unwrap() > 0.0);
     assert!(v["kinds"]["pw"]["f32_ms"].as_f64().unwrap() > 0.0);
-    // The int8 runner is single-threaded for now: more threads are refused by name.
-    let (ok, _, err) = small_bench(&["--dtype", "int8", "--threads", "2"]);
-    assert!(!ok && err.contains("1 thread"), "{err}");
+    let (ok, out, err) = small_bench(&["--dtype", "int8", "--threads", "2", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["threads"], 2);
     let (ok, _, err) = small_bench(&["--dtype", "int4"]);
     assert!(!ok && err.contains("dtype"), "{err}");
 }
@@ -198,4 +199,158 @@ fn info_model_prints_the_imported_layers() {
     assert!(out.contains("classifier 128 -> 10"), "{out}");
     let (ok, _, err) = sepconv(&["info", "--model", &fixture("no_such.onnx")]);
     assert!(!ok && err.contains("no_such.onnx"), "{err}");
+}
+
+#[test]
+fn bench_plot_draws_each_layer_against_its_roofline() {
+    let dir = std::env::temp_dir().join(format!("sepconv-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("roofline.svg");
+    let path = svg.to_str().unwrap();
+    let (ok, out, err) = small_bench(&["--dtype", "int8", "--plot", path]);
+    assert!(ok, "{err}");
+    assert!(out.contains("roofline of each layer"), "{out}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(200)]);
+    // Both panels, the compute roofs and both memory roofs, and one dot per layer and
+    // head step of each: 27 convolutions, the pool and the classifier.
+    for s in [
+        "f32, ",
+        "int8, ",
+        "FMA peak",
+        "int8 peak",
+        "L2 (512 KiB)",
+        "memory (256 MiB)",
+    ] {
+        assert!(text.contains(s), "no {s:?} in the plot");
+    }
+    let dots = text.matches("<circle").count();
+    assert!(dots >= 2 * 29, "{dots} dots");
+    // An unwritable path is an error naming it.
+    let bad = dir.join("missing/dir/x.svg");
+    let (ok, _, err) = small_bench(&["--plot", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("missing/dir"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bench_int8_against() {
+    let (ok, out, err) = small_bench(&["--dtype", "int8", "--against", "f32"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("f32, runs alternating"), "{out}");
+    let (ok, out, err) = small_bench(&["--dtype", "int8", "--against", "none", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["f32"].is_null(), "{v}");
+    assert!(v["latency_ms"]["median"].as_f64().unwrap() > 0.0);
+    let (ok, _, err) = small_bench(&["--dtype", "int8", "--against", "never"]);
+    assert!(!ok && err.contains("f32 or none"), "{err}");
+    let (ok, _, err) = small_bench(&["--against", "f32"]);
+    assert!(!ok && err.contains("--dtype int8"), "{err}");
+}
+
+/// tests/quantize.rs's seeded calibration images (seed 1), in the model's layout.
+fn hashed_images(n: usize, dims: [usize; 3]) -> Vec<f32> {
+    (0..n * dims.iter().product::<usize>())
+        .map(|i| {
+            let mut x = (i as u32).wrapping_add(1 << 24);
+            x = x.wrapping_mul(0x9E37_79B1);
+            x ^= x >> 16;
+            x = x.wrapping_mul(0x045D_9F3B);
+            x ^= x >> 16;
+            (x >> 24) as f32 / 128.0 - 1.0
+        })
+        .collect()
+}
+
+#[test]
+fn quantize_writes_the_fixture_and_names_bad_inputs() {
+    let dir = std::env::temp_dir().join(format!("sepconv-quantize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+    // NHWC calibration images of the Keras fixture: the committed quantized file.
+    let calib = path("calib.npy");
+    sepconv::io::write_npy_file(&calib, &[8, 128, 128, 3], &hashed_images(8, [128, 128, 3]))
+        .unwrap();
+    let model = fixture("exporters/keras_tf2onnx_a025_r128.onnx");
+    let out = path("q.onnx");
+    let args = [
+        "quantize",
+        "--model",
+        &model,
+        "--calib",
+        &calib,
+        "--out",
+        &out,
+        "--method",
+        "percentile=99.99",
+        "-v",
+    ];
+    let (ok, stdout, err) = sepconv(&args);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("wrote") && stdout.contains("conv_pw_13"),
+        "{stdout}"
+    );
+    let want = std::fs::read(fixture("quantize/keras_p9999_a025_r128.onnx")).unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == want,
+        "the CLI's file differs"
+    );
+
+    // A directory of images and .npy files, limited by --calib-count.
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(fixture("gradient_40x30.png"), images.join("a.png")).unwrap();
+    std::fs::copy(&calib, images.join("b.npy")).unwrap();
+    std::fs::write(images.join("notes.txt"), "not an image").unwrap();
+    let images_s = images.display().to_string();
+    let (ok, stdout, err) = sepconv(&[
+        "quantize",
+        "--model",
+        &model,
+        "--calib",
+        &images_s,
+        "--out",
+        &out,
+        "--calib-count",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("3 image(s)"), "{stdout}");
+
+    let fails = |calib: &str, out: &str, extra: &[&str]| {
+        let mut a = vec![
+            "quantize", "--model", &model, "--calib", calib, "--out", out,
+        ];
+        a.extend_from_slice(extra);
+        let (ok, _, err) = sepconv(&a);
+        assert!(!ok, "{a:?} succeeded");
+        err
+    };
+    let empty = path("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = fails(&empty, &out, &[]);
+    assert!(e.contains("empty") && e.contains("no .npy"), "{e}");
+    let small = path("small.npy");
+    sepconv::io::write_npy_file(&small, &[2, 3, 64, 64], &vec![0.0; 2 * 3 * 64 * 64]).unwrap();
+    let e = fails(&small, &out, &[]);
+    assert!(
+        e.contains("small.npy") && e.contains("[2, 3, 64, 64]"),
+        "{e}"
+    );
+    let nan = path("nan.npy");
+    let mut data = hashed_images(1, [128, 128, 3]);
+    data[7] = f32::NAN;
+    sepconv::io::write_npy_file(&nan, &[1, 128, 128, 3], &data).unwrap();
+    let e = fails(&nan, &out, &[]);
+    assert!(e.contains("nan.npy") && e.contains("not finite"), "{e}");
+    let e = fails(&calib, &path("missing/dir/q.onnx"), &[]);
+    assert!(e.contains("missing/dir/q.onnx"), "{e}");
+    let e = fails(&calib, &out, &["--method", "median"]);
+    assert!(e.contains("minmax"), "{e}");
+    let e = fails(&path("nothing.npy"), &out, &[]);
+    assert!(e.contains("nothing.npy"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -145,14 +145,15 @@ proptest! {
 }
 
 /// The shapes at each kernel's tile edges: rows around MR, columns around NR, K around KR
-/// and the unrolled loop, with the extreme zero points.
+/// and the unrolled loop (8 and 13 groups: the NEON dotprod tile's two-block loop and its
+/// even and odd tails), with the extreme zero points.
 #[test]
 fn q8_gemm_tile_edges() {
     for kernel in runnable() {
         let (mr, nr, kr) = (kernel.mr, kernel.nr, kernel.kr);
         for m in [1, mr.max(2) - 1, mr, mr + 1, 2 * mr + 1] {
             for n in [1, nr - 1, nr, nr + 1, 2 * nr + 3] {
-                for k in [1, kr, kr + 1, 4 * kr - 1, 64, 257] {
+                for k in [1, kr, kr + 1, 4 * kr - 1, 8 * kr, 12 * kr + 1, 64, 257] {
                     for (zp_in, zp_out) in [(0, 255), (255, 0)] {
                         check(
                             kernel,

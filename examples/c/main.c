@@ -1,7 +1,13 @@
 /* sepconv C ABI example and test: loads a model, runs it on an input, compares with the
- * expected output, exercises every error path, frees everything.
+ * expected output, exercises every error path, frees everything. With the two int8 files,
+ * also quantizes the model to int8 and checks its runs against them.
  *
- *   usage: sepconv_c MODEL.onnx|.safetensors INPUT.npy EXPECTED.npy nchw|nhwc
+ *   usage: sepconv_c MODEL.onnx|.tflite|.safetensors INPUT.npy EXPECTED.npy nchw|nhwc
+ *          [INT8_CODES.npy INT8_EXPECTED.npy]
+ *
+ * INT8_CODES.npy holds the input's u8 codes (NHWC, as floats) and INT8_EXPECTED.npy the
+ * int8 model's f32 output, as tests/c_abi.rs computes them with the Rust API (the model
+ * quantized on 1 seeded calibration image, seed 7).
  *
  * Build (static):  cc -std=c11 -Iinclude examples/c/main.c target/release/libsepconv.a -lpthread -ldl -lm
  * Build (shared):  cc -std=c11 -Iinclude examples/c/main.c -Ltarget/release -lsepconv
@@ -75,9 +81,184 @@ done:
   return data;
 }
 
+
+/* The calibration tests/c_abi.rs quantizes with. */
+#define CALIBRATION_IMAGES 1
+#define CALIBRATION_SEED 7
+
+/* The int8 model of `path` (quantized on seeded calibration images) against the Rust run:
+ * f32 in (in `layout`), u8 and i8 codes in, codes out where the model ends in a quantized
+ * tensor; its error paths. `f32_model` and `f32_ws` are the float model and its
+ * workspace. */
+static void check_int8(const char *path, const uint8_t *bytes, size_t file_len, int32_t layout,
+                       const float *input, size_t in_len, const char *codes_path,
+                       const char *want_path, struct SepconvModel *f32_model,
+                       struct SepconvWorkspace *f32_ws) {
+  size_t n_codes = 0, n_want = 0;
+  float *codes_f = read_npy(codes_path, &n_codes);
+  float *want = read_npy(want_path, &n_want);
+  CHECK(codes_f && want && n_codes == in_len, "int8 files %s, %s", codes_path, want_path);
+  struct SepconvOptions opts = sepconv_options_default();
+  opts.threads = 2;
+  struct SepconvModel *q = NULL;
+  SepconvStatus s =
+      sepconv_model_load_file_int8(path, CALIBRATION_IMAGES, CALIBRATION_SEED, &opts, &q);
+  CHECK(s == SEPCONV_STATUS_OK && q, "load_file_int8: %s", sepconv_last_error());
+  if (!q || !codes_f || !want) {
+    free(codes_f);
+    free(want);
+    sepconv_model_free(q);
+    return;
+  }
+  struct SepconvQuantInfo qi;
+  CHECK(sepconv_model_quant_info(q, &qi) == SEPCONV_STATUS_OK, "quant_info: %s",
+        sepconv_last_error());
+  printf("int8: input scale %g zero point %d, output %s\n", qi.input_scale, qi.input_zero_point,
+         qi.output_quantized ? "codes" : "f32");
+  CHECK(qi.quantized == 1 && qi.input_scale > 0.0f && qi.input_zero_point >= 0 &&
+            qi.input_zero_point <= 255,
+        "int8 model quantization");
+  /* Quantized here from a float file: float edges. */
+  CHECK(qi.input_dtype == SEPCONV_DTYPE_F32 && qi.output_dtype == SEPCONV_DTYPE_F32,
+        "dtypes %d %d", qi.input_dtype, qi.output_dtype);
+  struct SepconvModelInfo info;
+  CHECK(sepconv_model_info(q, &info) == SEPCONV_STATUS_OK && info.threads == 2, "int8 info");
+  size_t out_len = info.classes;
+  CHECK(n_want == out_len, "int8 expected length %zu", n_want);
+
+  struct SepconvWorkspace *ws = NULL;
+  CHECK(sepconv_workspace_create(q, 1, &ws) == SEPCONV_STATUS_OK, "int8 workspace");
+  float *out = calloc(out_len, sizeof(float));
+  uint8_t *u8 = malloc(in_len);
+  int8_t *i8 = malloc(in_len);
+  uint8_t *out_u8 = malloc(out_len);
+  int8_t *out_i8 = malloc(out_len);
+  for (size_t i = 0; i < in_len; i++) {
+    u8[i] = (uint8_t)codes_f[i];
+    i8[i] = (int8_t)((int)u8[i] - 128);
+  }
+  s = sepconv_run(q, ws, input, in_len, 1, layout, out, out_len);
+  CHECK(s == SEPCONV_STATUS_OK, "int8 run: %s", sepconv_last_error());
+  CHECK(memcmp(out, want, out_len * sizeof(float)) == 0, "int8 f32 run differs from Rust's");
+  memset(out, 0, out_len * sizeof(float));
+  s = sepconv_run_int8(q, ws, u8, in_len, SEPCONV_DTYPE_U8, 1, out, out_len, SEPCONV_DTYPE_F32);
+  CHECK(s == SEPCONV_STATUS_OK, "run_int8 u8: %s", sepconv_last_error());
+  CHECK(memcmp(out, want, out_len * sizeof(float)) == 0, "u8 codes in differ from Rust's");
+  memset(out, 0, out_len * sizeof(float));
+  s = sepconv_run_int8(q, ws, i8, in_len, SEPCONV_DTYPE_I8, 1, out, out_len, SEPCONV_DTYPE_F32);
+  CHECK(s == SEPCONV_STATUS_OK, "run_int8 i8: %s", sepconv_last_error());
+  CHECK(memcmp(out, want, out_len * sizeof(float)) == 0, "i8 codes in differ from Rust's");
+  if (qi.output_quantized) {
+    /* The output's codes: dequantized, the f32 output. */
+    s = sepconv_run_int8(q, ws, u8, in_len, SEPCONV_DTYPE_U8, 1, out_u8, out_len,
+                         SEPCONV_DTYPE_U8);
+    CHECK(s == SEPCONV_STATUS_OK, "run_int8 u8 out: %s", sepconv_last_error());
+    s = sepconv_run_int8(q, ws, u8, in_len, SEPCONV_DTYPE_U8, 1, out_i8, out_len,
+                         SEPCONV_DTYPE_I8);
+    CHECK(s == SEPCONV_STATUS_OK, "run_int8 i8 out: %s", sepconv_last_error());
+    int bad = 0;
+    for (size_t i = 0; i < out_len; i++) {
+      float v = qi.output_scale * (float)((int)out_u8[i] - qi.output_zero_point);
+      bad += memcmp(&v, &want[i], sizeof v) != 0 || out_i8[i] != (int)out_u8[i] - 128;
+    }
+    CHECK(bad == 0, "%d output codes differ from the f32 output", bad);
+  } else {
+    EXPECT_ERROR(sepconv_run_int8(q, ws, u8, in_len, SEPCONV_DTYPE_U8, 1, out_u8, out_len,
+                                  SEPCONV_DTYPE_U8),
+                 SEPCONV_STATUS_INVALID_ARGUMENT);
+  }
+
+  /* The same model from memory, on one thread: the same bits. */
+  struct SepconvModel *q2 = NULL;
+  s = sepconv_model_load_memory_int8(bytes, file_len, CALIBRATION_IMAGES, CALIBRATION_SEED, NULL,
+                                     &q2);
+  CHECK(s == SEPCONV_STATUS_OK && q2, "load_memory_int8: %s", sepconv_last_error());
+  struct SepconvWorkspace *ws2 = NULL;
+  CHECK(sepconv_workspace_create(q2, 1, &ws2) == SEPCONV_STATUS_OK, "int8 workspace 2");
+  memset(out, 0, out_len * sizeof(float));
+  CHECK(sepconv_run(q2, ws2, input, in_len, 1, layout, out, out_len) == SEPCONV_STATUS_OK,
+        "int8 run 2");
+  CHECK(memcmp(out, want, out_len * sizeof(float)) == 0, "int8 model from memory differs");
+
+  /* Error paths. */
+  EXPECT_ERROR(sepconv_run_int8(f32_model, f32_ws, u8, in_len, SEPCONV_DTYPE_U8, 1, out, out_len,
+                                SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_INVALID_ARGUMENT);
+  EXPECT_ERROR(sepconv_run_int8(q, ws, NULL, in_len, SEPCONV_DTYPE_U8, 1, out, out_len,
+                                SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_NULL_POINTER);
+  EXPECT_ERROR(sepconv_run_int8(q, ws, u8, in_len, SEPCONV_DTYPE_U8, 1, NULL, out_len,
+                                SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_NULL_POINTER);
+  EXPECT_ERROR(sepconv_run_int8(NULL, ws, u8, in_len, SEPCONV_DTYPE_U8, 1, out, out_len,
+                                SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_NULL_POINTER);
+  EXPECT_ERROR(sepconv_run_int8(q, ws, u8, in_len - 1, SEPCONV_DTYPE_U8, 1, out, out_len,
+                                SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_SHAPE);
+  EXPECT_ERROR(sepconv_run_int8(q, ws, u8, in_len, SEPCONV_DTYPE_U8, 1, out, out_len + 1,
+                                SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_SHAPE);
+  EXPECT_ERROR(sepconv_run_int8(q, ws, u8, in_len, SEPCONV_DTYPE_U8, 2, out, out_len,
+                                SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_SHAPE);
+  EXPECT_ERROR(sepconv_run_int8(q, ws, input, in_len, SEPCONV_DTYPE_F32, 1, out, out_len,
+                                SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_INVALID_ARGUMENT);
+  EXPECT_ERROR(sepconv_run_int8(q, ws, u8, in_len, 9, 1, out, out_len, SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_INVALID_ARGUMENT);
+  EXPECT_ERROR(sepconv_run_int8(q, ws, u8, in_len, SEPCONV_DTYPE_U8, 1, out, out_len, 9),
+               SEPCONV_STATUS_INVALID_ARGUMENT);
+  /* Another model's workspace, of the other kind, and of the same kind. */
+  EXPECT_ERROR(sepconv_run(q, f32_ws, input, in_len, 1, layout, out, out_len), SEPCONV_STATUS_SHAPE);
+  EXPECT_ERROR(sepconv_run_int8(q, f32_ws, u8, in_len, SEPCONV_DTYPE_U8, 1, out, out_len,
+                                SEPCONV_DTYPE_F32),
+               SEPCONV_STATUS_SHAPE);
+  EXPECT_ERROR(sepconv_run(f32_model, ws, input, in_len, 1, layout, out, out_len),
+               SEPCONV_STATUS_SHAPE);
+  EXPECT_ERROR(sepconv_model_quant_info(q, NULL), SEPCONV_STATUS_NULL_POINTER);
+  EXPECT_ERROR(sepconv_model_quant_info(NULL, &qi), SEPCONV_STATUS_NULL_POINTER);
+  CHECK(sepconv_model_quant_info(f32_model, &qi) == SEPCONV_STATUS_OK && qi.quantized == 0 &&
+            qi.input_dtype == SEPCONV_DTYPE_F32 && qi.output_dtype == SEPCONV_DTYPE_F32,
+        "an f32 model's quant info");
+  struct SepconvModel *bad = NULL;
+  EXPECT_ERROR(sepconv_model_load_file_int8(path, 0, 7, NULL, &bad),
+               SEPCONV_STATUS_INVALID_ARGUMENT);
+  EXPECT_ERROR(sepconv_model_load_file_int8(NULL, 1, 7, NULL, &bad), SEPCONV_STATUS_NULL_POINTER);
+  EXPECT_ERROR(sepconv_model_load_memory_int8(bytes, file_len / 2, 1, 7, NULL, &bad),
+               SEPCONV_STATUS_MODEL);
+  EXPECT_ERROR(sepconv_model_builtin_int8(NULL, 1, 1, NULL, &bad), SEPCONV_STATUS_NULL_POINTER);
+  CHECK(bad == NULL, "failed int8 calls left a handle");
+
+  /* A built-in int8 model, from a config. */
+  struct SepconvConfig cfg = sepconv_config_default();
+  cfg.alpha = 0.25f;
+  cfg.resolution = 32;
+  cfg.classes = 10;
+  struct SepconvModel *builtin = NULL;
+  CHECK(sepconv_model_builtin_int8(&cfg, 42, 1, NULL, &builtin) == SEPCONV_STATUS_OK,
+        "builtin_int8: %s", sepconv_last_error());
+  CHECK(sepconv_model_quant_info(builtin, &qi) == SEPCONV_STATUS_OK && qi.quantized == 1 &&
+            qi.output_quantized == 0,
+        "builtin int8 quant info (softmax: f32 out)");
+  CHECK(sepconv_model_free(builtin) == SEPCONV_STATUS_OK, "free builtin int8");
+
+  CHECK(sepconv_workspace_free(ws2) == SEPCONV_STATUS_OK, "free int8 ws2");
+  CHECK(sepconv_model_free(q2) == SEPCONV_STATUS_OK, "free int8 model 2");
+  CHECK(sepconv_workspace_free(ws) == SEPCONV_STATUS_OK, "free int8 ws");
+  CHECK(sepconv_model_free(q) == SEPCONV_STATUS_OK, "free int8 model");
+  free(out);
+  free(u8);
+  free(i8);
+  free(out_u8);
+  free(out_i8);
+  free(codes_f);
+  free(want);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: %s MODEL INPUT.npy EXPECTED.npy nchw|nhwc\n", argv[0]);
+  if (argc != 5 && argc != 7) {
+    fprintf(stderr, "usage: %s MODEL INPUT.npy EXPECTED.npy nchw|nhwc [INT8_CODES.npy INT8_EXPECTED.npy]\n", argv[0]);
     return 2;
   }
   int32_t layout = strcmp(argv[4], "nchw") == 0 ? SEPCONV_LAYOUT_NCHW : SEPCONV_LAYOUT_NHWC;
@@ -225,6 +406,10 @@ int main(int argc, char **argv) {
   CHECK(sepconv_model_builtin(&cfg, 42, NULL, &builtin) == SEPCONV_STATUS_OK, "builtin: %s",
         sepconv_last_error());
   CHECK(sepconv_model_free(builtin) == SEPCONV_STATUS_OK, "free builtin");
+
+  if (argc == 7) {
+    check_int8(argv[1], bytes, file_len, layout, input, in_len, argv[5], argv[6], model, ws);
+  }
 
   /* Use after free is detected, double free too. */
   CHECK(sepconv_workspace_free(ws2) == SEPCONV_STATUS_OK, "free ws2");

@@ -1,6 +1,6 @@
 /* The output stage of the AArch64 int8 GEMM tiles (kernels/aarch64/q8_gemm_*.S):
- * requantization and the stores of the 4x16 accumulator tile (v16-v31, row r in
- * v16+4r .. v19+4r). GNU as macros; include after asm.h. */
+ * requantization and the stores of the accumulator tile (4x16: v16-v31, row r in
+ * v16+4r .. v19+4r; 5x16: v12-v31). GNU as macros; include after asm.h. */
 #ifndef SEPCONV_Q8_GEMM_NEON_H
 #define SEPCONV_Q8_GEMM_NEON_H
 
@@ -149,6 +149,81 @@
     STORE_I32_PARTIAL x13, 24, 25, 26, 27
     STORE_I32_PARTIAL x14, 28, 29, 30, 31
     ret
+.endm
+
+/* Q8_EPILOGUE for the 5x16 tile: accumulators v12-v31 (row r in v12+4r .. v15+4r), C
+ * rows at x6, x9-x12; otherwise the same (x1 = nr, x5 = panel, x8 = params; uses v0-v7),
+ * but returns through the macro \leave: v12-v15 hold results until the stores, so the
+ * caller's d12-d15 can only come back then. */
+.macro Q8_EPILOGUE5 leave
+    ldr w16, [x8, #12]              /* raw */
+    cbnz w16, 18f
+
+    ld1r {v0.4s}, [x8], #4
+    ld1r {v1.4s}, [x8], #4
+    ld1r {v2.4s}, [x8]
+    ldp q4, q5, [x5, #64]
+    ldp q6, q7, [x5, #96]
+    REQUANT 12, 4
+    REQUANT 13, 5
+    REQUANT 14, 6
+    REQUANT 15, 7
+    REQUANT 16, 4
+    REQUANT 17, 5
+    REQUANT 18, 6
+    REQUANT 19, 7
+    REQUANT 20, 4
+    REQUANT 21, 5
+    REQUANT 22, 6
+    REQUANT 23, 7
+    REQUANT 24, 4
+    REQUANT 25, 5
+    REQUANT 26, 6
+    REQUANT 27, 7
+    REQUANT 28, 4
+    REQUANT 29, 5
+    REQUANT 30, 6
+    REQUANT 31, 7
+    NARROW 12, 13, 14, 15
+    NARROW 16, 17, 18, 19
+    NARROW 20, 21, 22, 23
+    NARROW 24, 25, 26, 27
+    NARROW 28, 29, 30, 31
+    cmp x1, #16
+    b.ne 16f
+    str q12, [x6]
+    str q16, [x9]
+    str q20, [x10]
+    str q24, [x11]
+    str q28, [x12]
+    \leave
+16: STORE_U8_PARTIAL x6, 12
+    STORE_U8_PARTIAL x9, 16
+    STORE_U8_PARTIAL x10, 20
+    STORE_U8_PARTIAL x11, 24
+    STORE_U8_PARTIAL x12, 28
+    \leave
+
+18: /* Raw i32 accumulators. */
+    cmp x1, #16
+    b.ne 19f
+    stp q12, q13, [x6]
+    stp q14, q15, [x6, #32]
+    stp q16, q17, [x9]
+    stp q18, q19, [x9, #32]
+    stp q20, q21, [x10]
+    stp q22, q23, [x10, #32]
+    stp q24, q25, [x11]
+    stp q26, q27, [x11, #32]
+    stp q28, q29, [x12]
+    stp q30, q31, [x12, #32]
+    \leave
+19: STORE_I32_PARTIAL x6, 12, 13, 14, 15
+    STORE_I32_PARTIAL x9, 16, 17, 18, 19
+    STORE_I32_PARTIAL x10, 20, 21, 22, 23
+    STORE_I32_PARTIAL x11, 24, 25, 26, 27
+    STORE_I32_PARTIAL x12, 28, 29, 30, 31
+    \leave
 .endm
 
 #endif

@@ -1,9 +1,10 @@
 //! `sepconv bench`: latency of the built-in MobileNet V1 with seeded weights, GFLOP/s and
 //! % of the FMA peak measured in the same process, optionally per layer and as JSON.
 
+use super::plot::{self, Elem, Panel};
 use crate::BenchArgs;
 use sepconv::kernels::peak::fma_peak_gflops;
-use sepconv::net::{Model, Options, StepKind};
+use sepconv::net::{Fuse, Model, Network, Options, StepKind};
 use sepconv::{MobileNetConfig, MobileNetWeights};
 use std::time::Instant;
 
@@ -50,7 +51,6 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
         .collect();
     let mut output = vec![0.0; model.output_len() * batch];
     let steps = model.steps();
-    let mut step_ms = vec![0.0; steps.len()];
 
     // Warm up (caches, page faults, thread start-up), then size the run count.
     let t = Instant::now();
@@ -95,23 +95,13 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     });
 
     // Per-layer: median of each step over profiled runs.
-    let mut per_step: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
-    if args.layers {
-        let profiled = runs.clamp(5, 200);
-        for _ in 0..profiled {
-            model.run_profiled(&mut ws, &input, batch, &mut output, &mut step_ms)?;
-            for (v, ms) in per_step.iter_mut().zip(&step_ms) {
-                v.push(*ms);
-            }
-        }
-    }
-    let step_median: Vec<f64> = per_step
-        .iter_mut()
-        .map(|v| {
-            v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied().unwrap_or(0.0)
-        })
-        .collect();
+    let step_median = if args.layers {
+        step_medians(steps.len(), runs.clamp(5, 200), |laps| {
+            model.run_profiled(&mut ws, &input, batch, &mut output, laps)
+        })?
+    } else {
+        vec![0.0; steps.len()]
+    };
 
     let peak_1 = fma_peak_gflops(model.isa())?;
     let peak = peak_1 * args.threads as f64;
@@ -119,6 +109,33 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let gflops = flops / (median * 1e6);
     let layer_gflops =
         |i: usize| 2.0 * steps[i].macs as f64 * batch as f64 / (step_median[i] * 1e6).max(1e-12);
+
+    if let Some(path) = &args.plot {
+        // One point per layer: the layers run whole, not fused or depth-first.
+        let layered = Model::build(
+            &config,
+            &weights,
+            Options {
+                threads: args.threads,
+                cpu: args.isa,
+                fuse: Fuse::Never,
+                depth_first: Some(0),
+            },
+        )?;
+        let mut lws = layered.workspace(batch)?;
+        let lsteps = layered.steps();
+        let ms = step_medians(lsteps.len(), runs.clamp(5, 200), |laps| {
+            layered.run_profiled(&mut lws, &input, batch, &mut output, laps)
+        })?;
+        let net = Network::mobilenet(&config)?;
+        let panel = Panel {
+            title: format!("f32, {}, {} thread(s)", model.isa(), args.threads),
+            peak,
+            peak_label: format!("FMA peak {peak:.0} GFLOP/s"),
+            points: plot::points(&net, &lsteps, &ms, batch, Elem { act: 4, weight: 4 }),
+        };
+        plot::write_roofline(path, &[panel], &plot::read_bandwidths())?;
+    }
 
     if args.json {
         let layers: Vec<serde_json::Value> = if args.layers {
@@ -190,6 +207,9 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             min / o_min
         );
     }
+    if let Some(path) = &args.plot {
+        println!("roofline of each layer: {}", path.display());
+    }
     if args.layers {
         println!();
         println!(
@@ -226,6 +246,24 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `run` (a profiled run filling one time per step) `runs` times (at least one) and
+/// returns the median time of each of the `n` steps.
+pub(crate) fn step_medians(
+    n: usize,
+    runs: usize,
+    mut run: impl FnMut(&mut [f64]) -> sepconv::Result<()>,
+) -> sepconv::Result<Vec<f64>> {
+    let mut laps = vec![0.0; n];
+    let mut per: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); n];
+    for _ in 0..runs.max(1) {
+        run(&mut laps)?;
+        for (v, &ms) in per.iter_mut().zip(&laps) {
+            v.push(ms);
+        }
+    }
+    Ok(per.iter_mut().map(|v| median_min(v).0).collect())
 }
 
 /// Sorts `times` (ms, at least one) and returns its median and minimum.

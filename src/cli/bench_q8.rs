@@ -1,14 +1,15 @@
 //! `sepconv bench --dtype int8`: the built-in seeded MobileNet V1 quantized by min/max
 //! calibration on seeded images, timed alternately with the same network in f32 (so the
-//! ratio is measured under the same conditions), G int8-MAC/s and % of the int8 peak
-//! measured in the same process, optionally per layer (and per layer against f32) and as
-//! JSON.
+//! ratio is measured under the same conditions; `--against f32`, the default, or `none`
+//! for int8 alone), G int8-MAC/s and % of the int8 peak measured in the same process,
+//! optionally per layer (and per layer against f32) and as JSON.
 
 use super::bench::median_min;
+use super::plot::{self, Elem, Panel};
 use crate::BenchArgs;
 use sepconv::kernels::peak::fma_peak_gflops;
 use sepconv::kernels::peak_q8::q8_peak_gops;
-use sepconv::net::q8::quantize::{calibrate, quantize, seeded_images};
+use sepconv::net::q8::quantize::{calibrate_with, quantize, seeded_images, Method};
 use sepconv::net::q8::Q8Model;
 use sepconv::net::{Fuse, Model, Network, NetworkWeights, Options, StepKind};
 use sepconv::{MobileNetConfig, MobileNetWeights};
@@ -16,7 +17,7 @@ use std::time::Instant;
 
 /// Seed of the built-in weights (the f32 bench's).
 const SEED: u64 = 42;
-/// Calibration images (seeded; the reference runs them, so few).
+/// Calibration images (seeded).
 const CALIBRATION_IMAGES: usize = 2;
 
 pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
@@ -28,16 +29,19 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let weights = MobileNetWeights::random(&config, SEED, false)?;
     let net = Network::mobilenet(&config)?;
     let nw = NetworkWeights::from_mobilenet(&weights);
-    let t = Instant::now();
-    let cal = calibrate(&net, &nw, &seeded_images(&net, CALIBRATION_IMAGES, SEED))?;
-    let calib_ms = t.elapsed().as_secs_f64() * 1e3;
-    let t = Instant::now();
-    let q = quantize(&net, &nw, &cal)?;
     let options = Options {
         threads: args.threads,
         cpu: args.isa,
         ..Options::default()
     };
+    // Each layer through the f32 kernels of the benched CPU (not the naive reference,
+    // which takes seconds per image at 1.0-224).
+    let t = Instant::now();
+    let images = seeded_images(&net, CALIBRATION_IMAGES, SEED);
+    let cal = calibrate_with(&net, &nw, &images, Method::MinMax, options)?;
+    let calib_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let q = quantize(&net, &nw, &cal)?;
     let model = Q8Model::build(q, options)?;
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let f32_model = Model::build(&config, &weights, options)?;
@@ -50,9 +54,12 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let mut output = vec![0.0; model.output_len() * batch];
 
     let t = Instant::now();
+    let with_f32 = args.against_f32;
     for _ in 0..3 {
         model.run(&mut ws, &input, batch, &mut output)?;
-        f32_model.run(&mut fws, &input, batch, &mut output)?;
+        if with_f32 {
+            f32_model.run(&mut fws, &input, batch, &mut output)?;
+        }
     }
     let per_run = t.elapsed().as_secs_f64() / 3.0;
     let runs = args
@@ -66,14 +73,18 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             if int8_first {
                 model.run(&mut ws, &input, batch, &mut output)?;
                 times.push(t.elapsed().as_secs_f64() * 1e3);
-            } else {
+            } else if with_f32 {
                 f32_model.run(&mut fws, &input, batch, &mut output)?;
                 f32_times.push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
     }
     let (median, min) = median_min(&mut times);
-    let (f32_median, f32_min) = median_min(&mut f32_times);
+    let (f32_median, f32_min) = if with_f32 {
+        median_min(&mut f32_times)
+    } else {
+        (f64::NAN, f64::NAN)
+    };
 
     // Per layer, f32 runs every layer whole (no fusion, no depth-first), so that its
     // layer groups compare with int8's one to one.
@@ -93,10 +104,12 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let mut f32_step_ms = vec![0.0; f32_steps.len()];
     let mut per_step: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
     let mut f32_per_step: Vec<Vec<f64>> = vec![Vec::new(); f32_steps.len()];
-    if args.layers {
+    if args.layers || args.plot.is_some() {
         for _ in 0..runs.clamp(5, 200) {
             model.run_profiled(&mut ws, &input, batch, &mut output, &mut step_ms)?;
-            f32_layers.run_profiled(&mut lws, &input, batch, &mut output, &mut f32_step_ms)?;
+            if with_f32 {
+                f32_layers.run_profiled(&mut lws, &input, batch, &mut output, &mut f32_step_ms)?;
+            }
             for (v, ms) in per_step.iter_mut().zip(&step_ms) {
                 v.push(*ms);
             }
@@ -132,6 +145,28 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let gops = ops / (median * 1e6);
     let layer_gops =
         |i: usize| 2.0 * steps[i].macs as f64 * batch as f64 / (step_median[i] * 1e6).max(1e-12);
+
+    if let Some(path) = &args.plot {
+        let f32_peak = fma_1 * args.threads as f64;
+        let mut panels = vec![
+            Panel {
+                title: format!("f32, {isa}, {} thread(s)", args.threads),
+                peak: f32_peak,
+                peak_label: format!("FMA peak {f32_peak:.0} GFLOP/s"),
+                points: plot::points(&net, &f32_steps, &f32_step_median, batch, F32),
+            },
+            Panel {
+                title: format!("int8, {isa}, {} thread(s)", args.threads),
+                peak,
+                peak_label: format!("int8 peak {peak:.0} GOP/s"),
+                points: plot::points(&net, &steps, &step_median, batch, INT8),
+            },
+        ];
+        if !with_f32 {
+            panels.remove(0);
+        }
+        plot::write_roofline(path, &panels, &plot::read_bandwidths())?;
+    }
 
     if args.json {
         let layers: Vec<serde_json::Value> = if args.layers {
@@ -180,8 +215,12 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
             "peak_gops": peak,
             "peak_pct": 100.0 * gops / peak,
             "peak_gflops": fma_1 * args.threads as f64,
-            "f32": { "latency_ms": { "median": f32_median, "min": f32_min },
-                     "speedup_median": f32_median / median },
+            "f32": if with_f32 {
+                serde_json::json!({ "latency_ms": { "median": f32_median, "min": f32_min },
+                                    "speedup_median": f32_median / median })
+            } else {
+                serde_json::Value::Null
+            },
             "kinds": kinds,
             "layers": layers,
         });
@@ -204,12 +243,17 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
          {:.1}% of the {peak:.1} GOP/s int8 peak ({peak_1:.1} per thread, measured now)",
         100.0 * gops / peak
     );
-    println!(
-        "f32, runs alternating: median {f32_median:.3} ms, min {f32_min:.3} ms: int8 is \
-         {:.2}x faster (median), {:.2}x (min)",
-        f32_median / median,
-        f32_min / min
-    );
+    if with_f32 {
+        println!(
+            "f32, runs alternating: median {f32_median:.3} ms, min {f32_min:.3} ms: int8 is \
+             {:.2}x faster (median), {:.2}x (min)",
+            f32_median / median,
+            f32_min / min
+        );
+    }
+    if let Some(path) = &args.plot {
+        println!("roofline of each layer, f32 and int8: {}", path.display());
+    }
     if args.layers {
         println!();
         println!(
@@ -244,6 +288,9 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     }
     Ok(())
 }
+
+const F32: Elem = Elem { act: 4, weight: 4 };
+const INT8: Elem = Elem { act: 1, weight: 1 };
 
 const KINDS: [StepKind; 7] = [
     StepKind::Conv0,

@@ -3,4 +3,6 @@
 pub mod bench;
 pub mod bench_q8;
 pub mod info;
+pub mod plot;
+pub mod quantize;
 pub mod run;

@@ -1,8 +1,11 @@
-//! `sepconv run`: a model file on an image or a .npy tensor; prints the top classes and
-//! optionally writes the output tensor.
+//! `sepconv run`: a model file on an image or a .npy tensor, in f32 or int8 (a quantized
+//! file, or `--dtype int8`); prints the top classes and optionally writes the output
+//! tensor.
 
-use crate::RunArgs;
+use crate::{Dtype, RunArgs};
 use sepconv::io::{load_network, read_npy_file, write_npy_file};
+use sepconv::net::q8::quantize::{calibrate, quantize, seeded_images};
+use sepconv::net::q8::Q8Model;
 use sepconv::net::{Model, Options};
 use sepconv::{Error, Result};
 use std::path::Path;
@@ -13,25 +16,65 @@ pub enum Layout {
     Nhwc,
 }
 
+/// Seeded calibration of `--dtype int8` on a float model: `bench --dtype int8`'s.
+const CALIBRATION_IMAGES: usize = 2;
+const CALIBRATION_SEED: u64 = 42;
+
+/// The model a file runs as: f32, or int8 (a quantized file, or a float one with
+/// `--dtype int8`).
+// One per command, on the stack: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Runner {
+    F32(Model),
+    Int8(Q8Model),
+}
+
 pub fn run(args: &RunArgs) -> Result<()> {
     let m = load_network(&args.model)?;
-    let model = Model::build_network(
-        &m.network,
-        &m.weights,
-        Options {
-            threads: args.threads,
-            cpu: args.isa,
-            ..Options::default()
-        },
-    )?;
-    let net = model.network();
+    let options = Options {
+        threads: args.threads,
+        cpu: args.isa,
+        ..Options::default()
+    };
+    let runner = match (&m.quant, args.dtype) {
+        (Some(q), _) => Runner::Int8(Q8Model::build(q.clone(), options)?),
+        (None, Dtype::Int8) => {
+            let images = seeded_images(&m.network, CALIBRATION_IMAGES, CALIBRATION_SEED);
+            let cal = calibrate(&m.network, &m.weights, &images)?;
+            let q = quantize(&m.network, &m.weights, &cal)?;
+            Runner::Int8(Q8Model::build(q, options)?)
+        }
+        (None, Dtype::F32) => Runner::F32(Model::build_network(&m.network, &m.weights, options)?),
+    };
+    let net = &m.network;
     let (batch, data, layout) = read_input(args, (net.in_h, net.in_w, net.in_c))?;
-    let mut ws = model.workspace(batch)?;
-    let out_len = model.output_len();
+    let out_len = net.output_len();
     let mut output = vec![0.0; batch * out_len];
-    match layout {
-        Layout::Nhwc => model.run(&mut ws, &data, batch, &mut output)?,
-        Layout::Nchw => model.run_nchw(&mut ws, &data, batch, &mut output)?,
+    match &runner {
+        Runner::F32(model) => {
+            let mut ws = model.workspace(batch)?;
+            match layout {
+                Layout::Nhwc => model.run(&mut ws, &data, batch, &mut output)?,
+                Layout::Nchw => model.run_nchw(&mut ws, &data, batch, &mut output)?,
+            }
+        }
+        Runner::Int8(model) => {
+            let q = model.input_quant();
+            let how = if m.quant.is_some() {
+                "a quantized model".to_string()
+            } else {
+                format!("quantized by min/max calibration on {CALIBRATION_IMAGES} seeded images")
+            };
+            println!(
+                "int8 ({how}): input scale {} zero point {}",
+                q.scale, q.zero_point
+            );
+            let mut ws = model.workspace(batch)?;
+            match layout {
+                Layout::Nhwc => model.run(&mut ws, &data, batch, &mut output)?,
+                Layout::Nchw => model.run_nchw(&mut ws, &data, batch, &mut output)?,
+            }
+        }
     }
 
     let labels = match &args.labels {

@@ -1,8 +1,11 @@
 //! `SepconvOptions` checked and turned into [`Options`], and a model built from them.
 
+use super::any::AnyModel;
 use super::handles::{fail, register, Failure, Kind};
-use super::{SepconvModel, SepconvOptions, SepconvStatus, SEPCONV_ISA_AUTO};
+use super::{SepconvConfig, SepconvModel, SepconvOptions, SepconvStatus, SEPCONV_ISA_AUTO};
+use crate::activation::Activation;
 use crate::kernels::cpu::{Cpu, Features, Isa};
+use crate::net::PaddingStyle;
 use crate::net::{Fuse, MobileNetConfig, MobileNetWeights, Model, Options};
 
 pub(super) fn options(options: *const SepconvOptions) -> Result<Options, Failure> {
@@ -62,22 +65,68 @@ pub(super) fn build(
     opts: *const SepconvOptions,
     out: *mut *mut SepconvModel,
 ) -> Result<(), Failure> {
-    let model = Model::build(config, weights, options(opts)?)?;
+    let model = AnyModel::F32(Model::build(config, weights, options(opts)?)?);
+    publish(model, out)
+}
+
+/// A new handle for `model` in `*out`.
+pub(super) fn publish(model: AnyModel, out: *mut *mut SepconvModel) -> Result<(), Failure> {
     let ptr = register(Box::new(SepconvModel { model }), Kind::Model);
     // SAFETY: `out` was checked non-null by `out_ptr` at the start of the call.
     unsafe { *out = ptr };
     Ok(())
 }
 
-/// As [`build`] for an imported network (model files).
+/// As [`build`] for an imported network (model files): int8 if the file is quantized,
+/// else f32, or quantized on `calibration` (images, seed) seeded images.
 pub(super) fn build_network(
     m: &crate::io::graph::Imported,
     opts: *const SepconvOptions,
+    calibration: Option<(u32, u64)>,
     out: *mut *mut SepconvModel,
 ) -> Result<(), Failure> {
-    let model = Model::build_network(&m.network, &m.weights, options(opts)?)?;
-    let ptr = register(Box::new(SepconvModel { model }), Kind::Model);
-    // SAFETY: `out` was checked non-null by `out_ptr` at the start of the call.
-    unsafe { *out = ptr };
-    Ok(())
+    publish(
+        AnyModel::from_imported(m, options(opts)?, calibration)?,
+        out,
+    )
+}
+
+/// A `SepconvConfig` checked and turned into a [`MobileNetConfig`] (validated by the
+/// build).
+pub(super) fn config(config: *const SepconvConfig) -> Result<MobileNetConfig, Failure> {
+    if config.is_null() {
+        return fail(SepconvStatus::NullPointer, "config is null");
+    }
+    // SAFETY: checked non-null; the caller passes a valid SepconvConfig.
+    let c = unsafe { *config };
+    let activation = match c.activation {
+        0 => Activation::None,
+        1 => Activation::Relu,
+        2 => Activation::Relu6,
+        v => {
+            return fail(
+                SepconvStatus::InvalidArgument,
+                format!("config.activation {v} is unknown"),
+            )
+        }
+    };
+    let padding = match c.padding {
+        0 => PaddingStyle::TfSame,
+        1 => PaddingStyle::Symmetric,
+        v => {
+            return fail(
+                SepconvStatus::InvalidArgument,
+                format!("config.padding {v} is unknown"),
+            )
+        }
+    };
+    let config = MobileNetConfig {
+        alpha: c.alpha,
+        resolution: c.resolution as usize,
+        classes: c.classes as usize,
+        activation,
+        padding,
+        softmax: c.softmax != 0,
+    };
+    Ok(config)
 }

@@ -1,8 +1,8 @@
 //! The registry of live handles, the last error of each thread, and the guard every
 //! entry point runs in (panics caught, errors turned into a status and a message).
 
+use super::any::AnyModel;
 use super::{SepconvModel, SepconvStatus};
-use crate::net::Model;
 use crate::Error;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -91,7 +91,7 @@ pub(super) fn check_live(ptr: usize, kind: Kind, what: &str) -> Result<(), Failu
     }
 }
 
-pub(super) fn model_ref<'a>(model: *const SepconvModel) -> Result<&'a Model, Failure> {
+pub(super) fn model_ref<'a>(model: *const SepconvModel) -> Result<&'a AnyModel, Failure> {
     check_live(model as usize, Kind::Model, "model")?;
     // SAFETY: the registry holds only addresses of boxed SepconvModels that are still
     // alive (added by `register`, removed by `sepconv_model_free` before the box drops).

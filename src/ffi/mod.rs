@@ -20,10 +20,10 @@
 
 #![allow(clippy::missing_safety_doc)] // one contract for all, stated above
 
-use crate::activation::Activation;
 use crate::kernels::cpu::{Cpu, Feature, Isa};
-use crate::net::{MobileNetConfig, MobileNetWeights, Model, PaddingStyle, Workspace};
-use std::ffi::{c_char, CStr, CString};
+use crate::net::q8::{EdgeType, Q8Input, Q8Output};
+use crate::net::{MobileNetWeights, NetworkWeights};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::{Mutex, OnceLock};
 
 /// Result of every call.
@@ -145,22 +145,69 @@ pub struct SepconvModelInfo {
     pub threads: u32,
 }
 
-/// A built model (opaque).
+/// Element type of a model's input or output.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SepconvDtype {
+    F32 = 0,
+    /// Signed 8-bit codes: `real = scale * (code - (zero_point - 128))`.
+    I8 = 1,
+    /// Unsigned 8-bit codes: `real = scale * (code - zero_point)`.
+    U8 = 2,
+}
+
+impl SepconvDtype {
+    fn of(e: EdgeType) -> SepconvDtype {
+        match e {
+            EdgeType::F32 => SepconvDtype::F32,
+            EdgeType::I8 => SepconvDtype::I8,
+            EdgeType::U8 => SepconvDtype::U8,
+        }
+    }
+}
+
+/// The quantization of a model (`sepconv_model_quant_info`). Zero points are those of u8
+/// codes; an i8 code is the u8 code minus 128, so its zero point is `zero_point - 128`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SepconvQuantInfo {
+    /// Non-zero for an int8 model (which `sepconv_run_int8` runs); the other fields are
+    /// then meaningful.
+    pub quantized: u8,
+    /// The `SepconvDtype` of the input as the model file states it: F32 for float
+    /// models, for int8 files with float edges, and for models quantized by sepconv.
+    /// Either way `sepconv_run` takes floats and `sepconv_run_int8` i8 or u8 codes.
+    pub input_dtype: i32,
+    /// The `SepconvDtype` of the output as the model file states it.
+    pub output_dtype: i32,
+    /// How the input is quantized: `real = input_scale * (u8 code - input_zero_point)`.
+    pub input_scale: f32,
+    pub input_zero_point: i32,
+    /// Non-zero when the output is a quantized tensor, whose codes `sepconv_run_int8` can
+    /// return (zero when the model ends in f32 logits or a softmax).
+    pub output_quantized: u8,
+    pub output_scale: f32,
+    pub output_zero_point: i32,
+}
+
+/// A built model, f32 or int8 (opaque).
 pub struct SepconvModel {
-    model: Model,
+    model: AnyModel,
 }
 
 /// Per-thread scratch for runs of one model (opaque).
 pub struct SepconvWorkspace {
-    ws: Mutex<Workspace>,
+    ws: Mutex<AnyWorkspace>,
 }
 
+mod any;
 mod convert;
 mod handles;
 
-use convert::{build, build_network};
+use any::{quantized, AnyModel, AnyWorkspace};
+use convert::{build, build_network, publish};
 use handles::{
-    check_live, fail, guard, model_ref, out_ptr, register, unregister, Kind, LAST_ERROR,
+    check_live, fail, guard, model_ref, out_ptr, register, unregister, Failure, Kind, LAST_ERROR,
 };
 
 /// The library version, e.g. "0.1.0" (static string).
@@ -299,40 +346,7 @@ pub unsafe extern "C" fn sepconv_model_builtin(
 ) -> SepconvStatus {
     guard(|| {
         out_ptr(out, "out")?;
-        if config.is_null() {
-            return fail(SepconvStatus::NullPointer, "config is null");
-        }
-        // SAFETY: checked non-null; the caller passes a valid SepconvConfig.
-        let c = unsafe { *config };
-        let activation = match c.activation {
-            0 => Activation::None,
-            1 => Activation::Relu,
-            2 => Activation::Relu6,
-            v => {
-                return fail(
-                    SepconvStatus::InvalidArgument,
-                    format!("config.activation {v} is unknown"),
-                )
-            }
-        };
-        let padding = match c.padding {
-            0 => PaddingStyle::TfSame,
-            1 => PaddingStyle::Symmetric,
-            v => {
-                return fail(
-                    SepconvStatus::InvalidArgument,
-                    format!("config.padding {v} is unknown"),
-                )
-            }
-        };
-        let config = MobileNetConfig {
-            alpha: c.alpha,
-            resolution: c.resolution as usize,
-            classes: c.classes as usize,
-            activation,
-            padding,
-            softmax: c.softmax != 0,
-        };
+        let config = convert::config(config)?;
         let weights = MobileNetWeights::random(&config, seed, false)?;
         build(&config, &weights, options, out)
     })
@@ -347,18 +361,8 @@ pub unsafe extern "C" fn sepconv_model_load_file(
     options: *const SepconvOptions,
     out: *mut *mut SepconvModel,
 ) -> SepconvStatus {
-    guard(|| {
-        out_ptr(out, "out")?;
-        if path.is_null() {
-            return fail(SepconvStatus::NullPointer, "path is null");
-        }
-        // SAFETY: checked non-null; the caller passes a NUL-terminated string.
-        let path = unsafe { CStr::from_ptr(path) };
-        let Ok(path) = path.to_str() else {
-            return fail(SepconvStatus::InvalidArgument, "path is not UTF-8");
-        };
-        build_network(&crate::io::load_network(path)?, options, out)
-    })
+    // SAFETY: the caller's contract, passed on.
+    unsafe { load_file(path, options, None, out) }
 }
 
 /// Loads a model from `len` bytes of an ONNX, TFLite or safetensors file in memory (the
@@ -371,15 +375,8 @@ pub unsafe extern "C" fn sepconv_model_load_memory(
     options: *const SepconvOptions,
     out: *mut *mut SepconvModel,
 ) -> SepconvStatus {
-    guard(|| {
-        out_ptr(out, "out")?;
-        if data.is_null() {
-            return fail(SepconvStatus::NullPointer, "data is null");
-        }
-        // SAFETY: checked non-null; the caller passes `len` readable bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
-        build_network(&crate::io::load_network_bytes(bytes)?, options, out)
-    })
+    // SAFETY: the caller's contract, passed on.
+    unsafe { load_memory(data, len, options, None, out) }
 }
 
 /// Fills `*info` with what `model` expects and produces.
@@ -396,7 +393,7 @@ pub unsafe extern "C" fn sepconv_model_info(
         // A network that is not MobileNet V1: its input height, its output floats per
         // image, and alpha 0.
         let net = m.network();
-        let alpha = m.config().map_or(0.0, |c| c.alpha);
+        let alpha = net.as_mobilenet().map_or(0.0, |c| c.alpha);
         // SAFETY: checked non-null; the caller passes a writable SepconvModelInfo.
         unsafe {
             *info = SepconvModelInfo {
@@ -482,21 +479,15 @@ pub unsafe extern "C" fn sepconv_run(
     guard(|| {
         let m = model_ref(model)?;
         check_live(ws as usize, Kind::Workspace, "workspace")?;
-        if input.is_null() || output.is_null() {
+        non_null_io(input.is_null(), output.is_null())?;
+        if !(0..=1).contains(&layout) {
             return fail(
-                SepconvStatus::NullPointer,
-                if input.is_null() {
-                    "input is null"
-                } else {
-                    "output is null"
-                },
+                SepconvStatus::InvalidArgument,
+                format!("layout {layout} is unknown"),
             );
         }
         // SAFETY: live workspace handle (registry check above).
-        let ws = unsafe { &(*ws).ws };
-        let Ok(mut ws) = ws.try_lock() else {
-            return fail(SepconvStatus::Busy, "workspace is in use by another thread");
-        };
+        let mut ws = lock_workspace(unsafe { &(*ws).ws })?;
         // SAFETY: checked non-null; the caller passes buffers of the lengths it states,
         // and the model checks those lengths against the shapes before reading.
         let (input, output) = unsafe {
@@ -505,16 +496,266 @@ pub unsafe extern "C" fn sepconv_run(
                 std::slice::from_raw_parts_mut(output, output_len),
             )
         };
-        match layout {
-            0 => m.run(&mut ws, input, batch, output)?,
-            1 => m.run_nchw(&mut ws, input, batch, output)?,
-            v => {
-                return fail(
-                    SepconvStatus::InvalidArgument,
-                    format!("layout {v} is unknown"),
-                )
+        let nchw = layout == SepconvLayout::Nchw as i32;
+        match (m, &mut *ws) {
+            (AnyModel::F32(m), AnyWorkspace::F32(ws)) if nchw => {
+                m.run_nchw(ws, input, batch, output)?
             }
+            (AnyModel::F32(m), AnyWorkspace::F32(ws)) => m.run(ws, input, batch, output)?,
+            (AnyModel::Int8(m), AnyWorkspace::Int8(ws)) if nchw => {
+                m.run_nchw(ws, input, batch, output)?
+            }
+            (AnyModel::Int8(m), AnyWorkspace::Int8(ws)) => m.run(ws, input, batch, output)?,
+            _ => return fail(SepconvStatus::Shape, "workspace was made for another model"),
         }
         Ok(())
     })
+}
+
+/// Builds the built-in MobileNet V1 with seeded random weights (as
+/// `sepconv_model_builtin`), quantized to int8 by min/max calibration on
+/// `calibration_images` (1..=256) seeded images in [-1, 1) drawn with `seed` too, as
+/// `sepconv bench --dtype int8` does (which uses seed 42 and 2 images). On success `*out`
+/// is a new int8 model.
+#[no_mangle]
+pub unsafe extern "C" fn sepconv_model_builtin_int8(
+    config: *const SepconvConfig,
+    seed: u64,
+    calibration_images: u32,
+    options: *const SepconvOptions,
+    out: *mut *mut SepconvModel,
+) -> SepconvStatus {
+    guard(|| {
+        out_ptr(out, "out")?;
+        let config = convert::config(config)?;
+        let weights = MobileNetWeights::random(&config, seed, false)?;
+        let net = crate::net::Network::mobilenet(&config)?;
+        let weights = NetworkWeights::from_mobilenet(&weights);
+        let options = convert::options(options)?;
+        let model = quantized(&net, &weights, (calibration_images, seed), options)?;
+        publish(model, out)
+    })
+}
+
+/// As `sepconv_model_load_file`, but always an int8 model: a quantized file as it is, a
+/// float one quantized by min/max calibration on `calibration_images` (1..=256) seeded
+/// images in [-1, 1) drawn with `seed` (both ignored for a quantized file).
+#[no_mangle]
+pub unsafe extern "C" fn sepconv_model_load_file_int8(
+    path: *const c_char,
+    calibration_images: u32,
+    seed: u64,
+    options: *const SepconvOptions,
+    out: *mut *mut SepconvModel,
+) -> SepconvStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { load_file(path, options, Some((calibration_images, seed)), out) }
+}
+
+/// As `sepconv_model_load_memory`, but always an int8 model (see
+/// `sepconv_model_load_file_int8`).
+#[no_mangle]
+pub unsafe extern "C" fn sepconv_model_load_memory_int8(
+    data: *const u8,
+    len: usize,
+    calibration_images: u32,
+    seed: u64,
+    options: *const SepconvOptions,
+    out: *mut *mut SepconvModel,
+) -> SepconvStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { load_memory(data, len, options, Some((calibration_images, seed)), out) }
+}
+
+/// Fills `*info` with the quantization of `model` (all zero but the dtypes, F32, for an
+/// f32 model).
+#[no_mangle]
+pub unsafe extern "C" fn sepconv_model_quant_info(
+    model: *const SepconvModel,
+    info: *mut SepconvQuantInfo,
+) -> SepconvStatus {
+    guard(|| {
+        let m = model_ref(model)?;
+        if info.is_null() {
+            return fail(SepconvStatus::NullPointer, "info is null");
+        }
+        let mut q = SepconvQuantInfo {
+            quantized: 0,
+            input_dtype: SepconvDtype::F32 as i32,
+            output_dtype: SepconvDtype::F32 as i32,
+            input_scale: 0.0,
+            input_zero_point: 0,
+            output_quantized: 0,
+            output_scale: 0.0,
+            output_zero_point: 0,
+        };
+        if let AnyModel::Int8(m) = m {
+            let input = m.input_quant();
+            let output = m.output_quant();
+            q = SepconvQuantInfo {
+                quantized: 1,
+                input_dtype: SepconvDtype::of(m.input_type()) as i32,
+                output_dtype: SepconvDtype::of(m.output_type()) as i32,
+                input_scale: input.scale,
+                input_zero_point: input.zero_point,
+                output_quantized: u8::from(output.is_some()),
+                output_scale: output.map_or(0.0, |o| o.scale),
+                output_zero_point: output.map_or(0, |o| o.zero_point),
+            };
+        }
+        // SAFETY: checked non-null; the caller passes a writable SepconvQuantInfo.
+        unsafe { *info = q };
+        Ok(())
+    })
+}
+
+/// Runs `batch` NHWC images of input codes through an int8 model. `input` holds
+/// `input_len` values of `input_dtype` (`SEPCONV_DTYPE_I8` or `SEPCONV_DTYPE_U8`, quantized
+/// as `sepconv_model_quant_info` says; must be batch x resolution x resolution x 3);
+/// `output` receives `output_len` (exactly batch x classes) values of `output_dtype`:
+/// `SEPCONV_DTYPE_F32` (as `sepconv_run`: dequantized, or probabilities with a softmax),
+/// or the output's I8 or U8 codes where `output_quantized` says the model ends in a
+/// quantized tensor. Allocates nothing; thread safety as `sepconv_run`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn sepconv_run_int8(
+    model: *const SepconvModel,
+    ws: *mut SepconvWorkspace,
+    input: *const c_void,
+    input_len: usize,
+    input_dtype: i32,
+    batch: usize,
+    output: *mut c_void,
+    output_len: usize,
+    output_dtype: i32,
+) -> SepconvStatus {
+    guard(|| {
+        let m = model_ref(model)?;
+        check_live(ws as usize, Kind::Workspace, "workspace")?;
+        non_null_io(input.is_null(), output.is_null())?;
+        let AnyModel::Int8(m) = m else {
+            return fail(
+                SepconvStatus::InvalidArgument,
+                "not an int8 model: use sepconv_run (or load it with sepconv_model_load_file_int8)",
+            );
+        };
+        let known = |v: i32| [0, 1, 2].contains(&v);
+        if !known(input_dtype) || input_dtype == SepconvDtype::F32 as i32 {
+            return fail(
+                SepconvStatus::InvalidArgument,
+                format!("input_dtype {input_dtype} must be SEPCONV_DTYPE_I8 or SEPCONV_DTYPE_U8"),
+            );
+        }
+        if !known(output_dtype) {
+            return fail(
+                SepconvStatus::InvalidArgument,
+                format!("output_dtype {output_dtype} is unknown"),
+            );
+        }
+        // SAFETY: live workspace handle (registry check above).
+        let mut ws = lock_workspace(unsafe { &(*ws).ws })?;
+        let AnyWorkspace::Int8(ws) = &mut *ws else {
+            return fail(SepconvStatus::Shape, "workspace was made for another model");
+        };
+        // SAFETY: checked non-null; the caller passes buffers of the lengths and element
+        // types it states (bytes, or floats for F32 output), and the model checks those
+        // lengths against the shapes before reading or writing.
+        let input = unsafe {
+            if input_dtype == SepconvDtype::U8 as i32 {
+                Q8Input::U8(std::slice::from_raw_parts(input.cast::<u8>(), input_len))
+            } else {
+                Q8Input::I8(std::slice::from_raw_parts(input.cast::<i8>(), input_len))
+            }
+        };
+        // SAFETY: as above.
+        let output = unsafe {
+            match output_dtype {
+                0 => Q8Output::F32(std::slice::from_raw_parts_mut(
+                    output.cast::<f32>(),
+                    output_len,
+                )),
+                1 => Q8Output::I8(std::slice::from_raw_parts_mut(
+                    output.cast::<i8>(),
+                    output_len,
+                )),
+                _ => Q8Output::U8(std::slice::from_raw_parts_mut(
+                    output.cast::<u8>(),
+                    output_len,
+                )),
+            }
+        };
+        if !matches!(output, Q8Output::F32(_)) && m.output_quant().is_none() {
+            return fail(
+                SepconvStatus::InvalidArgument,
+                "the model ends in f32 (logits or a softmax), not in codes: ask for SEPCONV_DTYPE_F32",
+            );
+        }
+        m.run_codes(ws, input, batch, output)?;
+        Ok(())
+    })
+}
+
+/// The body of `sepconv_model_load_file[_int8]`: `int8` is the seeded calibration that
+/// quantizes a float file (`None`: the file's own data type).
+///
+/// # Safety
+/// `path` is null or NUL-terminated; `options` and `out` as in `sepconv_model_load_file`.
+unsafe fn load_file(
+    path: *const c_char,
+    options: *const SepconvOptions,
+    int8: Option<(u32, u64)>,
+    out: *mut *mut SepconvModel,
+) -> SepconvStatus {
+    guard(|| {
+        out_ptr(out, "out")?;
+        if path.is_null() {
+            return fail(SepconvStatus::NullPointer, "path is null");
+        }
+        // SAFETY: checked non-null; the caller passes a NUL-terminated string.
+        let path = unsafe { CStr::from_ptr(path) };
+        let Ok(path) = path.to_str() else {
+            return fail(SepconvStatus::InvalidArgument, "path is not UTF-8");
+        };
+        build_network(&crate::io::load_network(path)?, options, int8, out)
+    })
+}
+
+/// The body of `sepconv_model_load_memory[_int8]` (`int8` as in [`load_file`]).
+///
+/// # Safety
+/// `data` is null or `len` readable bytes; `options` and `out` as in
+/// `sepconv_model_load_memory`.
+unsafe fn load_memory(
+    data: *const u8,
+    len: usize,
+    options: *const SepconvOptions,
+    int8: Option<(u32, u64)>,
+    out: *mut *mut SepconvModel,
+) -> SepconvStatus {
+    guard(|| {
+        out_ptr(out, "out")?;
+        if data.is_null() {
+            return fail(SepconvStatus::NullPointer, "data is null");
+        }
+        // SAFETY: checked non-null; the caller passes `len` readable bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        build_network(&crate::io::load_network_bytes(bytes)?, options, int8, out)
+    })
+}
+
+/// The null-pointer error of a run's input or output buffer.
+fn non_null_io(input_null: bool, output_null: bool) -> Result<(), Failure> {
+    match (input_null, output_null) {
+        (true, _) => fail(SepconvStatus::NullPointer, "input is null"),
+        (_, true) => fail(SepconvStatus::NullPointer, "output is null"),
+        _ => Ok(()),
+    }
+}
+
+/// A workspace for one call: `Busy` while another thread holds it.
+fn lock_workspace(
+    ws: &Mutex<AnyWorkspace>,
+) -> Result<std::sync::MutexGuard<'_, AnyWorkspace>, Failure> {
+    ws.try_lock()
+        .or_else(|_| fail(SepconvStatus::Busy, "workspace is in use by another thread"))
 }

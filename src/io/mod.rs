@@ -95,6 +95,7 @@ pub fn load_network_bytes(bytes: &[u8]) -> Result<Imported> {
                 input_layout: Layout::Nhwc,
                 input_name: "input".into(),
                 output_name: "output".into(),
+                quant: None,
             })
         }
     }

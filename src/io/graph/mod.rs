@@ -234,6 +234,8 @@ pub struct Imported {
     pub input_layout: Layout,
     pub input_name: String,
     pub output_name: String,
+    /// The quantized network of a quantized model (`None` for float models).
+    pub quant: Option<crate::net::q8::Q8Network>,
 }
 
 /// An import error naming the node.

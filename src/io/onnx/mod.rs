@@ -17,6 +17,7 @@ mod graph;
 mod lower;
 #[allow(clippy::all, missing_docs, rustdoc::all)]
 mod proto;
+pub mod write;
 
 use self::graph::{err, Graph};
 use self::lower::Lowering;

@@ -149,7 +149,7 @@ pub static TABLE: &[Q8GemmKernel] = &[
     #[cfg(target_arch = "x86_64")]
     x86::AVX2,
     #[cfg(all(target_arch = "aarch64", sepconv_asm))]
-    neon::DOTPROD_4X16C4,
+    neon::DOTPROD_5X16C4,
     #[cfg(all(target_arch = "aarch64", sepconv_asm))]
     neon::NEON_4X16,
     scalar::SCALAR,
@@ -210,14 +210,19 @@ impl PackedQ8B {
                 let b = fold_bias(bias[c], row.iter().copied(), zp_in, kernel.a_offset);
                 dst[j * 4..j * 4 + 4].copy_from_slice(&b.to_le_bytes());
                 dst[nr * 4 + j * 4..nr * 4 + j * 4 + 4].copy_from_slice(&scale[c].to_le_bytes());
-                for (i, &w) in row.iter().enumerate() {
-                    let (g, t) = (i / kr, i % kr);
-                    let e = (g * nr + j) * kr + t;
+                // Group by group: `kr` weights of this channel at `(g * nr + j) * kr`.
+                let weights = &mut dst[nr * 8..];
+                for (g, group) in row.chunks(kr).enumerate() {
+                    let e = (g * nr + j) * kr;
                     if kernel.wide {
-                        let at = nr * 8 + e * 2;
-                        dst[at..at + 2].copy_from_slice(&i16::from(w).to_le_bytes());
+                        let at = &mut weights[e * 2..(e + group.len()) * 2];
+                        for (d, &w) in at.chunks_exact_mut(2).zip(group) {
+                            d.copy_from_slice(&i16::from(w).to_le_bytes());
+                        }
                     } else {
-                        dst[nr * 8 + e] = w as u8;
+                        for (d, &w) in weights[e..e + group.len()].iter_mut().zip(group) {
+                            *d = w as u8;
+                        }
                     }
                 }
             }

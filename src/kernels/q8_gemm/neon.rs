@@ -1,16 +1,19 @@
 //! AArch64 int8 GEMM microkernels: safe wrappers around `kernels/aarch64/q8_gemm_*.S`,
-//! both 4x16 tiles (four rows of A against a 16-channel panel):
+//! tiles of 5 or 4 rows of A against a 16-channel panel:
 //!
-//! - [`DOTPROD_4X16C4`]: ARMv8.2 `sdot` by element, 4-value groups (kr 4). `sdot` is s8 x
+//! - [`DOTPROD_5X16C4`]: ARMv8.2 `sdot` by element, 4-value groups (kr 4). `sdot` is s8 x
 //!   s8, so each A register is flipped to s8 with one `eor` 0x80 (16 bytes of a row, for
-//!   all 16 columns) and the pack folds the 128 into the bias (`a_offset` 128).
+//!   all 16 columns) and the pack folds the 128 into the bias (`a_offset` 128). Five rows
+//!   (20 accumulators) so that the in-order Cortex-A55 pairs a load with each `sdot` and
+//!   the Cortex-A76 target still dispatches 80 of them per 21 loads (the schedule and the
+//!   llvm-mca figures are in the source).
 //! - [`NEON_4X16`]: baseline Advanced SIMD for cores without the dot product (Cortex-A53,
 //!   A72, A73): weights widened to i16 at pack time, A widened with `uxtl`, then
 //!   `smlal`/`smlal2` by element (s16 x s16 into s32, exact, wrapping). One k per group
 //!   (kr 1): the by-element multiply-add has no pairwise form, so pairs would buy nothing
 //!   and cost a K padded to even.
 //!
-//! The assembly computes one tile of up to 4 rows; the entries here check the
+//! The assembly computes one tile of up to `mr` rows; the entries here check the
 //! arguments, then walk the rows in tiles. Without the assembly (Windows on Arm) there
 //! are no NEON entries: the portable kernel runs.
 
@@ -52,7 +55,7 @@ type Q8Ukernel = unsafe extern "C" fn(
 
 #[cfg(sepconv_asm)]
 extern "C" {
-    fn sepconv_q8_gemm_4x16c4_dotprod_neon(
+    fn sepconv_q8_gemm_5x16c4_dotprod_neon(
         mr: usize,
         nr: usize,
         kg: usize,
@@ -76,23 +79,20 @@ extern "C" {
     );
 }
 
-/// Rows of both tiles.
-#[cfg(sepconv_asm)]
-const MR: usize = 4;
 /// Columns of both tiles (channels per panel).
 #[cfg(sepconv_asm)]
 const NR: usize = 16;
 
 #[cfg(sepconv_asm)]
-pub const DOTPROD_4X16C4: Q8GemmKernel = Q8GemmKernel {
+pub const DOTPROD_5X16C4: Q8GemmKernel = Q8GemmKernel {
     id: KernelId {
-        name: "q8_gemm_4x16c4_dotprod_neon",
+        name: "q8_gemm_5x16c4_dotprod_neon",
         isa: Isa::Neon,
         features: Features::of(&[Feature::Dotprod]),
         detail: "asm neon sdot by element, A flipped to s8 by eor, \
-                 kernels/aarch64/q8_gemm_4x16c4_dotprod.S",
+                 kernels/aarch64/q8_gemm_5x16c4_dotprod.S",
     },
-    mr: MR,
+    mr: 5,
     nr: NR,
     kr: 4,
     wide: false,
@@ -109,7 +109,7 @@ pub const NEON_4X16: Q8GemmKernel = Q8GemmKernel {
         detail: "asm neon smlal by element on i16 weights and widened A, \
                  kernels/aarch64/q8_gemm_4x16_neon.S",
     },
-    mr: MR,
+    mr: 4,
     nr: NR,
     kr: 1,
     wide: true,
@@ -117,14 +117,14 @@ pub const NEON_4X16: Q8GemmKernel = Q8GemmKernel {
     run: run_neon,
 };
 
-/// Entry of [`DOTPROD_4X16C4`].
+/// Entry of [`DOTPROD_5X16C4`].
 #[cfg(sepconv_asm)]
 fn run_dotprod(args: Q8GemmArgs<'_, '_>) -> Result<()> {
-    args.check(&DOTPROD_4X16C4)?;
-    cpu::require(&DOTPROD_4X16C4.id)?;
+    args.check(&DOTPROD_5X16C4)?;
+    cpu::require(&DOTPROD_5X16C4.id)?;
     // SAFETY: the CPU has the dot product (checked just above) and `args` passed its
     // kernel's check.
-    unsafe { call(sepconv_q8_gemm_4x16c4_dotprod_neon, &DOTPROD_4X16C4, args) };
+    unsafe { call(sepconv_q8_gemm_5x16c4_dotprod_neon, &DOTPROD_5X16C4, args) };
     Ok(())
 }
 
@@ -139,11 +139,11 @@ fn run_neon(args: Q8GemmArgs<'_, '_>) -> Result<()> {
     Ok(())
 }
 
-/// Runs `args` through `ukernel` in tiles of up to [`MR`] rows.
+/// Runs `args` through `ukernel` in tiles of up to `kernel.mr` rows.
 ///
 /// # Safety
 /// The CPU runs `ukernel`'s instructions, `args.check(kernel)` passed, and `ukernel`
-/// honours the contract in its source for `kernel`'s packing: for 1 <= mr <= 4,
+/// honours the contract in its source for `kernel`'s packing: for 1 <= mr <= kernel.mr,
 /// 1 <= nr <= 16 and groups >= 1 it reads exactly groups * kr bytes of each of rows
 /// 0..mr of `a` and `kernel.panel_bytes(k)` bytes of the panel, and writes exactly
 /// C[0..mr][0..nr].
@@ -173,7 +173,7 @@ unsafe fn call(ukernel: Q8Ukernel, kernel: &Q8GemmKernel, args: Q8GemmArgs<'_, '
     };
     let mut r = 0;
     while r < args.m {
-        let mr = MR.min(args.m - r);
+        let mr = kernel.mr.min(args.m - r);
         // SAFETY: rows r .. r + mr < m of A start at r * a_stride and hold k_padded
         // bytes each inside `a`, and those of C start at r * c_stride elements and hold
         // n inside `c` (both by `check`, which also put the panel's panel_bytes(k) and
@@ -192,6 +192,6 @@ unsafe fn call(ukernel: Q8Ukernel, kernel: &Q8GemmKernel, args: Q8GemmArgs<'_, '
                 &params,
             );
         }
-        r += MR;
+        r += kernel.mr;
     }
 }

@@ -1,68 +1,63 @@
-//! The int8 runner: a [`Q8Network`] packed for the kernel set of one CPU, run layer by
-//! layer between two u8 activation buffers of a [`Q8Workspace`] (no allocation per run).
-//! Every layer equals its `reference::q8` operator bit for bit, so a run equals
-//! `reference::q8_network_forward`.
+//! The int8 runner: a [`Q8Network`] packed for the kernel set of one CPU. This module
+//! holds the model, its build and what it tells about itself; `workspace` the per-call
+//! buffers, `run` the layers one after the other, each split over the model's threads.
+//! Every layer equals its `reference::q8` operator bit for bit, whatever the thread
+//! count and the batch, so a run equals `reference::q8_network_forward`.
 
-use super::network::{Q8Network, Q8Pool};
-use crate::kernels::cpu::Cpu;
-use crate::kernels::q8_gemm::{gemm, PackedQ8B, Q8Out};
+use super::dtype::EdgeType;
+use super::network::Q8Network;
+use crate::kernels::cpu::{Cpu, Isa};
+use crate::kernels::q8_gemm::PackedQ8B;
 use crate::kernels::{kernel_set, KernelSet};
+use crate::net::team::Pool;
 use crate::net::{LayerKind, Options, Step, StepKind};
 use crate::ops::q8_conv::Q8Conv3x3;
-use crate::ops::q8_depthwise::{q8_depthwise3x3, PackedQ8Depthwise, Q8DepthwiseParams};
-use crate::ops::q8_pool::q8_global_avg_pool;
+use crate::ops::q8_depthwise::{PackedQ8Depthwise, Q8DepthwiseParams};
 use crate::quant::{OutQ, QParams};
 use crate::{Error, Result};
-use std::time::Instant;
 
-enum Op {
+pub(super) enum Op {
     Conv(Q8Conv3x3),
+    /// The parameters at batch 1: a run goes image by image, band by band.
     Dw(PackedQ8Depthwise, Q8DepthwiseParams),
     Pw(PackedQ8B),
 }
 
-struct Stage {
-    name: String,
-    op: Op,
-    out: OutQ,
+pub(super) struct Stage {
+    pub(super) name: String,
+    pub(super) op: Op,
+    pub(super) out: OutQ,
     /// Input and output (h, w, c) of one image.
-    input: (usize, usize, usize),
-    output: (usize, usize, usize),
-    macs: usize,
+    pub(super) input: (usize, usize, usize),
+    pub(super) output: (usize, usize, usize),
+    pub(super) macs: usize,
 }
 
-/// A quantized network packed for one CPU.
+/// A quantized network packed for one CPU: immutable, `Send + Sync`.
 pub struct Q8Model {
-    q: Q8Network,
-    kernels: &'static KernelSet,
-    stages: Vec<Stage>,
-    fc: Option<PackedQ8B>,
+    pub(super) q: Q8Network,
+    pub(super) kernels: &'static KernelSet,
+    pub(super) stages: Vec<Stage>,
+    pub(super) fc: Option<PackedQ8B>,
+    pub(super) pool: Option<Pool>,
+    pub(super) threads: usize,
     /// Bytes of the largest activation of one image.
-    max_act: usize,
-    scratch: usize,
+    pub(super) max_act: usize,
+    /// Bytes of one thread's im2col scratch (the full 3x3 convolutions').
+    pub(super) scratch: usize,
+    /// `steps().len()`, known without allocating.
+    pub(super) step_count: usize,
 }
-
-/// The buffers of [`Q8Model::run`] for batches up to `batch`.
-pub struct Q8Workspace {
-    batch: usize,
-    a: Vec<u8>,
-    b: Vec<u8>,
-    scratch: Vec<u8>,
-    sums: Vec<i32>,
-    acc: Vec<i32>,
-}
-
-/// Slack after each activation: the GEMM reads K rounded up to its groups.
-const SLACK: usize = 64;
 
 impl Q8Model {
-    /// Packs `q` for the CPU of `options.cpu` (else `SEPCONV_ISA`, else this one's).
-    /// Runs on one thread (`options.threads` must be 1 for now).
+    /// Packs `q` for the CPU of `options.cpu` (else `SEPCONV_ISA`, else this one's), to
+    /// run on `options.threads` threads (the caller's and a private pool's). Fusion and
+    /// depth-first options do not apply (every layer runs whole).
     pub fn build(q: Q8Network, options: Options) -> Result<Q8Model> {
         q.validate()?;
-        if options.threads != 1 {
+        if options.threads == 0 || options.threads > 256 {
             return Err(Error::Config(format!(
-                "the int8 runner runs on 1 thread, got {}",
+                "threads must be in 1..=256, got {}",
                 options.threads
             )));
         }
@@ -140,13 +135,27 @@ impl Q8Model {
             )?),
             None => None,
         };
+        let pool = if options.threads > 1 {
+            Some(
+                Pool::new(options.threads)
+                    .map_err(|e| Error::Config(format!("cannot start threads: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let head = net.head;
+        let step_count =
+            stages.len() + usize::from(head.pool) + usize::from(head.classes.is_some());
         Ok(Q8Model {
             q,
             kernels,
             stages,
             fc,
+            pool,
+            threads: options.threads,
             max_act,
             scratch,
+            step_count,
         })
     }
 
@@ -160,34 +169,63 @@ impl Q8Model {
         self.kernels
     }
 
-    /// f32 values of one input image.
+    /// The base ISA whose kernels it runs.
+    pub fn isa(&self) -> Isa {
+        self.kernels.cpu.isa
+    }
+
+    /// The base ISA and features its kernels were picked for.
+    pub fn cpu(&self) -> Cpu {
+        self.kernels.cpu
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Values of one input image (f32, or u8 / i8 codes).
     pub fn input_len(&self) -> usize {
         self.q.network.input_len()
     }
 
-    /// f32 values of one output.
+    /// Values of one output.
     pub fn output_len(&self) -> usize {
         self.q.network.output_len()
     }
 
-    /// Buffers for batches of up to `batch` images.
-    pub fn workspace(&self, batch: usize) -> Result<Q8Workspace> {
-        if batch == 0 {
-            return Err(Error::Shape("batch must be at least 1".into()));
+    /// How an f32 input is quantized, and what the codes of
+    /// [`Q8Model::run_codes`] mean: `x = scale * (u - zero_point)` for u8 codes,
+    /// `scale * (i - (zero_point - 128))` for i8 ones.
+    pub fn input_quant(&self) -> QParams {
+        self.q.input
+    }
+
+    /// The quantization of the output when the network ends in a quantized tensor (the
+    /// last feature map, the pooled features, or quantized logits), so that
+    /// [`Q8Model::run_codes`] can return raw codes; `None` when it ends in f32 (logits
+    /// straight from the classifier's accumulators, or a softmax).
+    pub fn output_quant(&self) -> Option<QParams> {
+        let head = self.q.network.head;
+        if head.softmax {
+            return None;
         }
-        let act = batch
-            .checked_mul(self.max_act)
-            .and_then(|n| n.checked_add(SLACK))
-            .ok_or_else(|| Error::Shape(format!("batch {batch} is too large")))?;
-        let c = self.q.network.features().2;
-        Ok(Q8Workspace {
-            batch,
-            a: vec![0; act],
-            b: vec![0; act],
-            scratch: vec![0; self.scratch],
-            sums: vec![0; c],
-            acc: vec![0; batch * self.q.network.head.classes.unwrap_or(0)],
-        })
+        match (&self.q.pool, &self.q.fc) {
+            (_, Some(_)) => None,
+            (Some(p), None) => Some(p.output),
+            (None, None) => Some(self.q.layers.last().map_or(self.q.input, |l| l.output)),
+        }
+    }
+
+    /// The input's element type as the model file states it (f32 for a model quantized
+    /// from a float one): what a caller of the file's own runtime passes. [`Q8Model::run`]
+    /// takes f32 and [`Q8Model::run_codes`] u8 or i8 codes either way.
+    pub fn input_type(&self) -> EdgeType {
+        EdgeType::F32
+    }
+
+    /// The output's element type as the model file states it.
+    pub fn output_type(&self) -> EdgeType {
+        EdgeType::F32
     }
 
     /// The timed steps of [`Q8Model::run_profiled`]: each layer, then the pool and the
@@ -207,195 +245,21 @@ impl Q8Model {
             })
             .collect();
         let head = self.q.network.head;
+        let (h, w, c) = self.q.network.features();
         if head.pool {
             steps.push(Step {
                 name: "pool".into(),
                 kind: StepKind::Pool,
-                macs: 0,
+                macs: h * w * c,
             });
         }
         if let Some(k) = head.classes {
             steps.push(Step {
                 name: "fc".into(),
                 kind: StepKind::Fc,
-                macs: k * self.q.network.features().2,
+                macs: k * c,
             });
         }
         steps
-    }
-
-    /// Runs `batch` f32 NHWC images of `input` into `output` (`batch * output_len()`).
-    pub fn run(
-        &self,
-        ws: &mut Q8Workspace,
-        input: &[f32],
-        batch: usize,
-        output: &mut [f32],
-    ) -> Result<()> {
-        self.run_inner(ws, input, batch, output, None)
-    }
-
-    /// [`Q8Model::run`], timing each step of [`Q8Model::steps`] into `step_ms`.
-    pub fn run_profiled(
-        &self,
-        ws: &mut Q8Workspace,
-        input: &[f32],
-        batch: usize,
-        output: &mut [f32],
-        step_ms: &mut [f64],
-    ) -> Result<()> {
-        if step_ms.len() < self.steps().len() {
-            return Err(Error::Shape("one time per step".into()));
-        }
-        self.run_inner(ws, input, batch, output, Some(step_ms))
-    }
-
-    fn run_inner(
-        &self,
-        ws: &mut Q8Workspace,
-        input: &[f32],
-        n: usize,
-        output: &mut [f32],
-        mut laps: Option<&mut [f64]>,
-    ) -> Result<()> {
-        let net = &self.q.network;
-        if n == 0 || n > ws.batch {
-            return Err(Error::Shape(format!(
-                "batch {n} must be 1..={} (the workspace's)",
-                ws.batch
-            )));
-        }
-        if input.len() != n * net.input_len() || output.len() != n * net.output_len() {
-            return Err(Error::Shape(format!(
-                "input of {} floats and output of {} for batch {n} (need {} and {})",
-                input.len(),
-                output.len(),
-                n * net.input_len(),
-                n * net.output_len()
-            )));
-        }
-        let mut clock = Instant::now();
-        let mut lap = |i: usize, laps: &mut Option<&mut [f64]>| {
-            if let Some(l) = laps.as_deref_mut() {
-                let now = Instant::now();
-                l[i] = (now - clock).as_secs_f64() * 1e3;
-                clock = now;
-            }
-        };
-        let q_in = self.q.input;
-        q_in.quantize_slice(input, &mut ws.a);
-        let (mut src, mut dst) = (&mut ws.a, &mut ws.b);
-        for (i, s) in self.stages.iter().enumerate() {
-            let (h, w, c) = s.input;
-            let (oh, ow, oc) = s.output;
-            let out_len = n * oh * ow * oc;
-            match &s.op {
-                Op::Conv(op) => {
-                    op.run(src, n, h, w, &mut dst[..out_len], s.out, &mut ws.scratch)?
-                }
-                Op::Dw(packed, params) => {
-                    let p = Q8DepthwiseParams {
-                        batch: n,
-                        ..*params
-                    };
-                    q8_depthwise3x3(&p, packed, &src[..n * h * w * c], &mut dst[..out_len], oc)?
-                }
-                Op::Pw(b) => gemm(
-                    b,
-                    &src[..n * h * w * c + SLACK],
-                    n * h * w,
-                    c,
-                    Q8Out::U8 {
-                        c: &mut dst[..out_len],
-                        out: s.out,
-                    },
-                    oc,
-                )?,
-            }
-            std::mem::swap(&mut src, &mut dst);
-            lap(i, &mut laps);
-        }
-        let (h, w, c) = net.features();
-        let Some(pool) = &self.q.pool else {
-            let last = self.q.layers.last().map_or(q_in, |l| l.output);
-            dequantize(&src[..n * h * w * c], last, output);
-            return Ok(());
-        };
-        let steps = self.stages.len();
-        pooled(pool, src, n, h * w, c, dst, &mut ws.sums)?;
-        if self.fc.is_some() {
-            lap(steps, &mut laps);
-        }
-        match (&self.fc, &self.q.fc) {
-            (Some(b), Some(fc)) => {
-                let k = fc.bias.len();
-                gemm(
-                    b,
-                    &dst[..n * c + SLACK],
-                    n,
-                    c,
-                    Q8Out::I32 {
-                        c: &mut ws.acc[..n * k],
-                    },
-                    k,
-                )?;
-                for (o, (&a, s)) in output
-                    .iter_mut()
-                    .zip(ws.acc.iter().zip(fc.scale.iter().cycle()))
-                {
-                    *o = a as f32 * s;
-                }
-            }
-            _ => dequantize(&dst[..n * c], pool.output, output),
-        }
-        if net.head.softmax {
-            for row in output.chunks_mut(net.output_len().max(1)) {
-                softmax(row);
-            }
-        }
-        // The classifier's step, or the pool's without one (the softmax with it).
-        lap(steps + usize::from(self.fc.is_some()), &mut laps);
-        Ok(())
-    }
-}
-
-fn pooled(
-    pool: &Q8Pool,
-    src: &[u8],
-    n: usize,
-    hw: usize,
-    c: usize,
-    dst: &mut [u8],
-    sums: &mut [i32],
-) -> Result<()> {
-    q8_global_avg_pool(
-        src,
-        n,
-        hw,
-        c,
-        pool.input.zero_point,
-        pool.scale,
-        pool.out,
-        &mut dst[..n * c],
-        sums,
-    )
-}
-
-fn dequantize(src: &[u8], q: QParams, out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(src) {
-        *o = q.dequantize(v);
-    }
-}
-
-/// The reference's softmax (`reference::softmax`), the same operations in the same order.
-fn softmax(row: &mut [f32]) {
-    let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    for v in row.iter_mut() {
-        *v /= sum;
     }
 }

@@ -279,6 +279,7 @@ pub fn build(graph: &Graph) -> Result<Imported> {
         input_layout: graph.input_layout,
         input_name: graph.input_name.clone(),
         output_name: graph.output_name.clone(),
+        quant: None,
     })
 }
 
