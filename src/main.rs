@@ -165,6 +165,13 @@ pub struct BenchArgs {
     /// `--dtype int8`.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<std::path::PathBuf>,
+    /// Time a model file instead of the built-in network (.onnx, .tflite, .safetensors;
+    /// a quantized file runs in int8, a float one in `--dtype`).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<std::path::PathBuf>,
+    /// With `--model`: a second file, timed alternately with the first.
+    #[arg(long, value_name = "FILE", requires = "model")]
+    pub against_model: Option<std::path::PathBuf>,
 }
 
 /// What `bench --against` times beside the benched model.
@@ -247,6 +254,17 @@ fn run(cli: Cli) -> sepconv::Result<()> {
             Ok(())
         }
         Command::Info { all, model: None } => info(all),
+        Command::Bench(args) if args.model.is_some() => {
+            let model = args.model.clone().expect("matched");
+            if args.layers || args.plot.is_some() || args.against_arg.is_some() {
+                return Err(sepconv::Error::Config(
+                    "--model times whole runs: --layers, --plot and --against apply to the \
+                     built-in network (compare files with --against-model)"
+                        .into(),
+                ));
+            }
+            cli::bench_file::run(&args, &model)
+        }
         Command::Bench(mut args) => {
             resolve_against(&mut args)?;
             match args.dtype {

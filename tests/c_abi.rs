@@ -89,9 +89,14 @@ fn with_int8(mut args: Vec<String>) -> Vec<String> {
         .unwrap()
         .to_string_lossy()
         .into_owned();
+    // The two tests run in parallel on the same fixtures: one file pair per call, or one
+    // test rewrites the files while the other's C program reads them.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tag = format!("{stem}_{}_{call}", std::process::id());
     let dir = std::env::temp_dir();
-    let codes_path = dir.join(format!("sepconv_c_{stem}_{}_codes.npy", std::process::id()));
-    let out_path = dir.join(format!("sepconv_c_{stem}_{}_int8.npy", std::process::id()));
+    let codes_path = dir.join(format!("sepconv_c_{tag}_codes.npy"));
+    let out_path = dir.join(format!("sepconv_c_{tag}_int8.npy"));
     write_npy_file(&codes_path, &[1, net.in_h, net.in_w, c], &codes).unwrap();
     write_npy_file(&out_path, &[1, out.len()], &out).unwrap();
     args.push(codes_path.display().to_string());

@@ -354,3 +354,41 @@ fn quantize_writes_the_fixture_and_names_bad_inputs() {
     assert!(e.contains("nothing.npy"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bench_model_files_alternately() {
+    let q8 = format!(
+        "{}/tests/fixtures/q8_onnx/keras_a025_r128_qdq_u8.onnx",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let f32 = fixture("pytorch_a025_r128.onnx");
+    let (ok, out, err) = sepconv(&[
+        "bench",
+        "--model",
+        &q8,
+        "--against-model",
+        &f32,
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    assert_eq!(models[0]["dtype"], "int8");
+    assert_eq!(models[1]["dtype"], "f32");
+    for m in models {
+        assert!(m["median_ms"].as_f64().unwrap() > 0.0, "{m}");
+        assert!(m["gops"].as_f64().unwrap() > 0.0, "{m}");
+    }
+    // A float file quantized on seeded images with --dtype int8, in text.
+    let (ok, out, err) = sepconv(&["bench", "--model", &f32, "--dtype", "int8", "--runs", "2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("int8 ") && out.contains("median"), "{out}");
+    // Per-layer output is the built-in network's.
+    let (ok, _, err) = sepconv(&["bench", "--model", &f32, "--layers"]);
+    assert!(!ok && err.contains("--layers"), "{err}");
+    let (ok, _, err) = sepconv(&["bench", "--model", "/nonexistent.onnx"]);
+    assert!(!ok && err.contains("/nonexistent.onnx"), "{err}");
+}

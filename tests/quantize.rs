@@ -6,7 +6,7 @@
 
 use sepconv::io::graph::{Imported, Layout};
 use sepconv::io::onnx::write::{write_qdq, QdqIo};
-use sepconv::io::{load_network, read_npy_file};
+use sepconv::io::{import_onnx, load_network, read_npy_file};
 use sepconv::net::q8::quantize::{calibrate_with, portable_cpu, quantize, Method};
 use sepconv::net::q8::{Q8Model, Q8Network};
 use sepconv::net::{Network, Options};
@@ -229,4 +229,63 @@ fn the_writer_refuses_what_qdq_cannot_say() {
     clamp.layers[2].out.hi = 200;
     let e = write_qdq(&clamp, &io_of(&m)).unwrap_err().to_string();
     assert!(e.contains("clamp"), "{e}");
+}
+
+/// The written file loaded back through the ONNX import is the quantized network: the
+/// same quantization parameters, and bit-identical int8 outputs on seeded inputs.
+#[test]
+fn the_written_file_loads_back_as_the_same_network() {
+    for case in &CASES {
+        let (m, q, bytes) = quantized(case);
+        let back = import_onnx(&bytes)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name))
+            .quant
+            .unwrap_or_else(|| panic!("{}: no quantized network", case.name));
+        assert_eq!(back.input, q.input, "{}", case.name);
+        assert_eq!(back.input_rounding, q.input_rounding, "{}", case.name);
+        assert_eq!(back.layers, q.layers, "{}: layers", case.name);
+        assert_eq!(back.pool, q.pool, "{}: pool", case.name);
+        assert_eq!(back.fc, q.fc, "{}: classifier", case.name);
+        assert_eq!(back.network.head, q.network.head, "{}", case.name);
+        for (a, b) in back.network.layers.iter().zip(&q.network.layers) {
+            let (sa, sb) = (&a.spec, &b.spec);
+            assert_eq!(
+                (
+                    sa.kind,
+                    sa.in_c,
+                    sa.out_c,
+                    sa.stride,
+                    sa.padding,
+                    a.activation
+                ),
+                (
+                    sb.kind,
+                    sb.in_c,
+                    sb.out_c,
+                    sb.stride,
+                    sb.padding,
+                    b.activation
+                ),
+                "{}: layer {}",
+                case.name,
+                sb.name
+            );
+        }
+        let inputs = hashed_images(&m.network, m.input_layout, INPUTS, INPUT_SEED);
+        let run = |net: Q8Network| {
+            let model = Q8Model::build(net, Options::default()).unwrap();
+            let mut ws = model.workspace(INPUTS).unwrap();
+            let mut out = vec![f32::NAN; INPUTS * model.output_len()];
+            model.run(&mut ws, &inputs.data, INPUTS, &mut out).unwrap();
+            out
+        };
+        let (want, got) = (run(q), run(back));
+        assert!(
+            want.iter()
+                .zip(&got)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{}: the loaded model's outputs differ",
+            case.name
+        );
+    }
 }

@@ -154,6 +154,7 @@ fn real_mobilenet_lowers_to_the_expected_chain() {
         outputs,
         bias,
         clamp,
+        quant: None,
     }) = &g.nodes[28].op
     else {
         panic!("{:?}", g.nodes[28].op)
@@ -295,6 +296,7 @@ fn tiny_model_lowers_every_op() {
             outputs: 3,
             bias: vec![1.0, 2.0, 3.0],
             clamp: Clamp::NONE,
+            quant: None,
         })
     );
 }
@@ -543,7 +545,7 @@ fn unsupported_ops_are_left_to_the_passes() {
     m.operators[2].code = builder::QUANTIZE;
     let g = lower(&m);
     assert!(
-        matches!(&g.nodes[2].op, Op::Unsupported(why) if why.contains("QUANTIZE") && why.contains("quantized"))
+        matches!(&g.nodes[2].op, Op::Unsupported(why) if why.contains("QUANTIZE") && why.contains("only at the input and the output"))
     );
 }
 
@@ -568,28 +570,28 @@ fn depth_multiplier_is_unsupported() {
 }
 
 #[test]
-fn int8_tensors_are_refused_by_name() {
+fn bad_quantization_is_refused_by_name() {
+    // int8 weights without their scales.
     let mut m = builder::tiny();
     let w = m.tensor_mut("conv/w");
     w.ty = builder::INT8;
     w.data = vec![1; 6];
     assert_has(
         &error(&m),
-        &[
-            "operator 0 (CONV_2D)",
-            "'conv/w'",
-            "INT8",
-            "not supported yet",
-        ],
+        &["operator 0 (CONV_2D)", "'conv/w'", "quantized", "no scales"],
     );
 
+    // int8 activations without their scale and zero point.
     let mut m = builder::tiny();
     m.tensor_mut("input").ty = builder::INT8;
-    assert_has(&error(&m), &["input", "'input'", "INT8", "quantized"]);
+    assert_has(&error(&m), &["input", "'input'", "INT8", "0 scales"]);
 
     let mut m = builder::tiny();
     m.tensor_mut("dw").ty = builder::INT8;
-    assert_has(&error(&m), &["operator 2 (MEAN)", "'dw'", "INT8"]);
+    assert_has(
+        &error(&m),
+        &["operator 2 (MEAN)", "'dw'", "INT8", "0 scales"],
+    );
 
     // Float32 with quantization parameters.
     let mut m = builder::tiny();
@@ -599,7 +601,7 @@ fn int8_tensors_are_refused_by_name() {
         &[
             "operator 3 (FULLY_CONNECTED)",
             "'fc/w'",
-            "quantized tensors are not supported yet",
+            "has quantization parameters",
         ],
     );
 }

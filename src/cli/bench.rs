@@ -46,9 +46,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
         }
         None => None,
     };
-    let input: Vec<f32> = (0..model.input_len() * batch)
-        .map(|i| ((i * 7919 % 255) as f32) / 127.5 - 1.0)
-        .collect();
+    let input: Vec<f32> = bench_input(model.input_len() * batch);
     let mut output = vec![0.0; model.output_len() * batch];
     let steps = model.steps();
 
@@ -267,6 +265,13 @@ pub(crate) fn step_medians(
 }
 
 /// Sorts `times` (ms, at least one) and returns its median and minimum.
+/// The timed input: `len` values in [-1, 1), the same in every bench.
+pub(crate) fn bench_input(len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| ((i * 7919 % 255) as f32) / 127.5 - 1.0)
+        .collect()
+}
+
 pub(crate) fn median_min(times: &mut [f64]) -> (f64, f64) {
     times.sort_by(f64::total_cmp);
     (times[times.len() / 2], times[0])

@@ -4,7 +4,7 @@
 //! for int8 alone), G int8-MAC/s and % of the int8 peak measured in the same process,
 //! optionally per layer (and per layer against f32) and as JSON.
 
-use super::bench::median_min;
+use super::bench::{bench_input, median_min};
 use super::plot::{self, Elem, Panel};
 use crate::BenchArgs;
 use sepconv::kernels::peak::fma_peak_gflops;
@@ -48,9 +48,7 @@ pub fn run(args: &BenchArgs) -> sepconv::Result<()> {
     let batch = args.batch;
     let mut ws = model.workspace(batch)?;
     let mut fws = f32_model.workspace(batch)?;
-    let input: Vec<f32> = (0..model.input_len() * batch)
-        .map(|i| ((i * 7919 % 255) as f32) / 127.5 - 1.0)
-        .collect();
+    let input: Vec<f32> = bench_input(model.input_len() * batch);
     let mut output = vec![0.0; model.output_len() * batch];
 
     let t = Instant::now();

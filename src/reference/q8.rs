@@ -3,6 +3,7 @@
 //! [`requantize`] per output channel. The oracle every q8 kernel must equal bit for bit.
 
 use crate::geometry::{conv_output_len, Padding};
+use crate::net::q8::Q8PoolMode;
 use crate::quant::{requantize, OutQ};
 use crate::{Error, Result};
 
@@ -220,6 +221,75 @@ pub fn q8_global_avg_pool(
     Ok(y)
 }
 
+/// The global average pool of `[n][hw][c]` in one of the peers' arithmetics
+/// ([`Q8PoolMode`]): `scale` and `out` as [`q8_global_avg_pool`], `zp_out` the output's
+/// zero point (u8 grid).
+#[allow(clippy::too_many_arguments)]
+pub fn q8_global_avg_pool_mode(
+    x: &[u8],
+    n: usize,
+    hw: usize,
+    c: usize,
+    zp_in: i32,
+    scale: f32,
+    out: OutQ,
+    mode: Q8PoolMode,
+) -> Result<Vec<u8>> {
+    if x.len() != n * hw * c || hw == 0 {
+        return Err(Error::Shape("q8 average pool: input length".into()));
+    }
+    let s8 = |v: u8| i32::from(v) - 128;
+    let mut y = vec![0u8; n * c];
+    for b in 0..n {
+        for ch in 0..c {
+            let px = (0..hw).map(|p| x[(b * hw + p) * c + ch]);
+            y[b * c + ch] = match mode {
+                Q8PoolMode::Requantize => {
+                    let acc = px.fold(0i32, |a, v| a.wrapping_add(i32::from(v) - zp_in));
+                    requantize(acc, scale, out)
+                }
+                Q8PoolMode::TfliteMean {
+                    ordinary,
+                    scale,
+                    bias,
+                } => {
+                    // A f32 running sum of the s8 codes, divided in f32.
+                    let sum = px.fold(0f32, |a, v| a + s8(v) as f32);
+                    let mean = sum / hw as f32;
+                    // C's round() (half away from zero, in f64), then a conversion to s8
+                    // that keeps the low byte, plus the zero point, wrapping again.
+                    let r = if ordinary {
+                        f64::from(mean).round() as i32 as i8
+                    } else {
+                        let r = f64::from(mean * scale + bias).round() as i32 as i8;
+                        (i32::from(r) + out.zero_point - 128) as i8
+                    };
+                    (i32::from(r) + 128) as u8
+                }
+                Q8PoolMode::TfliteMeanGeneral { scale, bias } => {
+                    let acc: i32 = px.map(s8).sum();
+                    let mean = acc as f32 / hw as f32;
+                    let r = (mean * scale + bias).round() + (out.zero_point - 128) as f32;
+                    (r.clamp(-128.0, 127.0) as i32 + 128) as u8
+                }
+                Q8PoolMode::TfliteAvgPool => {
+                    let acc: i32 = px.map(s8).sum();
+                    let count = hw as i32;
+                    // Rounding half away from zero with C's truncating division.
+                    let avg = if acc > 0 {
+                        (acc + count / 2) / count
+                    } else {
+                        (acc - count / 2) / count
+                    };
+                    let v = avg.clamp(i32::from(out.lo) - 128, i32::from(out.hi) - 128);
+                    (v + 128) as u8
+                }
+            };
+        }
+    }
+    Ok(y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +334,34 @@ mod tests {
         assert_eq!(y, vec![109, 95]);
         let f = q8_fully_connected_f32(&x, 1, 3, 128, &w, &[5, -5], &[0.5, 2.0]).unwrap();
         assert_eq!(f, vec![4.5, -10.0]);
+    }
+
+    #[test]
+    fn tflite_pools_by_hand() {
+        // s8 codes 10, 11 (u8 138, 139), then -3, -4 (u8 125, 124): hw 2, c 1.
+        let x = [138u8, 139, 125, 124];
+        let q = |s: f32, zp: i32| crate::quant::QParams::new(s, zp, "t").unwrap();
+        // Ordinary mean: 10.5 -> 11, -3.5 -> -4 (half away from zero).
+        let m = Q8PoolMode::tflite_mean(q(0.5, 130), q(0.5, 130));
+        let y = q8_global_avg_pool_mode(&x, 2, 2, 1, 130, 1.0, OutQ::full(130), m).unwrap();
+        assert_eq!(y, vec![139, 124]);
+        // scale 2, zp_in 2 (s8): bias = -4 + 0.5; mean 10.5 -> 21 - 3.5 = 17.5 -> 18, + zp_out
+        // -1 = 17; mean -3.5 -> -7 - 3.5 = -10.5 -> -11, -1 = -12.
+        let m = Q8PoolMode::tflite_mean(q(1.0, 130), q(0.5, 127));
+        let y = q8_global_avg_pool_mode(&x, 2, 2, 1, 130, 1.0, OutQ::full(127), m).unwrap();
+        assert_eq!(y, vec![128 + 17, 128 - 12]);
+        // Wrapping, not saturating: 127 * 2 - 0 + 0.5 = 254.5 -> 255 -> -1, + zp 0.
+        let big = [255u8, 255];
+        let m = Q8PoolMode::tflite_mean(q(1.0, 128), q(0.5, 128));
+        let y = q8_global_avg_pool_mode(&big, 1, 2, 1, 128, 1.0, OutQ::full(128), m).unwrap();
+        assert_eq!(y, vec![127]);
+        // Average pool: 21 / 2 -> 11, -7 / 2 -> -4; clamp at s8 0 (ReLU).
+        let p = Q8PoolMode::TfliteAvgPool;
+        let y = q8_global_avg_pool_mode(&x, 2, 2, 1, 128, 1.0, OutQ::full(128), p).unwrap();
+        assert_eq!(y, vec![139, 124]);
+        let relu = OutQ::new(128, 128, 255).unwrap();
+        let y = q8_global_avg_pool_mode(&x, 2, 2, 1, 128, 1.0, relu, p).unwrap();
+        assert_eq!(y, vec![139, 128]);
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //! quantized, every layer, the pool, the classifier's f32 logits and the softmax, or the
 //! dequantized features when the network stops earlier. The oracle of `net::q8::Q8Model`.
 
-use super::q8::{q8_conv2d, q8_fully_connected_f32, q8_global_avg_pool, Q8Conv, Q8Input};
+use super::q8::{
+    q8_accumulators, q8_conv2d, q8_fully_connected_f32, q8_global_avg_pool_mode, Q8Conv, Q8Input,
+};
 use super::softmax;
 use crate::net::q8::Q8Network;
 use crate::net::LayerKind;
+use crate::quant::{requantize, OutQ};
 use crate::tensor::{Shape, Tensor};
 use crate::{Error, Result};
 
@@ -18,7 +21,11 @@ pub fn q8_network_forward(q: &Q8Network, input: &Tensor) -> Result<Tensor> {
     if (s.h, s.w, s.c) != (net.in_h, net.in_w, net.in_c) || s.n == 0 {
         return Err(Error::Shape(format!("input {s} does not fit the network")));
     }
-    let mut x: Vec<u8> = input.data.iter().map(|&v| q.input.quantize(v)).collect();
+    let mut x: Vec<u8> = input
+        .data
+        .iter()
+        .map(|&v| q.input_rounding.quantize(q.input, v))
+        .collect();
     let (mut h, mut w, mut c) = (s.h, s.w, s.c);
     for (layer, ql) in net.layers.iter().zip(&q.layers) {
         let spec = &layer.spec;
@@ -50,7 +57,7 @@ pub fn q8_network_forward(q: &Q8Network, input: &Tensor) -> Result<Tensor> {
         let data = x.iter().map(|&v| last.dequantize(v)).collect();
         return Tensor::from_vec(Shape::new(s.n, h, w, c), data);
     };
-    let pooled = q8_global_avg_pool(
+    let pooled = q8_global_avg_pool_mode(
         &x,
         s.n,
         h * w,
@@ -58,8 +65,24 @@ pub fn q8_network_forward(q: &Q8Network, input: &Tensor) -> Result<Tensor> {
         pool.input.zero_point,
         pool.scale,
         pool.out,
+        pool.mode,
     )?;
     let out = match &q.fc {
+        // int8 logits: requantized to the output grid, then dequantized.
+        Some(fc) if fc.output.is_some() => {
+            let (o, rs) = (
+                fc.output.expect("checked"),
+                fc.requant_scales().expect("output"),
+            );
+            let k = fc.bias.len();
+            let acc = q8_accumulators(&pooled, s.n, c, fc.input.zero_point, &fc.weights, &fc.bias)?;
+            let logits = acc
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| o.dequantize(requantize(a, rs[i % k], OutQ::full(o.zero_point))))
+                .collect();
+            Tensor::from_vec(Shape::new(s.n, 1, 1, k), logits)?
+        }
         Some(fc) => {
             let logits = q8_fully_connected_f32(
                 &pooled,

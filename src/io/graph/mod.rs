@@ -15,14 +15,37 @@
 //! - an activation's axes are in the order shape inference (`shape`) finds at that node
 //!   (ONNX NCHW unless a Transpose changed it, TFLite NHWC), so a per-channel constant of
 //!   dims [1, C, 1, 1] (NCHW) or [C] (NHWC) broadcasts over channels.
+//!
+//! Quantized models, whatever the format, annotate the same chain: a Conv or Dense with
+//! integer weights carries them in `quant` ([`QuantWeights`]: s8 weights in the layout of
+//! the f32 field, per output channel scales, i32 bias) while its f32 `weights` and `bias`
+//! hold the dequantized values, so shape inference and the f32 passes read them as
+//! before; every node whose output tensor is quantized has `out_q` in sepconv's u8 grid
+//! (an s8 zero point plus 128, see [`crate::quant`]); the graph has `input_q` and the
+//! element types of its edges. [`passes::build_q8`] assembles the [`Q8Network`].
 
 pub mod passes;
 pub mod shape;
 
 use crate::activation::Clamp;
 use crate::geometry::Padding;
+pub use crate::net::q8::EdgeType;
+use crate::net::q8::Q8Network;
 use crate::net::{Network, NetworkWeights};
+pub use crate::quant::QParams;
 use crate::{Error, Result};
+
+/// The integer weights of a quantized Conv or Dense.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantWeights {
+    /// s8 weights in the order of the f32 `weights` field (OHWI, or [out][in]).
+    pub weights: Vec<i8>,
+    /// Per output channel (a per-tensor scale repeated); `weights[i] * weight_scale[o]`
+    /// is the real weight.
+    pub weight_scale: Vec<f32>,
+    /// Per output channel, in units of `input_scale * weight_scale[o]`.
+    pub bias: Vec<i32>,
+}
 
 /// The axis order of a 4-D activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +124,9 @@ pub struct Conv {
     pub group: usize,
     /// Fused activation (TFLite's fused_activation_function; the passes fuse Relu/Clip).
     pub clamp: Clamp,
+    /// The integer weights of a quantized convolution (`weights`/`bias` then hold their
+    /// dequantized values).
+    pub quant: Option<QuantWeights>,
 }
 
 /// A fully connected layer y = W x + b with its weights.
@@ -112,6 +138,8 @@ pub struct Dense {
     pub outputs: usize,
     pub bias: Vec<f32>,
     pub clamp: Clamp,
+    /// The integer weights of a quantized layer (as [`Conv::quant`]).
+    pub quant: Option<QuantWeights>,
 }
 
 /// Element-wise arithmetic with a constant.
@@ -200,6 +228,8 @@ pub struct Node {
     /// The file's op type (ONNX op_type, TFLite builtin operator name), for errors.
     pub op_type: String,
     pub op: Op,
+    /// The quantization of the node's output tensor (u8 grid), if it is quantized.
+    pub out_q: Option<QParams>,
 }
 
 impl Node {
@@ -222,6 +252,13 @@ pub struct Graph {
     pub output_name: String,
     /// The data path from the input to the output, in order.
     pub nodes: Vec<Node>,
+    /// The quantization of the data entering the first node (u8 grid), if quantized.
+    pub input_q: Option<QParams>,
+    /// The element type the file takes: F32 also when it quantizes inside (TFLite
+    /// QUANTIZE, ONNX QuantizeLinear at the input).
+    pub input_type: EdgeType,
+    /// The element type the file gives: F32 also when it dequantizes inside.
+    pub output_type: EdgeType,
 }
 
 /// What the passes make of a graph: the network, its weights, and what the file called
@@ -235,7 +272,7 @@ pub struct Imported {
     pub input_name: String,
     pub output_name: String,
     /// The quantized network of a quantized model (`None` for float models).
-    pub quant: Option<crate::net::q8::Q8Network>,
+    pub quant: Option<Q8Network>,
 }
 
 /// An import error naming the node.

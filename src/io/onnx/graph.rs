@@ -41,6 +41,8 @@ pub(crate) struct Const {
 }
 
 const FLOAT: i32 = 1;
+const UINT8: i32 = 2;
+const INT8: i32 = 3;
 const INT32: i32 = 6;
 const INT64: i32 = 7;
 const BOOL: i32 = 9;
@@ -92,17 +94,24 @@ fn field_len_check(t: &pb::TensorProto, field: &str, len: usize, count: usize) -
     Ok(())
 }
 
-/// Decodes an initializer or a Constant node's tensor.
-pub(crate) fn decode_tensor(t: &pb::TensorProto) -> Result<Const> {
-    let name = t.name();
+/// An error unless `t` keeps its data in the model file.
+fn inline_only(t: &pb::TensorProto) -> Result<()> {
     if t.data_location == Some(pb::tensor_proto::DataLocation::External as i32)
         || !t.external_data.is_empty()
     {
         return Err(err(format!(
-            "tensor '{name}' keeps its data in an external file; save the model with all \
-             tensors inside it"
+            "tensor '{}' keeps its data in an external file; save the model with all \
+             tensors inside it",
+            t.name()
         )));
     }
+    Ok(())
+}
+
+/// Decodes an initializer or a Constant node's tensor.
+pub(crate) fn decode_tensor(t: &pb::TensorProto) -> Result<Const> {
+    let name = t.name();
+    inline_only(t)?;
     if t.segment.is_some() {
         return Err(err(format!("tensor '{name}' is segmented")));
     }
@@ -158,6 +167,83 @@ pub(crate) fn decode_tensor(t: &pb::TensorProto) -> Result<Const> {
         }
     }
     Ok(Const { dims, data })
+}
+
+/// The element type of a quantized tensor (weights, zero points, biases).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IntType {
+    U8,
+    S8,
+    I32,
+}
+
+impl IntType {
+    pub fn name(self) -> &'static str {
+        match self {
+            IntType::U8 => "uint8",
+            IntType::S8 => "int8",
+            IntType::I32 => "int32",
+        }
+    }
+
+    fn range(self) -> (i64, i64) {
+        match self {
+            IntType::U8 => (0, 255),
+            IntType::S8 => (-128, 127),
+            IntType::I32 => (i32::MIN.into(), i32::MAX.into()),
+        }
+    }
+}
+
+/// A decoded uint8, int8 or int32 tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct IntConst {
+    pub dims: Vec<usize>,
+    pub values: Vec<i32>,
+    pub ty: IntType,
+}
+
+/// Decodes a uint8, int8 or int32 initializer (quantized weights, zero points, biases);
+/// values kept in `int32_data` must be in the type's range.
+pub(crate) fn decode_int_tensor(t: &pb::TensorProto) -> Result<IntConst> {
+    let name = t.name();
+    inline_only(t)?;
+    let (dims, count) = dims_of(t)?;
+    let ty = match t.data_type() {
+        UINT8 => IntType::U8,
+        INT8 => IntType::S8,
+        INT32 => IntType::I32,
+        other => {
+            return Err(err(format!(
+                "tensor '{name}': data type {other}, expected a quantized type (uint8, int8 \
+                 or int32)"
+            )))
+        }
+    };
+    let has_raw = t.raw_data.as_ref().is_some_and(|r| !r.is_empty());
+    let values = match ty {
+        _ if !has_raw => {
+            field_len_check(t, "int32_data", t.int32_data.len(), count)?;
+            let (lo, hi) = ty.range();
+            if let Some(v) = t
+                .int32_data
+                .iter()
+                .find(|&&v| !(lo..=hi).contains(&i64::from(v)))
+            {
+                return Err(err(format!(
+                    "tensor '{name}': value {v} is outside the {} range {lo}..={hi}",
+                    ty.name()
+                )));
+            }
+            t.int32_data.clone()
+        }
+        IntType::U8 => raw_values(t, count, 1, |b| i32::from(b[0]))?,
+        IntType::S8 => raw_values(t, count, 1, |b| i32::from(b[0] as i8))?,
+        IntType::I32 => raw_values(t, count, 4, |b| {
+            i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        })?,
+    };
+    Ok(IntConst { dims, values, ty })
 }
 
 /// Attribute access for one node, checking types and refusing unknown attributes.
@@ -285,6 +371,9 @@ pub(crate) struct Graph<'a> {
     pub graph: &'a pb::GraphProto,
     initializers: HashMap<&'a str, &'a pb::TensorProto>,
     constant_nodes: HashMap<&'a str, &'a pb::NodeProto>,
+    /// DequantizeLinear nodes of a constant (quantized weights and biases), by output:
+    /// their outputs are constants too.
+    dq_consts: HashMap<&'a str, &'a pb::NodeProto>,
     consumers: HashMap<&'a str, Vec<&'a pb::NodeProto>>,
     outputs: HashSet<&'a str>,
     /// Outputs of the nodes that compute a shape from `Shape` of an activation (PyTorch's
@@ -316,12 +405,25 @@ impl<'a> Graph<'a> {
         let mut constant_nodes = HashMap::new();
         let mut consumers: HashMap<&str, Vec<&pb::NodeProto>> = HashMap::new();
         for node in &graph.node {
-            if !matches!(node.domain(), "" | "ai.onnx") {
-                return Err(err(format!(
-                    "{}: operator domain '{}' is not supported (only the default ONNX domain)",
-                    label(node),
-                    node.domain()
-                )));
+            match node.domain() {
+                "" | "ai.onnx" => {}
+                "com.microsoft" => {
+                    return Err(err(format!(
+                        "{}: {} is an ONNX Runtime contrib op (domain com.microsoft), not \
+                         supported: only standard ONNX ops (quantize_static writes them in \
+                         the QDQ format, or QOperator without the ops it has no standard \
+                         QLinear op for)",
+                        label(node),
+                        node.op_type()
+                    )))
+                }
+                other => {
+                    return Err(err(format!(
+                        "{}: operator domain '{other}' is not supported (only the default \
+                         ONNX domain)",
+                        label(node)
+                    )))
+                }
             }
             if node.op_type() == "Constant" {
                 if node.output.len() != 1 {
@@ -338,6 +440,18 @@ impl<'a> Graph<'a> {
                 }
             }
         }
+        let is_const =
+            |name: &str| initializers.contains_key(name) || constant_nodes.contains_key(name);
+        let dq_consts: HashMap<&str, &pb::NodeProto> = graph
+            .node
+            .iter()
+            .filter(|n| {
+                n.op_type() == "DequantizeLinear"
+                    && n.input.first().is_some_and(|i| is_const(i))
+                    && n.output.len() == 1
+            })
+            .map(|n| (n.output[0].as_str(), n))
+            .collect();
         // ONNX nodes are topologically sorted, so one pass finds every shape computation.
         let mut shape_outputs: HashSet<&str> = HashSet::new();
         for node in &graph.node {
@@ -358,6 +472,7 @@ impl<'a> Graph<'a> {
             graph,
             initializers,
             constant_nodes,
+            dq_consts,
             consumers,
             outputs: graph.output.iter().map(|o| o.name()).collect(),
             shape_outputs,
@@ -377,15 +492,70 @@ impl<'a> Graph<'a> {
     }
 
     pub fn is_const(&self, name: &str) -> bool {
-        self.initializers.contains_key(name) || self.constant_nodes.contains_key(name)
+        self.initializers.contains_key(name)
+            || self.constant_nodes.contains_key(name)
+            || self.dq_consts.contains_key(name)
     }
 
-    /// The constant `name`, decoded; an error naming `node` if it is missing.
+    /// The DequantizeLinear node that makes the constant `name` from integers, if any.
+    pub fn dequantized(&self, name: &str) -> Option<&'a pb::NodeProto> {
+        self.dq_consts.get(name).copied()
+    }
+
+    /// The tensor of the initializer or Constant node `name`.
+    fn tensor(&self, node: &pb::NodeProto, name: &str) -> Result<&'a pb::TensorProto> {
+        if let Some(t) = self.initializers.get(name) {
+            return Ok(t);
+        }
+        if let Some(c) = self.constant_nodes.get(name) {
+            if let Some(t) = c
+                .attribute
+                .iter()
+                .find(|a| a.name() == "value")
+                .and_then(|a| a.t.as_ref())
+            {
+                return Ok(t);
+            }
+        }
+        Err(err(format!(
+            "{}: input '{name}' is not an integer initializer or Constant node tensor",
+            label(node)
+        )))
+    }
+
+    /// Whether `name` is an initializer or Constant node of an integer quantized type.
+    pub fn is_int_constant(&self, name: &str) -> bool {
+        let ty = match (self.initializers.get(name), self.constant_nodes.get(name)) {
+            (Some(t), _) => t.data_type(),
+            (None, Some(c)) => c
+                .attribute
+                .iter()
+                .find(|a| a.name() == "value")
+                .and_then(|a| a.t.as_ref())
+                .map_or(0, |t| t.data_type()),
+            _ => 0,
+        };
+        matches!(ty, UINT8 | INT8)
+    }
+
+    /// The uint8, int8 or int32 constant `name` (weights, zero points, biases).
+    pub fn int_constant(&self, node: &pb::NodeProto, name: &str) -> Result<IntConst> {
+        decode_int_tensor(self.tensor(node, name)?)
+    }
+
+    /// The constant `name`, decoded (a DequantizeLinear of integers dequantized); an error
+    /// naming `node` if it is missing.
     pub fn constant(&self, node: &pb::NodeProto, name: &str) -> Result<Const> {
         if let Some(t) = self.initializers.get(name) {
             decode_tensor(t)
         } else if let Some(c) = self.constant_nodes.get(name) {
             constant_node_value(c)
+        } else if let Some(dq) = self.dq_consts.get(name) {
+            let q = self.dequantize_const(dq)?;
+            Ok(Const {
+                dims: q.values.dims.clone(),
+                data: Data::F32(q.real()),
+            })
         } else {
             Err(err(format!(
                 "{}: input '{name}' is not an initializer or a Constant node",
@@ -497,41 +667,67 @@ impl<'a> Graph<'a> {
             path.push(node);
             cur = next;
         }
+        // A Softmax of the output may feed a second graph output, through QuantizeLinear /
+        // DequantizeLinear pairs in a QDQ model: those nodes and their tensors are the
+        // secondary branch, which the import leaves to the runner's softmax option.
+        let mut branch: Vec<&pb::NodeProto> = Vec::new();
+        let mut branch_outputs: HashSet<&str> = HashSet::new();
+        for node in &self.graph.node {
+            if node.op_type() != "Softmax" || node.input.first().map(String::as_str) != Some(output)
+            {
+                continue;
+            }
+            let mut chain = vec![node];
+            let mut end = node.output.first().map(String::as_str);
+            while let Some(t) = end {
+                match self.consumers.get(t).map(Vec::as_slice) {
+                    None | Some([]) => break,
+                    Some([n])
+                        if matches!(n.op_type(), "QuantizeLinear" | "DequantizeLinear")
+                            && n.input.iter().skip(1).all(|i| self.is_const(i)) =>
+                    {
+                        chain.push(n);
+                        end = n.output.first().map(String::as_str);
+                    }
+                    _ => {
+                        end = None;
+                        chain.clear();
+                    }
+                }
+            }
+            if let Some(t) = end {
+                branch_outputs.insert(t);
+                branch.extend(chain);
+            }
+        }
         // Everything else must be a Constant, a shape computation (whose outputs can only
-        // reach a Reshape on the path: any other consumer is refused here or above) or a
-        // Softmax of the output feeding a second output.
+        // reach a Reshape on the path: any other consumer is refused here or above) or on
+        // the softmax branch.
         for node in &self.graph.node {
             let shape_node = self.is_shape_node(node)
                 && node
                     .output
                     .iter()
                     .all(|o| !self.outputs.contains(o.as_str()));
+            let dq_const = node
+                .output
+                .first()
+                .is_some_and(|o| self.dq_consts.contains_key(o.as_str()));
             if node.op_type() == "Constant"
+                || dq_const
                 || shape_node
                 || path.iter().any(|p| std::ptr::eq(*p, node))
+                || branch.iter().any(|p| std::ptr::eq(*p, node))
             {
                 continue;
             }
-            let softmax_of_output = node.op_type() == "Softmax"
-                && node.input.first().map(String::as_str) == Some(output)
-                && node
-                    .output
-                    .iter()
-                    .all(|o| !self.consumers.contains_key(o.as_str()));
-            if !softmax_of_output {
-                return Err(err(format!(
-                    "{} is not on the data path from '{input}' to '{output}'",
-                    label(node)
-                )));
-            }
+            return Err(err(format!(
+                "{} is not on the data path from '{input}' to '{output}'",
+                label(node)
+            )));
         }
         for o in &self.graph.output {
-            let produced_by_softmax = self.graph.node.iter().any(|n| {
-                n.op_type() == "Softmax"
-                    && n.output.first().map(String::as_str) == Some(o.name())
-                    && n.input.first().map(String::as_str) == Some(output)
-            });
-            if !on_path.contains(o.name()) && !produced_by_softmax {
+            if !on_path.contains(o.name()) && !branch_outputs.contains(o.name()) {
                 return Err(err(format!(
                     "graph output '{}' is neither on the data path nor the softmax of '{output}'",
                     o.name()

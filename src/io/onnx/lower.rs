@@ -2,16 +2,39 @@
 //! attributes checked against what the op allows, ops the IR does not know kept as
 //! [`Op::Unsupported`] with the reason.
 
-use super::graph::{err, label, Attrs, Const, Data, Graph};
+use super::graph::{err, label, Attrs, Const, Data, Graph, IntType};
 use super::proto as pb;
+use super::quant::i32_bias;
 use crate::activation::Clamp;
 use crate::geometry::Padding;
 use crate::io::graph::{self as ir, BinOp, Op, Pads};
+use crate::quant::QParams;
 use crate::Result;
 
 pub(super) struct Lowering<'a> {
     pub g: Graph<'a>,
     pub opset: i64,
+}
+
+/// The ops that move data without changing values: a tensor on a quantization grid stays
+/// on it through them.
+pub(super) const LAYOUT_OPS: &[&str] = &[
+    "Transpose",
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+    "Dropout",
+    "Pad",
+];
+
+/// What lowering one node of the data path makes: the IR node and the quantization grid
+/// its output lies on (a QuantizeLinear's or QLinear op's output, and what a
+/// DequantizeLinear or a layout op keeps of it).
+pub(super) struct Lowered {
+    pub node: ir::Node,
+    pub grid: Option<QParams>,
 }
 
 fn f32s(c: Const) -> Vec<f32> {
@@ -49,8 +72,8 @@ fn pair(
 }
 
 /// OIHW to OHWI.
-fn oihw_to_ohwi(v: &[f32], o: usize, i: usize, h: usize, w: usize) -> Vec<f32> {
-    let mut out = vec![0.0; v.len()];
+fn oihw_to_ohwi<T: Copy + Default>(v: &[T], o: usize, i: usize, h: usize, w: usize) -> Vec<T> {
+    let mut out = vec![T::default(); v.len()];
     for oo in 0..o {
         for ii in 0..i {
             for y in 0..h {
@@ -63,8 +86,8 @@ fn oihw_to_ohwi(v: &[f32], o: usize, i: usize, h: usize, w: usize) -> Vec<f32> {
     out
 }
 
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0; v.len()];
+fn transpose<T: Copy + Default>(v: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut t = vec![T::default(); v.len()];
     for r in 0..rows {
         for c in 0..cols {
             t[c * rows + r] = v[r * cols + c];
@@ -74,17 +97,209 @@ fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 impl<'a> Lowering<'a> {
-    /// One node of the data path (whose data input is `data`).
-    pub fn node(&self, node: &pb::NodeProto, data: &str) -> Result<ir::Node> {
-        let op = self.op(node, data)?;
-        Ok(ir::Node {
-            name: match node.name() {
-                "" => node.output.first().cloned().unwrap_or_default(),
-                n => n.to_string(),
+    /// One node of the data path (whose data input is `data`, on `grid` if quantized).
+    pub fn node(&self, node: &pb::NodeProto, data: &str, grid: Option<QParams>) -> Result<Lowered> {
+        let (op, out_grid) = match node.op_type() {
+            "QuantizeLinear" => {
+                let q = self.g.activation_q(node)?;
+                (Op::Identity, Some(q))
+            }
+            "DequantizeLinear" => {
+                let q = self.g.activation_q(node)?;
+                match grid {
+                    Some(g) if g != q => {
+                        return Err(err(format!(
+                            "{}: dequantizes with scale {} and zero point {} a tensor \
+                             quantized with scale {} and zero point {} (u8 grid)",
+                            label(node),
+                            q.scale,
+                            q.zero_point,
+                            g.scale,
+                            g.zero_point
+                        )))
+                    }
+                    _ => {}
+                }
+                (Op::Identity, Some(q))
+            }
+            "QLinearConv" => {
+                let (conv, y) = self.qlinear_conv(node, grid)?;
+                (Op::Conv(conv), Some(y))
+            }
+            "QLinearMatMul" => {
+                let (dense, y) = self.qlinear_matmul(node, grid)?;
+                (Op::Dense(dense), Some(y))
+            }
+            "Pad" => (self.pad(node, grid)?, grid),
+            op if LAYOUT_OPS.contains(&op) => (self.op(node, data)?, grid),
+            _ => {
+                let mut op = self.op(node, data)?;
+                if let Some(g) = grid {
+                    self.quantize_weights(node, &mut op, g)?;
+                }
+                (op, None)
+            }
+        };
+        // Annotated: what QuantizeLinear and the QLinear ops make. Not: a DequantizeLinear's
+        // float output (the next layer reads the grid as its input's quantization), a
+        // layout op's (its input's), and a QuantizeLinear back to the grid the data is
+        // already on (DequantizeLinear -> Reshape -> QuantizeLinear, exact).
+        let out_q = match node.op_type() {
+            "QuantizeLinear" if grid == out_grid => None,
+            "QuantizeLinear" | "QLinearConv" | "QLinearMatMul" => out_grid,
+            _ => None,
+        };
+        Ok(Lowered {
+            node: ir::Node {
+                name: match node.name() {
+                    "" => node.output.first().cloned().unwrap_or_default(),
+                    n => n.to_string(),
+                },
+                op_type: node.op_type().to_string(),
+                op,
+                out_q,
             },
-            op_type: node.op_type().to_string(),
-            op,
+            grid: out_grid,
         })
+    }
+
+    /// The grid `node` states for its data input (inputs 1 and 2 of the QLinear ops),
+    /// which must be the one the data is on.
+    fn qlinear_input(&self, node: &pb::NodeProto, grid: Option<QParams>) -> Result<QParams> {
+        let x = self.g.qlinear_q(node, 1, 2)?;
+        if let Some(g) = grid.filter(|g| *g != x) {
+            return Err(err(format!(
+                "{}: its input quantization (scale {}, zero point {}) is not its input's \
+                 (scale {}, zero point {}, u8 grid)",
+                label(node),
+                x.scale,
+                x.zero_point,
+                g.scale,
+                g.zero_point
+            )));
+        }
+        Ok(x)
+    }
+
+    /// QLinearConv: a convolution of integer weights (input 3, scale and zero point 4 and
+    /// 5, per output channel) with an int32 bias (input 8) at `x_scale * w_scale`, from
+    /// the grid of inputs 1, 2 to that of 6, 7.
+    fn qlinear_conv(
+        &self,
+        node: &pb::NodeProto,
+        grid: Option<QParams>,
+    ) -> Result<(ir::Conv, QParams)> {
+        let x = self.qlinear_input(node, grid)?;
+        let y = self.g.qlinear_q(node, 6, 7)?;
+        let w = self.g.qlinear_weight(node, 3, 0)?;
+        let &[o, i, h, kw] = w.values.dims.as_slice() else {
+            return Err(err(format!(
+                "{}: weight '{}' has dims {:?}, expected 4 (OIHW)",
+                label(node),
+                w.name,
+                w.values.dims
+            )));
+        };
+        let (q, w_scale) = w.s8_weights(0)?;
+        let bias = i32_bias(&self.g, node, 8, x.scale, &w_scale)?;
+        let attrs = self.conv_attrs(node)?;
+        let real_bias = bias
+            .iter()
+            .zip(&w_scale)
+            .map(|(&b, &s)| b as f32 * (x.scale * s))
+            .collect();
+        let mut conv = self.conv_from(node, &attrs, w.real(), &w.values.dims, real_bias)?;
+        conv.quant = Some(ir::QuantWeights {
+            weights: oihw_to_ohwi(&q, o, i, h, kw),
+            weight_scale: w_scale,
+            bias,
+        });
+        Ok((conv, y))
+    }
+
+    /// QLinearMatMul of the data by an integer [in][out] constant (per output column
+    /// scales), from the grid of inputs 1, 2 to that of 6, 7.
+    fn qlinear_matmul(
+        &self,
+        node: &pb::NodeProto,
+        grid: Option<QParams>,
+    ) -> Result<(ir::Dense, QParams)> {
+        let x = self.qlinear_input(node, grid)?;
+        let y = self.g.qlinear_q(node, 6, 7)?;
+        let w = self.g.qlinear_weight(node, 3, 1)?;
+        let &[inputs, outputs] = w.values.dims.as_slice() else {
+            return Err(err(format!(
+                "{}: weight '{}' has dims {:?}, expected 2",
+                label(node),
+                w.name,
+                w.values.dims
+            )));
+        };
+        let (q, weight_scale) = w.s8_weights(1)?;
+        let _ = x;
+        Ok((
+            ir::Dense {
+                weights: transpose(&w.real(), inputs, outputs),
+                inputs,
+                outputs,
+                bias: vec![0.0; outputs],
+                clamp: Clamp::NONE,
+                quant: Some(ir::QuantWeights {
+                    weights: transpose(&q, inputs, outputs),
+                    weight_scale,
+                    bias: vec![0; outputs],
+                }),
+            },
+            y,
+        ))
+    }
+
+    /// The integer weights of a Conv, Gemm or MatMul whose weight is a DequantizeLinear of
+    /// integers and whose input is on `grid` (a QDQ model): s8 weights per output channel,
+    /// the bias in i32 at `s_in * s_w` (a float bias quantized as ONNX Runtime does).
+    fn quantize_weights(&self, node: &pb::NodeProto, op: &mut Op, grid: QParams) -> Result<()> {
+        let Some(dq) = node.input.get(1).and_then(|w| self.g.dequantized(w)) else {
+            return Ok(());
+        };
+        let w = self.g.dequantize_const(dq)?;
+        match op {
+            Op::Conv(conv) => {
+                let &[o, i, h, kw] = w.values.dims.as_slice() else {
+                    return Ok(());
+                };
+                let (q, w_scale) = w.s8_weights(0)?;
+                let bias = i32_bias(&self.g, node, 2, grid.scale, &w_scale)?;
+                conv.quant = Some(ir::QuantWeights {
+                    weights: oihw_to_ohwi(&q, o, i, h, kw),
+                    weight_scale: w_scale,
+                    bias,
+                });
+            }
+            Op::Dense(dense) => {
+                let &[r, c] = w.values.dims.as_slice() else {
+                    return Ok(());
+                };
+                let attrs = Attrs::new(node, &["alpha", "beta", "transA", "transB"])?;
+                if attrs.float("alpha", 1.0)? != 1.0 || attrs.float("beta", 1.0)? != 1.0 {
+                    return Err(err(format!(
+                        "{}: alpha and beta must be 1 with quantized weights",
+                        label(node)
+                    )));
+                }
+                // [out][in] (Gemm with transB) or [in][out] (MatMul, Gemm).
+                let trans_b = node.op_type() == "Gemm" && attrs.int("transB", 0)? != 0;
+                let (q, w_scale) = w.s8_weights(if trans_b { 0 } else { 1 })?;
+                let weights = if trans_b { q } else { transpose(&q, r, c) };
+                let bias = i32_bias(&self.g, node, 2, grid.scale, &w_scale)?;
+                dense.quant = Some(ir::QuantWeights {
+                    weights,
+                    weight_scale: w_scale,
+                    bias,
+                });
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn op(&self, node: &pb::NodeProto, data: &str) -> Result<Op> {
@@ -101,7 +316,6 @@ impl<'a> Lowering<'a> {
             "Clip" => self.clip(node)?,
             "Max" | "Min" => self.max_min(node, data)?,
             "Add" | "Sub" | "Mul" | "Div" => self.binary(node, data)?,
-            "Pad" => self.pad(node)?,
             "Transpose" => {
                 let perm = Attrs::new(node, &["perm"])?
                     .ints("perm")?
@@ -152,6 +366,7 @@ impl<'a> Lowering<'a> {
                     outputs,
                     bias: vec![0.0; outputs],
                     clamp: Clamp::NONE,
+                    quant: None,
                 })
             }
             "Reshape" => {
@@ -267,33 +482,61 @@ impl<'a> Lowering<'a> {
         )
     }
 
+    fn conv_attrs<'n>(&self, node: &'n pb::NodeProto) -> Result<Attrs<'n>> {
+        let mut allowed = vec![
+            "auto_pad",
+            "dilations",
+            "group",
+            "kernel_shape",
+            "pads",
+            "strides",
+        ];
+        if node.op_type() == "QLinearConv" {
+            // ONNX Runtime's NHWC variant is a contrib op, refused by domain; the
+            // attribute is harmless at its default.
+            allowed.push("channels_last");
+        }
+        Attrs::new(node, &allowed)
+    }
+
     fn conv(&self, node: &pb::NodeProto) -> Result<ir::Conv> {
-        let attrs = Attrs::new(
-            node,
-            &[
-                "auto_pad",
-                "dilations",
-                "group",
-                "kernel_shape",
-                "pads",
-                "strides",
-            ],
-        )?;
+        let attrs = self.conv_attrs(node)?;
         let weight = self.weight(node, 1)?;
-        let &[o, i, h, w] = weight.dims.as_slice() else {
+        let o = weight.dims.first().copied().unwrap_or(0);
+        let bias = self.bias(node, 2, o)?;
+        let dims = weight.dims.clone();
+        self.conv_from(node, &attrs, f32s(weight), &dims, bias)
+    }
+
+    /// A convolution of OIHW `weights` of `dims`.
+    fn conv_from(
+        &self,
+        node: &pb::NodeProto,
+        attrs: &Attrs,
+        weights: Vec<f32>,
+        dims: &[usize],
+        bias: Vec<f32>,
+    ) -> Result<ir::Conv> {
+        let &[o, i, h, w] = dims else {
             return Err(err(format!(
                 "{}: weight '{}' has dims {:?}, expected 4 (OIHW)",
                 label(node),
                 node.input[1],
-                weight.dims
+                dims
             )));
         };
+        if attrs.int("channels_last", 0)? != 0 {
+            return Err(err(format!(
+                "{}: channels_last is not supported",
+                label(node)
+            )));
+        }
         if let Some(k) = attrs.ints("kernel_shape")? {
             if k != [h as i64, w as i64] {
                 return Err(err(format!(
                     "{}: kernel_shape {k:?} does not match the weight dims {:?}",
                     label(node),
-                    weight.dims
+                    dims
                 )));
             }
         }
@@ -303,16 +546,17 @@ impl<'a> Lowering<'a> {
             .filter(|&g| g >= 1)
             .ok_or_else(|| err(format!("{}: group {group}", label(node))))?;
         Ok(ir::Conv {
-            weights: oihw_to_ohwi(&f32s(weight), o, i, h, w),
+            weights: oihw_to_ohwi(&weights, o, i, h, w),
             out_c: o,
             kernel: (h, w),
             in_c_per_group: i,
-            bias: self.bias(node, 2, o)?,
+            bias,
             stride: pair(node, "strides", attrs.ints("strides")?, 1)?,
             dilation: pair(node, "dilations", attrs.ints("dilations")?, 1)?,
-            pads: self.pads(node, &attrs)?,
+            pads: self.pads(node, attrs)?,
             group,
             clamp: Clamp::NONE,
+            quant: None,
         })
     }
 
@@ -453,7 +697,7 @@ impl<'a> Lowering<'a> {
         })
     }
 
-    fn pad(&self, node: &pb::NodeProto) -> Result<Op> {
+    fn pad(&self, node: &pb::NodeProto, grid: Option<QParams>) -> Result<Op> {
         let attrs = Attrs::new(node, &["mode", "pads", "value"])?;
         let mode = attrs.string("mode")?.unwrap_or_else(|| "constant".into());
         if mode != "constant" {
@@ -465,9 +709,28 @@ impl<'a> Lowering<'a> {
             if node.input.get(3).is_some_and(|a| !a.is_empty()) {
                 return Ok(Op::Unsupported("a Pad with axes".into()));
             }
-            let value = match self.g.input_f32(node, 2)? {
+            let value = match node.input.get(2).filter(|s| !s.is_empty()) {
                 None => 0.0,
-                Some(c) => f32s(c).first().copied().unwrap_or(0.0),
+                // A Pad of quantized data (QOperator) pads with codes: the zero point is
+                // real 0.
+                Some(name) if self.g.is_int_constant(name) => {
+                    let c = self.g.int_constant(node, name)?;
+                    let code = c.values.first().copied().unwrap_or(0)
+                        + if c.ty == IntType::S8 { 128 } else { 0 };
+                    match grid {
+                        Some(g) => g.dequantize(code.clamp(0, 255) as u8),
+                        None => {
+                            return Err(err(format!(
+                                "{}: pads with the integer '{name}' data that is not quantized",
+                                label(node)
+                            )))
+                        }
+                    }
+                }
+                Some(_) => match self.g.input_f32(node, 2)? {
+                    None => 0.0,
+                    Some(c) => f32s(c).first().copied().unwrap_or(0.0),
+                },
             };
             (self.g.input_i64(node, 1)?, value)
         };
@@ -549,6 +812,7 @@ impl<'a> Lowering<'a> {
                 .map(|b| b * beta)
                 .collect(),
             clamp: Clamp::NONE,
+            quant: None,
         }))
     }
 }

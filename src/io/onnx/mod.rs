@@ -17,6 +17,7 @@ mod graph;
 mod lower;
 #[allow(clippy::all, missing_docs, rustdoc::all)]
 mod proto;
+mod quant;
 pub mod write;
 
 use self::graph::{err, Graph};
@@ -93,12 +94,86 @@ pub fn lower_onnx(bytes: &[u8]) -> Result<ir::Graph> {
         .first()
         .ok_or_else(|| err("the graph has no output"))?;
     let path = low.g.data_path(input.name(), output.name())?;
-    let mut nodes = Vec::with_capacity(path.len());
+    let mut nodes: Vec<ir::Node> = Vec::with_capacity(path.len());
     let mut data = input.name();
-    for node in path {
-        nodes.push(low.node(node, data)?);
+    let mut grid = None;
+    for node in &path {
+        let lowered = low.node(node, data, grid)?;
+        // A QuantizeLinear after float layout ops (GlobalAveragePool -> Reshape ->
+        // QuantizeLinear) quantizes the output of the op before them: the values pass
+        // through unchanged.
+        if let (Some(q), "QuantizeLinear") = (lowered.node.out_q, node.op_type()) {
+            for prev in nodes.iter_mut().rev() {
+                if prev.out_q.is_some() {
+                    break;
+                }
+                prev.out_q = Some(q);
+                if !lower::LAYOUT_OPS.contains(&prev.op_type.as_str()) {
+                    break;
+                }
+            }
+        }
+        nodes.push(lowered.node);
+        grid = lowered.grid;
         data = node.output[0].as_str();
     }
+    // The quantization of a float input is its first QuantizeLinear's, if only layout ops
+    // come before it.
+    let input_q = path
+        .iter()
+        .zip(&nodes)
+        .find(|(p, _)| p.op_type() != "Transpose")
+        .filter(|(p, _)| p.op_type() == "QuantizeLinear")
+        .and_then(|(_, n)| n.out_q);
+    // An integer input (no QuantizeLinear) takes the quantization its first op states.
+    let input_type = match elem_type(input) {
+        Some(2) => ir::EdgeType::U8,
+        Some(3) => ir::EdgeType::I8,
+        _ => ir::EdgeType::F32,
+    };
+    let input_q = if input_type == ir::EdgeType::F32 {
+        input_q
+    } else {
+        let first = path
+            .iter()
+            .find(|p| p.op_type() != "Transpose")
+            .ok_or_else(|| err("an integer input and no op to dequantize it"))?;
+        if !matches!(
+            first.op_type(),
+            "DequantizeLinear" | "QLinearConv" | "QLinearMatMul"
+        ) {
+            return Err(err(format!(
+                "input '{}' holds integer codes, but its first op {} is not a \
+                 DequantizeLinear or QLinear op",
+                input.name(),
+                graph::label(first)
+            )));
+        }
+        let p = low.g.quant_params(first, 1, 2, 1, None, None)?;
+        let want = match input_type {
+            ir::EdgeType::I8 => graph::IntType::S8,
+            _ => graph::IntType::U8,
+        };
+        if p.ty != want {
+            return Err(err(format!(
+                "tensor '{}': a zero point of type {} for input '{}' of type {}",
+                p.zp_name,
+                p.ty.name(),
+                input.name(),
+                want.name()
+            )));
+        }
+        Some(low.g.qlinear_q(first, 1, 2)?)
+    };
+    let output_type = match path.last().map(|n| n.op_type()) {
+        Some("QuantizeLinear" | "QLinearConv" | "QLinearMatMul") => {
+            match nodes.last().and_then(|n| n.out_q) {
+                Some(_) => quantized_type(graph, output.name()),
+                None => ir::EdgeType::F32,
+            }
+        }
+        _ => ir::EdgeType::F32,
+    };
     // The file's input is NHWC when the first node turns it into NCHW.
     let input_layout = match nodes.first().map(|n| &n.op) {
         Some(ir::Op::Transpose { perm }) if perm == &[0, 3, 1, 2] => Layout::Nhwc,
@@ -111,7 +186,36 @@ pub fn lower_onnx(bytes: &[u8]) -> Result<ir::Graph> {
         input_layout,
         output_name: output.name().to_string(),
         nodes,
+        input_q,
+        input_type,
+        output_type,
     })
+}
+
+/// The element type a graph input or output states.
+fn elem_type(v: &pb::ValueInfoProto) -> Option<i32> {
+    match v.r#type.as_ref()?.value.as_ref()? {
+        pb::type_proto::Value::TensorType(t) => Some(t.elem_type()),
+        _ => None,
+    }
+}
+
+/// The element type of graph output `name` (uint8 or int8 codes).
+fn quantized_type(graph: &pb::GraphProto, name: &str) -> ir::EdgeType {
+    use pb::type_proto::Value as Type;
+    let elem = graph
+        .output
+        .iter()
+        .find(|o| o.name() == name)
+        .and_then(|o| o.r#type.as_ref()?.value.as_ref())
+        .map(|t| match t {
+            Type::TensorType(t) => t.elem_type(),
+            _ => 0,
+        });
+    match elem {
+        Some(3) => ir::EdgeType::I8,
+        _ => ir::EdgeType::U8,
+    }
 }
 
 /// Imports an ONNX model as a network: lowering, then the passes.
@@ -130,9 +234,10 @@ fn input_dims(input: &pb::ValueInfoProto) -> Result<Vec<Dim>> {
     let Some(Type::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err(err(format!("input '{name}' is not a tensor")));
     };
-    if t.elem_type() != 1 {
+    // uint8 and int8: codes, dequantized by the first op.
+    if !matches!(t.elem_type(), 1..=3) {
         return Err(err(format!(
-            "input '{name}' has element type {}, expected float32 (1)",
+            "input '{name}' has element type {}, expected float32 (1), uint8 (2) or int8 (3)",
             t.elem_type()
         )));
     }

@@ -316,6 +316,51 @@ fn softmax_feeding_a_second_output_is_ignored_other_outputs_are_refused() {
     assert_eq!(model.output_name, "output");
     assert!(!model.network.head.softmax);
 
+    // A QDQ export quantizes the probabilities: Softmax -> QuantizeLinear ->
+    // DequantizeLinear -> the second output, with constant scale and zero point.
+    let mut q = m.clone();
+    let g = q.graph.as_mut().unwrap();
+    g.node.last_mut().unwrap().output = vec!["probs_f".into()];
+    g.initializer.push(TensorProto {
+        name: Some("probs_scale".into()),
+        data_type: Some(1),
+        float_data: vec![1.0 / 256.0],
+        ..Default::default()
+    });
+    g.initializer.push(TensorProto {
+        name: Some("probs_zp".into()),
+        data_type: Some(2),
+        raw_data: Some(vec![0]),
+        ..Default::default()
+    });
+    for (op, from, to) in [
+        ("QuantizeLinear", "probs_f", "probs_q"),
+        ("DequantizeLinear", "probs_q", "probs"),
+    ] {
+        g.node.push(NodeProto {
+            name: Some(format!("{op}_probs")),
+            op_type: Some(op.into()),
+            input: vec![from.into(), "probs_scale".into(), "probs_zp".into()],
+            output: vec![to.into()],
+            ..Default::default()
+        });
+    }
+    assert_eq!(
+        import_onnx(&q.encode_to_vec()).unwrap().output_name,
+        "output"
+    );
+    // The chain must end in a graph output or nowhere: a Relu after it is refused.
+    let g = q.graph.as_mut().unwrap();
+    g.node.last_mut().unwrap().output = vec!["probs_dq".into()];
+    g.node.push(NodeProto {
+        name: Some("after_probs".into()),
+        op_type: Some("Relu".into()),
+        input: vec!["probs_dq".into()],
+        output: vec!["probs".into()],
+        ..Default::default()
+    });
+    assert_names(&error(&q), &["Softmax", "not on the data path"]);
+
     // Extra outputs on the data path (features for a probe) are ignored too.
     let g = m.graph.as_mut().unwrap();
     g.output[1].name = Some("features.3.pw/Relu_out".into());

@@ -3,9 +3,9 @@
 //! [`super::ops`].
 
 use super::ops::{self, OpCtx};
-use super::schema::{builtin, Model, Operator};
+use super::schema::{builtin, tensor_type, Model, Operator};
 use super::tensors::{err, Tensors};
-use crate::io::graph::{Dim, Graph, Layout};
+use crate::io::graph::{Dim, EdgeType, Graph, Layout};
 use crate::Result;
 use std::collections::{HashMap, HashSet};
 
@@ -108,7 +108,7 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
         .first()
         .ok_or_else(|| err("subgraph 0 has no output"))?;
     t.get(output, || "subgraph output".to_string())?;
-    t.check_f32(input, "the input")?;
+    let input_q = t.data_q(input, "the input")?;
 
     // Who produces and who consumes each data tensor.
     let mut producer: HashMap<i32, usize> = HashMap::new();
@@ -258,12 +258,39 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
         }
     }
 
-    // Lower the chain.
+    // Lower the chain. A QUANTIZE of the float input and a DEQUANTIZE into the output
+    // are the model's edges: they set its input quantization and edge types.
     let mut nodes = Vec::with_capacity(path.len());
     let mut data = input;
     let mut last_supported = true;
-    for &i in &path {
+    let edge = |q: Option<crate::quant::QParams>, ti: i32| match (q, t.tensor_type(ti)) {
+        (None, _) => EdgeType::F32,
+        (Some(_), Ok(tensor_type::UINT8)) => EdgeType::U8,
+        _ => EdgeType::I8,
+    };
+    let mut graph_in_q = input_q;
+    let input_type = edge(input_q, input);
+    let out_q = t.data_q(output, "the output");
+    let output_type = edge(out_q.as_ref().ok().copied().flatten(), output);
+    for (k, &i) in path.iter().enumerate() {
         let o = &ops[i];
+        let out = o.outputs[0];
+        if o.code == builtin::QUANTIZE && k == 0 && input_q.is_none() {
+            let q = t.data_q(out, &format!("{}: output", o.label(i)))?;
+            if q.is_some() {
+                graph_in_q = q;
+                data = out;
+                continue;
+            }
+        }
+        if o.code == builtin::DEQUANTIZE && k + 1 == path.len() && out == output {
+            let q = t.data_q(data, &format!("{}: input", o.label(i)))?;
+            if q.is_some() {
+                last_supported = true;
+                data = out;
+                continue;
+            }
+        }
         let ctx = OpCtx {
             t: &t,
             op: o.op,
@@ -282,7 +309,7 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
         data = o.outputs[0];
     }
     if last_supported {
-        t.check_f32(output, "the output")?;
+        out_q?;
     }
 
     Ok(Graph {
@@ -292,6 +319,9 @@ pub(crate) fn lower(file: &[u8], model: Model) -> Result<Graph> {
         input_layout: Layout::Nhwc,
         output_name: t.name(output),
         nodes,
+        input_q: graph_in_q,
+        input_type,
+        output_type,
     })
 }
 

@@ -5,8 +5,11 @@ use super::schema::{activation, builtin, padding, BuiltinOptions, Operator};
 use super::tensors::{err, Tensors};
 use crate::activation::Clamp;
 use crate::geometry::Padding;
-use crate::io::graph::{BinOp, Conv, Dense, Node, Op, Pads};
+use crate::io::graph::{BinOp, Conv, Dense, Node, Op, Pads, QuantWeights};
 use crate::Result;
+
+/// s8 weights and their per output channel scales.
+type Q8Weights = (Vec<i8>, Vec<f32>);
 
 /// What lowering one operator needs.
 pub(crate) struct OpCtx<'t, 'a> {
@@ -33,12 +36,78 @@ impl OpCtx<'_, '_> {
         err(format!("{}: {why}", self.label()))
     }
 
+    /// The node, with its output's quantization (checked by `data_first` / the chain).
     fn node(&self, op: Op) -> Node {
         Node {
             name: self.t.name(self.output),
             op_type: self.name.to_string(),
             op,
+            out_q: self.t.data_q(self.output, "output").ok().flatten(),
         }
+    }
+
+    /// The data input's quantization.
+    fn in_q(&self) -> Result<Option<crate::quant::QParams>> {
+        self.t
+            .data_q(self.data, &format!("{}: input", self.label()))
+    }
+
+    /// Weights of input 1: f32, or quantized (s8 with `out_c` scales along `axis`) with
+    /// their dequantized values.
+    fn weights(&self, axis: usize, out_c: usize) -> Result<(Vec<f32>, Option<Q8Weights>)> {
+        let ti = self.required(1, "weights")?;
+        match self.t.tensor_type(ti)? {
+            super::schema::tensor_type::INT8 | super::schema::tensor_type::UINT8 => {
+                let role = format!("{}: weights", self.label());
+                let (w, s) = self.t.const_q8(ti, &role, axis, out_c)?;
+                let inner = w.len() / out_c.max(1);
+                let f = w
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        let c = if axis == 0 {
+                            i / inner.max(1)
+                        } else {
+                            i % out_c.max(1)
+                        };
+                        f32::from(v) * s[c]
+                    })
+                    .collect();
+                Ok((f, Some((w, s))))
+            }
+            _ => Ok((self.const_f32(1, "weights")?.data, None)),
+        }
+    }
+
+    /// The quantized form of a layer: weights and scales in the IR's order, the int32
+    /// bias, and the f32 bias its dequantized values. Needs a quantized data input.
+    fn quant_bias(&self, n: usize, weight_scale: &[f32]) -> Result<(Vec<f32>, Vec<i32>)> {
+        let s_in = self.in_q()?.ok_or_else(|| {
+            self.fail(format!(
+                "int8 weights on the float input {} (dynamic-range models are not supported)",
+                self.t.label(self.data)
+            ))
+        })?;
+        let bias = match self.input(2) {
+            None => vec![0; n],
+            Some(ti) => {
+                let b = self.t.const_i32(ti, &format!("{}: bias", self.label()))?;
+                if b.data.len() != n || b.dims.len() != 1 {
+                    return Err(self.fail(format!(
+                        "bias {} has dims {:?}, expected [{n}]",
+                        self.t.label(ti),
+                        b.dims
+                    )));
+                }
+                b.data
+            }
+        };
+        let f = bias
+            .iter()
+            .zip(weight_scale)
+            .map(|(&b, &s)| b as f32 * (s_in.scale * s))
+            .collect();
+        Ok((f, bias))
     }
 
     /// Input `i`, or None when absent (-1 or past the end).
@@ -60,8 +129,7 @@ impl OpCtx<'_, '_> {
                 self.t.label(self.data)
             )));
         }
-        self.t
-            .check_f32(self.data, &format!("{}: input", self.label()))
+        self.in_q().map(|_| ())
     }
 
     fn const_f32(&self, i: usize, what: &str) -> Result<super::tensors::Const<f32>> {
@@ -157,13 +225,14 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 Ok(cl) => cl,
                 Err(why) => return unsupported(why),
             };
-            let w = c.const_f32(1, "weights")?;
+            let wi = c.required(1, "weights")?;
+            let w_dims = c.t.dims(wi)?;
             let in_c = c.in_channels()?;
-            let [out_c, kh, kw, ipg] = w.dims[..] else {
+            let [out_c, kh, kw, ipg] = w_dims[..] else {
                 return Err(c.fail(format!(
                     "weights {} have dims {:?}, expected 4 ([out][h][w][in])",
                     c.t.label(c.inputs[1]),
-                    w.dims
+                    w_dims
                 )));
             };
             if out_c == 0 || kh == 0 || kw == 0 || ipg == 0 || in_c % ipg != 0 {
@@ -171,9 +240,24 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                     "weights {} have dims {:?}: the input has {in_c} channels, not a \
                      multiple of {ipg}",
                     c.t.label(c.inputs[1]),
-                    w.dims
+                    w_dims
                 )));
             }
+            let (weights, qw) = c.weights(0, out_c)?;
+            let (bias, quant) = match qw {
+                Some((w, s)) => {
+                    let (fb, b) = c.quant_bias(out_c, &s)?;
+                    (
+                        fb,
+                        Some(QuantWeights {
+                            weights: w,
+                            weight_scale: s,
+                            bias: b,
+                        }),
+                    )
+                }
+                None => (c.bias(out_c)?, None),
+            };
             let group = in_c / ipg;
             if out_c % group != 0 {
                 return Err(c.fail(format!(
@@ -183,11 +267,11 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 )));
             }
             one(Op::Conv(Conv {
-                weights: w.data,
+                weights,
                 out_c,
                 kernel: (kh, kw),
                 in_c_per_group: ipg,
-                bias: c.bias(out_c)?,
+                bias,
                 stride: (
                     c.positive("stride_h", o.stride_h())?,
                     c.positive("stride_w", o.stride_w())?,
@@ -199,6 +283,7 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 pads: c.pads(o.padding())?,
                 group,
                 clamp,
+                quant,
             }))
         }
         builtin::DEPTHWISE_CONV_2D => {
@@ -210,20 +295,21 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 Ok(cl) => cl,
                 Err(why) => return unsupported(why),
             };
-            let w = c.const_f32(1, "weights")?;
+            let wi = c.required(1, "weights")?;
+            let w_dims = c.t.dims(wi)?;
             let ch = c.in_channels()?;
-            let [1, kh, kw, cm] = w.dims[..] else {
+            let [1, kh, kw, cm] = w_dims[..] else {
                 return Err(c.fail(format!(
                     "weights {} have dims {:?}, expected [1][h][w][channels]",
                     c.t.label(c.inputs[1]),
-                    w.dims
+                    w_dims
                 )));
             };
             if kh == 0 || kw == 0 {
                 return Err(c.fail(format!(
                     "weights {} have an empty kernel {:?}",
                     c.t.label(c.inputs[1]),
-                    w.dims
+                    w_dims
                 )));
             }
             if cm != ch {
@@ -236,22 +322,41 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 return Err(c.fail(format!(
                     "weights {} have dims {:?}: the input has {ch} channels",
                     c.t.label(c.inputs[1]),
-                    w.dims
+                    w_dims
                 )));
             }
+            let (wf, qw) = c.weights(3, ch)?;
             // [1][h][w][c] to OHWI [c][h][w][1].
-            let mut weights = vec![0.0; w.data.len()];
-            for (hw, row) in w.data.chunks_exact(ch).enumerate() {
-                for (k, &v) in row.iter().enumerate() {
-                    weights[k * kh * kw + hw] = v;
+            fn to_ohwi<T: Copy + Default>(w: &[T], ch: usize, khw: usize) -> Vec<T> {
+                let mut out = vec![T::default(); w.len()];
+                for (hw, row) in w.chunks_exact(ch).enumerate() {
+                    for (k, &v) in row.iter().enumerate() {
+                        out[k * khw + hw] = v;
+                    }
                 }
+                out
             }
+            let weights = to_ohwi(&wf, ch, kh * kw);
+            let (bias, quant) = match qw {
+                Some((w, s)) => {
+                    let (fb, b) = c.quant_bias(ch, &s)?;
+                    (
+                        fb,
+                        Some(QuantWeights {
+                            weights: to_ohwi(&w, ch, kh * kw),
+                            weight_scale: s,
+                            bias: b,
+                        }),
+                    )
+                }
+                None => (c.bias(ch)?, None),
+            };
             one(Op::Conv(Conv {
                 weights,
                 out_c: ch,
                 kernel: (kh, kw),
                 in_c_per_group: 1,
-                bias: c.bias(ch)?,
+                bias,
                 stride: (
                     c.positive("stride_h", o.stride_h())?,
                     c.positive("stride_w", o.stride_w())?,
@@ -263,6 +368,7 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 pads: c.pads(o.padding())?,
                 group: ch,
                 clamp,
+                quant,
             }))
         }
         builtin::FULLY_CONNECTED => {
@@ -280,12 +386,13 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 Ok(cl) => cl,
                 Err(why) => return unsupported(why),
             };
-            let w = c.const_f32(1, "weights")?;
-            let [outputs, inputs] = w.dims[..] else {
+            let wi = c.required(1, "weights")?;
+            let w_dims = c.t.dims(wi)?;
+            let [outputs, inputs] = w_dims[..] else {
                 return Err(c.fail(format!(
                     "weights {} have dims {:?}, expected [out][in]",
                     c.t.label(c.inputs[1]),
-                    w.dims
+                    w_dims
                 )));
             };
             let in_dims = c.t.dims(c.data)?;
@@ -297,16 +404,32 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
                 return Err(c.fail(format!(
                     "weights {} have dims {:?}, but the input {} has shape {in_dims:?}",
                     c.t.label(c.inputs[1]),
-                    w.dims,
+                    w_dims,
                     c.t.label(c.data)
                 )));
             }
+            let (weights, qw) = c.weights(0, outputs)?;
+            let (bias, quant) = match qw {
+                Some((w, s)) => {
+                    let (fb, b) = c.quant_bias(outputs, &s)?;
+                    (
+                        fb,
+                        Some(QuantWeights {
+                            weights: w,
+                            weight_scale: s,
+                            bias: b,
+                        }),
+                    )
+                }
+                None => (c.bias(outputs)?, None),
+            };
             one(Op::Dense(Dense {
-                weights: w.data,
+                weights,
                 inputs,
                 outputs,
-                bias: c.bias(outputs)?,
+                bias,
                 clamp,
+                quant,
             }))
         }
         builtin::AVERAGE_POOL_2D => {
@@ -441,8 +564,10 @@ pub(crate) fn lower_op(c: &OpCtx) -> Result<Vec<Node>> {
             };
             one(Op::Clamp(fused(act).expect("a known activation")))
         }
+        // At the edges the chain lowering takes them (`lower`); inside, a requantization.
         builtin::QUANTIZE | builtin::DEQUANTIZE => unsupported(format!(
-            "{}: quantized models are not supported yet",
+            "{} inside the network (a requantization or a float section) is not supported: \
+             only at the input and the output",
             c.name
         )),
         _ => unsupported(format!("{} is not supported by the TFLite import", c.name)),

@@ -399,12 +399,14 @@ tables! {
         shape_signature: 7 => Scalars<'a, i32>;
     }
 
-    /// `table QuantizationParameters` (only to tell a quantized tensor).
+    /// `table QuantizationParameters`.
     QuantizationParameters {
         min: 0 => Scalars<'a, f32>;
         max: 1 => Scalars<'a, f32>;
         scale: 2 => Scalars<'a, f32>;
         zero_point: 3 => Scalars<'a, i64>;
+        /// The axis of per-channel scales.
+        quantized_dimension: 6 => i32 = 0;
     }
 
     /// `table Buffer`.

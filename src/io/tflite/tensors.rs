@@ -3,6 +3,7 @@
 //! byte range checked.
 
 use super::schema::{self, tensor_type, Buffer, SubGraph, Tensor};
+use crate::quant::QParams;
 use crate::{Error, Result};
 use flatbuffers::{ForwardsUOffset, Vector};
 
@@ -181,6 +182,187 @@ impl<'a> Tensors<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The tensor's scales, zero points and axis (empty when it has none).
+    fn quantization(&self, index: i32) -> Result<(Vec<f32>, Vec<i64>, i32)> {
+        let t = self.get(index, || self.label(index))?;
+        Ok(match t.quantization() {
+            Some(q) => (
+                q.scale().map(|v| v.iter().collect()).unwrap_or_default(),
+                q.zero_point()
+                    .map(|v| v.iter().collect())
+                    .unwrap_or_default(),
+                q.quantized_dimension(),
+            ),
+            None => (Vec::new(), Vec::new(), 0),
+        })
+    }
+
+    /// A data-path tensor: float32 without quantization (`None`), or int8 / uint8 with
+    /// one scale and zero point, as sepconv's u8 grid (an int8 zero point plus 128).
+    pub fn data_q(&self, index: i32, role: &str) -> Result<Option<QParams>> {
+        let t = self.get(index, || self.label(index))?;
+        let ty = t.tensor_type();
+        let (scales, zps, _) = self.quantization(index)?;
+        let label = format!("{role} {}", self.label(index));
+        let (lo, hi, shift) = match ty {
+            tensor_type::FLOAT32 => {
+                if !scales.is_empty() || !zps.is_empty() {
+                    return Err(err(format!(
+                        "{label} is FLOAT32 with quantization parameters"
+                    )));
+                }
+                return Ok(None);
+            }
+            tensor_type::INT8 => (-128, 127, 128),
+            tensor_type::UINT8 => (0, 255, 0),
+            other => {
+                return Err(err(format!(
+                    "{label} is {}: only float32, int8 and uint8 tensors are supported",
+                    tensor_type::name(other)
+                )))
+            }
+        };
+        let (&[scale], zps) = (scales.as_slice(), zps.as_slice()) else {
+            return Err(err(format!(
+                "{label} is {} with {} scales: an activation needs exactly one",
+                tensor_type::name(ty),
+                scales.len()
+            )));
+        };
+        let zp = match zps {
+            [] => 0,
+            [z] => *z,
+            _ => {
+                return Err(err(format!(
+                    "{label} has {} zero points: an activation needs one",
+                    zps.len()
+                )))
+            }
+        };
+        if !(lo..=hi).contains(&zp) {
+            return Err(err(format!(
+                "{label}: zero point {zp} is outside the {} range {lo}..={hi}",
+                tensor_type::name(ty)
+            )));
+        }
+        QParams::new(scale, zp as i32 + shift, &label)
+            .map(Some)
+            .map_err(|e| match e {
+                Error::Model(m) => err(m),
+                e => e,
+            })
+    }
+
+    /// Quantized weights as s8 with one scale per output channel along `axis` (`out_c`
+    /// of them; a per-tensor scale is repeated). The zero points must be 0 (int8) or
+    /// bring every uint8 value into the s8 range.
+    pub fn const_q8(
+        &self,
+        index: i32,
+        role: &str,
+        axis: usize,
+        out_c: usize,
+    ) -> Result<(Vec<i8>, Vec<f32>)> {
+        let t = self.get(index, || self.label(index))?;
+        let label = format!("{role} {}", self.label(index));
+        let (dims, count) = self.dims_count(index)?;
+        let raw = self.raw(index, count, 1)?;
+        let (scales, zps, qdim) = self.quantization(index)?;
+        if scales.is_empty() {
+            return Err(err(format!("{label} is quantized but has no scales")));
+        }
+        if let Some((c, s)) = scales
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !(s.is_finite() && **s > 0.0))
+        {
+            return Err(err(format!(
+                "{label}: scale {s} (channel {c}) must be finite and positive"
+            )));
+        }
+        if scales.len() != 1 && (scales.len() != out_c || qdim as usize != axis || qdim < 0) {
+            return Err(err(format!(
+                "{label}: {} scales along axis {qdim} of dims {dims:?}, expected 1 or {out_c}                  along axis {axis}",
+                scales.len()
+            )));
+        }
+        if !zps.is_empty() && zps.len() != scales.len() {
+            return Err(err(format!(
+                "{label}: {} zero points for {} scales",
+                zps.len(),
+                scales.len()
+            )));
+        }
+        let scale = if scales.len() == 1 {
+            vec![scales[0]; out_c]
+        } else {
+            scales
+        };
+        let zp = |c: usize| {
+            zps.get(if zps.len() == 1 { 0 } else { c })
+                .copied()
+                .unwrap_or(0)
+        };
+        // The channel of element i along `axis`.
+        let inner: usize = dims.iter().skip(axis + 1).product();
+        let channel = |i: usize| (i / inner.max(1)) % out_c.max(1);
+        let weights = match t.tensor_type() {
+            tensor_type::INT8 => {
+                if let Some(z) = zps.iter().find(|&&z| z != 0) {
+                    return Err(err(format!(
+                        "{label}: weight zero point {z}: only symmetric (zero point 0) int8 \
+                         weights are supported"
+                    )));
+                }
+                raw.iter().map(|&b| b as i8).collect()
+            }
+            tensor_type::UINT8 => raw
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| {
+                    let v = i64::from(b) - zp(channel(i));
+                    i8::try_from(v).map_err(|_| {
+                        err(format!(
+                            "{label}: uint8 weight {b} minus zero point {} does not fit int8",
+                            zp(channel(i))
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?,
+            other => {
+                return Err(err(format!(
+                    "{label} is {}, expected INT8 or UINT8 weights",
+                    tensor_type::name(other)
+                )))
+            }
+        };
+        Ok((weights, scale))
+    }
+
+    /// An int32 constant (a quantized bias).
+    pub fn const_i32(&self, index: i32, role: &str) -> Result<Const<i32>> {
+        let t = self.get(index, || self.label(index))?;
+        if t.tensor_type() != tensor_type::INT32 {
+            return Err(err(format!(
+                "{role} {} is {}, expected INT32",
+                self.label(index),
+                tensor_type::name(t.tensor_type())
+            )));
+        }
+        let (dims, count) = self.dims_count(index)?;
+        let data = self
+            .raw(index, count, 4)?
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(Const { dims, data })
+    }
+
+    /// The element type of a tensor.
+    pub fn tensor_type(&self, index: i32) -> Result<i8> {
+        Ok(self.get(index, || self.label(index))?.tensor_type())
     }
 
     fn dims_count(&self, index: i32) -> Result<(Vec<usize>, usize)> {

@@ -11,6 +11,8 @@ mod workspace;
 
 pub use dtype::EdgeType;
 pub use model::Q8Model;
-pub use network::{activation_bounds, Q8Fc, Q8Layer, Q8Network, Q8Pool};
+pub use network::{
+    activation_bounds, xnnpack_bounds, InputRounding, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode,
+};
 pub use run::{Q8Input, Q8Output};
 pub use workspace::Q8Workspace;

@@ -39,6 +39,8 @@ pub struct Q8Model {
     pub(super) kernels: &'static KernelSet,
     pub(super) stages: Vec<Stage>,
     pub(super) fc: Option<PackedQ8B>,
+    /// With int8 logits: their requantization scales and quantization.
+    pub(super) fc_out: Option<(Vec<f32>, QParams)>,
     pub(super) pool: Option<Pool>,
     pub(super) threads: usize,
     /// Bytes of the largest activation of one image.
@@ -135,6 +137,9 @@ impl Q8Model {
             )?),
             None => None,
         };
+        let fc_out =
+            q.fc.as_ref()
+                .and_then(|f| Some((f.requant_scales()?, f.output?)));
         let pool = if options.threads > 1 {
             Some(
                 Pool::new(options.threads)
@@ -153,6 +158,7 @@ impl Q8Model {
             fc,
             pool,
             threads: options.threads,
+            fc_out,
             max_act,
             scratch,
             step_count,
@@ -210,7 +216,7 @@ impl Q8Model {
             return None;
         }
         match (&self.q.pool, &self.q.fc) {
-            (_, Some(_)) => None,
+            (_, Some(fc)) => fc.output,
             (Some(p), None) => Some(p.output),
             (None, None) => Some(self.q.layers.last().map_or(self.q.input, |l| l.output)),
         }
@@ -220,12 +226,12 @@ impl Q8Model {
     /// from a float one): what a caller of the file's own runtime passes. [`Q8Model::run`]
     /// takes f32 and [`Q8Model::run_codes`] u8 or i8 codes either way.
     pub fn input_type(&self) -> EdgeType {
-        EdgeType::F32
+        self.q.input_type
     }
 
     /// The output's element type as the model file states it.
     pub fn output_type(&self) -> EdgeType {
-        EdgeType::F32
+        self.q.output_type
     }
 
     /// The timed steps of [`Q8Model::run_profiled`]: each layer, then the pool and the

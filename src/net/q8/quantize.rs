@@ -13,7 +13,9 @@
 //! (`s_in * s_w / s_out`), so a model quantized elsewhere and loaded with the same
 //! parameters requantizes alike.
 
-use super::network::{activation_bounds, Q8Fc, Q8Layer, Q8Network, Q8Pool};
+use super::network::{
+    activation_bounds, EdgeType, InputRounding, Q8Fc, Q8Layer, Q8Network, Q8Pool, Q8PoolMode,
+};
 use crate::net::{fold_batch_norm, Fuse, Head, Model, Network, NetworkWeights, Options};
 use crate::quant::QParams;
 use crate::reference::global_avg_pool;
@@ -440,6 +442,7 @@ pub fn quantize(net: &Network, weights: &NetworkWeights, cal: &Calibration) -> R
                 output,
                 scale: prev.scale / (output.scale * (h * w) as f32),
                 out: crate::quant::OutQ::full(output.zero_point),
+                mode: Q8PoolMode::Requantize,
             };
             prev = output;
             Some(p)
@@ -454,6 +457,7 @@ pub fn quantize(net: &Network, weights: &NetworkWeights, cal: &Calibration) -> R
                 scale: s_w.iter().map(|s| prev.scale * s).collect(),
                 weights: q,
                 input: prev,
+                output: None,
             })
         }
         _ => None,
@@ -461,6 +465,10 @@ pub fn quantize(net: &Network, weights: &NetworkWeights, cal: &Calibration) -> R
     let q = Q8Network {
         network: net.clone(),
         input,
+        // What ONNX Runtime does with the QuantizeLinear of the written file.
+        input_rounding: InputRounding::Divide,
+        input_type: EdgeType::F32,
+        output_type: EdgeType::F32,
         layers,
         pool,
         fc,

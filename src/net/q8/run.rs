@@ -15,8 +15,8 @@ use crate::net::profile::Laps;
 use crate::net::tasks::{row_bands, run_tasks};
 use crate::net::team::{Pool, Team};
 use crate::ops::q8_depthwise::q8_depthwise3x3_rows;
-use crate::ops::q8_pool::q8_global_avg_pool;
-use crate::quant::QParams;
+use crate::ops::q8_pool::q8_global_avg_pool_mode;
+use crate::quant::{requantize, OutQ, QParams};
 use crate::{Error, Result};
 
 /// Input codes for [`Q8Model::run_codes`], quantized with [`Q8Model::input_quant`]: u8,
@@ -204,7 +204,7 @@ impl Q8Model {
             write_codes(&src[..n * h * w * c], last, output, None);
             return Ok(());
         };
-        q8_global_avg_pool(
+        q8_global_avg_pool_mode(
             src,
             n,
             h * w,
@@ -212,6 +212,7 @@ impl Q8Model {
             pool.input.zero_point,
             pool.scale,
             pool.out,
+            pool.mode,
             &mut dst[..n * c],
             sums,
         )?;
@@ -224,18 +225,43 @@ impl Q8Model {
         laps.lap();
         let acc = &mut acc[..n * packed.panels() * packed.kernel().nr];
         classifier(team, packed, &dst[..n * c + SLACK], n, acc)?;
+        let nr = packed.kernel().nr;
+        let acc_at = |i: usize, j: usize| acc[((j / nr) * n + i) * nr + j % nr];
+        let classes = packed.n();
+        if let Some((rs, oq)) = &self.fc_out {
+            // Quantized logits: requantized as the file's runtime does, then returned as
+            // codes or dequantized (as the reference).
+            let full = OutQ::full(oq.zero_point);
+            let code =
+                |k: usize| requantize(acc_at(k / classes, k % classes), rs[k % classes], full);
+            match output {
+                Q8Output::U8(o) => o.iter_mut().enumerate().for_each(|(k, d)| *d = code(k)),
+                Q8Output::I8(o) => o
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(k, d)| *d = (code(k) ^ 0x80) as i8),
+                Q8Output::F32(o) => {
+                    o.iter_mut()
+                        .enumerate()
+                        .for_each(|(k, d)| *d = oq.dequantize(code(k)));
+                    if net.head.softmax {
+                        o.chunks_exact_mut(classes).for_each(softmax);
+                    }
+                }
+            }
+            laps.lap();
+            return Ok(());
+        }
         let Q8Output::F32(out) = output else {
             return Err(Error::Config("the classifier's logits are f32".into()));
         };
-        let nr = packed.kernel().nr;
-        for (i, row) in out.chunks_exact_mut(packed.n()).enumerate() {
+        for (i, row) in out.chunks_exact_mut(classes).enumerate() {
             for (j, (o, s)) in row.iter_mut().zip(&fc.scale).enumerate() {
-                let a = acc[((j / nr) * n + i) * nr + j % nr];
-                *o = a as f32 * s;
+                *o = acc_at(i, j) as f32 * s;
             }
         }
         if net.head.softmax {
-            out.chunks_exact_mut(packed.n()).for_each(softmax);
+            out.chunks_exact_mut(classes).for_each(softmax);
         }
         laps.lap();
         Ok(())
@@ -247,7 +273,7 @@ impl Q8Model {
     fn load(&self, input: Input<'_>, dst: &mut [u8]) {
         let q = self.q.input;
         match input {
-            Input::Nhwc(x) => q.quantize_slice(x, dst),
+            Input::Nhwc(x) => self.q.input_rounding.quantize_slice(q, x, dst),
             Input::Nchw(x) => {
                 // Quantized straight into NHWC: the same codes as converting first.
                 let net = &self.q.network;
@@ -255,7 +281,7 @@ impl Q8Model {
                 for (image, out) in x.chunks_exact(c * hw).zip(dst.chunks_exact_mut(c * hw)) {
                     for (ch, plane) in image.chunks_exact(hw).enumerate() {
                         for (p, &v) in plane.iter().enumerate() {
-                            out[p * c + ch] = q.quantize(v);
+                            out[p * c + ch] = self.q.input_rounding.quantize(q, v);
                         }
                     }
                 }

@@ -9,9 +9,32 @@ use crate::geometry::Padding;
 use crate::net::{fold_batch_norm, BatchNormParams, ConvWeights};
 use crate::Result;
 
-/// Drops Identity (and Dropout, Cast, ... lowered to it).
+/// Drops Identity (and Dropout, Cast, ... lowered to it). A quantized Identity passes its
+/// output quantization to the node before it when that one has none; one that would
+/// requantize (its quantization differs from its input's) stays, for `build_q8` to name.
 pub fn drop_identity(graph: &mut Graph) {
-    graph.nodes.retain(|n| n.op != Op::Identity);
+    let mut i = 0;
+    while i < graph.nodes.len() {
+        if graph.nodes[i].op != Op::Identity {
+            i += 1;
+            continue;
+        }
+        let q = graph.nodes[i].out_q;
+        let prev = match i {
+            0 => graph.input_q,
+            _ => graph.nodes[i - 1].out_q,
+        };
+        match (q, prev) {
+            (None, _) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (Some(a), None) if i > 0 => graph.nodes[i - 1].out_q = Some(a),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        graph.nodes.remove(i);
+    }
 }
 
 /// Folds a zero Pad of height and width into the convolution after it (Keras'
@@ -122,6 +145,22 @@ fn linear(op: &mut Op) -> Option<(&mut Vec<f32>, &mut Vec<f32>)> {
     }
 }
 
+/// Whether a Conv or Dense has integer weights.
+fn quantized(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv(Conv { quant: Some(_), .. }) | Op::Dense(Dense { quant: Some(_), .. })
+    )
+}
+
+/// Whether [`linear`] would fold into `op`.
+fn linear_ref(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv(Conv { clamp, .. }) | Op::Dense(Dense { clamp, .. }) if *clamp == Clamp::NONE
+    )
+}
+
 /// A constant of `dims` over `act` as one value per channel of `c`, if it varies only
 /// along the channel axis.
 fn per_channel(value: &[f32], dims: &[usize], act: &Act, c: usize) -> Option<Vec<f32>> {
@@ -211,6 +250,17 @@ pub fn fold_affine(graph: &mut Graph) -> Result<()> {
             i += 1;
             continue;
         };
+        let target = &graph.nodes[i - 1];
+        if quantized(&target.op) && linear_ref(&target.op) {
+            return Err(node_err(
+                &graph.nodes[i],
+                format!(
+                    "cannot fold into the quantized {}: its integer weights and scales are \
+                     fixed by the file",
+                    target.label()
+                ),
+            ));
+        }
         let (prev, _) = graph.nodes.split_at_mut(i);
         let Some((w, b)) = linear(&mut prev[i - 1].op) else {
             i += 1;
@@ -239,7 +289,8 @@ pub fn fold_affine(graph: &mut Graph) -> Result<()> {
 }
 
 /// Fuses a Clamp (Relu, Relu6, Clip, Max/Min with a scalar) into the Conv or Dense before
-/// it, and merges consecutive clamps.
+/// it, and merges consecutive clamps; the clamp's output quantization becomes the
+/// target's (a quantized model requantizes once, straight to the clamped tensor's grid).
 pub fn fuse_clamp(graph: &mut Graph) -> Result<()> {
     let mut i = 1;
     while i < graph.nodes.len() {
@@ -291,6 +342,7 @@ pub fn fuse_clamp(graph: &mut Graph) -> Result<()> {
             ));
         }
         *target = merged;
+        head[i - 1].out_q = tail[0].out_q;
         graph.nodes.remove(i);
     }
     Ok(())

@@ -1,14 +1,17 @@
 //! The passes that rewrite a lowered [`Graph`] into a [`Network`](crate::net::Network),
 //! each a small function over the chain: `fold` (Identity, Pad, BatchNormalization,
-//! per-channel arithmetic, activations) and `build` (the layers and the head).
+//! per-channel arithmetic, activations), `build` (the layers and the head) and, for a
+//! quantized model, `build_q8` (its [`Q8Network`](crate::net::q8::Q8Network)).
 
 mod build;
 mod fold;
+mod q8;
 #[cfg(test)]
 mod tests;
 
 pub use self::build::build;
 pub use self::fold::{drop_identity, fold_affine, fold_pad, fuse_clamp};
+pub use self::q8::build_q8;
 
 use super::{Graph, Imported};
 use crate::Result;
@@ -20,5 +23,7 @@ pub fn import(mut graph: Graph) -> Result<Imported> {
     fold_pad(&mut graph)?;
     fold_affine(&mut graph)?;
     fuse_clamp(&mut graph)?;
-    build(&graph)
+    let mut imported = build(&graph)?;
+    imported.quant = build_q8(&graph, &imported)?;
+    Ok(imported)
 }
