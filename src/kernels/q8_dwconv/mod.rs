@@ -543,14 +543,12 @@ unsafe fn sweep<S: DwVec, const STRIDE: usize, const FULL: bool, const SMALL: bo
                 v0 = v2;
                 ox += 1;
             }
-            while ox + 2 <= end {
+            while ox < end {
                 let v1 = cu!(2 * ox + 1);
                 let v2 = cu!(2 * ox + 2);
                 one!(ox, [&v0, &v1, &v2]);
-                let v1 = cu!(2 * ox + 3);
-                v0 = cu!(2 * ox + 4);
-                one!(ox + 1, [&v2, &v1, &v0]);
-                ox += 2;
+                v0 = v2;
+                ox += 1;
             }
             while ox < ow {
                 let v1 = cc!(2 * ox + 1);
