@@ -30,7 +30,9 @@ impl Layer {
     }
 }
 
+/// The layers, or with `Q8DW_LAYER` set only those whose name contains it.
 fn layers() -> Vec<Layer> {
+    let only = std::env::var("Q8DW_LAYER").ok();
     common::mobilenet_layers(1.0, 224, LayerKind::Depthwise)
         .into_iter()
         .map(|(l, count)| Layer {
@@ -46,6 +48,7 @@ fn layers() -> Vec<Layer> {
                 out: OutQ::new(0, 0, 255).unwrap(),
             },
         })
+        .filter(|l| only.as_ref().is_none_or(|o| l.name().contains(o.as_str())))
         .collect()
 }
 
@@ -105,7 +108,12 @@ fn f32_time(l: &Layer) -> f64 {
 
 fn summary() {
     let layers = layers();
-    let f32_times: Vec<f64> = layers.iter().map(f32_time).collect();
+    // `Q8DW_NO_F32` skips the f32 timings (shown as 0).
+    let f32_times: Vec<f64> = if std::env::var_os("Q8DW_NO_F32").is_some() {
+        vec![0.0; layers.len()]
+    } else {
+        layers.iter().map(f32_time).collect()
+    };
     let f32_total: f64 = layers
         .iter()
         .zip(&f32_times)

@@ -18,6 +18,9 @@ use sepconv::reference::q8::{q8_depthwise3x3 as reference, Q8Input};
 use sepconv::{Cpu, Padding};
 
 const GUARD: u8 = 0xa5;
+/// `scale_exp` values that pick special scales.
+const SCALE_EDGE: f32 = 100.0;
+const SCALE_BELOW_ONE: f32 = 101.0;
 
 fn runnable() -> Vec<&'static Q8DwKernel> {
     let cpu = Cpu::detect();
@@ -79,7 +82,15 @@ fn check(kernel: &'static Q8DwKernel, c: &Case) {
         })
         .collect();
     let scale: Vec<f32> = (0..c.c)
-        .map(|_| 10f32.powf(c.scale_exp - (g.next() % 1000) as f32 / 1000.0))
+        .map(|_| match c.scale_exp {
+            // The largest scale below 1 (no product reaches 2^31) and the smallest
+            // above: the edges of the kernels' clamp-free requantization.
+            SCALE_EDGE => {
+                [1.0 - f32::EPSILON / 2.0, 1.0, 1.0 + f32::EPSILON][g.next() as usize % 3]
+            }
+            SCALE_BELOW_ONE => 1.0 - f32::EPSILON / 2.0,
+            e => 10f32.powf(e - (g.next() % 1000) as f32 / 1000.0),
+        })
         .collect();
     let input = Q8Input {
         data: &x,
@@ -160,6 +171,44 @@ fn every_padding_on_tiny_images() {
     }
 }
 
+/// Accumulators near the i32 limits with scales at and around 1 (some products reach
+/// 2^31, where an unclamped conversion would fail) and all just below 1 (none do); every
+/// output bound, the 2-row stride-1 pass with odd row counts.
+#[test]
+fn scales_near_one_with_extreme_accumulators() {
+    let mut seed = 1000;
+    for k in runnable() {
+        for c in [1, 32, 64, 64 + 32, 64 + 33] {
+            for (h, w) in [(1, 3), (5, 4), (6, 7)] {
+                for stride in 1..=2 {
+                    for scale_exp in [SCALE_EDGE, SCALE_BELOW_ONE, 1.5] {
+                        for (zp, lo, hi) in [(0, 0, 255), (128, 0, 255), (255, 3, 250), (7, 7, 7)] {
+                            seed += 1;
+                            let case = Case {
+                                batch: 1,
+                                c,
+                                h,
+                                w,
+                                stride,
+                                pad: Padding::new(1, 1, seed as usize % 3, 1),
+                                zp_in: [0, 255, 77][seed as usize % 3],
+                                out: OutQ::new(zp, lo, hi).unwrap(),
+                                scale_exp,
+                                px_pad: seed as usize % 5,
+                                big_bias: true,
+                                seed,
+                            };
+                            if case.valid() {
+                                check(k, &case);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn case() -> impl Strategy<Value = Case> {
     (
         (
@@ -172,7 +221,7 @@ fn case() -> impl Strategy<Value = Case> {
         (0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2),
         prop_oneof![Just(0), Just(255), 0i32..=255],
         (0i32..=255, 0u8..=255, 0u8..=255),
-        -6.0f32..=0.0,
+        -6.0f32..=2.0,
         0usize..=9,
         any::<bool>(),
         any::<u64>(),

@@ -275,6 +275,40 @@ pub(crate) trait DwVec: Copy {
     /// # Safety
     /// `scale .. scale + 4 * B` is readable and `p .. p + n` writable.
     unsafe fn store(self, acc: [Self::A; 4], scale: *const u8, q: Self::Q, p: *mut u8, n: usize);
+    /// As [`DwVec::store`], for blocks whose scales are all below 1 (so no product of a
+    /// scale and an i32 reaches 2^31 and the float clamps may move after the conversion).
+    ///
+    /// # Safety
+    /// As [`DwVec::store`].
+    #[inline(always)]
+    unsafe fn store_small(
+        self,
+        acc: [Self::A; 4],
+        scale: *const u8,
+        q: Self::Q,
+        p: *mut u8,
+        n: usize,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { self.store(acc, scale, q, p, n) }
+    }
+    /// Whether the type has the two-row stride-1 sweep ([`DwVec::interleave4`] and
+    /// [`DwVec::shift_weights`]).
+    const PAIR: bool = false;
+    /// The 4-row taps `[x(a), x(b), x(c), x(d)]` per lane, in register order; only called
+    /// if `PAIR`.
+    fn interleave4(self, a: Self::R, b: Self::R, c: Self::R, d: Self::R) -> [Self::X; 4] {
+        let _ = d;
+        self.interleave(a, b, c)
+    }
+    /// Writes the `WB` weight bytes at `src` to `dst` with every i32 lane shifted up one
+    /// byte (`[w0, w1, w2, 0]` becomes `[0, w0, w1, w2]`); only called if `PAIR`.
+    ///
+    /// # Safety
+    /// `src .. src + WB` readable, `dst .. dst + WB` writable.
+    unsafe fn shift_weights(self, src: *const u8, dst: *mut u8) {
+        let _ = (src, dst);
+    }
 }
 
 /// One input row of an output row: its first pixel and its pixel stride, or the zero
@@ -283,29 +317,30 @@ pub(crate) trait DwVec: Copy {
 struct InRow {
     p: *const u8,
     px: usize,
-    present: bool,
 }
 
-/// The three input rows of output row `oy` and its output row pointer (`out` is the
-/// call's output buffer).
+/// The `R` input rows from output row `oy` on (3 for one output row, 4 for two at stride
+/// 1) and output row `oy`'s pointer (`out` is the call's output buffer).
 ///
 /// # Safety
 /// `a` was checked and `oy` is in `a.rows`.
 #[inline(always)]
-unsafe fn row_setup(a: &Q8DwArgs<'_>, out: *mut u8, oy: usize) -> ([InRow; 3], *mut u8) {
+unsafe fn row_setup<const R: usize>(
+    a: &Q8DwArgs<'_>,
+    out: *mut u8,
+    oy: usize,
+) -> ([InRow; R], *mut u8) {
     let c = a.channels;
     let mut r = [InRow {
         p: a.zp.as_ptr(),
         px: 0,
-        present: false,
-    }; 3];
+    }; R];
     for (ky, r) in r.iter_mut().enumerate() {
         let iy = (oy * a.stride + ky).wrapping_sub(a.pad_top);
         if iy < a.in_h {
             // SAFETY: iy < in_h, so the row starts inside the checked image.
             r.p = unsafe { a.image.as_ptr().add(iy * a.in_w * c) };
             r.px = c;
-            r.present = true;
         }
     }
     // SAFETY: oy - rows.start < rows.len(), inside the checked output.
@@ -313,71 +348,119 @@ unsafe fn row_setup(a: &Q8DwArgs<'_>, out: *mut u8, oy: usize) -> ([InRow; 3], *
     (r, out)
 }
 
-/// What a sweep of one block along one output row reads.
-struct Sweep<'r, S: DwVec> {
-    rows: &'r [InRow; 3],
-    in_w: usize,
-    c0: usize,
+/// The input rows a sweep reads: each one's pointer at the block's first channel and its
+/// pixel stride (a padding row points at the zero-point vector with stride 0, so it reads
+/// zero points at every column).
+struct Cols<const R: usize> {
+    p: [*const u8; R],
+    px: [usize; R],
     n: usize,
-    /// The zero point vector, and the column of zero points.
-    zr: S::R,
-    zcol: [S::X; 4],
-    w: *const u8,
 }
 
-/// The interleaved input column `cx` (the zero-point column outside the image).
-///
-/// # Safety
-/// As [`sweep`].
-#[inline(always)]
-unsafe fn col<S: DwVec, const ALL: bool>(s: S, g: &Sweep<'_, S>, cx: usize) -> [S::X; 4] {
-    if cx >= g.in_w {
-        return g.zcol;
-    }
-    let mut v = [g.zr; 3];
-    for (v, r) in v.iter_mut().zip(g.rows) {
-        if ALL || r.present {
-            // SAFETY: a present row, cx < in_w, channels c0 .. c0 + n of the pixel.
-            *v = unsafe { s.load(r.p.add(cx * r.px + g.c0), g.n) };
+impl<const R: usize> Cols<R> {
+    /// # Safety
+    /// `rows` come from [`row_setup`] and `c0` is below the channel count.
+    #[inline(always)]
+    unsafe fn new(rows: &[InRow; R], c0: usize, n: usize) -> Self {
+        let mut p = [rows[0].p; R];
+        let mut px = [0; R];
+        for i in 0..R {
+            // SAFETY: c0 is inside the row's first pixel or the zero-point vector.
+            p[i] = unsafe { rows[i].p.add(c0) };
+            px[i] = rows[i].px;
         }
+        Cols { p, px, n }
     }
-    s.interleave(v[0], v[1], v[2])
 }
 
-/// The accumulators of one output from its three interleaved columns.
+/// The interleaved input column `cx < in_w`: 3 rows, or 4 if `R == 4`; `n` channels, or
+/// `S::B` if `FULL`.
 ///
 /// # Safety
-/// As [`sweep`].
+/// As [`sweep`], and `cx < in_w`.
 #[inline(always)]
-unsafe fn acc3<S: DwVec>(s: S, g: &Sweep<'_, S>, v: [&[S::X; 4]; 3]) -> [S::A; 4] {
+unsafe fn col_at<S: DwVec, const R: usize, const FULL: bool>(
+    s: S,
+    g: &Cols<R>,
+    zr: S::R,
+    cx: usize,
+) -> [S::X; 4] {
+    let n = if FULL { S::B } else { g.n };
+    let mut v = [zr; R];
+    #[allow(clippy::needless_range_loop)]
+    for i in 0..R {
+        // SAFETY: a present row at cx < in_w, or the zero-point vector; `n` bytes of the
+        // block's channels either way.
+        v[i] = unsafe { s.load(g.p[i].add(cx * g.px[i]), n) };
+    }
+    if R == 4 {
+        s.interleave4(v[0], v[1], v[2], v[3])
+    } else {
+        s.interleave(v[0], v[1], v[2])
+    }
+}
+
+/// The accumulators of one output from its three interleaved columns and the weights at
+/// `wk` (3 x 4 registers of `S::WB` bytes).
+///
+/// # Safety
+/// `bias` points to the block's 4 bias registers, `wk` to its 12 weight registers.
+#[inline(always)]
+unsafe fn acc3<S: DwVec>(s: S, bias: *const u8, wk: *const u8, v: [&[S::X; 4]; 3]) -> [S::A; 4] {
     let b = S::B;
-    // SAFETY: the block's packed bytes: 4 bias registers, then weights at 8 * B.
+    // SAFETY: as documented.
     unsafe {
         let mut acc = [
-            s.bias(g.w),
-            s.bias(g.w.add(b)),
-            s.bias(g.w.add(2 * b)),
-            s.bias(g.w.add(3 * b)),
+            s.bias(bias),
+            s.bias(bias.add(b)),
+            s.bias(bias.add(2 * b)),
+            s.bias(bias.add(3 * b)),
         ];
         for (kx, v) in v.iter().enumerate() {
             for r in 0..4 {
-                acc[r] = s.dot(acc[r], v[r], g.w.add(8 * b + (kx * 4 + r) * S::WB));
+                acc[r] = s.dot(acc[r], v[r], wk.add((kx * 4 + r) * S::WB));
             }
         }
         acc
     }
 }
 
+/// Requantizes and stores one output.
+///
+/// # Safety
+/// As [`DwVec::store`].
+#[inline(always)]
+unsafe fn put<S: DwVec, const SMALL: bool>(
+    s: S,
+    acc: [S::A; 4],
+    scale: *const u8,
+    q: S::Q,
+    p: *mut u8,
+    n: usize,
+) {
+    // SAFETY: forwarded.
+    unsafe {
+        if SMALL {
+            s.store_small(acc, scale, q, p, n)
+        } else {
+            s.store(acc, scale, q, p, n)
+        }
+    }
+}
+
 /// Computes one output row of the block of width `S::B` at channel `c0` (`n` live
-/// channels): the sliding sweep of the module doc.
+/// channels, `n == S::B` if `FULL`): the sliding sweep of the module doc. The columns
+/// inside the image run in an unchecked, unrolled loop (so that the sliding columns
+/// rotate without register moves); the edges test each column. `SMALL`: the block's
+/// scales are all below 1.
 ///
 /// # Safety
 /// `a` was checked, `rows`/`out` come from [`row_setup`], `c0 + n <= channels`, and the
 /// block's packed bytes start at `w` (`20 * S::B` or `32 * S::B` of them, inside
-/// `a.weights`); if `ALL`, all three rows are present.
+/// `a.weights`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool>(
+unsafe fn sweep<S: DwVec, const STRIDE: usize, const FULL: bool, const SMALL: bool>(
     s: S,
     a: &Q8DwArgs<'_>,
     rows: &[InRow; 3],
@@ -389,46 +472,258 @@ unsafe fn sweep<S: DwVec, const STRIDE: usize, const ALL: bool>(
 ) {
     // SAFETY: inputs are read at columns < in_w of present rows (or from the zero-point
     // vector, `channels >= c0 + n` bytes long), `n` bytes from channel c0; outputs at
-    // columns < out_w, `n <= out_px - c0` bytes; packed bytes inside the block.
+    // columns < out_w, `n <= out_px - c0` bytes; packed bytes inside the block. The
+    // unchecked columns are inside the image by the bounds computed below.
     unsafe {
         let scale = w.add(4 * S::B);
+        let wk = w.add(8 * S::B);
+        let g = Cols::<3>::new(rows, c0, n);
         let zr = s.load(a.zp.as_ptr().add(c0), n);
-        let g = Sweep::<S> {
-            rows,
-            in_w: a.in_w,
-            c0,
-            n,
-            zr,
-            zcol: s.interleave(zr, zr, zr),
-            w,
-        };
-        let pl = a.pad_left;
-        let opx = a.out_px;
+        let zcol = s.interleave(zr, zr, zr);
+        let n = if FULL { S::B } else { n };
+        let (pl, opx, ow, iw) = (a.pad_left, a.out_px, a.out_w, a.in_w);
+        // Macros, not closures: a closure would not inherit the caller's target features
+        // and its intrinsics would become calls.
+        macro_rules! one {
+            ($ox:expr, $v:expr) => {{
+                let acc = acc3(s, w, wk, $v);
+                put::<S, SMALL>(s, acc, scale, q, out.add(($ox) * opx + c0), n);
+            }};
+        }
+        // Padded column `cx`, inside the image.
+        macro_rules! cu {
+            ($cx:expr) => {
+                col_at::<S, 3, FULL>(s, &g, zr, usize::wrapping_sub($cx, pl))
+            };
+        }
+        // Padded column `cx`, anywhere.
+        macro_rules! cc {
+            ($cx:expr) => {{
+                let cx = usize::wrapping_sub($cx, pl);
+                if cx < iw {
+                    col_at::<S, 3, FULL>(s, &g, zr, cx)
+                } else {
+                    zcol
+                }
+            }};
+        }
         if STRIDE == 1 {
-            let mut v0 = col::<S, ALL>(s, &g, 0usize.wrapping_sub(pl));
-            let mut v1 = col::<S, ALL>(s, &g, 1usize.wrapping_sub(pl));
-            for ox in 0..a.out_w {
-                let v2 = col::<S, ALL>(s, &g, (ox + 2).wrapping_sub(pl));
-                let acc = acc3(s, &g, [&v0, &v1, &v2]);
-                s.store(acc, scale, q, out.add(ox * opx + c0), n);
+            // Column ox + 2 - pl >= 0 (pl <= 2) is inside the image for ox < end.
+            let end = ow.min((iw + pl).saturating_sub(2));
+            let mut v0 = cc!(0);
+            let mut v1 = cc!(1);
+            let mut ox = 0;
+            while ox + 3 <= end {
+                let v2 = cu!(ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
+                v0 = cu!(ox + 3);
+                one!(ox + 1, [&v1, &v2, &v0]);
+                v1 = cu!(ox + 4);
+                one!(ox + 2, [&v2, &v0, &v1]);
+                ox += 3;
+            }
+            while ox < ow {
+                let v2 = cc!(ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
                 v0 = v1;
                 v1 = v2;
+                ox += 1;
             }
         } else {
-            let mut v0 = col::<S, ALL>(s, &g, 0usize.wrapping_sub(pl));
-            for ox in 0..a.out_w {
-                let v1 = col::<S, ALL>(s, &g, (2 * ox + 1).wrapping_sub(pl));
-                let v2 = col::<S, ALL>(s, &g, (2 * ox + 2).wrapping_sub(pl));
-                let acc = acc3(s, &g, [&v0, &v1, &v2]);
-                s.store(acc, scale, q, out.add(ox * opx + c0), n);
+            // Columns 2 ox + 1 - pl and 2 ox + 2 - pl are inside the image for start <=
+            // ox < end.
+            let start = usize::from(pl == 2).min(ow);
+            let end = ow.min((iw + pl).saturating_sub(1) / 2);
+            let mut v0 = cc!(0);
+            let mut ox = 0;
+            while ox < start {
+                let v1 = cc!(2 * ox + 1);
+                let v2 = cc!(2 * ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
                 v0 = v2;
+                ox += 1;
+            }
+            while ox < end {
+                let v1 = cu!(2 * ox + 1);
+                let v2 = cu!(2 * ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
+                v0 = v2;
+                ox += 1;
+            }
+            while ox < ow {
+                let v1 = cc!(2 * ox + 1);
+                let v2 = cc!(2 * ox + 2);
+                one!(ox, [&v0, &v1, &v2]);
+                v0 = v2;
+                ox += 1;
             }
         }
     }
 }
 
+/// Weights shifted up one byte per lane, for the second row of a pair.
+#[repr(C, align(64))]
+struct Shifted([u8; 12 * 128]);
+
+/// Computes output rows `oy` and `oy + 1` at stride 1 (`out[0]` and `out[1]`) of one
+/// block: each interleaved column holds the 4 input rows `oy ..= oy + 3` of both, the
+/// first row dotted with the packed weights `[w0, w1, w2, 0]`, the second with the same
+/// shifted up one byte, `[0, w0, w1, w2]`, so the interleave is shared by both rows.
+///
+/// # Safety
+/// As [`sweep`], with `rows` the 4 input rows from `oy` on ([`row_setup`]), `S::PAIR`
+/// and `S::WB <= 128`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn sweep_pair<S: DwVec, const FULL: bool, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 4],
+    out: [*mut u8; 2],
+    c0: usize,
+    n: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // SAFETY: as `sweep`; the shifted weights are 12 * WB <= 12 * 128 bytes.
+    unsafe {
+        let scale = w.add(4 * S::B);
+        let wk = w.add(8 * S::B);
+        let mut sh = Shifted([0; 12 * 128]);
+        for i in 0..12 {
+            s.shift_weights(wk.add(i * S::WB), sh.0.as_mut_ptr().add(i * S::WB));
+        }
+        let wk1 = sh.0.as_ptr();
+        let g = Cols::<4>::new(rows, c0, n);
+        let zr = s.load(a.zp.as_ptr().add(c0), n);
+        let zcol = s.interleave4(zr, zr, zr, zr);
+        let n = if FULL { S::B } else { n };
+        let (pl, opx, ow, iw) = (a.pad_left, a.out_px, a.out_w, a.in_w);
+        // Macros, not closures, as in `sweep`.
+        macro_rules! two {
+            ($ox:expr, $v:expr) => {{
+                let o = ($ox) * opx + c0;
+                let acc0 = acc3(s, w, wk, $v);
+                let acc1 = acc3(s, w, wk1, $v);
+                put::<S, SMALL>(s, acc0, scale, q, out[0].add(o), n);
+                put::<S, SMALL>(s, acc1, scale, q, out[1].add(o), n);
+            }};
+        }
+        macro_rules! cu {
+            ($cx:expr) => {
+                col_at::<S, 4, FULL>(s, &g, zr, usize::wrapping_sub($cx, pl))
+            };
+        }
+        macro_rules! cc {
+            ($cx:expr) => {{
+                let cx = usize::wrapping_sub($cx, pl);
+                if cx < iw {
+                    col_at::<S, 4, FULL>(s, &g, zr, cx)
+                } else {
+                    zcol
+                }
+            }};
+        }
+        // As the stride-1 `sweep`.
+        let end = ow.min((iw + pl).saturating_sub(2));
+        let mut v0 = cc!(0);
+        let mut v1 = cc!(1);
+        let mut ox = 0;
+        while ox + 3 <= end {
+            let v2 = cu!(ox + 2);
+            two!(ox, [&v0, &v1, &v2]);
+            v0 = cu!(ox + 3);
+            two!(ox + 1, [&v1, &v2, &v0]);
+            v1 = cu!(ox + 4);
+            two!(ox + 2, [&v2, &v0, &v1]);
+            ox += 3;
+        }
+        while ox < ow {
+            let v2 = cc!(ox + 2);
+            two!(ox, [&v0, &v1, &v2]);
+            v0 = v1;
+            v1 = v2;
+            ox += 1;
+        }
+    }
+}
+
+/// Whether every packed scale of `kernel`'s blocks is below 1 (the lanes past the last
+/// channel are 0).
+fn scales_small(kernel: &Q8DwKernel, a: &Q8DwArgs<'_>) -> bool {
+    let per = kernel.bytes_per_channel();
+    kernel.blocks(a.channels).all(|(c0, b)| {
+        let at = c0 * per + 4 * b;
+        a.weights[at..at + 4 * b]
+            .chunks_exact(4)
+            .all(|v| f32::from_le_bytes([v[0], v[1], v[2], v[3]]) < 1.0)
+    })
+}
+
+/// One block of one output row.
+///
+/// # Safety
+/// As [`sweep`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn single<S: DwVec, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 3],
+    out: *mut u8,
+    c0: usize,
+    n: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    let full = n == S::B;
+    // SAFETY: forwarded.
+    unsafe {
+        match (a.stride, full) {
+            (1, true) => sweep::<S, 1, true, SMALL>(s, a, rows, out, c0, n, w, q),
+            (1, false) => sweep::<S, 1, false, SMALL>(s, a, rows, out, c0, n, w, q),
+            (_, true) => sweep::<S, 2, true, SMALL>(s, a, rows, out, c0, n, w, q),
+            (_, false) => sweep::<S, 2, false, SMALL>(s, a, rows, out, c0, n, w, q),
+        }
+    }
+}
+
+/// One block of output rows `oy` and `oy + 1` at stride 1.
+///
+/// # Safety
+/// As [`sweep_pair`] for the rows from `oy` on, and as [`sweep`] for each row.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn pair<S: DwVec, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 4],
+    out: [*mut u8; 2],
+    c0: usize,
+    n: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // SAFETY: forwarded; rows 0..3 and 1..4 are the rows of `oy` and `oy + 1`.
+    unsafe {
+        if S::PAIR {
+            if n == S::B {
+                sweep_pair::<S, true, SMALL>(s, a, rows, out, c0, n, w, q)
+            } else {
+                sweep_pair::<S, false, SMALL>(s, a, rows, out, c0, n, w, q)
+            }
+        } else {
+            let r0 = [rows[0], rows[1], rows[2]];
+            let r1 = [rows[1], rows[2], rows[3]];
+            single::<S, SMALL>(s, a, &r0, out[0], c0, n, w, q);
+            single::<S, SMALL>(s, a, &r1, out[1], c0, n, w, q);
+        }
+    }
+}
+
 /// A checked call: every row, every block; full blocks with `S`, a tail block of
-/// `T::B` channels with `T` (`kernel` gives the block widths and the packing).
+/// `T::B` channels with `T` (`kernel` gives the block widths and the packing). At stride
+/// 1 the rows go in pairs.
 ///
 /// # Safety
 /// `s` and `t` are valid tokens (their features are enabled) and `a.check(kernel)`
@@ -441,32 +736,68 @@ pub(crate) unsafe fn rows<S: DwVec, T: DwVec>(
     kernel: &Q8DwKernel,
     a: &mut Q8DwArgs<'_>,
 ) {
+    // SAFETY: forwarded.
+    unsafe {
+        if scales_small(kernel, a) {
+            rows_with::<S, T, true>(s, t, kernel, a)
+        } else {
+            rows_with::<S, T, false>(s, t, kernel, a)
+        }
+    }
+}
+
+/// [`rows`], `SMALL` if every scale is below 1.
+///
+/// # Safety
+/// As [`rows`].
+#[inline(always)]
+unsafe fn rows_with<S: DwVec, T: DwVec, const SMALL: bool>(
+    s: S,
+    t: T,
+    kernel: &Q8DwKernel,
+    a: &mut Q8DwArgs<'_>,
+) {
     let per = kernel.bytes_per_channel();
     let (qs, qt) = (s.quant(a.out_q), t.quant(a.out_q));
     let out = a.out.as_mut_ptr();
     let a = &*a;
-    for oy in a.rows.clone() {
-        // SAFETY: checked, oy in rows.
-        let (rows, out) = unsafe { row_setup(a, out, oy) };
-        for (c0, b) in kernel.blocks(a.channels) {
-            let n = b.min(a.channels - c0);
-            // SAFETY: `check` verified weights.len() >= packed_len, which covers this
-            // block (c0 * per .. (c0 + b) * per); the rest is forwarded.
-            unsafe {
-                let w = a.weights.as_ptr().add(c0 * per);
-                // Interior rows (all three present) skip the per-row tests.
-                let all = rows.iter().all(|r| r.present);
-                match (b == T::B && b != S::B, a.stride, all) {
-                    (false, 1, true) => sweep::<S, 1, true>(s, a, &rows, out, c0, n, w, qs),
-                    (false, 1, false) => sweep::<S, 1, false>(s, a, &rows, out, c0, n, w, qs),
-                    (false, _, true) => sweep::<S, 2, true>(s, a, &rows, out, c0, n, w, qs),
-                    (false, _, false) => sweep::<S, 2, false>(s, a, &rows, out, c0, n, w, qs),
-                    (true, 1, true) => sweep::<T, 1, true>(t, a, &rows, out, c0, n, w, qt),
-                    (true, 1, false) => sweep::<T, 1, false>(t, a, &rows, out, c0, n, w, qt),
-                    (true, _, true) => sweep::<T, 2, true>(t, a, &rows, out, c0, n, w, qt),
-                    (true, _, false) => sweep::<T, 2, false>(t, a, &rows, out, c0, n, w, qt),
+    let mut oy = a.rows.start;
+    while oy < a.rows.end {
+        if a.stride == 1 && oy + 1 < a.rows.end {
+            // SAFETY: checked, oy and oy + 1 in rows.
+            let (rows, out0) = unsafe { row_setup::<4>(a, out, oy) };
+            // SAFETY: row oy + 1 is in rows, inside the checked output.
+            let out1 = unsafe { out0.add(a.out_w * a.out_px) };
+            for (c0, b) in kernel.blocks(a.channels) {
+                let n = b.min(a.channels - c0);
+                // SAFETY: `check` verified weights.len() >= packed_len, which covers
+                // this block (c0 * per .. (c0 + b) * per); the rest is forwarded.
+                unsafe {
+                    let w = a.weights.as_ptr().add(c0 * per);
+                    if b == T::B && b != S::B {
+                        pair::<T, SMALL>(t, a, &rows, [out0, out1], c0, n, w, qt)
+                    } else {
+                        pair::<S, SMALL>(s, a, &rows, [out0, out1], c0, n, w, qs)
+                    }
                 }
             }
+            oy += 2;
+        } else {
+            // SAFETY: checked, oy in rows.
+            let (rows, out) = unsafe { row_setup::<3>(a, out, oy) };
+            for (c0, b) in kernel.blocks(a.channels) {
+                let n = b.min(a.channels - c0);
+                // SAFETY: as above.
+                unsafe {
+                    let w = a.weights.as_ptr().add(c0 * per);
+                    if b == T::B && b != S::B {
+                        single::<T, SMALL>(t, a, &rows, out, c0, n, w, qt)
+                    } else {
+                        single::<S, SMALL>(s, a, &rows, out, c0, n, w, qs)
+                    }
+                }
+            }
+            oy += 1;
         }
     }
 }

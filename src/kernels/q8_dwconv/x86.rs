@@ -83,9 +83,10 @@ unsafe fn avx2_entry(a: &mut Q8DwArgs<'_>) {
 /// The requantization constants: float bounds, the zero point as i16 lanes.
 #[derive(Clone, Copy)]
 struct Q512 {
-    lo: __m512,
     hi: __m512,
     zp: __m512i,
+    lo8: __m512i,
+    hi8: __m512i,
 }
 
 /// AVX512-VNNI, 64 channels in zmm. Only built inside `vnni_entry`.
@@ -115,16 +116,32 @@ impl DwVec for Zmm {
     #[inline(always)]
     fn interleave(self, a: __m512i, b: __m512i, c: __m512i) -> [__m512i; 4] {
         // SAFETY: the token proves the features enabled.
+        self.interleave4(a, b, c, unsafe { _mm512_setzero_si512() })
+    }
+
+    const PAIR: bool = true;
+
+    #[inline(always)]
+    fn interleave4(self, a: __m512i, b: __m512i, c: __m512i, d: __m512i) -> [__m512i; 4] {
+        // SAFETY: the token proves the features enabled.
         unsafe {
-            let z = _mm512_setzero_si512();
             let (ab_lo, ab_hi) = (_mm512_unpacklo_epi8(a, b), _mm512_unpackhi_epi8(a, b));
-            let (c_lo, c_hi) = (_mm512_unpacklo_epi8(c, z), _mm512_unpackhi_epi8(c, z));
+            let (cd_lo, cd_hi) = (_mm512_unpacklo_epi8(c, d), _mm512_unpackhi_epi8(c, d));
             [
-                _mm512_unpacklo_epi16(ab_lo, c_lo),
-                _mm512_unpackhi_epi16(ab_lo, c_lo),
-                _mm512_unpacklo_epi16(ab_hi, c_hi),
-                _mm512_unpackhi_epi16(ab_hi, c_hi),
+                _mm512_unpacklo_epi16(ab_lo, cd_lo),
+                _mm512_unpackhi_epi16(ab_lo, cd_lo),
+                _mm512_unpacklo_epi16(ab_hi, cd_hi),
+                _mm512_unpackhi_epi16(ab_hi, cd_hi),
             ]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn shift_weights(self, src: *const u8, dst: *mut u8) {
+        // SAFETY: 64 bytes each.
+        unsafe {
+            let v = _mm512_loadu_si512(src.cast());
+            _mm512_storeu_si512(dst.cast(), _mm512_slli_epi32::<8>(v));
         }
     }
 
@@ -142,84 +159,140 @@ impl DwVec for Zmm {
 
     #[inline(always)]
     fn quant(self, out: OutQ) -> Q512 {
-        let (lo, hi) = out.float_bounds();
+        let (_, hi) = out.float_bounds();
         // SAFETY: the token proves the features enabled.
         unsafe {
             Q512 {
-                lo: _mm512_set1_ps(lo),
                 hi: _mm512_set1_ps(hi),
                 zp: _mm512_set1_epi16(out.zero_point as i16),
+                lo8: _mm512_set1_epi8(out.lo as i8),
+                hi8: _mm512_set1_epi8(out.hi as i8),
             }
         }
     }
 
     #[inline(always)]
     unsafe fn store(self, acc: [__m512i; 4], scale: *const u8, q: Q512, p: *mut u8, n: usize) {
-        // SAFETY: 4 * 64 bytes of scales; p .. p + n writable, masked past n.
-        unsafe {
-            let mut i = [_mm512_setzero_si512(); 4];
-            for r in 0..4 {
-                let s = _mm512_loadu_ps(scale.add(64 * r).cast());
-                let f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r]), s);
-                let f = _mm512_min_ps(_mm512_max_ps(f, q.lo), q.hi);
-                i[r] = _mm512_cvtps_epi32(f);
-            }
-            let p01 = _mm512_add_epi16(_mm512_packs_epi32(i[0], i[1]), q.zp);
-            let p23 = _mm512_add_epi16(_mm512_packs_epi32(i[2], i[3]), q.zp);
-            let u = _mm512_packus_epi16(p01, p23);
-            if n >= 64 {
-                _mm512_storeu_si512(p.cast(), u);
-            } else {
-                _mm512_mask_storeu_epi8(p.cast(), (1u64 << n) - 1, u);
-            }
+        // SAFETY: forwarded.
+        unsafe { store512::<true>(acc, scale, q, p, n) }
+    }
+
+    #[inline(always)]
+    unsafe fn store_small(
+        self,
+        acc: [__m512i; 4],
+        scale: *const u8,
+        q: Q512,
+        p: *mut u8,
+        n: usize,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { store512::<false>(acc, scale, q, p, n) }
+    }
+}
+
+// Why the kernels may clamp after the conversion, in integers: the reference computes
+// `zp + rne(min(max(f, lo - zp), hi - zp))` with `f = float(acc) * scale`. `lo - zp`
+// and `hi - zp` are integers, and rounding is monotonic and leaves integers alone, so
+// `rne(clamp(f, L, H)) = clamp(rne(f), L, H)`: the reference is `clamp(rne(f) + zp, lo,
+// hi)`. The kernels compute `v = cvtps2dq(f)`, then `packs` (i32 -> i16, saturating),
+// `adds` of zp (saturating) and `packus` (i16 -> u8, saturating): for any i32 `v` that
+// chain is exactly `clamp(v + zp, 0, 255)` (a saturated i16 stays beyond 0..=255 after
+// adding 0..=255), and since `0 <= lo <= hi <= 255`, `clamp(clamp(x, 0, 255), lo, hi) =
+// clamp(x, lo, hi)`: `max_epu8(lo)` and `min_epu8(hi)` finish it. What remains is `v =
+// rne(f)`: `cvtps2dq` rounds half to even exactly on (-2^31, 2^31) and gives i32::MIN
+// for -2^31 (exact) and for anything at or above 2^31 (wrong: it should clamp to hi).
+// `|float(acc)| <= 2^31`, so with every scale below 1 `|f| <= 2^31 (1 - 2^-24) < 2^31`
+// and no float clamp is needed; otherwise `min(f, hi - zp)` in float first keeps `f`
+// below 2^31 (then `min_epu8(hi)` is a no-op and is skipped). The low side never needs
+// the float clamp: a negative overflow is impossible and i32::MIN saturates to 0.
+
+/// The requantization of 4 zmm accumulator registers to 64 bytes in natural order,
+/// stored at `p` (`n` of them). See the comment above for why the clamps may move; with
+/// `HI` the upper one is also applied in float, as it must be when a scale may be >= 1.
+///
+/// # Safety
+/// The VNNI features are enabled, `scale .. scale + 256` readable, `p .. p + n` writable.
+#[inline(always)]
+unsafe fn store512<const HI: bool>(
+    acc: [__m512i; 4],
+    scale: *const u8,
+    q: Q512,
+    p: *mut u8,
+    n: usize,
+) {
+    // SAFETY: as documented; the store is masked past n.
+    unsafe {
+        let mut i = [_mm512_setzero_si512(); 4];
+        for r in 0..4 {
+            let s = _mm512_loadu_ps(scale.add(64 * r).cast());
+            let f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r]), s);
+            let f = if HI { _mm512_min_ps(f, q.hi) } else { f };
+            i[r] = _mm512_cvtps_epi32(f);
+        }
+        let p01 = _mm512_adds_epi16(_mm512_packs_epi32(i[0], i[1]), q.zp);
+        let p23 = _mm512_adds_epi16(_mm512_packs_epi32(i[2], i[3]), q.zp);
+        let u = _mm512_packus_epi16(p01, p23);
+        let u = _mm512_max_epu8(u, q.lo8);
+        let u = if HI { u } else { _mm512_min_epu8(u, q.hi8) };
+        if n >= 64 {
+            _mm512_storeu_si512(p.cast(), u);
+        } else {
+            _mm512_mask_storeu_epi8(p.cast(), (1u64 << n) - 1, u);
         }
     }
 }
 
 #[derive(Clone, Copy)]
 struct Q256 {
-    lo: __m256,
     hi: __m256,
     zp: __m256i,
+    lo8: __m256i,
+    hi8: __m256i,
 }
 
-/// The requantization of 4 ymm accumulator registers to 32 bytes in natural order.
+/// The requantization of 4 ymm accumulator registers to 32 bytes in natural order, as
+/// [`store512`].
 ///
 /// # Safety
 /// AVX2 is enabled and `scale .. scale + 128` readable.
 #[inline(always)]
-unsafe fn requant256(acc: [__m256i; 4], scale: *const u8, q: Q256) -> __m256i {
+unsafe fn requant256<const HI: bool>(acc: [__m256i; 4], scale: *const u8, q: Q256) -> __m256i {
     // SAFETY: as documented.
     unsafe {
         let mut i = [_mm256_setzero_si256(); 4];
         for r in 0..4 {
             let s = _mm256_loadu_ps(scale.add(32 * r).cast());
             let f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r]), s);
-            let f = _mm256_min_ps(_mm256_max_ps(f, q.lo), q.hi);
+            let f = if HI { _mm256_min_ps(f, q.hi) } else { f };
             i[r] = _mm256_cvtps_epi32(f);
         }
-        let p01 = _mm256_add_epi16(_mm256_packs_epi32(i[0], i[1]), q.zp);
-        let p23 = _mm256_add_epi16(_mm256_packs_epi32(i[2], i[3]), q.zp);
-        _mm256_packus_epi16(p01, p23)
+        let p01 = _mm256_adds_epi16(_mm256_packs_epi32(i[0], i[1]), q.zp);
+        let p23 = _mm256_adds_epi16(_mm256_packs_epi32(i[2], i[3]), q.zp);
+        let u = _mm256_max_epu8(_mm256_packus_epi16(p01, p23), q.lo8);
+        if HI {
+            u
+        } else {
+            _mm256_min_epu8(u, q.hi8)
+        }
     }
 }
 
-/// The interleave of the module doc on ymm (per 128-bit lane).
+/// The interleave of the module doc on ymm (per 128-bit lane), of 4 rows.
 ///
 /// # Safety
 /// AVX2 is enabled.
 #[inline(always)]
-unsafe fn interleave256(a: __m256i, b: __m256i, c: __m256i) -> [__m256i; 4] {
+unsafe fn interleave256(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> [__m256i; 4] {
     // SAFETY: as documented.
     unsafe {
-        let z = _mm256_setzero_si256();
         let (ab_lo, ab_hi) = (_mm256_unpacklo_epi8(a, b), _mm256_unpackhi_epi8(a, b));
-        let (c_lo, c_hi) = (_mm256_unpacklo_epi8(c, z), _mm256_unpackhi_epi8(c, z));
+        let (cd_lo, cd_hi) = (_mm256_unpacklo_epi8(c, d), _mm256_unpackhi_epi8(c, d));
         [
-            _mm256_unpacklo_epi16(ab_lo, c_lo),
-            _mm256_unpackhi_epi16(ab_lo, c_lo),
-            _mm256_unpacklo_epi16(ab_hi, c_hi),
-            _mm256_unpackhi_epi16(ab_hi, c_hi),
+            _mm256_unpacklo_epi16(ab_lo, cd_lo),
+            _mm256_unpackhi_epi16(ab_lo, cd_lo),
+            _mm256_unpacklo_epi16(ab_hi, cd_hi),
+            _mm256_unpackhi_epi16(ab_hi, cd_hi),
         ]
     }
 }
@@ -228,13 +301,14 @@ unsafe fn interleave256(a: __m256i, b: __m256i, c: __m256i) -> [__m256i; 4] {
 /// AVX2 is enabled.
 #[inline(always)]
 unsafe fn quant256(out: OutQ) -> Q256 {
-    let (lo, hi) = out.float_bounds();
+    let (_, hi) = out.float_bounds();
     // SAFETY: as documented.
     unsafe {
         Q256 {
-            lo: _mm256_set1_ps(lo),
             hi: _mm256_set1_ps(hi),
             zp: _mm256_set1_epi16(out.zero_point as i16),
+            lo8: _mm256_set1_epi8(out.lo as i8),
+            hi8: _mm256_set1_epi8(out.hi as i8),
         }
     }
 }
@@ -267,7 +341,24 @@ impl DwVec for Ymm {
     #[inline(always)]
     fn interleave(self, a: __m256i, b: __m256i, c: __m256i) -> [__m256i; 4] {
         // SAFETY: the token proves AVX2 enabled.
-        unsafe { interleave256(a, b, c) }
+        unsafe { interleave256(a, b, c, _mm256_setzero_si256()) }
+    }
+
+    const PAIR: bool = true;
+
+    #[inline(always)]
+    fn interleave4(self, a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> [__m256i; 4] {
+        // SAFETY: the token proves AVX2 enabled.
+        unsafe { interleave256(a, b, c, d) }
+    }
+
+    #[inline(always)]
+    unsafe fn shift_weights(self, src: *const u8, dst: *mut u8) {
+        // SAFETY: 32 bytes each.
+        unsafe {
+            let v = _mm256_loadu_si256(src.cast());
+            _mm256_storeu_si256(dst.cast(), _mm256_slli_epi32::<8>(v));
+        }
     }
 
     #[inline(always)]
@@ -290,14 +381,43 @@ impl DwVec for Ymm {
 
     #[inline(always)]
     unsafe fn store(self, acc: [__m256i; 4], scale: *const u8, q: Q256, p: *mut u8, n: usize) {
-        // SAFETY: forwarded; p .. p + n writable, masked past n.
-        unsafe {
-            let u = requant256(acc, scale, q);
-            if n >= 32 {
-                _mm256_storeu_si256(p.cast(), u);
-            } else {
-                _mm256_mask_storeu_epi8(p.cast(), ((1u64 << n) - 1) as u32, u);
-            }
+        // SAFETY: forwarded.
+        unsafe { store256m::<true>(acc, scale, q, p, n) }
+    }
+
+    #[inline(always)]
+    unsafe fn store_small(
+        self,
+        acc: [__m256i; 4],
+        scale: *const u8,
+        q: Q256,
+        p: *mut u8,
+        n: usize,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { store256m::<false>(acc, scale, q, p, n) }
+    }
+}
+
+/// [`requant256`] and a k-masked store of `n` bytes.
+///
+/// # Safety
+/// AVX512-VL/BW are enabled, `scale .. scale + 128` readable, `p .. p + n` writable.
+#[inline(always)]
+unsafe fn store256m<const HI: bool>(
+    acc: [__m256i; 4],
+    scale: *const u8,
+    q: Q256,
+    p: *mut u8,
+    n: usize,
+) {
+    // SAFETY: as documented; masked past n.
+    unsafe {
+        let u = requant256::<HI>(acc, scale, q);
+        if n >= 32 {
+            _mm256_storeu_si256(p.cast(), u);
+        } else {
+            _mm256_mask_storeu_epi8(p.cast(), ((1u64 << n) - 1) as u32, u);
         }
     }
 }
@@ -333,7 +453,7 @@ impl DwVec for Avx2Vec {
     fn interleave(self, a: __m256i, b: __m256i, c: __m256i) -> [(__m256i, __m256i); 4] {
         // SAFETY: the token proves AVX2 enabled.
         unsafe {
-            let x = interleave256(a, b, c);
+            let x = interleave256(a, b, c, _mm256_setzero_si256());
             let m = _mm256_set1_epi16(0xff);
             x.map(|x| (_mm256_and_si256(x, m), _mm256_srli_epi16::<8>(x)))
         }
@@ -364,16 +484,45 @@ impl DwVec for Avx2Vec {
 
     #[inline(always)]
     unsafe fn store(self, acc: [__m256i; 4], scale: *const u8, q: Q256, p: *mut u8, n: usize) {
-        // SAFETY: forwarded; p .. p + n writable (a short tail through a stack buffer).
-        unsafe {
-            let u = requant256(acc, scale, q);
-            if n >= 32 {
-                _mm256_storeu_si256(p.cast(), u);
-            } else {
-                let mut buf = [0u8; 32];
-                _mm256_storeu_si256(buf.as_mut_ptr().cast(), u);
-                std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
-            }
+        // SAFETY: forwarded.
+        unsafe { store256b::<true>(acc, scale, q, p, n) }
+    }
+
+    #[inline(always)]
+    unsafe fn store_small(
+        self,
+        acc: [__m256i; 4],
+        scale: *const u8,
+        q: Q256,
+        p: *mut u8,
+        n: usize,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { store256b::<false>(acc, scale, q, p, n) }
+    }
+}
+
+/// [`requant256`] and a store of `n` bytes (a short tail through a stack buffer).
+///
+/// # Safety
+/// AVX2 is enabled, `scale .. scale + 128` readable, `p .. p + n` writable.
+#[inline(always)]
+unsafe fn store256b<const HI: bool>(
+    acc: [__m256i; 4],
+    scale: *const u8,
+    q: Q256,
+    p: *mut u8,
+    n: usize,
+) {
+    // SAFETY: as documented.
+    unsafe {
+        let u = requant256::<HI>(acc, scale, q);
+        if n >= 32 {
+            _mm256_storeu_si256(p.cast(), u);
+        } else {
+            let mut buf = [0u8; 32];
+            _mm256_storeu_si256(buf.as_mut_ptr().cast(), u);
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
         }
     }
 }
