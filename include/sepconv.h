@@ -118,6 +118,17 @@ typedef enum SepconvDtype {
   SEPCONV_DTYPE_U8 = 2,
 } SepconvDtype;
 
+// How a model turns an f32 input into codes (`SepconvQuantInfo::input_rounding`); both
+// then round half to even, add the zero point and saturate to 0..=255. The two differ
+// for a few values in a million (where `1 / scale` is inexact), so a caller who quantizes
+// its own input should use the model's.
+typedef enum SepconvRounding {
+  // `x * (1 / input_scale)`, as TFLite and XNNPACK quantize.
+  SEPCONV_ROUNDING_RECIPROCAL = 0,
+  // `x / input_scale`, as ONNX's QuantizeLinear (ONNX Runtime) does.
+  SEPCONV_ROUNDING_DIVIDE = 1,
+} SepconvRounding;
+
 // A built model, f32 or int8 (opaque).
 typedef struct SepconvModel SepconvModel;
 
@@ -181,6 +192,8 @@ typedef struct SepconvQuantInfo {
   // How the input is quantized: `real = input_scale * (u8 code - input_zero_point)`.
   float input_scale;
   int32_t input_zero_point;
+  // The `SepconvRounding` by which `sepconv_run` quantizes f32 input.
+  int32_t input_rounding;
   // Non-zero when the output is a quantized tensor, whose codes `sepconv_run_int8` can
   // return (zero when the model ends in f32 logits or a softmax).
   uint8_t output_quantized;

@@ -137,6 +137,19 @@ static void check_int8(const char *path, const uint8_t *bytes, size_t file_len, 
     u8[i] = (uint8_t)codes_f[i];
     i8[i] = (int8_t)((int)u8[i] - 128);
   }
+  /* Quantized here as quant_info says (scale, zero point, rounding; nearbyintf rounds half
+   * to even): the codes the Rust run computed from the same floats. */
+  /* sepconv's quantizer divides, as the QuantizeLinear of the ONNX files it writes. */
+  CHECK(qi.input_rounding == SEPCONV_ROUNDING_DIVIDE, "input rounding %d", qi.input_rounding);
+  size_t hw = in_len / 3, off_by = 0;
+  for (size_t i = 0; i < in_len; i++) {
+    float x = layout == SEPCONV_LAYOUT_NCHW ? input[(i % 3) * hw + i / 3] : input[i];
+    float v = qi.input_rounding == SEPCONV_ROUNDING_DIVIDE ? x / qi.input_scale
+                                                            : x * (1.0f / qi.input_scale);
+    float r = nearbyintf(v) + (float)qi.input_zero_point;
+    off_by += (r < 0.0f ? 0 : r > 255.0f ? 255 : (uint8_t)r) != u8[i];
+  }
+  CHECK(off_by == 0, "%zu input codes quantized here differ from Rust's", off_by);
   s = sepconv_run(q, ws, input, in_len, 1, layout, out, out_len);
   CHECK(s == SEPCONV_STATUS_OK, "int8 run: %s", sepconv_last_error());
   CHECK(memcmp(out, want, out_len * sizeof(float)) == 0, "int8 f32 run differs from Rust's");
@@ -239,7 +252,7 @@ static void check_int8(const char *path, const uint8_t *bytes, size_t file_len, 
   CHECK(sepconv_model_builtin_int8(&cfg, 42, 1, NULL, &builtin) == SEPCONV_STATUS_OK,
         "builtin_int8: %s", sepconv_last_error());
   CHECK(sepconv_model_quant_info(builtin, &qi) == SEPCONV_STATUS_OK && qi.quantized == 1 &&
-            qi.output_quantized == 0,
+            qi.output_quantized == 0 && qi.input_rounding == SEPCONV_ROUNDING_DIVIDE,
         "builtin int8 quant info (softmax: f32 out)");
   CHECK(sepconv_model_free(builtin) == SEPCONV_STATUS_OK, "free builtin int8");
 

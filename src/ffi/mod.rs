@@ -21,7 +21,7 @@
 #![allow(clippy::missing_safety_doc)] // one contract for all, stated above
 
 use crate::kernels::cpu::{Cpu, Feature, Isa};
-use crate::net::q8::{EdgeType, Q8Input, Q8Output};
+use crate::net::q8::{EdgeType, InputRounding, Q8Input, Q8Output};
 use crate::net::{MobileNetWeights, NetworkWeights};
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::{Mutex, OnceLock};
@@ -166,6 +166,19 @@ impl SepconvDtype {
     }
 }
 
+/// How a model turns an f32 input into codes (`SepconvQuantInfo::input_rounding`); both
+/// then round half to even, add the zero point and saturate to 0..=255. The two differ
+/// for a few values in a million (where `1 / scale` is inexact), so a caller who quantizes
+/// its own input should use the model's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SepconvRounding {
+    /// `x * (1 / input_scale)`, as TFLite and XNNPACK quantize.
+    Reciprocal = 0,
+    /// `x / input_scale`, as ONNX's QuantizeLinear (ONNX Runtime) does.
+    Divide = 1,
+}
+
 /// The quantization of a model (`sepconv_model_quant_info`). Zero points are those of u8
 /// codes; an i8 code is the u8 code minus 128, so its zero point is `zero_point - 128`.
 #[repr(C)]
@@ -183,6 +196,8 @@ pub struct SepconvQuantInfo {
     /// How the input is quantized: `real = input_scale * (u8 code - input_zero_point)`.
     pub input_scale: f32,
     pub input_zero_point: i32,
+    /// The `SepconvRounding` by which `sepconv_run` quantizes f32 input.
+    pub input_rounding: i32,
     /// Non-zero when the output is a quantized tensor, whose codes `sepconv_run_int8` can
     /// return (zero when the model ends in f32 logits or a softmax).
     pub output_quantized: u8,
@@ -585,6 +600,7 @@ pub unsafe extern "C" fn sepconv_model_quant_info(
             output_dtype: SepconvDtype::F32 as i32,
             input_scale: 0.0,
             input_zero_point: 0,
+            input_rounding: SepconvRounding::Reciprocal as i32,
             output_quantized: 0,
             output_scale: 0.0,
             output_zero_point: 0,
@@ -598,6 +614,10 @@ pub unsafe extern "C" fn sepconv_model_quant_info(
                 output_dtype: SepconvDtype::of(m.output_type()) as i32,
                 input_scale: input.scale,
                 input_zero_point: input.zero_point,
+                input_rounding: match m.network().input_rounding {
+                    InputRounding::Reciprocal => SepconvRounding::Reciprocal,
+                    InputRounding::Divide => SepconvRounding::Divide,
+                } as i32,
                 output_quantized: u8::from(output.is_some()),
                 output_scale: output.map_or(0.0, |o| o.scale),
                 output_zero_point: output.map_or(0, |o| o.zero_point),
