@@ -182,6 +182,60 @@ fn run_image_and_errors() {
     assert!(err.contains("/nonexistent.onnx"), "{err}");
 }
 
+/// An int8 TFLite file on its own int8 (`|i1`) inputs, 20 images in one batch: each layer's
+/// quantization printed, XNNPACK's top-1 class per image; codes into a float model refused.
+#[test]
+fn run_int8_codes_through_a_quantized_file() {
+    let out = std::env::temp_dir().join(format!("sepconv-cli-q8-{}.npy", std::process::id()));
+    let model = fixture("q8_tflite/mobilenet_a025_r128_int8io.tflite");
+    let input = fixture("q8_tflite/mobilenet_a025_r128_input.npy");
+    let (ok, stdout, err) = sepconv(&[
+        "run",
+        "--model",
+        &model,
+        "--input",
+        &input,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("int8 (a quantized model)"), "{stdout}");
+    assert!(stdout.contains("pool:   TfliteMean"), "{stdout}");
+    let got = sepconv::io::read_npy_file(&out).unwrap();
+    std::fs::remove_file(&out).ok();
+    let want = sepconv::io::read_npy_tensor_file(fixture(
+        "q8_tflite/mobilenet_a025_r128_int8io_xnnpack.npy",
+    ))
+    .unwrap();
+    let sepconv::io::NpyData::I8(want) = want.data else {
+        panic!("XNNPACK's logits are int8 codes");
+    };
+    let classes = got.shape[1];
+    assert_eq!((got.shape[0], want.len()), (20, 20 * classes));
+    let argmax = |row: &[f32]| (0..row.len()).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+    for (i, (g, w)) in got
+        .data
+        .chunks(classes)
+        .zip(want.chunks(classes))
+        .enumerate()
+    {
+        let w: Vec<f32> = w.iter().map(|&v| f32::from(v)).collect();
+        assert_eq!(argmax(g), argmax(&w), "image {i}");
+    }
+    // int8 codes into a float model: refused, naming the file.
+    let (ok, _, err) = sepconv(&[
+        "run",
+        "--model",
+        &fixture("pytorch_a025_r128.onnx"),
+        "--input",
+        &input,
+    ]);
+    assert!(
+        !ok && err.contains("int8 codes") && err.contains("input.npy"),
+        "{err}"
+    );
+}
+
 #[test]
 fn info_model_prints_the_imported_layers() {
     let (ok, out, err) = sepconv(&["info", "--model", &fixture("keras_pad_a0125_r64.onnx")]);

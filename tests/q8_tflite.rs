@@ -8,7 +8,7 @@
 
 mod common;
 
-use sepconv::io::{load_network, read_npy, read_npy_file, NpyArray};
+use sepconv::io::{load_network, read_npy_file, read_npy_tensor_file, NpyArray, NpyData};
 use sepconv::net::q8::{EdgeType, Q8Input, Q8Model, Q8Network, Q8Output};
 use sepconv::net::Options;
 use sepconv::reference;
@@ -58,27 +58,13 @@ fn read_f32(file: &str) -> NpyArray {
     read_npy_file(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
-/// An int8 (`|i1`) `.npy` file: its header made `<f4` (the same length, so the header's
-/// padding still holds) and its bytes widened to f32, for `read_npy` to parse the rest.
+/// An int8 (`|i1`) `.npy` file.
 fn read_i8(file: &str) -> (Vec<usize>, Vec<i8>) {
-    let bytes = std::fs::read(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    assert!(
-        bytes.len() > 10 && bytes.starts_with(b"\x93NUMPY\x01"),
-        "{file}: not a version-1 .npy file"
-    );
-    let end = 10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
-    let header = std::str::from_utf8(&bytes[10..end]).unwrap_or_else(|e| panic!("{file}: {e}"));
-    assert!(
-        header.contains("'descr': '|i1'"),
-        "{file}: not int8: {header}"
-    );
-    let mut f32s = bytes[..10].to_vec();
-    f32s.extend_from_slice(header.replace("'|i1'", "'<f4'").as_bytes());
-    for &b in &bytes[end..] {
-        f32s.extend_from_slice(&f32::from(b as i8).to_le_bytes());
+    let t = read_npy_tensor_file(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    match t.data {
+        NpyData::I8(v) => (t.shape, v),
+        _ => panic!("{file}: not int8 codes"),
     }
-    let a = read_npy(&f32s).unwrap_or_else(|e| panic!("{file}: {e}"));
-    (a.shape, a.data.iter().map(|&v| v as i8).collect())
 }
 
 struct Case {

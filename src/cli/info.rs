@@ -123,7 +123,7 @@ fn zp(q: QParams, t: EdgeType) -> i32 {
 
 /// Each layer's quantization (rows numbered as in the layer table above): the tensors' scale and zero point, the weight scales'
 /// range, the clamp codes of the fused activation, and the head's arithmetic.
-fn describe_quant(s: &mut String, q: &Q8Network) {
+pub(crate) fn describe_quant(s: &mut String, q: &Q8Network) {
     use std::fmt::Write;
     // Activations are s8 in TFLite and QDQ-s8 files, u8 in QDQ-u8 ones; sepconv runs u8
     // internally, so the codes shown are sepconv's (s8 code = u8 code - 128).

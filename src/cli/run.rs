@@ -3,9 +3,9 @@
 //! tensor.
 
 use crate::{Dtype, RunArgs};
-use sepconv::io::{load_network, read_npy_file, write_npy_file};
+use sepconv::io::{load_network, read_npy_tensor_file, write_npy_file, NpyData};
 use sepconv::net::q8::quantize::{calibrate, quantize, seeded_images};
-use sepconv::net::q8::Q8Model;
+use sepconv::net::q8::{Q8Input, Q8Model, Q8Output};
 use sepconv::net::{Model, Options};
 use sepconv::{Error, Result};
 use std::path::Path;
@@ -52,27 +52,45 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut output = vec![0.0; batch * out_len];
     match &runner {
         Runner::F32(model) => {
+            let NpyData::F32(data) = &data else {
+                return Err(Error::Config(format!(
+                    "{}: int8 codes, but the model is f32: pass f32 values (codes go to a \
+                     quantized model, or to this one with --dtype int8)",
+                    args.input.display()
+                )));
+            };
             let mut ws = model.workspace(batch)?;
             match layout {
-                Layout::Nhwc => model.run(&mut ws, &data, batch, &mut output)?,
-                Layout::Nchw => model.run_nchw(&mut ws, &data, batch, &mut output)?,
+                Layout::Nhwc => model.run(&mut ws, data, batch, &mut output)?,
+                Layout::Nchw => model.run_nchw(&mut ws, data, batch, &mut output)?,
             }
         }
         Runner::Int8(model) => {
-            let q = model.input_quant();
             let how = if m.quant.is_some() {
                 "a quantized model".to_string()
             } else {
                 format!("quantized by min/max calibration on {CALIBRATION_IMAGES} seeded images")
             };
-            println!(
-                "int8 ({how}): input scale {} zero point {}",
-                q.scale, q.zero_point
-            );
+            let mut quant = String::new();
+            crate::cli::info::describe_quant(&mut quant, model.network());
+            print!("int8 ({how})\n{quant}");
             let mut ws = model.workspace(batch)?;
-            match layout {
-                Layout::Nhwc => model.run(&mut ws, &data, batch, &mut output)?,
-                Layout::Nchw => model.run_nchw(&mut ws, &data, batch, &mut output)?,
+            let dims = (net.in_c, net.in_h * net.in_w);
+            match (&data, layout) {
+                (NpyData::F32(x), Layout::Nhwc) => model.run(&mut ws, x, batch, &mut output)?,
+                (NpyData::F32(x), Layout::Nchw) => {
+                    model.run_nchw(&mut ws, x, batch, &mut output)?
+                }
+                (NpyData::I8(x), _) => {
+                    let x = nhwc(x, layout, dims);
+                    let input = Q8Input::I8(&x);
+                    model.run_codes(&mut ws, input, batch, Q8Output::F32(&mut output))?
+                }
+                (NpyData::U8(x), _) => {
+                    let x = nhwc(x, layout, dims);
+                    let input = Q8Input::U8(&x);
+                    model.run_codes(&mut ws, input, batch, Q8Output::F32(&mut output))?
+                }
             }
         }
     }
@@ -115,12 +133,26 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// Codes of `layout` as NHWC (`run_codes` takes NHWC); `(c, hw)` per image.
+fn nhwc<T: Copy>(x: &[T], layout: Layout, (c, hw): (usize, usize)) -> Vec<T> {
+    match layout {
+        Layout::Nhwc => x.to_vec(),
+        Layout::Nchw => (0..x.len())
+            .map(|i| {
+                let (b, i) = (i / (c * hw), i % (c * hw));
+                x[b * c * hw + (i % c) * hw + i / c]
+            })
+            .collect(),
+    }
+}
+
 /// (batch, data, layout) of the input, checked against the model's input (h, w, c); an
-/// image needs a square input of 3 channels.
+/// image needs a square input of 3 channels. A `.npy` file holds f32 values, or int8
+/// (`|i1`) or uint8 (`|u1`) codes for a quantized model.
 fn read_input(
     args: &RunArgs,
     (h, w, c): (usize, usize, usize),
-) -> Result<(usize, Vec<f32>, Layout)> {
+) -> Result<(usize, NpyData, Layout)> {
     let path = &args.input;
     let is_npy = path
         .extension()
@@ -132,9 +164,9 @@ fn read_input(
                 path.display()
             )));
         }
-        return Ok((1, read_image(args, h)?, Layout::Nhwc));
+        return Ok((1, NpyData::F32(read_image(args, h)?), Layout::Nhwc));
     }
-    let arr = read_npy_file(path)?;
+    let arr = read_npy_tensor_file(path)?;
     let shape = match arr.shape.as_slice() {
         [n, a, b, c] => [*n, *a, *b, *c],
         [a, b, c] => [1, *a, *b, *c],

@@ -16,7 +16,10 @@ use crate::net::{MobileNetConfig, MobileNetWeights, Network, NetworkWeights};
 use crate::{Error, Result};
 use std::path::Path;
 
-pub use self::npy::{read_npy, read_npy_file, write_npy, write_npy_file, NpyArray};
+pub use self::npy::{
+    read_npy, read_npy_file, read_npy_tensor, read_npy_tensor_file, write_npy, write_npy_file,
+    NpyArray, NpyData, NpyTensor,
+};
 pub use self::onnx::{import_onnx, load_onnx, load_onnx_file, InputLayout, OnnxModel};
 pub use self::safetensors::{
     load_safetensors, load_safetensors_file, save_safetensors, save_safetensors_file,

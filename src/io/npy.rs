@@ -1,5 +1,6 @@
-//! NumPy `.npy` files of little-endian f32 (`<f4`), C order: what the fixtures, the tests and
-//! the CLI's `run --input x.npy --output y.npy` exchange.
+//! NumPy `.npy` files in C order: little-endian f32 (`<f4`), what the fixtures, the tests and
+//! the CLI's `run --input x.npy --output y.npy` exchange, and int8 / uint8 codes (`|i1`,
+//! `|u1`), the raw input of a quantized model.
 //!
 //! Written here rather than taken from a crate: the format is a magic, a length and a
 //! Python-dict header, and the maintained crates pull in a parser generator and bignums
@@ -22,9 +23,53 @@ fn bad(offset: usize, why: impl std::fmt::Display) -> Error {
     Error::Model(format!("npy: {why} (at byte offset {offset})"))
 }
 
+/// The values of a `.npy` file, by element type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NpyData {
+    /// `<f4`
+    F32(Vec<f32>),
+    /// `|i1`
+    I8(Vec<i8>),
+    /// `|u1`
+    U8(Vec<u8>),
+}
+
+/// An n-dimensional array of f32, i8 or u8 as stored in a `.npy` file (C order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyTensor {
+    pub shape: Vec<usize>,
+    pub data: NpyData,
+}
+
 /// Parses a `.npy` file of `<f4` values in C order. Other dtypes and Fortran order are
 /// refused with the header's `descr` / `fortran_order`.
 pub fn read_npy(bytes: &[u8]) -> Result<NpyArray> {
+    let (shape, descr, (start, body_at)) = header(bytes)?;
+    if descr != "<f4" {
+        return Err(bad(
+            start,
+            format!("dtype {descr:?} is not little-endian float32 '<f4'"),
+        ));
+    }
+    match body(bytes, shape, descr, (start, body_at))? {
+        NpyTensor {
+            shape,
+            data: NpyData::F32(data),
+        } => Ok(NpyArray { shape, data }),
+        _ => unreachable!("a '<f4' body parses as f32"),
+    }
+}
+
+/// Parses a `.npy` file of `<f4`, `|i1` or `|u1` values in C order. Other dtypes and
+/// Fortran order are refused with the header's `descr` / `fortran_order`.
+pub fn read_npy_tensor(bytes: &[u8]) -> Result<NpyTensor> {
+    let (shape, descr, at) = header(bytes)?;
+    body(bytes, shape, descr, at)
+}
+
+/// The shape, the dtype (`descr`) and the offsets of the header and of the data of a
+/// `.npy` file.
+fn header(bytes: &[u8]) -> Result<(Vec<usize>, &str, (usize, usize))> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(bad(0, "not a .npy file (missing \\x93NUMPY magic)"));
     }
@@ -57,10 +102,12 @@ pub fn read_npy(bytes: &[u8]) -> Result<NpyArray> {
     })?;
     let descr = dict_value(header, "descr").ok_or_else(|| bad(header_start, "no 'descr'"))?;
     let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
-    if descr != "<f4" {
+    if !matches!(descr, "<f4" | "|i1" | "|u1") {
         return Err(bad(
             header_start,
-            format!("dtype {descr:?} is not little-endian float32 '<f4'"),
+            format!(
+                "dtype {descr:?} is not little-endian float32 '<f4', int8 '|i1' or uint8 '|u1'"
+            ),
         ));
     }
     let fortran = dict_value(header, "fortran_order")
@@ -83,26 +130,42 @@ pub fn read_npy(bytes: &[u8]) -> Result<NpyArray> {
                 .map_err(|_| bad(header_start, format!("shape entry {s:?} is not a size")))
         })
         .collect::<Result<Vec<usize>>>()?;
+    Ok((shape, descr, (header_start, header_end)))
+}
+
+/// The values after the header: `descr` is one of the dtypes `header` accepts.
+fn body(
+    bytes: &[u8],
+    shape: Vec<usize>,
+    descr: &str,
+    (start, at): (usize, usize),
+) -> Result<NpyTensor> {
+    let size = if descr == "<f4" { 4 } else { 1 };
     let count = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| bad(header_start, format!("shape {shape:?} overflows")))?;
-    let body = &bytes[header_end..];
+        .ok_or_else(|| bad(start, format!("shape {shape:?} overflows")))?;
+    let body = &bytes[at..];
     // Checked before allocating, so a lying shape cannot ask for more than the file holds.
-    if count.checked_mul(4) != Some(body.len()) {
+    if count.checked_mul(size) != Some(body.len()) {
         return Err(bad(
-            header_end,
+            at,
             format!(
-                "shape {shape:?} needs {count} f32 values, the data holds {} bytes",
+                "shape {shape:?} needs {count} {descr} values, the data holds {} bytes",
                 body.len()
             ),
         ));
     }
-    let data = body
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Ok(NpyArray { shape, data })
+    let data = match descr {
+        "<f4" => NpyData::F32(
+            body.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        "|i1" => NpyData::I8(body.iter().map(|&b| b as i8).collect()),
+        _ => NpyData::U8(body.to_vec()),
+    };
+    Ok(NpyTensor { shape, data })
 }
 
 /// The text of `key`'s value in a header like `{'descr': '<f4', 'shape': (1, 3), }`.
@@ -121,13 +184,23 @@ fn dict_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
     Some(&rest[..end])
 }
 
-/// Reads a `.npy` file; errors name the path.
+/// Reads a `.npy` file of f32; errors name the path.
 pub fn read_npy_file(path: impl AsRef<Path>) -> Result<NpyArray> {
     let path = path.as_ref();
-    read_npy(&read_path(path)?).map_err(|e| match e {
+    read_npy(&read_path(path)?).map_err(|e| name_path(path, e))
+}
+
+/// Reads a `.npy` file of f32, i8 or u8; errors name the path.
+pub fn read_npy_tensor_file(path: impl AsRef<Path>) -> Result<NpyTensor> {
+    let path = path.as_ref();
+    read_npy_tensor(&read_path(path)?).map_err(|e| name_path(path, e))
+}
+
+fn name_path(path: &Path, e: Error) -> Error {
+    match e {
         Error::Model(m) => Error::Model(format!("{}: {m}", path.display())),
         e => e,
-    })
+    }
 }
 
 /// Encodes `data` with `shape` as a version 1.0 `.npy` file of `<f4`.
@@ -253,5 +326,35 @@ mod tests {
         let e = read_npy(&overflow).unwrap_err().to_string();
         assert!(e.contains("overflows"), "{e}");
         assert!(write_npy(&[2, 2], &[1.0]).is_err());
+    }
+
+    /// `np.save` of `np.array([[-128, 5, 127]], np.int8)` and of the same as uint8 codes.
+    #[test]
+    fn reads_int8_and_uint8_codes() {
+        let i8s = |descr: &str| {
+            let mut b = npy_bytes(
+                &format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (1, 3), }}"),
+                &[],
+            );
+            b.extend_from_slice(&[0x80, 5, 127]);
+            b
+        };
+        let t = read_npy_tensor(&i8s("|i1")).unwrap();
+        assert_eq!(t.shape, vec![1, 3]);
+        assert_eq!(t.data, NpyData::I8(vec![-128, 5, 127]));
+        let t = read_npy_tensor(&i8s("|u1")).unwrap();
+        assert_eq!(t.data, NpyData::U8(vec![128, 5, 127]));
+        let t = read_npy_tensor(&numpy_bytes()).unwrap();
+        assert_eq!(t.data, NpyData::F32(vec![1.5, -2.0, 0.25]));
+        // The f32 reader names what it got; a short body names the dtype.
+        let e = read_npy(&i8s("|i1")).unwrap_err().to_string();
+        assert!(e.contains("|i1") && e.contains("<f4"), "{e}");
+        let short = i8s("|u1");
+        let e = read_npy_tensor(&short[..short.len() - 1])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("|u1") && e.contains("2 bytes"), "{e}");
+        let e = read_npy_tensor(&i8s("<i2")).unwrap_err().to_string();
+        assert!(e.contains("<i2"), "{e}");
     }
 }
