@@ -6,19 +6,21 @@
 //! Design: output channels across the lanes, 4 taps per i32 lane (the dot-product
 //! instructions' shape). A kernel row `ky` of an output pixel is `3 * in_c` contiguous
 //! bytes of its input row (OHWI weights have the same order), so with the rows padded
-//! (zero-point columns left and right, see [`Q8Conv0Args`]) its taps are `G =
-//! ceil(3 in_c / 4)` dwords read straight from the row at `ox * stride * in_c`: no window
-//! is built. The bytes past `3 in_c` in the last dword meet zero weights. For conv0 (`in_c
-//! = 3`) that is 9 dwords for 27 taps (75% of the multiply-adds are useful); what it saves
-//! is the im2col copy and, with the f32 input, the separate quantization pass: the op
+//! (zero-point columns left and right, see [`Q8Conv0Args`]) its taps are dwords read
+//! straight from the row at `ox * stride * in_c`: no window is built. Per kernel row,
+//! [`full_groups`] dwords from the pixel's offset; bytes past `3 in_c` meet zero weights.
+//! For conv0's 3 channels that would be 9 dwords for 27 taps, so instead each kernel row
+//! gives its first 8 bytes (2 dwords) and the three rows' 9th bytes make one more dword
+//! ([`has_tail`]): 7 dwords, 27 of 28 taps useful. What the layout saves is the im2col
+//! copy and, with the f32 input, the separate quantization pass: the op
 //! (`ops::q8_conv0`) quantizes each input row once into a 3-row ring with
 //! [`Q8Conv0Kernel::quantize`].
 //!
 //! Packed weights, per block of `B` channels (32, or a 16-channel block for a tail that
 //! fits; [`Q8Conv0Kernel::blocks`]): `B` i32 folded biases (`quant::fold_bias` with the
 //! input zero point, which the padding columns hold), `B` f32 scales, then for each of the
-//! `3 G` dwords (`ky` major) `B` lanes of 4 s8 weights. Lanes past the last channel are
-//! zero.
+//! [`dwords`] (`ky` major, then the tail dword) `B` lanes of 4 s8 weights. Lanes past the
+//! last channel are zero.
 
 pub mod scalar;
 
@@ -56,9 +58,24 @@ impl Kernel for Q8Conv0Kernel {
     }
 }
 
-/// Dwords per kernel row of `in_c` channels.
-pub fn groups(in_c: usize) -> usize {
-    (3 * in_c).div_ceil(4)
+/// Dwords read from each kernel row at the pixel's offset, for `in_c` channels.
+pub fn full_groups(in_c: usize) -> usize {
+    if has_tail(in_c) {
+        2
+    } else {
+        (3 * in_c).div_ceil(4)
+    }
+}
+
+/// Whether the last byte of each kernel row goes to a shared tail dword `[row 0, row 1,
+/// row 2, 0]` (3 channels: 9 bytes a row).
+pub fn has_tail(in_c: usize) -> bool {
+    in_c == 3
+}
+
+/// Packed weight dwords per channel.
+pub fn dwords(in_c: usize) -> usize {
+    3 * full_groups(in_c) + usize::from(has_tail(in_c))
 }
 
 impl Q8Conv0Kernel {
@@ -74,9 +91,9 @@ impl Q8Conv0Kernel {
         })
     }
 
-    /// Packed bytes per channel: bias, scale and `3 G` dwords of weights.
-    fn bytes_per_channel(in_c: usize) -> usize {
-        8 + 12 * groups(in_c)
+    /// Packed bytes per channel: bias, scale and the weight dwords.
+    pub fn bytes_per_channel(in_c: usize) -> usize {
+        8 + 4 * dwords(in_c)
     }
 
     /// Bytes of the packed weights of `channels`.
@@ -112,7 +129,7 @@ impl Q8Conv0Kernel {
             )));
         }
         crate::quant::check_scales(scale, oc, self.id.name)?;
-        let g = groups(in_c);
+        let g = full_groups(in_c);
         let row = 3 * in_c;
         let per = Self::bytes_per_channel(in_c);
         let mut p = vec![0u8; self.packed_len(in_c, oc)];
@@ -136,6 +153,12 @@ impl Q8Conv0Kernel {
                         }
                     }
                 }
+                if has_tail(in_c) {
+                    let reg = base + 8 * b + 3 * g * 4 * b;
+                    for ky in 0..3 {
+                        p[reg + 4 * i + ky] = w[ky * row + 4 * g] as u8;
+                    }
+                }
             }
         }
         Ok(p)
@@ -144,8 +167,9 @@ impl Q8Conv0Kernel {
 
 /// One output row. `rows[ky]` is kernel row `ky`'s input row as u8 codes, padded: byte
 /// `j` is channel `j % in_c` of input column `j / in_c - pad_left`, the input zero point
-/// where that column is outside the image. Output pixel `ox` reads `4 G` bytes of each
-/// row from `ox * stride * in_c`. `out` receives `out_w` pixels of `out_c` channels
+/// where that column is outside the image. Output pixel `ox` reads
+/// [`Q8Conv0Args::row_need`]`(in_c, stride, 1)` bytes of each row from `ox * stride *
+/// in_c`. `out` receives `out_w` pixels of `out_c` channels
 /// (dense). `packed` is [`Q8Conv0Kernel::pack`]ed for the kernel.
 pub struct Q8Conv0Args<'a> {
     pub rows: [&'a [u8]; 3],
@@ -161,7 +185,12 @@ pub struct Q8Conv0Args<'a> {
 impl Q8Conv0Args<'_> {
     /// Bytes of each row a call reads.
     pub fn row_need(in_c: usize, stride: usize, out_w: usize) -> usize {
-        out_w.saturating_sub(1) * stride * in_c + 4 * groups(in_c)
+        let per_pixel = if has_tail(in_c) {
+            4 * full_groups(in_c) + 1
+        } else {
+            4 * full_groups(in_c)
+        };
+        out_w.saturating_sub(1) * stride * in_c + per_pixel
     }
 
     /// Checks everything the kernels rely on for memory safety.

@@ -1,7 +1,7 @@
 //! The portable int8 direct conv0: plain Rust over the packed layout with 8-channel
 //! blocks (so the layout is checked on every CPU), and the per-value quantizer.
 
-use super::{groups, Q8Conv0Args, Q8Conv0Kernel};
+use super::{full_groups, has_tail, Q8Conv0Args, Q8Conv0Kernel};
 use crate::kernels::cpu::{Features, Isa};
 use crate::kernels::table::KernelId;
 use crate::net::q8::InputRounding;
@@ -24,8 +24,16 @@ pub const SCALAR: Q8Conv0Kernel = Q8Conv0Kernel {
 fn run(a: Q8Conv0Args<'_>) -> Result<()> {
     a.check(&SCALAR)?;
     let (c, oc) = (a.in_c, a.out_c);
-    let g = groups(c);
-    let per = 8 + 12 * g;
+    let g = full_groups(c);
+    let per = Q8Conv0Kernel::bytes_per_channel(c);
+    let dot = |acc: &mut [i32; 8], x: &[u8], w: &[u8]| {
+        for (i, acc) in acc.iter_mut().enumerate() {
+            for t in 0..4 {
+                let prod = i32::from(x[t]) * i32::from(w[4 * i + t] as i8);
+                *acc = acc.wrapping_add(prod);
+            }
+        }
+    };
     for (c0, b) in SCALAR.blocks(oc) {
         let p = &a.packed[c0 * per..(c0 + b) * per];
         let n = b.min(oc - c0);
@@ -38,14 +46,16 @@ fn run(a: Q8Conv0Args<'_>) -> Result<()> {
             for (ky, row) in a.rows.iter().enumerate() {
                 for d in 0..g {
                     let x = &row[at + 4 * d..at + 4 * d + 4];
-                    let w = &p[8 * b + (ky * g + d) * 4 * b..];
-                    for (i, acc) in acc.iter_mut().enumerate() {
-                        for t in 0..4 {
-                            let prod = i32::from(x[t]) * i32::from(w[4 * i + t] as i8);
-                            *acc = acc.wrapping_add(prod);
-                        }
-                    }
+                    dot(&mut acc, x, &p[8 * b + (ky * g + d) * 4 * b..]);
                 }
+            }
+            if has_tail(c) {
+                let x = a.rows.map(|r| r[at + 4 * g]);
+                dot(
+                    &mut acc,
+                    &[x[0], x[1], x[2], 0],
+                    &p[8 * b + 3 * g * 4 * b..],
+                );
             }
             let dst = &mut a.out[ox * oc + c0..ox * oc + c0 + n];
             for (i, d) in dst.iter_mut().enumerate() {

@@ -46,10 +46,11 @@ fn run_vnni(mut a: Q8Conv0Args<'_>) -> Result<()> {
     require(&VNNI.id)?;
     // SAFETY: `require` confirmed AVX-512 (F, BW, VL) and VNNI; `check` validated the call.
     unsafe {
-        match super::groups(a.in_c) {
-            1 => row_vnni::<1>(&mut a),
-            2 => row_vnni::<2>(&mut a),
-            _ => row_vnni::<3>(&mut a),
+        match a.in_c {
+            1 => row_vnni::<1, false>(&mut a),
+            2 => row_vnni::<2, false>(&mut a),
+            3 => row_vnni::<2, true>(&mut a),
+            _ => row_vnni::<3, false>(&mut a),
         }
     }
     Ok(())
@@ -74,10 +75,11 @@ struct Dst {
 }
 
 /// # Safety
-/// AVX-512 F/BW/VL and VNNI; `a.check(&VNNI)` passed and `G == groups(a.in_c)`.
+/// AVX-512 F/BW/VL and VNNI; `a.check(&VNNI)` passed, `G == full_groups(a.in_c)` and
+/// `T == has_tail(a.in_c)`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn row_vnni<const G: usize>(a: &mut Q8Conv0Args<'_>) {
-    let per = 8 + 12 * G;
+unsafe fn row_vnni<const G: usize, const T: bool>(a: &mut Q8Conv0Args<'_>) {
+    let per = Q8Conv0Kernel::bytes_per_channel(a.in_c);
     let (lo, hi) = a.out_q.float_bounds();
     let q = Quant {
         lo: _mm512_set1_ps(lo),
@@ -102,9 +104,9 @@ unsafe fn row_vnni<const G: usize>(a: &mut Q8Conv0Args<'_>) {
                 n: b.min(oc - c0),
             };
             if b == 32 {
-                block::<G, 2, 4>(rows, step, a.out_w, p, dst, q);
+                block::<G, T, 2, 4>(rows, step, a.out_w, p, dst, q);
             } else {
-                block::<G, 1, 8>(rows, step, a.out_w, p, dst, q);
+                block::<G, T, 1, 8>(rows, step, a.out_w, p, dst, q);
             }
         }
     }
@@ -115,7 +117,7 @@ unsafe fn row_vnni<const G: usize>(a: &mut Q8Conv0Args<'_>) {
 /// # Safety
 /// As [`row_vnni`]: `p` the block's packed weights, `dst` inside the output.
 #[inline(always)]
-unsafe fn block<const G: usize, const CB: usize, const P: usize>(
+unsafe fn block<const G: usize, const T: bool, const CB: usize, const P: usize>(
     rows: [*const u8; 3],
     step: usize,
     out_w: usize,
@@ -124,7 +126,8 @@ unsafe fn block<const G: usize, const CB: usize, const P: usize>(
     q: Quant,
 ) {
     let b = 16 * CB;
-    // SAFETY: the block holds `b` biases, `b` scales and `3 G` registers of `b` lanes.
+    // SAFETY: the block holds `b` biases, `b` scales and `3 G (+ 1)` registers of `b`
+    // lanes.
     unsafe {
         let bias: [__m512i; CB] = std::array::from_fn(|v| _mm512_loadu_si512(p.add(64 * v).cast()));
         let scale: [__m512; CB] =
@@ -137,13 +140,20 @@ unsafe fn block<const G: usize, const CB: usize, const P: usize>(
                 })
             })
         });
+        let wt: [__m512i; CB] = std::array::from_fn(|v| {
+            if T {
+                _mm512_loadu_si512(wp.add((3 * G * CB + v) * 64).cast())
+            } else {
+                _mm512_setzero_si512()
+            }
+        });
         let mut ox = 0;
         while ox + P <= out_w {
-            tile::<G, CB, P>(rows, step, ox, &bias, &scale, &w, dst, q);
+            tile::<G, T, CB, P>(rows, step, ox, &bias, &scale, &w, &wt, dst, q);
             ox += P;
         }
         while ox < out_w {
-            tile::<G, CB, 1>(rows, step, ox, &bias, &scale, &w, dst, q);
+            tile::<G, T, CB, 1>(rows, step, ox, &bias, &scale, &w, &wt, dst, q);
             ox += 1;
         }
     }
@@ -155,17 +165,19 @@ unsafe fn block<const G: usize, const CB: usize, const P: usize>(
 /// As [`block`], with `ox + P <= out_w`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<const G: usize, const CB: usize, const P: usize>(
+unsafe fn tile<const G: usize, const T: bool, const CB: usize, const P: usize>(
     rows: [*const u8; 3],
     step: usize,
     ox: usize,
     bias: &[__m512i; CB],
     scale: &[__m512; CB],
     w: &[[[__m512i; CB]; G]; 3],
+    wt: &[__m512i; CB],
     dst: Dst,
     q: Quant,
 ) {
-    // SAFETY: pixel ox + j reads `4 G` bytes of each row from `(ox + j) * step`.
+    // SAFETY: pixel ox + j reads `row_need(in_c, stride, 1)` bytes of each row from
+    // `(ox + j) * step`: `4 G`, and with the tail byte `4 G + 1`.
     unsafe {
         let mut acc = [*bias; P];
         for ky in 0..3 {
@@ -176,6 +188,18 @@ unsafe fn tile<const G: usize, const CB: usize, const P: usize>(
                     for v in 0..CB {
                         acc[v] = _mm512_dpbusd_epi32(acc[v], x, w[ky][d][v]);
                     }
+                }
+            }
+        }
+        if T {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let at = (ox + j) * step + 4 * G;
+                let t = u32::from(*rows[0].add(at))
+                    | u32::from(*rows[1].add(at)) << 8
+                    | u32::from(*rows[2].add(at)) << 16;
+                let x = _mm512_set1_epi32(t as i32);
+                for v in 0..CB {
+                    acc[v] = _mm512_dpbusd_epi32(acc[v], x, wt[v]);
                 }
             }
         }
@@ -284,7 +308,30 @@ unsafe fn quantize_entry<const DIV: bool>(src: &[f32], dst: &mut [u8], s: f32, q
     let (lo, hi) = (_mm512_set1_ps(-512.0), _mm512_set1_ps(512.0));
     let zp = _mm512_set1_epi32(q.zero_point);
     let (zero, top) = (_mm512_setzero_si512(), _mm512_set1_epi32(255));
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     let mut i = 0;
+    // 64 values a step: the codes (in -512 + zp ..= 512 + zp) pack to i16 exactly, then to
+    // u8 saturating, which is the clamp to 0..=255; one store of 64 bytes.
+    while i + 64 <= n {
+        // SAFETY: values i .. i + 64 of both slices.
+        unsafe {
+            let r: [__m512i; 4] = std::array::from_fn(|k| {
+                let x = _mm512_loadu_ps(src.as_ptr().add(i + 16 * k));
+                let y = if DIV {
+                    _mm512_div_ps(x, sv)
+                } else {
+                    _mm512_mul_ps(x, sv)
+                };
+                let y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
+                _mm512_add_epi32(_mm512_cvtps_epi32(y), zp)
+            });
+            let w01 = _mm512_packs_epi32(r[0], r[1]);
+            let w23 = _mm512_packs_epi32(r[2], r[3]);
+            let bytes = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w01, w23));
+            _mm512_storeu_si512(dst.as_mut_ptr().add(i).cast(), bytes);
+        }
+        i += 64;
+    }
     while i < n {
         let m = if n - i >= 16 {
             u16::MAX
