@@ -1,5 +1,5 @@
 //! The int8 conv0 (3x3 stride 2 from 3 channels) at the MobileNet V1 input sizes: im2col
-//! + the int8 GEMM per int8 GEMM kernel this CPU runs, and the direct kernels
+//! and the int8 GEMM, per int8 GEMM kernel this CPU runs, and the direct kernels
 //! (`kernels::q8_conv0`) from u8 codes and from f32 pixels quantized in the layer (both
 //! roundings), beside the f32 conv0 of the same layer.
 //!

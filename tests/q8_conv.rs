@@ -337,7 +337,7 @@ fn q8_conv0_quantizers_equal_the_scalar_rounding() {
         f32::MIN,
     ];
     for _ in 0..3000 {
-        xs.push(f32::from_bits(g.next() as u32));
+        xs.push(f32::from_bits(g.next()));
         xs.push((g.next() % 4001) as f32 * 0.25 - 500.0);
     }
     for scale in [1e-6f32, 0.0078125 * 1.1, 0.3, 1.0, 10.0, 1.7e-3] {
