@@ -1,9 +1,11 @@
 //! x86-64 int8 direct conv0, AVX512-VNNI: output channels across the lanes, 32-channel
 //! blocks (two zmm of 16 channels x 4 taps) for 4 pixels at a time, or a 16-channel block
-//! (a tail, or a layer of 16 or fewer channels) for 8 pixels; the `3 G` weight registers
-//! of a block stay loaded over the whole row, each pixel's input dwords are broadcast
-//! straight from the padded rows (`vpbroadcastd` from memory, then one `vpdpbusd` per
-//! weight register). u8 inputs as stored (`vpdpbusd` multiplies u8 by s8).
+//! (a tail, or a layer of 16 or fewer channels) for 8 pixels; the weight registers of a
+//! block (7 per 16 channels for 3 input channels) stay loaded over the whole row, each
+//! pixel's input dwords are broadcast straight from the padded rows (`vpbroadcastd` from
+//! memory, then one `vpdpbusd` per weight register; the 3-channel tail dword is put
+//! together from the three rows' 9th bytes in a general register). u8 inputs as stored
+//! (`vpdpbusd` multiplies u8 by s8).
 //!
 //! Requantization is `quant::requantize`'s float ops (`vcvtdq2ps`, `vmulps`, `vmaxps`,
 //! `vminps`, `vcvtps2dq` under round-to-nearest-even), packed i32 -> i16 (+ zero point) ->
