@@ -4,7 +4,7 @@
 mod common;
 
 use sepconv::kernels::{
-    all_kernels, f32_clamp, f32_conv0, f32_dwconv, f32_gemm, q8_dwconv, q8_gemm, Kernel,
+    all_kernels, f32_clamp, f32_conv0, f32_dwconv, f32_gemm, q8_conv0, q8_dwconv, q8_gemm, Kernel,
 };
 use sepconv::{kernel_set, selected_kernel_set, Cpu, Error, Feature, Features, Isa};
 
@@ -100,6 +100,7 @@ fn every_kernel_is_in_a_table_with_generated_tests() {
         // The q8 suites (tests/q8_*.rs) check every entry of their tables in one proptest.
         .chain(q8_gemm::TABLE.iter().map(|k| k.id.name))
         .chain(q8_dwconv::TABLE.iter().map(|k| k.id.name))
+        .chain(q8_conv0::TABLE.iter().map(|k| k.id.name))
         .collect();
     for id in all_kernels() {
         assert!(

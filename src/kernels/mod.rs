@@ -14,6 +14,7 @@ pub mod mat;
 pub mod peak;
 pub mod peak_q8;
 pub mod prefetch;
+pub mod q8_conv0;
 pub mod q8_dwconv;
 pub mod q8_gemm;
 pub(crate) mod simd;
@@ -25,6 +26,7 @@ use f32_clamp::ClampKernel;
 use f32_conv0::Conv0Kernel;
 use f32_dwconv::DwKernel;
 use f32_gemm::GemmKernel;
+use q8_conv0::Q8Conv0Kernel;
 use q8_dwconv::Q8DwKernel;
 use q8_gemm::Q8GemmKernel;
 use std::sync::{Mutex, OnceLock};
@@ -56,6 +58,9 @@ pub struct KernelSet {
     pub q8_gemm: &'static Q8GemmKernel,
     /// The int8 depthwise 3x3 (stride 1 and 2) of the q8 network.
     pub q8_dw3x3: &'static Q8DwKernel,
+    /// The int8 direct conv0 (3x3 from 1..=4 channels, quantizing an f32 input as it
+    /// reads it), where one beats im2col + `q8_gemm` (`q8_conv0::best`).
+    pub q8_conv0: Option<&'static Q8Conv0Kernel>,
 }
 
 impl KernelSet {
@@ -80,6 +85,7 @@ impl KernelSet {
             conv0: Vec::leak(conv0),
             q8_gemm: q8_gemm::best(cpu),
             q8_dw3x3: q8_dwconv::best(cpu),
+            q8_conv0: q8_conv0::best(cpu),
         }
     }
 
@@ -110,6 +116,7 @@ impl KernelSet {
         ids.extend(self.conv0.iter().map(|k| ("conv0", &k.id)));
         ids.push(("q8 gemm", &self.q8_gemm.id));
         ids.push(("q8 dw3x3", &self.q8_dw3x3.id));
+        ids.extend(self.q8_conv0.iter().map(|k| ("q8 conv0", &k.id)));
         ids
     }
 }
@@ -123,6 +130,7 @@ pub fn all_kernels() -> Vec<&'static KernelId> {
     ids.extend(f32_conv0::TABLE.iter().map(|k| &k.id));
     ids.extend(q8_gemm::TABLE.iter().map(|k| &k.id));
     ids.extend(q8_dwconv::TABLE.iter().map(|k| &k.id));
+    ids.extend(q8_conv0::TABLE.iter().map(|k| &k.id));
     ids
 }
 

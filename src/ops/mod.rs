@@ -7,5 +7,6 @@ pub mod depthwise;
 pub mod im2col;
 pub mod pointwise;
 pub mod q8_conv;
+pub mod q8_conv0;
 pub mod q8_depthwise;
 pub mod q8_pool;

@@ -12,12 +12,15 @@ use crate::kernels::{kernel_set, KernelSet};
 use crate::net::team::Pool;
 use crate::net::{LayerKind, Options, Step, StepKind};
 use crate::ops::q8_conv::Q8Conv3x3;
+use crate::ops::q8_conv0::Q8Conv0;
 use crate::ops::q8_depthwise::{PackedQ8Depthwise, Q8DepthwiseParams};
 use crate::quant::{OutQ, QParams};
 use crate::{Error, Result};
 
 pub(super) enum Op {
     Conv(Q8Conv3x3),
+    /// The direct first layer: reads the f32 input (or the codes) itself.
+    Conv0(Q8Conv0),
     /// The parameters at batch 1: a run goes image by image, band by band.
     Dw(PackedQ8Depthwise, Q8DepthwiseParams),
     Pw(PackedQ8B),
@@ -72,6 +75,42 @@ impl Q8Model {
             let s = &layer.spec;
             let zp_in = ql.input.zero_point;
             let op = match s.kind {
+                LayerKind::Conv0 if stages.is_empty() && kernels.q8_conv0.is_some() => {
+                    let kernel = kernels
+                        .q8_conv0
+                        .ok_or_else(|| Error::Config("q8 conv0".into()))?;
+                    let op = Q8Conv0::new(
+                        kernel,
+                        &ql.weights,
+                        s.in_c,
+                        &ql.bias,
+                        &ql.scale,
+                        zp_in,
+                        s.stride,
+                        s.padding,
+                    );
+                    match op {
+                        Ok(op) => {
+                            scratch = scratch.max(op.scratch_len(s.in_w));
+                            Op::Conv0(op)
+                        }
+                        // Beyond the direct kernel's shapes: im2col + GEMM.
+                        Err(_) => {
+                            let op = Q8Conv3x3::new(
+                                kernels.q8_gemm,
+                                &ql.weights,
+                                s.in_c,
+                                &ql.bias,
+                                &ql.scale,
+                                zp_in,
+                                s.stride,
+                                s.padding,
+                            )?;
+                            scratch = scratch.max(op.scratch_len());
+                            Op::Conv(op)
+                        }
+                    }
+                }
                 LayerKind::Conv0 => {
                     let op = Q8Conv3x3::new(
                         kernels.q8_gemm,
@@ -243,7 +282,7 @@ impl Q8Model {
             .map(|s| Step {
                 name: s.name.clone(),
                 kind: match s.op {
-                    Op::Conv(_) => StepKind::Conv0,
+                    Op::Conv(_) | Op::Conv0(_) => StepKind::Conv0,
                     Op::Dw(..) => StepKind::Depthwise,
                     Op::Pw(_) => StepKind::Pointwise,
                 },

@@ -14,6 +14,7 @@ use crate::net::options::BIG_STEP_MACS;
 use crate::net::profile::Laps;
 use crate::net::tasks::{row_bands, run_tasks};
 use crate::net::team::{Pool, Team};
+use crate::ops::q8_conv0::Conv0Source;
 use crate::ops::q8_depthwise::q8_depthwise3x3_rows;
 use crate::ops::q8_pool::q8_global_avg_pool_mode;
 use crate::quant::{requantize, OutQ, QParams};
@@ -191,10 +192,25 @@ impl Q8Model {
             acc,
             ..
         } = ws;
-        self.load(input, &mut a[..n * net.input_len()]);
+        // A direct first layer reads the f32 input or the codes itself, a row at a time;
+        // else the whole input is quantized (or copied) first.
+        let direct = matches!(self.stages.first().map(|s| &s.op), Some(Op::Conv0(_)));
+        let mut first = match input {
+            Input::Nhwc(x) if direct => Some(Conv0Source::F32 {
+                x,
+                q: self.q.input,
+                rounding: self.q.input_rounding,
+            }),
+            Input::Codes(Q8Input::U8(x)) if direct => Some(Conv0Source::U8(x)),
+            Input::Codes(Q8Input::I8(x)) if direct => Some(Conv0Source::I8(x)),
+            _ => None,
+        };
+        if first.is_none() {
+            self.load(input, &mut a[..n * net.input_len()]);
+        }
         let (mut src, mut dst) = (a, b);
         for s in &self.stages {
-            self.stage(team, s, n, src, dst, scratch)?;
+            self.stage(team, s, n, first.take(), src, dst, scratch)?;
             std::mem::swap(&mut src, &mut dst);
             laps.lap();
         }
@@ -295,12 +311,15 @@ impl Q8Model {
         }
     }
 
-    /// One layer over `n` images of `src` into `dst`, in tasks over the team.
+    /// One layer over `n` images of `src` (or of `input`, for a direct first layer) into
+    /// `dst`, in tasks over the team.
+    #[allow(clippy::too_many_arguments)]
     fn stage(
         &self,
         team: Option<&Team<'_>>,
         s: &Stage,
         n: usize,
+        input: Option<Conv0Source<'_>>,
         src: &[u8],
         dst: &mut [u8],
         scratch: &mut [u8],
@@ -323,6 +342,19 @@ impl Q8Model {
                         let image = &src[b * in_len..(b + 1) * in_len];
                         let pixels = rows.start * ow..rows.end * ow;
                         op.run_pixels(image, h, w, pixels, out, s.out, scratch)
+                    },
+                )
+            }
+            Op::Conv0(op) => {
+                let input = input.unwrap_or(Conv0Source::U8(&src[..n * in_len]));
+                let tasks = row_bands(dst, oh, ow * oc, bands);
+                run_tasks(
+                    team,
+                    tasks,
+                    scratch,
+                    self.scratch,
+                    |(b, rows, out), scratch| {
+                        op.run_rows(input.image(b, in_len), h, w, rows, out, s.out, scratch)
                     },
                 )
             }
