@@ -162,6 +162,20 @@ impl DwVec for Zmm {
     }
 
     #[inline(always)]
+    unsafe fn single_halves<const SMALL: bool>(
+        self,
+        a: &Q8DwArgs<'_>,
+        rows: &[InRow; 3],
+        out: *mut u8,
+        c0: usize,
+        w: *const u8,
+        q: Q512,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { super::sweep_single_halves::<Self, SMALL>(self, a, rows, out, c0, w, q) }
+    }
+
+    #[inline(always)]
     unsafe fn bias(self, p: *const u8) -> __m512i {
         // SAFETY: 64 readable bytes.
         unsafe { _mm512_loadu_si512(p.cast()) }
@@ -527,6 +541,20 @@ impl DwVec for Ymm {
     ) {
         // SAFETY: forwarded.
         unsafe { super::sweep_pair_halves::<Self, SMALL>(self, a, rows, out, c0, w, q) }
+    }
+
+    #[inline(always)]
+    unsafe fn single_halves<const SMALL: bool>(
+        self,
+        a: &Q8DwArgs<'_>,
+        rows: &[InRow; 3],
+        out: *mut u8,
+        c0: usize,
+        w: *const u8,
+        q: Q256,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { super::sweep_single_halves::<Self, SMALL>(self, a, rows, out, c0, w, q) }
     }
 
     #[inline(always)]
