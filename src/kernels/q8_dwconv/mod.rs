@@ -352,6 +352,8 @@ pub(crate) trait DwVec: Copy {
 /// `2 H` and `2 H + 1` of its interleave (the channels of the `H`-th half of each 16
 /// bytes on x86), so the sweep over it holds its 12 weight registers, 2 bias and 2 scale
 /// registers without spilling.
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) trait DwHalves: DwVec {
     /// Registers `2 H` and `2 H + 1` of [`DwVec::interleave4`].
     fn interleave4_half<const H: usize>(
@@ -732,6 +734,8 @@ unsafe fn sweep_pair<S: DwVec, const FULL: bool, const SMALL: bool>(
 /// # Safety
 /// As [`sweep_pair`] with `n == S::B`.
 #[inline(always)]
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 unsafe fn sweep_pair_half<S: DwHalves, const H: usize, const SMALL: bool>(
     s: S,
     a: &Q8DwArgs<'_>,
@@ -844,6 +848,8 @@ unsafe fn sweep_pair_half<S: DwHalves, const H: usize, const SMALL: bool>(
 /// # Safety
 /// As [`sweep_pair`] with `n == S::B`.
 #[inline(always)]
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) unsafe fn sweep_pair_halves<S: DwHalves, const SMALL: bool>(
     s: S,
     a: &Q8DwArgs<'_>,
@@ -867,6 +873,8 @@ pub(crate) unsafe fn sweep_pair_halves<S: DwHalves, const SMALL: bool>(
 /// # Safety
 /// As [`sweep`] with `n == S::B`.
 #[inline(always)]
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 unsafe fn sweep_half<S: DwHalves, const STRIDE: usize, const H: usize, const SMALL: bool>(
     s: S,
     a: &Q8DwArgs<'_>,
@@ -998,6 +1006,8 @@ unsafe fn sweep_half<S: DwHalves, const STRIDE: usize, const H: usize, const SMA
 /// # Safety
 /// As [`sweep`] with `n == S::B`.
 #[inline(always)]
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) unsafe fn sweep_single_halves<S: DwHalves, const SMALL: bool>(
     s: S,
     a: &Q8DwArgs<'_>,
