@@ -19,6 +19,13 @@
 //! (`packs` of registers 0, 1 and of 2, 3, then `packus`, also per 128-bit lane) restores
 //! the natural order, so only the bias, scales and weights are packed in this permuted
 //! order ([`pack`]). NEON's `zip1`/`zip2` give the same order with 16-channel blocks.
+//!
+//! Kernels with `DwVec::HALVES` (AVX512-VNNI) sweep a full block twice, once per half
+//! (registers 0-1, then 2-3), so that the half's weight registers stay in registers
+//! rather than being reloaded for every output: the register file cannot hold a whole
+//! block's 12 (24 with a row pair's shifted copies) next to its columns and accumulators.
+//! The first half parks its saturated 16-bit values in the block's output bytes, which
+//! the second half reads back to pack both to bytes.
 
 pub mod scalar;
 

@@ -21,7 +21,8 @@ pub const VNNI: Q8DwKernel = Q8DwKernel {
         isa: Isa::Avx512,
         features: Features::of(&[Feature::Vnni]),
         detail: "rust avx512-vnni intrinsics, vpdpbusd on vertical tap triples, 64-channel \
-                 zmm blocks, 32-channel ymm tail, k-mask edges",
+                 zmm blocks, 32-channel ymm tail, k-mask edges, full blocks in half-block \
+                 sweeps with the weights in registers",
     },
     block: 64,
     tail_block: 32,
