@@ -209,6 +209,47 @@ fn scales_near_one_with_extreme_accumulators() {
     }
 }
 
+/// The half-block sweeps of full blocks (64 and 32 channels on AVX512-VNNI, with a
+/// partial block beside them): widths 1..=9, heights 3..=9 (row pairs and an odd last
+/// row, split at every row by `check`), padding at 0 and 2, both strides, zero points
+/// and output bounds at the ends, scales below 1 and around it.
+#[test]
+fn full_blocks_in_half_sweeps() {
+    let mut seed = 5000;
+    for k in runnable() {
+        for c in [32, 64, 96, 128 + 5, 192] {
+            for h in 3..=9 {
+                for w in 1..=9 {
+                    for stride in 1..=2 {
+                        for pad in [(1, 1, 1, 1), (0, 0, 0, 0), (2, 2, 2, 2), (0, 2, 1, 0)] {
+                            seed += 1;
+                            let out = [(0, 0, 255), (255, 0, 255), (0, 0, 0), (255, 255, 255)]
+                                [seed as usize % 4];
+                            let case = Case {
+                                batch: 1,
+                                c,
+                                h,
+                                w,
+                                stride,
+                                pad: Padding::new(pad.0, pad.1, pad.2, pad.3),
+                                zp_in: [0, 255][seed as usize % 2],
+                                out: OutQ::new(out.0, out.1, out.2).unwrap(),
+                                scale_exp: [-2.0, SCALE_EDGE, 0.5][seed as usize % 3],
+                                px_pad: seed as usize % 3,
+                                big_bias: seed % 5 == 0,
+                                seed,
+                            };
+                            if case.valid() {
+                                check(k, &case);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn case() -> impl Strategy<Value = Case> {
     (
         (

@@ -19,6 +19,13 @@
 //! (`packs` of registers 0, 1 and of 2, 3, then `packus`, also per 128-bit lane) restores
 //! the natural order, so only the bias, scales and weights are packed in this permuted
 //! order ([`pack`]). NEON's `zip1`/`zip2` give the same order with 16-channel blocks.
+//!
+//! Kernels with `DwVec::HALVES` (AVX512-VNNI) sweep a full block twice, once per half
+//! (registers 0-1, then 2-3), so that the half's weight registers stay in registers
+//! rather than being reloaded for every output: the register file cannot hold a whole
+//! block's 12 (24 with a row pair's shifted copies) next to its columns and accumulators.
+//! The first half parks its saturated 16-bit values in the block's output bytes, which
+//! the second half reads back to pack both to bytes.
 
 pub mod scalar;
 
@@ -309,12 +316,90 @@ pub(crate) trait DwVec: Copy {
     unsafe fn shift_weights(self, src: *const u8, dst: *mut u8) {
         let _ = (src, dst);
     }
+    /// Whether [`DwVec::pair_halves`] computes full blocks of the two-row stride-1 pass.
+    const HALVES: bool = false;
+    /// The two-row stride-1 pass of a full block (`n == B`) as two sweeps over half
+    /// blocks with the weights in registers ([`sweep_pair_halves`]); only called if
+    /// `HALVES`.
+    ///
+    /// # Safety
+    /// As [`sweep_pair`] with `n == S::B`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn pair_halves<const SMALL: bool>(
+        self,
+        a: &Q8DwArgs<'_>,
+        rows: &[InRow; 4],
+        out: [*mut u8; 2],
+        c0: usize,
+        w: *const u8,
+        q: Self::Q,
+    ) {
+        let _ = (a, rows, out, c0, w, q);
+    }
+    /// One output row of a full block as two half-block sweeps
+    /// ([`sweep_single_halves`]); only called if `HALVES`.
+    ///
+    /// # Safety
+    /// As [`sweep`] with `n == S::B`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn single_halves<const SMALL: bool>(
+        self,
+        a: &Q8DwArgs<'_>,
+        rows: &[InRow; 3],
+        out: *mut u8,
+        c0: usize,
+        w: *const u8,
+        q: Self::Q,
+    ) {
+        let _ = (a, rows, out, c0, w, q);
+    }
+}
+
+/// The half-block operations of [`sweep_pair_halves`]: half `H` of a block is registers
+/// `2 H` and `2 H + 1` of its interleave (the channels of the `H`-th half of each 16
+/// bytes on x86), so the sweep over it holds its 12 weight registers, 2 bias and 2 scale
+/// registers without spilling.
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) trait DwHalves: DwVec {
+    /// Registers `2 H` and `2 H + 1` of [`DwVec::interleave4`].
+    fn interleave4_half<const H: usize>(
+        self,
+        a: Self::R,
+        b: Self::R,
+        c: Self::R,
+        d: Self::R,
+    ) -> [Self::X; 2];
+    /// One weight register.
+    ///
+    /// # Safety
+    /// `p .. p + WB` is readable.
+    unsafe fn load_w(self, p: *const u8) -> Self::X;
+    /// The weight register with every i32 lane shifted up one byte.
+    fn shift_w(self, w: Self::X) -> Self::X;
+    /// `acc` plus the dot products of `x` with the weight register `w`.
+    fn dot_w(self, acc: Self::A, x: Self::X, w: Self::X) -> Self::A;
+    /// Requantizes half `H`'s 2 accumulators with the 2 scale registers at `scale`. Half 0
+    /// leaves its saturated 16-bit values (plus the zero point), `B` bytes, at `p`; half 1
+    /// reads them back, packs both halves to bytes in natural order and stores the `B`
+    /// output bytes at `p`: the same ops on the same values as [`DwVec::store`].
+    ///
+    /// # Safety
+    /// `scale .. scale + 2 * B` readable, `p .. p + B` writable (and, for half 1, holding
+    /// half 0's values).
+    unsafe fn store_half<const H: usize, const SMALL: bool>(
+        self,
+        acc: [Self::A; 2],
+        scale: *const u8,
+        q: Self::Q,
+        p: *mut u8,
+    );
 }
 
 /// One input row of an output row: its first pixel and its pixel stride, or the zero
 /// point vector and stride 0 for a padding row.
 #[derive(Clone, Copy)]
-struct InRow {
+pub(crate) struct InRow {
     p: *const u8,
     px: usize,
 }
@@ -648,6 +733,309 @@ unsafe fn sweep_pair<S: DwVec, const FULL: bool, const SMALL: bool>(
     }
 }
 
+/// Half `H` of the two-row stride-1 pass of a full block ([`sweep_pair`]'s sweep, on
+/// registers `2 H`, `2 H + 1`): the 6 weight registers of the half and their 6 shifted
+/// copies stay in registers for the whole row pair. Half 0 leaves 16-bit values in the
+/// output that half 1 turns into bytes ([`DwHalves::store_half`]).
+///
+/// # Safety
+/// As [`sweep_pair`] with `n == S::B`.
+#[inline(always)]
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+unsafe fn sweep_pair_half<S: DwHalves, const H: usize, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 4],
+    out: [*mut u8; 2],
+    c0: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // SAFETY: as `sweep_pair`: the half's registers are inside the block's packed bytes.
+    unsafe {
+        let b = S::B;
+        let b0 = s.bias(w.add(2 * H * b));
+        let b1 = s.bias(w.add((2 * H + 1) * b));
+        let scale = w.add(4 * b + 2 * H * b);
+        let wk = w.add(8 * b);
+        // Macros, not closures, as in `sweep`.
+        macro_rules! ld {
+            ($kx:expr, $j:expr) => {
+                s.load_w(wk.add(($kx * 4 + 2 * H + $j) * S::WB))
+            };
+        }
+        let wt = [
+            [ld!(0, 0), ld!(0, 1)],
+            [ld!(1, 0), ld!(1, 1)],
+            [ld!(2, 0), ld!(2, 1)],
+        ];
+        macro_rules! sh {
+            ($kx:expr) => {
+                [s.shift_w(wt[$kx][0]), s.shift_w(wt[$kx][1])]
+            };
+        }
+        let ws = [sh!(0), sh!(1), sh!(2)];
+        let g = Cols::<4>::new(rows, c0, b);
+        let zr = s.load(a.zp.as_ptr().add(c0), b);
+        let zcol = s.interleave4_half::<H>(zr, zr, zr, zr);
+        let (pl, opx, ow, iw) = (a.pad_left, a.out_px, a.out_w, a.in_w);
+        macro_rules! two {
+            ($o0:expr, $o1:expr, $v:expr) => {{
+                let v: [&[S::X; 2]; 3] = $v;
+                let mut acc0 = [b0, b1];
+                let mut acc1 = [b0, b1];
+                for kx in 0..3 {
+                    for j in 0..2 {
+                        acc0[j] = s.dot_w(acc0[j], v[kx][j], wt[kx][j]);
+                        acc1[j] = s.dot_w(acc1[j], v[kx][j], ws[kx][j]);
+                    }
+                }
+                s.store_half::<H, SMALL>(acc0, scale, q, $o0);
+                s.store_half::<H, SMALL>(acc1, scale, q, $o1);
+            }};
+        }
+        macro_rules! col {
+            ($p:expr) => {{
+                let p: [*const u8; 4] = $p;
+                s.interleave4_half::<H>(
+                    s.load(p[0], b),
+                    s.load(p[1], b),
+                    s.load(p[2], b),
+                    s.load(p[3], b),
+                )
+            }};
+        }
+        // Padded column `cx`, anywhere.
+        macro_rules! cc {
+            ($cx:expr) => {{
+                let cx = usize::wrapping_sub($cx, pl);
+                if cx < iw {
+                    col!([0, 1, 2, 3].map(|i| g.p[i].add(cx * g.px[i])))
+                } else {
+                    zcol
+                }
+            }};
+        }
+        // As the stride-1 `sweep`, the interior with one pointer per row and output row
+        // bumped each column: indexing from the row starts (or unrolling) gives the loop
+        // a pointer per row and column, and spills them; the moves that rotate the
+        // columns cost less.
+        let end = ow.min((iw + pl).saturating_sub(2));
+        let mut v0 = cc!(0);
+        let mut v1 = cc!(1);
+        let mut ox = 0;
+        if ox < end {
+            // Column 2 - pl, inside the image since end > 0.
+            let mut p = [0, 1, 2, 3].map(|i| g.p[i].add((2 - pl) * g.px[i]));
+            let mut o = [out[0].add(c0), out[1].add(c0)];
+            while ox < end {
+                let v2 = col!(p);
+                two!(o[0], o[1], [&v0, &v1, &v2]);
+                v0 = v1;
+                v1 = v2;
+                p = [0, 1, 2, 3].map(|i| p[i].add(g.px[i]));
+                o = [o[0].add(opx), o[1].add(opx)];
+                ox += 1;
+            }
+        }
+        while ox < ow {
+            let v2 = cc!(ox + 2);
+            let o = ox * opx + c0;
+            two!(out[0].add(o), out[1].add(o), [&v0, &v1, &v2]);
+            v0 = v1;
+            v1 = v2;
+            ox += 1;
+        }
+    }
+}
+
+/// The two-row stride-1 pass of a full block as its two half sweeps.
+///
+/// # Safety
+/// As [`sweep_pair`] with `n == S::B`.
+#[inline(always)]
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) unsafe fn sweep_pair_halves<S: DwHalves, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 4],
+    out: [*mut u8; 2],
+    c0: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // SAFETY: forwarded; half 1 runs after half 0 has written every output of the pair.
+    unsafe {
+        sweep_pair_half::<S, 0, SMALL>(s, a, rows, out, c0, w, q);
+        sweep_pair_half::<S, 1, SMALL>(s, a, rows, out, c0, w, q);
+    }
+}
+
+/// Half `H` of one output row of a full block ([`sweep`] on registers `2 H`, `2 H + 1`,
+/// as [`sweep_pair_half`]): the 6 weight registers of the half stay in registers. The
+/// fourth tap byte of each lane repeats the third row: its weight is 0.
+///
+/// # Safety
+/// As [`sweep`] with `n == S::B`.
+#[inline(always)]
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+unsafe fn sweep_half<S: DwHalves, const STRIDE: usize, const H: usize, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 3],
+    out: *mut u8,
+    c0: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // SAFETY: as `sweep`: the half's registers are inside the block's packed bytes, and
+    // the bumped pointers stay at columns inside the image, by the bounds of `sweep`.
+    unsafe {
+        let b = S::B;
+        let b0 = s.bias(w.add(2 * H * b));
+        let b1 = s.bias(w.add((2 * H + 1) * b));
+        let scale = w.add(4 * b + 2 * H * b);
+        let wk = w.add(8 * b);
+        // Macros, not closures, as in `sweep`.
+        macro_rules! ld {
+            ($kx:expr, $j:expr) => {
+                s.load_w(wk.add(($kx * 4 + 2 * H + $j) * S::WB))
+            };
+        }
+        let wt = [
+            [ld!(0, 0), ld!(0, 1)],
+            [ld!(1, 0), ld!(1, 1)],
+            [ld!(2, 0), ld!(2, 1)],
+        ];
+        let g = Cols::<3>::new(rows, c0, b);
+        let zr = s.load(a.zp.as_ptr().add(c0), b);
+        let zcol = s.interleave4_half::<H>(zr, zr, zr, zr);
+        let (pl, opx, ow, iw) = (a.pad_left, a.out_px, a.out_w, a.in_w);
+        macro_rules! one {
+            ($o:expr, $v:expr) => {{
+                let v: [&[S::X; 2]; 3] = $v;
+                let mut acc = [b0, b1];
+                for kx in 0..3 {
+                    for j in 0..2 {
+                        acc[j] = s.dot_w(acc[j], v[kx][j], wt[kx][j]);
+                    }
+                }
+                s.store_half::<H, SMALL>(acc, scale, q, $o);
+            }};
+        }
+        macro_rules! col {
+            ($p:expr) => {{
+                let p: [*const u8; 3] = $p;
+                let r2 = s.load(p[2], b);
+                s.interleave4_half::<H>(s.load(p[0], b), s.load(p[1], b), r2, r2)
+            }};
+        }
+        // Padded column `cx`, anywhere.
+        macro_rules! cc {
+            ($cx:expr) => {{
+                let cx = usize::wrapping_sub($cx, pl);
+                if cx < iw {
+                    col!([0, 1, 2].map(|i| g.p[i].add(cx * g.px[i])))
+                } else {
+                    zcol
+                }
+            }};
+        }
+        // The bounds of `sweep`; the interiors bump one pointer per row (see
+        // `sweep_pair_half`).
+        if STRIDE == 1 {
+            let end = ow.min((iw + pl).saturating_sub(2));
+            let mut v0 = cc!(0);
+            let mut v1 = cc!(1);
+            let mut ox = 0;
+            if ox < end {
+                let mut p = [0, 1, 2].map(|i| g.p[i].add((2 - pl) * g.px[i]));
+                let mut o = out.add(c0);
+                while ox < end {
+                    let v2 = col!(p);
+                    one!(o, [&v0, &v1, &v2]);
+                    v0 = v1;
+                    v1 = v2;
+                    p = [0, 1, 2].map(|i| p[i].add(g.px[i]));
+                    o = o.add(opx);
+                    ox += 1;
+                }
+            }
+            while ox < ow {
+                let v2 = cc!(ox + 2);
+                one!(out.add(ox * opx + c0), [&v0, &v1, &v2]);
+                v0 = v1;
+                v1 = v2;
+                ox += 1;
+            }
+        } else {
+            let start = usize::from(pl == 2).min(ow);
+            let end = ow.min((iw + pl).saturating_sub(1) / 2);
+            let mut v0 = cc!(0);
+            let mut ox = 0;
+            while ox < start {
+                let v1 = cc!(2 * ox + 1);
+                let v2 = cc!(2 * ox + 2);
+                one!(out.add(ox * opx + c0), [&v0, &v1, &v2]);
+                v0 = v2;
+                ox += 1;
+            }
+            if ox < end {
+                // Column 2 start + 1 - pl >= 0.
+                let mut p = [0, 1, 2].map(|i| g.p[i].add((2 * start + 1 - pl) * g.px[i]));
+                let mut o = out.add(start * opx + c0);
+                while ox < end {
+                    let v1 = col!(p);
+                    let v2 = col!([0, 1, 2].map(|i| p[i].add(g.px[i])));
+                    one!(o, [&v0, &v1, &v2]);
+                    v0 = v2;
+                    p = [0, 1, 2].map(|i| p[i].add(2 * g.px[i]));
+                    o = o.add(opx);
+                    ox += 1;
+                }
+            }
+            while ox < ow {
+                let v1 = cc!(2 * ox + 1);
+                let v2 = cc!(2 * ox + 2);
+                one!(out.add(ox * opx + c0), [&v0, &v1, &v2]);
+                v0 = v2;
+                ox += 1;
+            }
+        }
+    }
+}
+
+/// One output row of a full block as its two half sweeps.
+///
+/// # Safety
+/// As [`sweep`] with `n == S::B`.
+#[inline(always)]
+// Only x86 implements the half-block sweeps so far.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) unsafe fn sweep_single_halves<S: DwHalves, const SMALL: bool>(
+    s: S,
+    a: &Q8DwArgs<'_>,
+    rows: &[InRow; 3],
+    out: *mut u8,
+    c0: usize,
+    w: *const u8,
+    q: S::Q,
+) {
+    // SAFETY: forwarded; half 1 runs after half 0 has written every output of the row.
+    unsafe {
+        if a.stride == 1 {
+            sweep_half::<S, 1, 0, SMALL>(s, a, rows, out, c0, w, q);
+            sweep_half::<S, 1, 1, SMALL>(s, a, rows, out, c0, w, q);
+        } else {
+            sweep_half::<S, 2, 0, SMALL>(s, a, rows, out, c0, w, q);
+            sweep_half::<S, 2, 1, SMALL>(s, a, rows, out, c0, w, q);
+        }
+    }
+}
+
 /// Whether every packed scale of `kernel`'s blocks is below 1 (the lanes past the last
 /// channel are 0).
 fn scales_small(kernel: &Q8DwKernel, a: &Q8DwArgs<'_>) -> bool {
@@ -679,6 +1067,9 @@ unsafe fn single<S: DwVec, const SMALL: bool>(
     let full = n == S::B;
     // SAFETY: forwarded.
     unsafe {
+        if full && S::HALVES {
+            return s.single_halves::<SMALL>(a, rows, out, c0, w, q);
+        }
         match (a.stride, full) {
             (1, true) => sweep::<S, 1, true, SMALL>(s, a, rows, out, c0, n, w, q),
             (1, false) => sweep::<S, 1, false, SMALL>(s, a, rows, out, c0, n, w, q),
@@ -707,7 +1098,9 @@ unsafe fn pair<S: DwVec, const SMALL: bool>(
     // SAFETY: forwarded; rows 0..3 and 1..4 are the rows of `oy` and `oy + 1`.
     unsafe {
         if S::PAIR {
-            if n == S::B {
+            if n == S::B && S::HALVES {
+                s.pair_halves::<SMALL>(a, rows, out, c0, w, q)
+            } else if n == S::B {
                 sweep_pair::<S, true, SMALL>(s, a, rows, out, c0, n, w, q)
             } else {
                 sweep_pair::<S, false, SMALL>(s, a, rows, out, c0, n, w, q)

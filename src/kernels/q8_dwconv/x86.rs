@@ -8,7 +8,7 @@
 //! `vmaxps`, `vminps`, `vcvtps2dq` under the default round-to-nearest-even), then pack
 //! i32 -> i16 -> u8 per 128-bit lane, which undoes the channel order of the interleave.
 
-use super::{DwVec, Q8DwArgs, Q8DwKernel};
+use super::{DwHalves, DwVec, InRow, Q8DwArgs, Q8DwKernel};
 use crate::kernels::cpu::{self, Feature, Features, Isa};
 use crate::kernels::table::KernelId;
 use crate::quant::OutQ;
@@ -21,7 +21,8 @@ pub const VNNI: Q8DwKernel = Q8DwKernel {
         isa: Isa::Avx512,
         features: Features::of(&[Feature::Vnni]),
         detail: "rust avx512-vnni intrinsics, vpdpbusd on vertical tap triples, 64-channel \
-                 zmm blocks, 32-channel ymm tail, k-mask edges",
+                 zmm blocks, 32-channel ymm tail, k-mask edges, full blocks in half-block \
+                 sweeps with the weights in registers",
     },
     block: 64,
     tail_block: 32,
@@ -145,6 +146,36 @@ impl DwVec for Zmm {
         }
     }
 
+    const HALVES: bool = true;
+
+    #[inline(always)]
+    unsafe fn pair_halves<const SMALL: bool>(
+        self,
+        a: &Q8DwArgs<'_>,
+        rows: &[InRow; 4],
+        out: [*mut u8; 2],
+        c0: usize,
+        w: *const u8,
+        q: Q512,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { super::sweep_pair_halves::<Self, SMALL>(self, a, rows, out, c0, w, q) }
+    }
+
+    #[inline(always)]
+    unsafe fn single_halves<const SMALL: bool>(
+        self,
+        a: &Q8DwArgs<'_>,
+        rows: &[InRow; 3],
+        out: *mut u8,
+        c0: usize,
+        w: *const u8,
+        q: Q512,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { super::sweep_single_halves::<Self, SMALL>(self, a, rows, out, c0, w, q) }
+    }
+
     #[inline(always)]
     unsafe fn bias(self, p: *const u8) -> __m512i {
         // SAFETY: 64 readable bytes.
@@ -239,6 +270,142 @@ unsafe fn store512<const HI: bool>(
             _mm512_storeu_si512(p.cast(), u);
         } else {
             _mm512_mask_storeu_epi8(p.cast(), (1u64 << n) - 1, u);
+        }
+    }
+}
+
+impl DwHalves for Zmm {
+    #[inline(always)]
+    fn interleave4_half<const H: usize>(
+        self,
+        a: __m512i,
+        b: __m512i,
+        c: __m512i,
+        d: __m512i,
+    ) -> [__m512i; 2] {
+        // SAFETY: the token proves the features enabled.
+        unsafe {
+            let (ab, cd) = if H == 0 {
+                (_mm512_unpacklo_epi8(a, b), _mm512_unpacklo_epi8(c, d))
+            } else {
+                (_mm512_unpackhi_epi8(a, b), _mm512_unpackhi_epi8(c, d))
+            };
+            [_mm512_unpacklo_epi16(ab, cd), _mm512_unpackhi_epi16(ab, cd)]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_w(self, p: *const u8) -> __m512i {
+        // SAFETY: 64 readable bytes.
+        unsafe { _mm512_loadu_si512(p.cast()) }
+    }
+
+    #[inline(always)]
+    fn shift_w(self, w: __m512i) -> __m512i {
+        // SAFETY: the token proves the features enabled.
+        unsafe { _mm512_slli_epi32::<8>(w) }
+    }
+
+    #[inline(always)]
+    fn dot_w(self, acc: __m512i, x: __m512i, w: __m512i) -> __m512i {
+        // SAFETY: the token proves the features enabled.
+        unsafe { _mm512_dpbusd_epi32(acc, x, w) }
+    }
+
+    #[inline(always)]
+    unsafe fn store_half<const H: usize, const SMALL: bool>(
+        self,
+        acc: [__m512i; 2],
+        scale: *const u8,
+        q: Q512,
+        p: *mut u8,
+    ) {
+        // SAFETY: as documented; the ops are `store512`'s on its registers 2 H, 2 H + 1.
+        unsafe {
+            let mut i = [_mm512_setzero_si512(); 2];
+            for r in 0..2 {
+                let s = _mm512_loadu_ps(scale.add(64 * r).cast());
+                let f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r]), s);
+                let f = if SMALL { f } else { _mm512_min_ps(f, q.hi) };
+                i[r] = _mm512_cvtps_epi32(f);
+            }
+            let v = _mm512_adds_epi16(_mm512_packs_epi32(i[0], i[1]), q.zp);
+            if H == 0 {
+                _mm512_storeu_si512(p.cast(), v);
+            } else {
+                let u = _mm512_packus_epi16(_mm512_loadu_si512(p.cast()), v);
+                let u = _mm512_max_epu8(u, q.lo8);
+                let u = if SMALL { _mm512_min_epu8(u, q.hi8) } else { u };
+                _mm512_storeu_si512(p.cast(), u);
+            }
+        }
+    }
+}
+
+impl DwHalves for Ymm {
+    #[inline(always)]
+    fn interleave4_half<const H: usize>(
+        self,
+        a: __m256i,
+        b: __m256i,
+        c: __m256i,
+        d: __m256i,
+    ) -> [__m256i; 2] {
+        // SAFETY: the token proves AVX2 enabled.
+        unsafe {
+            let (ab, cd) = if H == 0 {
+                (_mm256_unpacklo_epi8(a, b), _mm256_unpacklo_epi8(c, d))
+            } else {
+                (_mm256_unpackhi_epi8(a, b), _mm256_unpackhi_epi8(c, d))
+            };
+            [_mm256_unpacklo_epi16(ab, cd), _mm256_unpackhi_epi16(ab, cd)]
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_w(self, p: *const u8) -> __m256i {
+        // SAFETY: 32 readable bytes.
+        unsafe { _mm256_loadu_si256(p.cast()) }
+    }
+
+    #[inline(always)]
+    fn shift_w(self, w: __m256i) -> __m256i {
+        // SAFETY: the token proves AVX2 enabled.
+        unsafe { _mm256_slli_epi32::<8>(w) }
+    }
+
+    #[inline(always)]
+    fn dot_w(self, acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+        // SAFETY: the token proves avx512vnni + vl enabled.
+        unsafe { _mm256_dpbusd_epi32(acc, x, w) }
+    }
+
+    #[inline(always)]
+    unsafe fn store_half<const H: usize, const SMALL: bool>(
+        self,
+        acc: [__m256i; 2],
+        scale: *const u8,
+        q: Q256,
+        p: *mut u8,
+    ) {
+        // SAFETY: as documented; the ops are `requant256`'s on its registers 2 H, 2 H + 1.
+        unsafe {
+            let mut i = [_mm256_setzero_si256(); 2];
+            for r in 0..2 {
+                let s = _mm256_loadu_ps(scale.add(32 * r).cast());
+                let f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r]), s);
+                let f = if SMALL { f } else { _mm256_min_ps(f, q.hi) };
+                i[r] = _mm256_cvtps_epi32(f);
+            }
+            let v = _mm256_adds_epi16(_mm256_packs_epi32(i[0], i[1]), q.zp);
+            if H == 0 {
+                _mm256_storeu_si256(p.cast(), v);
+            } else {
+                let u = _mm256_packus_epi16(_mm256_loadu_si256(p.cast()), v);
+                let u = _mm256_max_epu8(u, q.lo8);
+                let u = if SMALL { _mm256_min_epu8(u, q.hi8) } else { u };
+                _mm256_storeu_si256(p.cast(), u);
+            }
         }
     }
 }
@@ -359,6 +526,36 @@ impl DwVec for Ymm {
             let v = _mm256_loadu_si256(src.cast());
             _mm256_storeu_si256(dst.cast(), _mm256_slli_epi32::<8>(v));
         }
+    }
+
+    const HALVES: bool = true;
+
+    #[inline(always)]
+    unsafe fn pair_halves<const SMALL: bool>(
+        self,
+        a: &Q8DwArgs<'_>,
+        rows: &[InRow; 4],
+        out: [*mut u8; 2],
+        c0: usize,
+        w: *const u8,
+        q: Q256,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { super::sweep_pair_halves::<Self, SMALL>(self, a, rows, out, c0, w, q) }
+    }
+
+    #[inline(always)]
+    unsafe fn single_halves<const SMALL: bool>(
+        self,
+        a: &Q8DwArgs<'_>,
+        rows: &[InRow; 3],
+        out: *mut u8,
+        c0: usize,
+        w: *const u8,
+        q: Q256,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { super::sweep_single_halves::<Self, SMALL>(self, a, rows, out, c0, w, q) }
     }
 
     #[inline(always)]
