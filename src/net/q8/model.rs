@@ -75,27 +75,29 @@ impl Q8Model {
             let s = &layer.spec;
             let zp_in = ql.input.zero_point;
             let op = match s.kind {
-                LayerKind::Conv0 if stages.is_empty() && kernels.q8_conv0.is_some() => {
-                    let kernel = kernels
-                        .q8_conv0
-                        .ok_or_else(|| Error::Config("q8 conv0".into()))?;
-                    let op = Q8Conv0::new(
-                        kernel,
-                        &ql.weights,
-                        s.in_c,
-                        &ql.bias,
-                        &ql.scale,
-                        zp_in,
-                        s.stride,
-                        s.padding,
-                    );
-                    match op {
-                        Ok(op) => {
+                LayerKind::Conv0 => {
+                    // The first layer direct from the input where the kernel set has such a
+                    // kernel and it takes the shape; otherwise im2col + GEMM.
+                    let direct = match kernels.q8_conv0 {
+                        Some(kernel) if stages.is_empty() => Q8Conv0::new(
+                            kernel,
+                            &ql.weights,
+                            s.in_c,
+                            &ql.bias,
+                            &ql.scale,
+                            zp_in,
+                            s.stride,
+                            s.padding,
+                        )
+                        .ok(),
+                        _ => None,
+                    };
+                    match direct {
+                        Some(op) => {
                             scratch = scratch.max(op.scratch_len(s.in_w));
                             Op::Conv0(op)
                         }
-                        // Beyond the direct kernel's shapes: im2col + GEMM.
-                        Err(_) => {
+                        None => {
                             let op = Q8Conv3x3::new(
                                 kernels.q8_gemm,
                                 &ql.weights,
@@ -110,20 +112,6 @@ impl Q8Model {
                             Op::Conv(op)
                         }
                     }
-                }
-                LayerKind::Conv0 => {
-                    let op = Q8Conv3x3::new(
-                        kernels.q8_gemm,
-                        &ql.weights,
-                        s.in_c,
-                        &ql.bias,
-                        &ql.scale,
-                        zp_in,
-                        s.stride,
-                        s.padding,
-                    )?;
-                    scratch = scratch.max(op.scratch_len());
-                    Op::Conv(op)
                 }
                 LayerKind::Depthwise => {
                     let packed = PackedQ8Depthwise::new(
